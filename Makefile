@@ -1,0 +1,91 @@
+# sonde: BPF objects → skeletons → agent → tests. See README.md.
+CLANG    ?= clang
+CC       ?= gcc
+BPFTOOL  ?= bpftool
+STRIP    ?= llvm-strip
+BUILD    := build
+UNAME_M  := $(shell uname -m)
+ARCH     := $(subst x86_64,x86,$(subst aarch64,arm64,$(UNAME_M)))
+VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
+
+# One BPF object per concern; each gets a skeleton.
+BPF_OBJS := sock tcp floor
+USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
+USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
+SKELS    := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude -Ibpf \
+	-Wall -Wno-gnu-variable-sized-type-not-at-end
+
+# Unit tests: tests/unit/test_X.c and the user/ sources each one needs.
+UNIT_TESTS := http1 route metrics
+test_http1_SRCS   := user/proto/http1.c
+test_route_SRCS   := user/route.c
+test_metrics_SRCS := user/metrics.c
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all deps test unit unit-asan integration bench run clean
+all: $(BUILD)/sonde $(BUILD)/sonde-floor
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c include/sonde.h $(wildcard bpf/lib/*.h) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(STRIP) -g $@.tmp -o $@   # drop DWARF, keep BTF
+	@rm -f $@.tmp
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/*/*.h) include/sonde.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sonde: $(USER_OBJS)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
+	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
+
+$(BUILD):
+	@mkdir -p $@
+
+# ---- tests ----
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard user/*.h user/*/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(test_$*_SRCS) -lm -o $@
+
+$(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(wildcard user/*.h user/*/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -Itests/unit $(SAN_FLAGS) \
+		$< $(test_$*_SRCS) -lm -o $@
+
+unit: $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
+	@set -e; for t in $^; do $$t; done
+
+unit-asan: $(patsubst %,$(BUILD)/tests-asan/test_%,$(UNIT_TESTS))
+	@set -e; for t in $^; do ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+integration: all
+	python3 tests/integration/test_http.py
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) integration
+
+bench: deps
+	$(MAKE) all
+	scripts/bench.sh
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/sonde $(ARGS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,74 @@
+/* fd → struct sock for the current task, and the connection 4-tuple of a
+ * sock. BPF-only helpers shared by the socket tracers. */
+#ifndef SONDE_FD_SOCK_H
+#define SONDE_FD_SOCK_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "sonde.h"
+
+#define SONDE_S_IFMT 0170000
+#define SONDE_S_IFSOCK 0140000
+#define SONDE_AF_INET 2
+#define SONDE_AF_INET6 10
+#define SONDE_SOCK_STREAM 1
+
+/* Returns the sock behind fd of the current task, or NULL when fd is not a
+ * socket. *is_tcp is set for AF_INET/AF_INET6 stream sockets. Works for
+ * sockets that existed before the agent started, since it walks the live
+ * fd table rather than relying on having seen socket()/accept(). */
+static __always_inline struct sock *fd_sock__lookup(int fd, bool *is_tcp)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	unsigned int max_fds;
+	umode_t mode;
+	__u16 family;
+	short type;
+
+	*is_tcp = false;
+	if (!fdt || fd < 0)
+		return NULL;
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & SONDE_S_IFMT) != SONDE_S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	type = BPF_CORE_READ(sock, type);
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	*is_tcp = type == SONDE_SOCK_STREAM &&
+		  (family == SONDE_AF_INET || family == SONDE_AF_INET6);
+	return sk;
+}
+
+static __always_inline void fd_sock__tuple(struct sock *sk, struct sonde_tuple *t)
+{
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* Explicit sizes: BPF_CORE_READ_INTO would copy sizeof(u8) into the arrays. */
+	if (t->family == SONDE_AF_INET) {
+		bpf_core_read(t->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(t->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(t->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+#endif

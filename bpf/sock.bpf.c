@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket tracer: per-syscall tracepoints on accept/connect/read/write/...
+ * follow TCP sockets of every process and push payload heads to a ring. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "sonde.h"
+#include "lib/fd_sock.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Tunables, set by the loader before load. */
+const volatile __u32 self_tgid = 0;		/* never trace the agent itself */
+const volatile __u32 filter_tgid = 0;		/* 0 = every process */
+const volatile __u16 filter_port = 0;		/* 0 = every port; else local or remote port */
+const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
+const volatile __u64 wakeup_bytes = 512 * 1024;	/* wake the reader past this fill level */
+const volatile __u8 count_tcp_bytes = 1;	/* 0 when tcp.bpf.c counts bytes itself */
+
+#define EINPROGRESS 115
+
+/* Ring of sonde_data_event / sonde_close_event records; size set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* key: tgid << 32 | fd; value: struct sonde_conn.
+ * Inserted on accept/connect exit or on first read/write of an untracked
+ * socket; deleted on close(2). LRU because exit(2) closes fds unseen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sonde_conn);
+} conns SEC(".maps");
+
+/* Syscall entry arguments of one thread, kept until its exit. */
+struct sonde_args {
+	__u64 enter_ns;
+	__u64 buf;		/* buffer, iovec array or msghdr, by syscall */
+	__u64 sk;
+	__s32 fd;
+	__u8 syscall;		/* enum sonde_syscall, 0 for connect */
+	__u8 pad[3];
+};
+
+/* key: pid_tgid (the thread); value: struct sonde_args.
+ * Inserted at sys_enter_* for socket fds, deleted at the matching sys_exit_*.
+ * LRU so a thread killed inside a syscall cannot leak an entry for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sonde_args);
+} args SEC(".maps");
+
+/* Per-CPU staging area for one data record (too big for the BPF stack). */
+struct scratch {
+	struct sonde_data_event ev;
+	__u8 data[SONDE_CAPTURE_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Index: enum sonde_counter; value: per-CPU count. Read by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SONDE_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* key: tgid; value: struct sonde_tcp_bytes. Updated here only when
+ * count_tcp_bytes is set (no fentry/kprobe on tcp_sendmsg/tcp_recvmsg);
+ * otherwise tcp.bpf.c owns the same map (shared fd). Entries of exited
+ * processes age out (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct sonde_tcp_bytes);
+} tcp_bytes SEC(".maps");
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline bool skip_tgid(__u32 tgid)
+{
+	return tgid == self_tgid || (filter_tgid && tgid != filter_tgid);
+}
+
+/* Looks up or (re)creates the tracked connection for (tgid, fd, sk). An entry
+ * whose sk differs is a reused fd number: replaced. */
+static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
+						   bool is_tcp, __u8 role)
+{
+	__u64 key = (__u64)tgid << 32 | (__u32)fd;
+	struct sonde_conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct sonde_conn fresh = {};
+
+	if (c && c->sk == (__u64)sk && role == SONDE_ROLE_UNKNOWN)
+		return c;
+	fresh.sk = (__u64)sk;
+	fresh.open_ns = bpf_ktime_get_ns();
+	fresh.role = role;
+	if (is_tcp) {
+		fd_sock__tuple(sk, &fresh.tuple);
+		if (filter_port && fresh.tuple.sport != filter_port &&
+		    fresh.tuple.dport != filter_port)
+			fresh.flags |= SONDE_CONN_IGNORED;
+	} else {
+		fresh.flags |= SONDE_CONN_IGNORED;
+	}
+	if (bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY))
+		return NULL;
+	if (!(fresh.flags & SONDE_CONN_IGNORED))
+		count(SONDE_CNT_CONN_NEW, 1);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* ---- entry side: remember arguments of syscalls on socket fds ---- */
+
+static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sonde_args a = {};
+	struct sock *sk;
+	bool is_tcp;
+
+	if (skip_tgid(id >> 32))
+		return 0;
+	sk = fd_sock__lookup(fd, &is_tcp);
+	if (!sk || !is_tcp)
+		return 0;
+	a.enter_ns = bpf_ktime_get_ns();
+	a.buf = buf;
+	a.sk = (__u64)sk;
+	a.fd = fd;
+	a.syscall = sys;
+	bpf_map_update_elem(&args, &id, &a, BPF_ANY);
+	return 0;
+}
+
+/* ---- exit side: capture payload and emit ---- */
+
+struct iovec_user {
+	__u64 base;
+	__u64 len;
+};
+
+/* Where the payload of this syscall starts in user memory and how many bytes
+ * of it are contiguous (the first iovec for vectored I/O). */
+static __always_inline int payload_span(const struct sonde_args *a, __u64 *base, __u64 *len)
+{
+	struct iovec_user iov = {};
+	__u64 iov_ptr = a->buf;
+
+	switch (a->syscall) {
+	case SONDE_SYS_READ:
+	case SONDE_SYS_WRITE:
+	case SONDE_SYS_RECVFROM:
+	case SONDE_SYS_SENDTO:
+		*base = a->buf;
+		*len = ~0ULL;
+		return 0;
+	case SONDE_SYS_RECVMSG:
+	case SONDE_SYS_SENDMSG: {
+		struct user_msghdr mh = {};
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a->buf))
+			return -1;
+		iov_ptr = (__u64)mh.msg_iov;
+		break;
+	}
+	}
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)iov_ptr))
+		return -1;
+	*base = iov.base;
+	*len = iov.len;
+	return 0;
+}
+
+static __always_inline int exit_io(long ret, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, zero = 0, cap;
+	struct sonde_args *ap, a;
+	struct sonde_conn *c;
+	struct scratch *s;
+	__u64 base, span;
+	long err;
+
+	ap = bpf_map_lookup_elem(&args, &id);
+	if (!ap)
+		return 0;
+	a = *ap;
+	bpf_map_delete_elem(&args, &id);
+	if (ret <= 0)
+		return 0;
+
+	c = conn_get(tgid, a.fd, (struct sock *)a.sk, true, SONDE_ROLE_UNKNOWN);
+	if (!c || (c->flags & SONDE_CONN_IGNORED))
+		return 0;
+
+	if (count_tcp_bytes) {
+		struct sonde_tcp_bytes *b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
+
+		if (!b) {
+			struct sonde_tcp_bytes init = {};
+
+			bpf_map_update_elem(&tcp_bytes, &tgid, &init, BPF_NOEXIST);
+			b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
+		}
+		if (b) {
+			if (dir == SONDE_DIR_EGRESS)
+				__sync_fetch_and_add(&b->tx, ret);
+			else
+				__sync_fetch_and_add(&b->rx, ret);
+		}
+	}
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	if (payload_span(&a, &base, &span))
+		span = 0;
+
+	cap = capture_bytes;
+	if ((__u64)ret < cap)
+		cap = ret;
+	if (span < cap)
+		cap = span;
+	if (cap > SONDE_CAPTURE_MAX)
+		cap = SONDE_CAPTURE_MAX;
+
+	s->ev.hdr.op = SONDE_OP_DATA;
+	s->ev.hdr.flags = 0;
+	s->ev.hdr.ktime = bpf_ktime_get_ns();
+	s->ev.enter_ns = a.enter_ns;
+	s->ev.sk = a.sk;
+	s->ev.tgid = tgid;
+	s->ev.tid = (__u32)id;
+	s->ev.fd = a.fd;
+	s->ev.len = ret;
+	s->ev.dir = dir;
+	s->ev.role = c->role;
+	s->ev.syscall = a.syscall;
+	s->ev.tuple = c->tuple;
+	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+
+	err = bpf_probe_read_user(s->data, cap, (void *)base);
+	if (err) {
+		count(SONDE_CNT_READ_FAIL, 1);
+		cap = 0;
+	}
+	if (cap < (__u64)ret)
+		s->ev.hdr.flags |= SONDE_F_TRUNCATED;
+	s->ev.cap_len = cap;
+	s->ev.hdr.size = sizeof(s->ev) + cap;
+
+	/* Batched wakeups: waking the reader costs ~1.4 µs on this CPU, so only
+	 * do it past a fill level; the daemon also drains on a short timer. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->ev) + cap,
+			       flags))
+		count(SONDE_CNT_RING_DROPS, 1);
+	else
+		count(SONDE_CNT_EVENTS, 1);
+	return 0;
+}
+
+#define ENTER_IO(name, sys)                                                      \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+	int tp_enter_##name(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                        \
+		return enter_io((int)ctx->args[0], ctx->args[1], sys);           \
+	}
+#define EXIT_IO(name, dir)                                                       \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
+	{                                                                        \
+		return exit_io(ctx->ret, dir);                                   \
+	}
+
+ENTER_IO(read, SONDE_SYS_READ)
+EXIT_IO(read, SONDE_DIR_INGRESS)
+ENTER_IO(readv, SONDE_SYS_READV)
+EXIT_IO(readv, SONDE_DIR_INGRESS)
+ENTER_IO(recvfrom, SONDE_SYS_RECVFROM)
+EXIT_IO(recvfrom, SONDE_DIR_INGRESS)
+ENTER_IO(recvmsg, SONDE_SYS_RECVMSG)
+EXIT_IO(recvmsg, SONDE_DIR_INGRESS)
+ENTER_IO(write, SONDE_SYS_WRITE)
+EXIT_IO(write, SONDE_DIR_EGRESS)
+ENTER_IO(writev, SONDE_SYS_WRITEV)
+EXIT_IO(writev, SONDE_DIR_EGRESS)
+ENTER_IO(sendto, SONDE_SYS_SENDTO)
+EXIT_IO(sendto, SONDE_DIR_EGRESS)
+ENTER_IO(sendmsg, SONDE_SYS_SENDMSG)
+EXIT_IO(sendmsg, SONDE_DIR_EGRESS)
+
+/* ---- connection lifecycle ---- */
+
+static __always_inline int exit_accept(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sock *sk;
+	bool is_tcp;
+
+	if (ret < 0 || skip_tgid(id >> 32))
+		return 0;
+	sk = fd_sock__lookup((int)ret, &is_tcp);
+	if (sk && is_tcp)
+		conn_get(id >> 32, (int)ret, sk, true, SONDE_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int tp_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_accept(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int tp_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_accept(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tp_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sonde_args a = {};
+
+	if (skip_tgid(id >> 32))
+		return 0;
+	a.fd = (int)ctx->args[0];
+	a.enter_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&args, &id, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sonde_args *ap;
+	struct sock *sk;
+	bool is_tcp;
+	int fd;
+
+	ap = bpf_map_lookup_elem(&args, &id);
+	if (!ap)
+		return 0;
+	fd = ap->fd;
+	bpf_map_delete_elem(&args, &id);
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	sk = fd_sock__lookup(fd, &is_tcp);
+	if (sk && is_tcp)
+		conn_get(id >> 32, fd, sk, true, SONDE_ROLE_CLIENT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	int fd = (int)ctx->args[0];
+	__u64 key = (__u64)tgid << 32 | (__u32)fd;
+	struct sonde_close_event *ev;
+	struct sonde_conn *c;
+
+	if (skip_tgid(tgid))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	if (!(c->flags & SONDE_CONN_IGNORED)) {
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+		if (ev) {
+			ev->hdr.op = SONDE_OP_CLOSE;
+			ev->hdr.flags = 0;
+			ev->hdr.pad = 0;
+			ev->hdr.size = sizeof(*ev);
+			ev->hdr.ktime = bpf_ktime_get_ns();
+			ev->sk = c->sk;
+			ev->tgid = tgid;
+			ev->fd = fd;
+			bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+			count(SONDE_CNT_EVENTS, 1);
+		} else {
+			count(SONDE_CNT_RING_DROPS, 1);
+		}
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}

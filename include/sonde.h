@@ -1,0 +1,131 @@
+/* Wire format between sonde's BPF programs and the daemon: event structs,
+ * enums and map values. Fixed-width types, explicit padding, sizes asserted;
+ * enum values are never renumbered and retired fields become reserved. */
+#ifndef SONDE_H
+#define SONDE_H
+
+#ifdef __BPF__
+/* vmlinux.h already provides __u8..__u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Hard upper bound for captured payload per syscall; the load-time tunable
+ * capture_bytes is clamped to it. Power of two so the BPF side can mask. */
+#define SONDE_CAPTURE_MAX 4096
+#define SONDE_CAPTURE_DEFAULT 1024
+#define SONDE_COMM_LEN 16
+
+enum sonde_op {
+	SONDE_OP_DATA = 1,	/* payload seen on a tracked TCP socket */
+	SONDE_OP_CLOSE = 2,	/* tracked socket closed by close(2) */
+};
+
+enum sonde_dir {
+	SONDE_DIR_EGRESS = 1,	/* the process wrote */
+	SONDE_DIR_INGRESS = 2,	/* the process read */
+};
+
+enum sonde_role {
+	SONDE_ROLE_UNKNOWN = 0,	/* socket predates the agent: inferred from payload */
+	SONDE_ROLE_CLIENT = 1,	/* connect(2) */
+	SONDE_ROLE_SERVER = 2,	/* accept(2)/accept4(2) */
+};
+
+enum sonde_syscall {
+	SONDE_SYS_READ = 1,
+	SONDE_SYS_WRITE = 2,
+	SONDE_SYS_READV = 3,
+	SONDE_SYS_WRITEV = 4,
+	SONDE_SYS_RECVFROM = 5,
+	SONDE_SYS_SENDTO = 6,
+	SONDE_SYS_RECVMSG = 7,
+	SONDE_SYS_SENDMSG = 8,
+};
+
+/* Event flags */
+#define SONDE_F_TRUNCATED 0x01	/* payload longer than what was captured */
+
+/* Common header of every ring buffer record (Tetragon style). */
+struct sonde_event_hdr {
+	__u8 op;		/* enum sonde_op */
+	__u8 flags;
+	__u16 pad;
+	__u32 size;		/* whole record, header included */
+	__u64 ktime;		/* bpf_ktime_get_ns() when the record was made */
+};
+
+/* Addresses in network byte order; IPv4 in the first 4 bytes of the 16. */
+struct sonde_tuple {
+	__u16 family;		/* AF_INET / AF_INET6 */
+	__u16 sport;		/* local port, host byte order */
+	__u16 dport;		/* remote port, host byte order */
+	__u16 pad;
+	__u8 saddr[16];		/* local */
+	__u8 daddr[16];		/* remote */
+};
+
+struct sonde_data_event {
+	struct sonde_event_hdr hdr;
+	__u64 enter_ns;		/* syscall entry */
+	__u64 sk;		/* struct sock *, identity of the connection */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u32 len;		/* bytes the syscall transferred */
+	__u32 cap_len;		/* bytes of it in data[] */
+	__u8 dir;		/* enum sonde_dir */
+	__u8 role;		/* enum sonde_role */
+	__u8 syscall;		/* enum sonde_syscall */
+	__u8 pad;
+	struct sonde_tuple tuple;
+	char comm[SONDE_COMM_LEN];
+	__u8 data[];		/* cap_len bytes */
+};
+
+struct sonde_close_event {
+	struct sonde_event_hdr hdr;
+	__u64 sk;
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* conns map value: one tracked socket, keyed by tgid << 32 | fd. */
+#define SONDE_CONN_IGNORED 0x01	/* not TCP, or filtered out: skip cheaply */
+struct sonde_conn {
+	__u64 sk;
+	__u64 open_ns;
+	__u8 role;
+	__u8 flags;
+	__u16 pad[3];
+	struct sonde_tuple tuple;
+};
+
+/* Per-CPU counters of the socket tracer, indexed by enum sonde_counter. */
+enum sonde_counter {
+	SONDE_CNT_EVENTS = 0,		/* records written to the ring */
+	SONDE_CNT_RING_DROPS = 1,	/* ring full: record lost */
+	SONDE_CNT_READ_FAIL = 2,	/* payload could not be read from user memory */
+	SONDE_CNT_CONN_NEW = 3,		/* sockets started being tracked */
+	SONDE_CNT_ARGS_MISS = 4,	/* syscall exit without its entry */
+	SONDE_CNT_TCP_TX = 5,		/* bytes sent on tracked TCP sockets (tracepoint mode) */
+	SONDE_CNT_TCP_RX = 6,		/* bytes received on tracked TCP sockets (tracepoint mode) */
+	SONDE_CNT__MAX = 8,
+};
+
+/* Per-process TCP byte totals (tcp_bytes map of tcp.bpf.c), keyed by tgid. */
+struct sonde_tcp_bytes {
+	__u64 tx;
+	__u64 rx;
+};
+
+#ifndef __BPF__
+_Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
+_Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
+_Static_assert(sizeof(struct sonde_data_event) == 112, "data event size");
+_Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
+_Static_assert(sizeof(struct sonde_conn) == 64, "conn size");
+_Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
+#endif
+
+#endif

@@ -1,0 +1,579 @@
+/* Unit tests for the metrics registry: exact bucket/sum/count values, the
+ * cardinality cap, escaping, iteration, and promtool acceptance of output. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "metrics.h"
+
+static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+				      0.25,  0.5,  0.75,  1,    2.5,   5,
+				      7.5,   10 };
+#define NHTTP (sizeof(http_bounds) / sizeof(http_bounds[0]))
+
+static const char *const http_labels[] = {
+	"http_request_method", "http_response_status_code", "http_route",
+	"service_name", "server_port",
+};
+
+/* Renders into a fresh NUL-terminated string the caller frees. */
+static char *render(struct metrics *m)
+{
+	struct metrics_buf b = { 0 };
+
+	CHECK_EQ_INT(metrics__render(m, &b), 0);
+	return b.data ? b.data : strdup("");
+}
+
+/* Is line an exact, whole line of text? */
+static int has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p++)
+		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || !p[n]))
+			return 1;
+	return 0;
+}
+
+#define CHECK_LINE(text, line)                                               \
+	do {                                                                 \
+		int _ok = has_line((text), (line));                          \
+		CHECK(_ok && #line);                                         \
+		if (!_ok)                                                    \
+			fprintf(stderr, "  missing line: %s\n", (line));     \
+	} while (0)
+
+static void test_histogram_values(void)
+{
+	struct metrics *m = metrics__new();
+	const char *lv[] = { "GET" };
+	const char *ln[] = { "http_request_method" };
+	char *out;
+	int h;
+
+	h = metrics__family(m, METRIC_HISTOGRAM, "http_server_request_duration_seconds",
+			    "Duration of HTTP server requests.", ln, 1,
+			    http_bounds, NHTTP, 0);
+	CHECK_EQ_INT(h, 0);
+	metrics__observe(m, h, lv, 0.2);
+	out = render(m);
+	CHECK_LINE(out, "# HELP http_server_request_duration_seconds Duration of HTTP server requests.");
+	CHECK_LINE(out, "# TYPE http_server_request_duration_seconds histogram");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.005\"} 0");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.075\"} 0");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.1\"} 0");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.25\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"2.5\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"10\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"+Inf\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_sum{http_request_method=\"GET\"} 0.2");
+	CHECK_LINE(out, "http_server_request_duration_seconds_count{http_request_method=\"GET\"} 1");
+	free(out);
+
+	/* le is inclusive: a value equal to a bound lands in that bucket. */
+	metrics__observe(m, h, lv, 0.1);
+	metrics__observe(m, h, lv, 10);
+	metrics__observe(m, h, lv, 11);
+	metrics__observe(m, h, lv, NAN);	/* ignored */
+	out = render(m);
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.075\"} 0");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.1\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"0.25\"} 2");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"7.5\"} 2");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"10\"} 3");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\",le=\"+Inf\"} 4");
+	CHECK_LINE(out, "http_server_request_duration_seconds_sum{http_request_method=\"GET\"} 21.3");
+	CHECK_LINE(out, "http_server_request_duration_seconds_count{http_request_method=\"GET\"} 4");
+	free(out);
+	metrics__free(m);
+}
+
+/* The whole output for a small registry, to pin order and format. */
+static void test_exact_render(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "route" };
+	const double b[] = { 0.5, 1 };
+	const char *a[] = { "/a" }, *z[] = { "/z" };
+	char *out;
+	int h, c, g;
+
+	c = metrics__family(m, METRIC_COUNTER, "sonde_events_total",
+			    "Events read.\\ Back\nslash", NULL, 0, NULL, 0, 0);
+	h = metrics__family(m, METRIC_HISTOGRAM, "req_seconds", "Latency.", ln,
+			    1, b, 2, 0);
+	g = metrics__family(m, METRIC_GAUGE, "sonde_conns", "Open.", NULL, 0,
+			    NULL, 0, 0);
+	CHECK_EQ_INT(c, 0);
+	CHECK_EQ_INT(h, 1);
+	CHECK_EQ_INT(g, 2);
+	metrics__add(m, c, NULL, 3);
+	metrics__add(m, c, NULL, -1);	/* counters never go down */
+	metrics__observe(m, h, z, 0.75);	/* created first: rendered first */
+	metrics__observe(m, h, a, 0.5);
+	metrics__observe(m, h, z, 2);
+	out = render(m);
+	CHECK_EQ_STR(out,
+		"# HELP sonde_events_total Events read.\\\\ Back\\nslash\n"
+		"# TYPE sonde_events_total counter\n"
+		"sonde_events_total 3\n"
+		"# HELP req_seconds Latency.\n"
+		"# TYPE req_seconds histogram\n"
+		"req_seconds_bucket{route=\"/z\",le=\"0.5\"} 0\n"
+		"req_seconds_bucket{route=\"/z\",le=\"1\"} 1\n"
+		"req_seconds_bucket{route=\"/z\",le=\"+Inf\"} 2\n"
+		"req_seconds_sum{route=\"/z\"} 2.75\n"
+		"req_seconds_count{route=\"/z\"} 2\n"
+		"req_seconds_bucket{route=\"/a\",le=\"0.5\"} 1\n"
+		"req_seconds_bucket{route=\"/a\",le=\"1\"} 1\n"
+		"req_seconds_bucket{route=\"/a\",le=\"+Inf\"} 1\n"
+		"req_seconds_sum{route=\"/a\"} 0.5\n"
+		"req_seconds_count{route=\"/a\"} 1\n"
+		"# HELP sonde_conns Open.\n"
+		"# TYPE sonde_conns gauge\n"
+		"# HELP sonde_metric_series_dropped_total Observations diverted to a family's otel_metric_overflow series because the family reached its series cap.\n"
+		"# TYPE sonde_metric_series_dropped_total counter\n"
+		"sonde_metric_series_dropped_total{metric=\"sonde_events_total\"} 0\n"
+		"sonde_metric_series_dropped_total{metric=\"req_seconds\"} 0\n"
+		"sonde_metric_series_dropped_total{metric=\"sonde_conns\"} 0\n");
+	free(out);
+
+	/* render appends to what the buffer already holds. */
+	{
+		struct metrics_buf buf = { 0 };
+		size_t first;
+
+		CHECK_EQ_INT(metrics__render(m, &buf), 0);
+		first = buf.len;
+		CHECK_EQ_INT(metrics__render(m, &buf), 0);
+		CHECK_EQ_INT(buf.len, 2 * first);
+		CHECK(memcmp(buf.data, buf.data + first, first) == 0);
+		CHECK_EQ_INT(buf.data[buf.len], 0);
+		metrics_buf__free(&buf);
+		CHECK(buf.data == NULL && buf.len == 0 && buf.cap == 0);
+	}
+	metrics__free(m);
+}
+
+static void test_escaping_and_numbers(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "v" };
+	const char *nasty[] = { "a\"b\\c\nd" };
+	const char *bad1[] = { "x\xffy" }, *bad2[] = { "x\xfey" };
+	const char *utf[] = { "caf\xc3\xa9" };
+	const char *k[1];
+	struct metrics_family_desc d;
+	char *out;
+	int g;
+
+	g = metrics__family(m, METRIC_GAUGE, "sonde_test_value", "T.", ln, 1,
+			    NULL, 0, 0);
+	CHECK_EQ_INT(g, 0);
+	metrics__set(m, g, nasty, 1);
+	/* Invalid UTF-8 becomes U+FFFD; both map to the same series. */
+	metrics__set(m, g, bad1, 2);
+	metrics__add(m, g, bad2, 3);
+	metrics__set(m, g, utf, -2.5);
+	k[0] = "big";
+	metrics__set(m, g, k, 1e20);
+	k[0] = "huge";
+	metrics__set(m, g, k, 1e300);
+	k[0] = "third";
+	metrics__set(m, g, k, 1.0 / 3);
+	k[0] = "tiny";
+	metrics__set(m, g, k, 1e-7);
+	k[0] = "nan";
+	metrics__set(m, g, k, NAN);
+	k[0] = "inf";
+	metrics__set(m, g, k, -INFINITY);
+	k[0] = "negzero";
+	metrics__set(m, g, k, -0.0);
+	k[0] = "";
+	metrics__set(m, g, k, 0.1);
+	out = render(m);
+	CHECK_LINE(out, "sonde_test_value{v=\"a\\\"b\\\\c\\nd\"} 1");
+	CHECK_LINE(out, "sonde_test_value{v=\"x\xef\xbf\xbdy\"} 5");
+	CHECK_LINE(out, "sonde_test_value{v=\"caf\xc3\xa9\"} -2.5");
+	CHECK_LINE(out, "sonde_test_value{v=\"big\"} 100000000000000000000");
+	CHECK_LINE(out, "sonde_test_value{v=\"huge\"} 1e+300");
+	CHECK_LINE(out, "sonde_test_value{v=\"third\"} 0.3333333333333333");
+	CHECK_LINE(out, "sonde_test_value{v=\"tiny\"} 1e-07");
+	CHECK_LINE(out, "sonde_test_value{v=\"nan\"} NaN");
+	CHECK_LINE(out, "sonde_test_value{v=\"inf\"} -Inf");
+	CHECK_LINE(out, "sonde_test_value{v=\"negzero\"} 0");
+	CHECK_LINE(out, "sonde_test_value{v=\"\"} 0.1");
+	CHECK_EQ_INT(metrics__family_desc(m, g, &d), 0);
+	CHECK_EQ_INT(d.nseries, 11);
+	free(out);
+	metrics__free(m);
+}
+
+struct collected {
+	int n, overflow_seen;
+	char labels[8][64];
+	uint64_t count[8], buckets[8][3];
+	double sum[8], value[8];
+};
+
+static void collect(void *arg, const struct metrics_series_view *s)
+{
+	struct collected *c = arg;
+	int i = c->n++;
+
+	if (i >= 8)
+		return;
+	if (s->overflow) {
+		c->overflow_seen++;
+		snprintf(c->labels[i], sizeof(c->labels[i]), "<overflow>");
+		CHECK(s->label_values == NULL && s->nlabels == 0);
+	} else {
+		snprintf(c->labels[i], sizeof(c->labels[i]), "%s",
+			 s->nlabels ? s->label_values[0] : "");
+	}
+	c->count[i] = s->count;
+	c->sum[i] = s->sum;
+	c->value[i] = s->value;
+	if (s->bucket_counts)
+		memcpy(c->buckets[i], s->bucket_counts, sizeof(c->buckets[i]));
+}
+
+/*
+ * Cap 3, five distinct label sets observed once each: the first three get
+ * series, the other two are diverted and counted, one count per diverted
+ * observation.
+ */
+static void test_cap(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "http_route" };
+	const double b[] = { 1, 2 };
+	const char *r[5][1] = { { "/a" }, { "/b" }, { "/c" }, { "/d" }, { "/e" } };
+	struct metrics_family_desc d;
+	struct collected c = { 0 };
+	char *out;
+	int h, cnt;
+
+	h = metrics__family(m, METRIC_HISTOGRAM, "capped_seconds", "Capped.",
+			    ln, 1, b, 2, 3);
+	cnt = metrics__family(m, METRIC_COUNTER, "capped_total", "Capped.",
+			      ln, 1, NULL, 0, 1);
+	CHECK_EQ_INT(h, 0);
+	CHECK_EQ_INT(cnt, 1);
+	for (int i = 0; i < 5; i++)
+		metrics__observe(m, h, r[i], 0.5 + i);	/* 0.5 .. 4.5 */
+	metrics__observe(m, h, r[0], 1.5);	/* existing series: not capped */
+
+	CHECK_EQ_INT(metrics__family_desc(m, h, &d), 0);
+	CHECK_EQ_INT(d.nseries, 3);
+	CHECK_EQ_INT(d.dropped, 2);
+	CHECK_EQ_INT(d.max_series, 3);
+
+	out = render(m);
+	CHECK_LINE(out, "capped_seconds_bucket{http_route=\"/a\",le=\"1\"} 1");
+	CHECK_LINE(out, "capped_seconds_bucket{http_route=\"/a\",le=\"2\"} 2");
+	CHECK_LINE(out, "capped_seconds_count{http_route=\"/a\"} 2");
+	CHECK_LINE(out, "capped_seconds_sum{http_route=\"/a\"} 2");
+	CHECK_LINE(out, "capped_seconds_count{http_route=\"/c\"} 1");
+	CHECK(!strstr(out, "\"/d\""));
+	CHECK(!strstr(out, "\"/e\""));
+	CHECK_LINE(out, "capped_seconds_bucket{otel_metric_overflow=\"true\",le=\"1\"} 0");
+	CHECK_LINE(out, "capped_seconds_bucket{otel_metric_overflow=\"true\",le=\"2\"} 0");
+	CHECK_LINE(out, "capped_seconds_bucket{otel_metric_overflow=\"true\",le=\"+Inf\"} 2");
+	CHECK_LINE(out, "capped_seconds_sum{otel_metric_overflow=\"true\"} 8");
+	CHECK_LINE(out, "capped_seconds_count{otel_metric_overflow=\"true\"} 2");
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"capped_seconds\"} 2");
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"capped_total\"} 0");
+	/* No overflow series for a family that never overflowed. */
+	CHECK(!strstr(out, "capped_total{otel_metric_overflow"));
+	free(out);
+
+	metrics__foreach(m, h, collect, &c);
+	CHECK_EQ_INT(c.n, 4);
+	CHECK_EQ_INT(c.overflow_seen, 1);
+	CHECK_EQ_STR(c.labels[0], "/a");
+	CHECK_EQ_STR(c.labels[1], "/b");
+	CHECK_EQ_STR(c.labels[2], "/c");
+	CHECK_EQ_STR(c.labels[3], "<overflow>");
+	CHECK_EQ_INT(c.count[0], 2);
+	CHECK(c.sum[0] == 2.0);
+	/* Non-cumulative: 0.5 in le=1, 1.5 in le=2, none in +Inf. */
+	CHECK_EQ_INT(c.buckets[0][0], 1);
+	CHECK_EQ_INT(c.buckets[0][1], 1);
+	CHECK_EQ_INT(c.buckets[0][2], 0);
+	CHECK_EQ_INT(c.count[1], 1);
+	CHECK_EQ_INT(c.buckets[1][1], 1);	/* 1.5 */
+	CHECK_EQ_INT(c.buckets[2][2], 1);	/* 2.5 */
+	CHECK_EQ_INT(c.count[3], 2);
+	CHECK(c.sum[3] == 8.0);
+	CHECK_EQ_INT(c.buckets[3][0], 0);
+	CHECK_EQ_INT(c.buckets[3][1], 0);
+	CHECK_EQ_INT(c.buckets[3][2], 2);
+
+	/* The rule is per diverted observation, repeats included. */
+	metrics__observe(m, h, r[3], 3.5);
+	CHECK_EQ_INT(metrics__family_desc(m, h, &d), 0);
+	CHECK_EQ_INT(d.dropped, 3);
+	CHECK_EQ_INT(d.nseries, 3);
+
+	/* Counter at cap 1. */
+	metrics__add(m, cnt, r[0], 1);
+	metrics__add(m, cnt, r[1], 2);
+	metrics__add(m, cnt, r[2], 4);
+	metrics__add(m, cnt, r[0], 8);
+	memset(&c, 0, sizeof(c));
+	metrics__foreach(m, cnt, collect, &c);
+	CHECK_EQ_INT(c.n, 2);
+	CHECK_EQ_STR(c.labels[0], "/a");
+	CHECK(c.value[0] == 9.0);
+	CHECK_EQ_STR(c.labels[1], "<overflow>");
+	CHECK(c.value[1] == 6.0);
+	out = render(m);
+	CHECK_LINE(out, "capped_total{http_route=\"/a\"} 9");
+	CHECK_LINE(out, "capped_total{otel_metric_overflow=\"true\"} 6");
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"capped_total\"} 2");
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"capped_seconds\"} 3");
+	free(out);
+	metrics__free(m);
+}
+
+/* Enough series to force several table resizes; every one must be found
+ * again rather than duplicated. */
+static void test_many_series(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "a", "b" };
+	struct metrics_family_desc d;
+	char x[32], y[32];
+	const char *lv[] = { x, y };
+	int f, ok = 1;
+
+	f = metrics__family(m, METRIC_COUNTER, "many_total", "Many.", ln, 2,
+			    NULL, 0, 10000);
+	CHECK_EQ_INT(f, 0);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 5000; i++) {
+			snprintf(x, sizeof(x), "%d", i % 71);
+			snprintf(y, sizeof(y), "%d", i);
+			metrics__add(m, f, lv, 1);
+		}
+	CHECK_EQ_INT(metrics__family_desc(m, f, &d), 0);
+	CHECK_EQ_INT(d.nseries, 5000);
+	CHECK_EQ_INT(d.dropped, 0);
+	{
+		struct metrics_buf b = { 0 };
+
+		CHECK_EQ_INT(metrics__render(m, &b), 0);
+		for (int i = 0; i < 5000; i += 997) {
+			char line[96];
+
+			snprintf(line, sizeof(line),
+				 "many_total{a=\"%d\",b=\"%d\"} 2", i % 71, i);
+			if (!has_line(b.data, line))
+				ok = 0;
+		}
+		metrics_buf__free(&b);
+	}
+	CHECK(ok);
+	/* Default cap. */
+	f = metrics__family(m, METRIC_GAUGE, "dflt", "D.", ln, 1, NULL, 0, 0);
+	CHECK_EQ_INT(metrics__family_desc(m, f, &d), 0);
+	CHECK_EQ_INT(d.max_series, METRICS_DEFAULT_MAX_SERIES);
+	metrics__free(m);
+}
+
+static void test_family_errors(void)
+{
+	struct metrics *m = metrics__new();
+	const char *le[] = { "le" };
+	const char *dup[] = { "a", "a" };
+	const char *under[] = { "__x" };
+	const char *ovf[] = { "otel_metric_overflow" };
+	const char *bad[] = { "a-b" };
+	const char *nine[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i" };
+	const double desc[] = { 1, 0.5 }, eq[] = { 1, 1 }, inf[] = { 1, INFINITY };
+	char longname[300];
+	int c;
+
+	CHECK_EQ_INT(metrics__family(m, 0, "x", "", NULL, 0, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "1x", "", NULL, 0, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "a b", "", NULL, 0, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "", "", NULL, 0, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, NULL, "", NULL, 0, NULL, 0, 0), -EINVAL);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, longname, "", NULL, 0, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", le, 1, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", dup, 2, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", under, 1, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", ovf, 1, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", bad, 1, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 9, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, desc, 2, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, eq, 2, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, inf, 2, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__nfamilies(m), 0);
+
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 8, NULL, 0, 0), 0);
+	CHECK_EQ_INT(metrics__family(m, METRIC_COUNTER, "g", "", NULL, 0, NULL, 0, 0), -EEXIST);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, NULL, 0, 0), 1);
+	CHECK_EQ_INT(metrics__family(m, METRIC_COUNTER, "h_count", "", NULL, 0, NULL, 0, 0), -EEXIST);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g_sum", "", NULL, 0, NULL, 0, 0), 2);
+	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "g", "", NULL, 0, NULL, 0, 0), -EEXIST);
+	CHECK_EQ_INT(metrics__family(m, METRIC_COUNTER, METRICS_DROPPED_NAME, "", NULL, 0, NULL, 0, 0), -EEXIST);
+	CHECK_EQ_INT(metrics__nfamilies(m), 3);
+
+	/* Wrong-type and bad-id calls are ignored, not fatal. */
+	c = metrics__family(m, METRIC_COUNTER, "c_total", "C.", NULL, 0, NULL, 0, 0);
+	metrics__observe(m, c, NULL, 1);
+	metrics__add(m, 1, NULL, 1);
+	metrics__set(m, 1, NULL, 1);
+	metrics__add(m, 99, NULL, 1);
+	metrics__add(m, -1, NULL, 1);
+	metrics__set(m, c, NULL, 41);	/* mirror an external total */
+	metrics__add(m, c, NULL, 1);
+	metrics__add(m, c, NULL, NAN);
+	{
+		char *out = render(m);
+
+		CHECK_LINE(out, "c_total 42");
+		CHECK(!strstr(out, "h_count "));
+		free(out);
+	}
+	metrics__foreach(m, 99, NULL, NULL);
+	CHECK_EQ_INT(metrics__family_desc(m, 99, NULL), -EINVAL);
+	metrics__free(m);
+	metrics__free(NULL);
+}
+
+struct http_req {
+	const char *method, *status, *route, *service, *port;
+	double secs;
+};
+
+/* Runs promtool on text; returns its exit status and its output in buf. */
+static int promtool_check(const char *text, char *buf, size_t bufsz)
+{
+	char in[] = "/tmp/sonde_metrics_XXXXXX";
+	char cmd[256], outpath[64];
+	FILE *fp;
+	size_t n = 0;
+	int fd, rc = -1;
+
+	buf[0] = '\0';
+	fd = mkstemp(in);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	snprintf(outpath, sizeof(outpath), "%s.out", in);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s > %s 2>&1",
+		 in, outpath);
+	rc = system(cmd);
+	fp = fopen(outpath, "r");
+	if (fp) {
+		n = fread(buf, 1, bufsz - 1, fp);
+		buf[n] = '\0';
+		fclose(fp);
+	}
+	unlink(outpath);
+out:
+	unlink(in);
+	return rc;
+}
+
+static void test_promtool(void)
+{
+	static const struct http_req reqs[] = {
+		{ "GET", "200", "/users/{id}", "shop", "8080", 0.2 },
+		{ "GET", "200", "/users/{id}", "shop", "8080", 0.004 },
+		{ "POST", "201", "/orders", "shop", "8080", 1.3 },
+		{ "GET", "404", "/", "shop", "8080", 0.001 },
+		{ "GET", "500", "/api/v1/items", "inventory", "9090", 12 },
+		{ "_OTHER", "400", "/we\"ird\\path\nx", "shop", "8080", 0.05 },
+		{ "GET", "200", "/caf\xc3\xa9/\xff", "shop", "8080", 0.3 },
+	};
+	struct metrics *m = metrics__new();
+	const char *one[] = { "reason" };
+	const char *svc[] = { "service_name" };
+	char res[4096];
+	char *out;
+	int h, h2, c, g, capped, rc;
+
+	h = metrics__family(m, METRIC_HISTOGRAM, "http_server_request_duration_seconds",
+			    "Duration of HTTP server requests.", http_labels, 5,
+			    http_bounds, NHTTP, 0);
+	h2 = metrics__family(m, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
+			     "Duration of HTTP client requests (\\ and\nnewline in help).",
+			     http_labels, 5, http_bounds, NHTTP, 2);
+	c = metrics__family(m, METRIC_COUNTER, "sonde_events_lost_total",
+			    "Ring buffer events lost.", one, 1, NULL, 0, 0);
+	g = metrics__family(m, METRIC_GAUGE, "sonde_connections",
+			    "Tracked TCP connections.", svc, 1, NULL, 0, 0);
+	capped = metrics__family(m, METRIC_COUNTER, "sonde_capped_total",
+				 "A family that overflows.", svc, 1, NULL, 0, 1);
+	metrics__family(m, METRIC_GAUGE, "sonde_empty_bytes",
+			"A family with no series.", NULL, 0, NULL, 0, 0);
+	CHECK(h >= 0 && h2 >= 0 && c >= 0 && g >= 0 && capped >= 0);
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		const char *lv[] = { reqs[i].method, reqs[i].status,
+				     reqs[i].route, reqs[i].service,
+				     reqs[i].port };
+
+		metrics__observe(m, h, lv, reqs[i].secs);
+		metrics__observe(m, h2, lv, reqs[i].secs);	/* overflows */
+	}
+	{
+		const char *r1[] = { "ringbuf_full" }, *s1[] = { "shop" },
+			   *s2[] = { "inventory" };
+
+		metrics__add(m, c, r1, 17);
+		metrics__set(m, g, s1, 12);
+		metrics__set(m, g, s2, 0);
+		metrics__add(m, capped, s1, 1);
+		metrics__add(m, capped, s2, 1);
+	}
+	out = render(m);
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"http_client_request_duration_seconds\"} 4");
+	CHECK_LINE(out, "sonde_metric_series_dropped_total{metric=\"sonde_capped_total\"} 1");
+	CHECK_LINE(out, "http_server_request_duration_seconds_bucket{http_request_method=\"_OTHER\",http_response_status_code=\"400\",http_route=\"/we\\\"ird\\\\path\\nx\",service_name=\"shop\",server_port=\"8080\",le=\"0.05\"} 1");
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "FAIL: promtool not found in PATH; it is required to validate the exposition format\n");
+		CHECK(!"promtool missing");
+	} else {
+		rc = promtool_check(out, res, sizeof(res));
+		CHECK_EQ_INT(rc, 0);
+		/* Lint findings are printed even when they do not fail. */
+		CHECK_EQ_STR(res, "");
+		if (rc != 0 || res[0])
+			fprintf(stderr, "promtool said:\n%s\n--- input ---\n%s",
+				res, out);
+		/* And the checker itself must be able to fail. */
+		rc = promtool_check("x{a=\"\n\"} 1\n", res, sizeof(res));
+		CHECK(rc != 0);
+	}
+	free(out);
+	metrics__free(m);
+}
+
+int main(void)
+{
+	test_histogram_values();
+	test_exact_render();
+	test_escaping_and_numbers();
+	test_cap();
+	test_many_series();
+	test_family_errors();
+	test_promtool();
+	return check_summary("test_metrics");
+}

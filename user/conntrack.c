@@ -1,0 +1,396 @@
+/* Connection table (hash + LRU list, bounded) and the HTTP/1.x glue.
+ * Timing: a server span runs from the read that returned the request's first
+ * bytes to the write that finished the response; a client span from the
+ * write(2) entry of the request to the read that finished the response. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conntrack.h"
+#include "proc.h"
+#include "proto/http1.h"
+#include "route.h"
+
+#define PENDING_MAX 8		/* pipelined requests awaiting a response */
+#define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
+
+enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1 };
+
+struct conn_key {
+	uint32_t tgid;
+	int32_t fd;
+	uint64_t sk;
+};
+
+struct pending {
+	uint64_t start_ns;
+	uint32_t tid;
+	char method[HTTP1_METHOD_MAX];
+	char target[HTTP1_TARGET_MAX];
+};
+
+struct http_state {
+	struct http1_parser req, resp;
+	struct pending q[PENDING_MAX];
+	uint8_t qhead, qlen;
+	bool resp_unmatched;		/* current response has no request in q */
+	bool resp_is_head;
+};
+
+struct conn {
+	struct conn_key key;
+	struct conn *hnext;
+	struct conn *prev, *next;	/* LRU, most recent at head */
+	uint64_t last_ns;
+	uint64_t last_resp_ns;		/* last chunk in the response direction */
+	struct sonde_tuple tuple;
+	char comm[SONDE_COMM_LEN];
+	uint8_t role;			/* enum sonde_role */
+	uint8_t proto;			/* enum conn_proto */
+	uint8_t tries;
+	struct http_state *http;
+};
+
+struct conntrack {
+	struct conn **buckets;
+	size_t nbuckets, count, max;
+	struct conn *head, *tail;
+	struct conntrack_ops ops;
+	struct conntrack_stats stats;
+};
+
+/* What the parser callbacks need to know about the chunk being fed. */
+struct feed_ctx {
+	struct conntrack *t;
+	struct conn *c;
+	const struct sonde_data_event *ev;	/* NULL when completing at close */
+};
+
+static size_t key_hash(const struct conn_key *k)
+{
+	uint64_t h = ((uint64_t)k->tgid << 32 | (uint32_t)k->fd) ^ (k->sk * 0x9e3779b97f4a7c15ULL);
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return (size_t)h;
+}
+
+struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *ops)
+{
+	struct conntrack *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->max = max_conns ? max_conns : 1;
+	t->nbuckets = 1;
+	while (t->nbuckets < t->max * 2)
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets) {
+		free(t);
+		return NULL;
+	}
+	t->ops = *ops;
+	return t;
+}
+
+static void lru_unlink(struct conntrack *t, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		t->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void lru_push_head(struct conntrack *t, struct conn *c)
+{
+	c->next = t->head;
+	c->prev = NULL;
+	if (t->head)
+		t->head->prev = c;
+	t->head = c;
+	if (!t->tail)
+		t->tail = c;
+}
+
+static struct conn **bucket_slot(struct conntrack *t, const struct conn_key *k)
+{
+	struct conn **pp = &t->buckets[key_hash(k) & (t->nbuckets - 1)];
+
+	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)) != 0)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void conn_free(struct conntrack *t, struct conn *c)
+{
+	struct conn **pp = bucket_slot(t, &c->key);
+
+	if (*pp == c)
+		*pp = c->hnext;
+	lru_unlink(t, c);
+	if (c->http)
+		t->stats.pending_dropped += c->http->qlen;
+	free(c->http);
+	free(c);
+	t->count--;
+}
+
+void conntrack__free(struct conntrack *t)
+{
+	if (!t)
+		return;
+	while (t->head)
+		conn_free(t, t->head);
+	free(t->buckets);
+	free(t);
+}
+
+static struct conn *conn_get(struct conntrack *t, const struct sonde_data_event *ev)
+{
+	struct conn_key k = { .tgid = ev->tgid, .fd = ev->fd, .sk = ev->sk };
+	struct conn **pp = bucket_slot(t, &k);
+	struct conn *c = *pp;
+
+	if (c) {
+		lru_unlink(t, c);
+		lru_push_head(t, c);
+		return c;
+	}
+	if (t->count >= t->max && t->tail) {
+		t->stats.conns_evicted++;
+		conn_free(t, t->tail);
+		pp = bucket_slot(t, &k);
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->key = k;
+	c->role = ev->role;
+	*pp = c;
+	lru_push_head(t, c);
+	t->count++;
+	return c;
+}
+
+/* ---- HTTP/1.x pairing ---- */
+
+static bool is_server(const struct conn *c)
+{
+	return c->role == SONDE_ROLE_SERVER;
+}
+
+/* Does this chunk travel in the request direction of the connection? */
+static bool is_request_dir(const struct conn *c, uint8_t dir)
+{
+	return is_server(c) ? dir == SONDE_DIR_INGRESS : dir == SONDE_DIR_EGRESS;
+}
+
+static int req_on_head(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->c->http;
+	struct pending *p;
+
+	if (h->qlen == PENDING_MAX) {
+		/* Pipelined deeper than we follow: forget the oldest. */
+		h->qhead = (h->qhead + 1) % PENDING_MAX;
+		h->qlen--;
+		x->t->stats.pending_dropped++;
+	}
+	p = &h->q[(h->qhead + h->qlen) % PENDING_MAX];
+	h->qlen++;
+	/* A server may block in read() long before the request arrives, so its
+	 * span starts when the read returns; a client's starts at write entry. */
+	p->start_ns = is_server(x->c) ? x->ev->hdr.ktime : x->ev->enter_ns;
+	p->tid = x->ev->tid;
+	memcpy(p->method, m->method, sizeof(p->method));
+	memcpy(p->target, m->target, sizeof(p->target));
+	return 0;
+}
+
+static void req_on_complete(void *arg, const struct http1_message *m)
+{
+	(void)arg;
+	(void)m;
+}
+
+static void on_error(void *arg, enum http1_error err)
+{
+	struct feed_ctx *x = arg;
+
+	if ((size_t)err < sizeof(x->t->stats.parse_errors) / sizeof(x->t->stats.parse_errors[0]))
+		x->t->stats.parse_errors[err]++;
+}
+
+static int resp_on_head(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->c->http;
+
+	(void)m;
+	h->resp_unmatched = h->qlen == 0;
+	if (h->resp_unmatched) {
+		x->t->stats.unmatched_responses++;
+		h->resp_is_head = false;
+		return 0;
+	}
+	h->resp_is_head = strcmp(h->q[h->qhead].method, "HEAD") == 0;
+	return h->resp_is_head;
+}
+
+static void resp_on_complete(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct conn *c = x->c;
+	struct http_state *h = c->http;
+	struct pending *p;
+	struct span s;
+
+	if (h->resp_unmatched || h->qlen == 0) {
+		h->resp_unmatched = false;
+		return;
+	}
+	p = &h->q[h->qhead];
+	h->qhead = (h->qhead + 1) % PENDING_MAX;
+	h->qlen--;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = is_server(c) ? SPAN_SERVER : SPAN_CLIENT;
+	s.start_ns = p->start_ns;
+	s.end_ns = x->ev ? x->ev->hdr.ktime : c->last_resp_ns;
+	if (s.end_ns < s.start_ns)
+		s.end_ns = s.start_ns;
+	s.tgid = c->key.tgid;
+	s.tid = p->tid;
+	memcpy(s.comm, c->comm, sizeof(s.comm));
+	s.service = proc__service(c->key.tgid, c->comm);
+	s.tuple = c->tuple;
+	memcpy(s.method, p->method, sizeof(s.method));
+	memcpy(s.target, p->target, sizeof(s.target));
+	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
+	s.status = m->status;
+	s.version_minor = m->version_minor;
+	s.incomplete = m->head_incomplete;
+	x->t->stats.spans++;
+	if (x->t->ops.on_span)
+		x->t->ops.on_span(x->t->ops.arg, &s);
+}
+
+static const struct http1_callbacks req_cb = {
+	.on_head = req_on_head,
+	.on_complete = req_on_complete,
+	.on_error = on_error,
+};
+
+static const struct http1_callbacks resp_cb = {
+	.on_head = resp_on_head,
+	.on_complete = resp_on_complete,
+	.on_error = on_error,
+};
+
+/* Decides whether the connection speaks HTTP/1.x, and its role when the
+ * socket predates the agent. Returns true when the chunk should be parsed. */
+static bool classify(struct conntrack *t, struct conn *c, const struct sonde_data_event *ev)
+{
+	const uint8_t *d = ev->data;
+	size_t n = ev->cap_len;
+	bool req = http1__looks_like_request(d, n);
+	bool resp = !req && http1__looks_like_response(d, n);
+
+	if (c->role == SONDE_ROLE_UNKNOWN && (req || resp)) {
+		bool ingress = ev->dir == SONDE_DIR_INGRESS;
+
+		c->role = (req == ingress) ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
+	}
+	if (c->role != SONDE_ROLE_UNKNOWN) {
+		bool want_req = is_request_dir(c, ev->dir);
+
+		if ((want_req && req) || (!want_req && resp))
+			goto http;
+		/* Seen from its first byte (accept/connect) and not HTTP: give
+		 * up now, except for a response-side chunk of a server socket,
+		 * which cannot come first in HTTP. */
+		if (ev->role != SONDE_ROLE_UNKNOWN || ++c->tries >= INFER_MAX_TRIES)
+			return false;
+		return true;
+	}
+	return ++c->tries < INFER_MAX_TRIES;
+http:
+	c->http = calloc(1, sizeof(*c->http));
+	if (!c->http)
+		return false;
+	http1__init(&c->http->req, HTTP1_REQUESTS);
+	http1__init(&c->http->resp, HTTP1_RESPONSES);
+	c->proto = PROTO_HTTP1;
+	(void)t;
+	return true;
+}
+
+void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
+{
+	struct conn *c = conn_get(t, ev);
+	struct feed_ctx x = { .t = t, .c = c, .ev = ev };
+
+	if (!c)
+		return;
+	c->last_ns = ev->hdr.ktime;
+	c->tuple = ev->tuple;
+	memcpy(c->comm, ev->comm, sizeof(c->comm));
+	if (c->proto == PROTO_UNKNOWN) {
+		if (!classify(t, c, ev)) {
+			t->stats.conns_not_http++;
+			if (t->ops.on_ignore)
+				t->ops.on_ignore(t->ops.arg, ev->tgid, ev->fd, ev->sk);
+			conn_free(t, c);
+			return;
+		}
+		if (c->proto == PROTO_UNKNOWN)
+			return;
+	}
+	if (is_request_dir(c, ev->dir)) {
+		http1__feed(&c->http->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
+	} else {
+		c->last_resp_ns = ev->hdr.ktime;
+		http1__feed(&c->http->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
+	}
+}
+
+void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
+{
+	struct conn_key k = { .tgid = ev->tgid, .fd = ev->fd, .sk = ev->sk };
+	struct conn *c = *bucket_slot(t, &k);
+	struct feed_ctx x = { .t = t, .c = c, .ev = NULL };
+
+	if (!c)
+		return;
+	/* A response without length ends with the connection. */
+	if (c->http)
+		http1__close(&c->http->resp, &resp_cb, &x);
+	conn_free(t, c);
+}
+
+void conntrack__sweep(struct conntrack *t, uint64_t idle_before_ns)
+{
+	while (t->tail && t->tail->last_ns < idle_before_ns) {
+		t->stats.conns_evicted++;
+		conn_free(t, t->tail);
+	}
+}
+
+size_t conntrack__count(const struct conntrack *t)
+{
+	return t->count;
+}
+
+const struct conntrack_stats *conntrack__stats(const struct conntrack *t)
+{
+	return &t->stats;
+}

@@ -1,0 +1,28 @@
+/* /metrics and /healthz over HTTP with libmicrohttpd, driven from the
+ * agent's own epoll loop (no extra thread, no locks on the registry). */
+#ifndef SONDE_PROM_H
+#define SONDE_PROM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "metrics.h"
+
+struct prom_handlers {
+	/* Fill out with the exposition text; 0 or negative errno. */
+	int (*render)(void *arg, struct metrics_buf *out);
+	/* true when healthy; msg gets a one-line reason either way */
+	bool (*health)(void *arg, char *msg, size_t n);
+	void *arg;
+};
+
+struct prom_server;
+
+/* listen is "HOST:PORT", "[V6HOST]:PORT" or ":PORT". */
+int prom__start(struct prom_server **out, const char *listen, const struct prom_handlers *h);
+int prom__epoll_fd(const struct prom_server *s);
+/* Serve whatever is ready; never blocks. */
+void prom__run(struct prom_server *s);
+void prom__stop(struct prom_server *s);
+
+#endif

@@ -1,0 +1,289 @@
+/* BPF loading and attach-mode selection. Hooks with fentry/kprobe variants
+ * are probed in order of cost (fentry → kprobe → tracepoint fallback); the
+ * outcome of every hook is kept for the log, /healthz and sonde_probe_info. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "log.h"
+#include "sock.skel.h"
+#include "tcp.skel.h"
+
+#define MAX_PROBES 32
+
+struct loader {
+	struct sock_bpf *sock;
+	struct tcp_bpf *tcp;		/* NULL when tcp_* hooks fell back to syscalls */
+	struct probe_info probes[MAX_PROBES];
+	size_t nprobes;
+	int ncpus;
+};
+
+static struct probe_info *probe__add(struct loader *l, const char *hook, bool required)
+{
+	struct probe_info *p;
+
+	if (l->nprobes >= MAX_PROBES)
+		return NULL;
+	p = &l->probes[l->nprobes++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->hook, sizeof(p->hook), "%s", hook);
+	snprintf(p->mode, sizeof(p->mode), "unavailable");
+	p->required = required;
+	return p;
+}
+
+/* Syscall tracepoints live in tracefs, which a fresh host may not mount. */
+static int tracefs__ensure(void)
+{
+	struct stat st;
+
+	if (stat("/sys/kernel/tracing/events/syscalls", &st) == 0 ||
+	    stat("/sys/kernel/debug/tracing/events/syscalls", &st) == 0)
+		return 0;
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) != 0) {
+		int err = -errno;
+
+		log_error("cannot mount tracefs", LS("path", "/sys/kernel/tracing")
+			  LS("error", strerror(-err)));
+		return err;
+	}
+	log_info("mounted tracefs (was not mounted)", LS("path", "/sys/kernel/tracing"));
+	return 0;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	int n;
+
+	/* libbpf is chatty while probing modes that fail by design; keep it at
+	 * debug level and let the loader report outcomes itself. */
+	if (!log__enabled(LOG_DEBUG) || level == LIBBPF_DEBUG)
+		return 0;
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n > 0 && buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] == '\n')
+		buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] = 0;
+	log_debug("libbpf", LS("detail", buf));
+	return 0;
+}
+
+enum tcp_mode { TCP_FENTRY, TCP_KPROBE };
+
+/* Tries one variant of the tcp byte-accounting hooks. */
+static int tcp__try(struct loader *l, const struct loader_opts *o, enum tcp_mode m,
+		    char *why, size_t whylen)
+{
+	struct tcp_bpf *t = tcp_bpf__open();
+	struct bpf_link *links[2] = { NULL, NULL };
+	struct bpf_program *progs[2];
+	const char *name = m == TCP_FENTRY ? "fentry" : "kprobe";
+	int err;
+
+	if (!t) {
+		snprintf(why, whylen, "%s: open failed: %s", name, strerror(errno));
+		return -errno;
+	}
+	t->rodata->self_tgid = o->self_tgid;
+	t->rodata->filter_tgid = o->filter_tgid;
+	bpf_program__set_autoload(t->progs.fexit_tcp_sendmsg, m == TCP_FENTRY);
+	bpf_program__set_autoload(t->progs.fexit_tcp_recvmsg, m == TCP_FENTRY);
+	bpf_program__set_autoload(t->progs.kret_tcp_sendmsg, m == TCP_KPROBE);
+	bpf_program__set_autoload(t->progs.kret_tcp_recvmsg, m == TCP_KPROBE);
+	progs[0] = m == TCP_FENTRY ? t->progs.fexit_tcp_sendmsg : t->progs.kret_tcp_sendmsg;
+	progs[1] = m == TCP_FENTRY ? t->progs.fexit_tcp_recvmsg : t->progs.kret_tcp_recvmsg;
+
+	err = tcp_bpf__load(t);
+	if (err) {
+		snprintf(why, whylen, "%s: load failed: %s", name, strerror(-err));
+		goto cleanup;
+	}
+	for (int i = 0; i < 2; i++) {
+		links[i] = bpf_program__attach(progs[i]);
+		if (!links[i]) {
+			err = -errno;
+			snprintf(why, whylen, "%s: attach %s failed: %s%s", name,
+				 bpf_program__name(progs[i]), strerror(-err),
+				 err == -ENOENT && m == TCP_KPROBE ?
+					 " (kernel built without CONFIG_KPROBES?)" : "");
+			goto cleanup;
+		}
+	}
+	t->links.fexit_tcp_sendmsg = m == TCP_FENTRY ? links[0] : NULL;
+	t->links.fexit_tcp_recvmsg = m == TCP_FENTRY ? links[1] : NULL;
+	t->links.kret_tcp_sendmsg = m == TCP_KPROBE ? links[0] : NULL;
+	t->links.kret_tcp_recvmsg = m == TCP_KPROBE ? links[1] : NULL;
+	l->tcp = t;
+	return 0;
+cleanup:
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(links[i]);
+	tcp_bpf__destroy(t);
+	return err;
+}
+
+static void tcp__probe(struct loader *l, const struct loader_opts *o)
+{
+	struct probe_info *ps = probe__add(l, "tcp_sendmsg", false);
+	struct probe_info *pr = probe__add(l, "tcp_recvmsg", false);
+	char why_f[160] = "", why_k[160] = "";
+	const char *mode = "tracepoint";
+
+	if (tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f)) == 0)
+		mode = "fentry";
+	else if (tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k)) == 0)
+		mode = "kprobe";
+	for (struct probe_info *p = ps; p && p <= pr; p++) {
+		snprintf(p->mode, sizeof(p->mode), "%s", mode);
+		p->attached = true;
+		snprintf(p->detail, sizeof(p->detail), "%s%s%s", why_f,
+			 why_f[0] && why_k[0] ? "; " : "", why_k);
+		if (strcmp(mode, "tracepoint") == 0)
+			log_warn("fentry and kprobe unavailable; counting TCP bytes at syscall tracepoints "
+				 "(misses sendfile/splice/io_uring)",
+				 LS("hook", p->hook) LS("mode", mode) LS("fentry", why_f)
+				 LS("kprobe", why_k));
+		else
+			log_info("hook attached", LS("hook", p->hook) LS("mode", mode)
+				 LS("detail", p->detail));
+	}
+}
+
+int loader__open(struct loader **out, const struct loader_opts *o)
+{
+	struct loader *l = calloc(1, sizeof(*l));
+	struct bpf_program *prog;
+	int err;
+
+	if (!l)
+		return -ENOMEM;
+	libbpf_set_print(libbpf_log);
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->ncpus <= 0) {
+		err = l->ncpus ? l->ncpus : -EINVAL;
+		goto cleanup;
+	}
+	err = tracefs__ensure();
+	if (err)
+		goto cleanup;
+
+	tcp__probe(l, o);
+
+	l->sock = sock_bpf__open();
+	if (!l->sock) {
+		err = -errno;
+		log_error("cannot open socket tracer", LS("error", strerror(-err)));
+		goto cleanup;
+	}
+	l->sock->rodata->self_tgid = o->self_tgid;
+	l->sock->rodata->filter_tgid = o->filter_tgid;
+	l->sock->rodata->filter_port = o->filter_port;
+	l->sock->rodata->capture_bytes = o->capture_bytes;
+	l->sock->rodata->wakeup_bytes = o->ring_bytes / 8;
+	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
+	bpf_map__set_max_entries(l->sock->maps.events, o->ring_bytes);
+	if (l->tcp) {
+		err = bpf_map__reuse_fd(l->sock->maps.tcp_bytes,
+					bpf_map__fd(l->tcp->maps.tcp_bytes));
+		if (err) {
+			log_error("cannot share tcp_bytes map", LS("error", strerror(-err)));
+			goto cleanup;
+		}
+	}
+	err = sock_bpf__load(l->sock);
+	if (err) {
+		log_error("cannot load socket tracer (verifier or permissions)",
+			  LS("error", strerror(-err)));
+		goto cleanup;
+	}
+
+	/* Attach one by one so that each hook's outcome is known and reported. */
+	bpf_object__for_each_program(prog, l->sock->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		const char *tp = strrchr(sec, '/');
+		struct probe_info *p = probe__add(l, tp ? tp + 1 : sec, true);
+		struct bpf_link *link = bpf_program__attach(prog);
+
+		if (!p)
+			continue;
+		if (!link) {
+			snprintf(p->detail, sizeof(p->detail), "attach failed: %s", strerror(errno));
+			log_error("hook not attached", LS("hook", p->hook) LS("mode", "tracepoint")
+				  LS("error", p->detail));
+			continue;
+		}
+		/* The skeleton destroys links it knows about; keep ours in its slots. */
+		for (int i = 0; i < l->sock->skeleton->prog_cnt; i++)
+			if (*l->sock->skeleton->progs[i].prog == prog)
+				*l->sock->skeleton->progs[i].link = link;
+		p->attached = true;
+		snprintf(p->mode, sizeof(p->mode), "tracepoint");
+		log_debug("hook attached", LS("hook", p->hook) LS("mode", "tracepoint"));
+	}
+	log_info("socket tracer attached", LI("hooks", l->nprobes)
+		 LS("healthy", loader__healthy(l) ? "true" : "false")
+		 LI("capture_bytes", o->capture_bytes) LI("ring_bytes", o->ring_bytes));
+	*out = l;
+	return 0;
+cleanup:
+	loader__close(l);
+	return err;
+}
+
+void loader__close(struct loader *l)
+{
+	if (!l)
+		return;
+	sock_bpf__destroy(l->sock);
+	tcp_bpf__destroy(l->tcp);
+	free(l);
+}
+
+int loader__ring_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.events);
+}
+
+int loader__conns_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.conns);
+}
+
+int loader__tcp_bytes_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.tcp_bytes);
+}
+
+uint64_t loader__counter(const struct loader *l, enum sonde_counter idx)
+{
+	uint64_t vals[l->ncpus], sum = 0;
+	uint32_t key = idx;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(l->sock->maps.counters), &key, vals))
+		return 0;
+	for (int i = 0; i < l->ncpus; i++)
+		sum += vals[i];
+	return sum;
+}
+
+size_t loader__probes(const struct loader *l, const struct probe_info **out)
+{
+	*out = l->probes;
+	return l->nprobes;
+}
+
+bool loader__healthy(const struct loader *l)
+{
+	for (size_t i = 0; i < l->nprobes; i++)
+		if (l->probes[i].required && !l->probes[i].attached)
+			return false;
+	return true;
+}

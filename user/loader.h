@@ -1,0 +1,44 @@
+/* Loads and attaches sonde's BPF objects: mounts tracefs when missing, picks
+ * an attach mode per hook by probing the running kernel, reports each hook. */
+#ifndef SONDE_LOADER_H
+#define SONDE_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sonde.h"
+
+struct loader_opts {
+	uint32_t self_tgid;
+	uint32_t filter_tgid;		/* 0 = all */
+	uint16_t filter_port;		/* 0 = all */
+	uint32_t capture_bytes;
+	uint32_t ring_bytes;		/* power of two, >= page size */
+};
+
+struct probe_info {
+	char hook[40];			/* e.g. "sys_enter_read", "tcp_sendmsg" */
+	char mode[16];			/* "fentry", "kprobe", "tracepoint", "unavailable" */
+	bool required;			/* the agent is unhealthy without it */
+	bool attached;
+	char detail[160];		/* why other modes were not used */
+};
+
+struct loader;
+
+int loader__open(struct loader **out, const struct loader_opts *o);
+void loader__close(struct loader *l);
+/* fd of the events ring buffer map */
+int loader__ring_fd(const struct loader *l);
+/* sum over CPUs of counter idx */
+uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
+/* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn) */
+int loader__conns_fd(const struct loader *l);
+/* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
+int loader__tcp_bytes_fd(const struct loader *l);
+size_t loader__probes(const struct loader *l, const struct probe_info **out);
+/* every required hook attached */
+bool loader__healthy(const struct loader *l);
+
+#endif

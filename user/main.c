@@ -1,0 +1,658 @@
+/* sonde daemon: options, the single epoll event loop (ring buffer, timer,
+ * signals, /metrics), and the wiring from spans to metrics and stdout. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "conntrack.h"
+#include "export/prom.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "proc.h"
+#include "span.h"
+
+#define SONDE_VERSION "0.1.0"
+#define TICK_MS 25			/* ring drain period; wakeups are batched */
+#define IDLE_CONN_NS (300ULL * 1000000000ULL)
+
+struct options {
+	const char *listen;
+	bool print_spans;
+	uint32_t pid;
+	uint16_t port;
+	const char *comm;
+	const char *service_name;
+	uint32_t capture_bytes;
+	uint32_t ring_bytes;
+	uint32_t max_conns;
+	uint32_t max_series;
+};
+
+struct agent {
+	struct options opt;
+	struct loader *ld;
+	struct ring_buffer *rb;
+	struct conntrack *ct;
+	struct metrics *m;
+	struct prom_server *prom;
+	bool attached;
+	bool print_failed;
+	uint64_t bad_records;
+	int fam_server, fam_client, fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
+	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
+	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build;
+};
+
+/* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
+static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+				      0.5,   0.75, 1,     2.5,  5,     7.5, 10 };
+
+static const char usage[] =
+"Usage: sonde [OPTIONS]\n"
+"\n"
+"eBPF observability agent: traces TCP traffic of every process on this host,\n"
+"rebuilds HTTP/1.x requests into spans and serves RED metrics on /metrics.\n"
+"No change to the observed programs. Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).\n"
+"\n"
+"Options:\n"
+"  --listen HOST:PORT      serve /metrics and /healthz here (default 0.0.0.0:9464,\n"
+"                          env SONDE_LISTEN; \"none\" disables the server)\n"
+"  --print spans           print one JSON object per finished request on stdout\n"
+"  --pid PID               trace only this process (filtered in the kernel)\n"
+"  --port PORT             trace only connections with this local or remote port\n"
+"                          (filtered in the kernel)\n"
+"  --comm NAME             report only processes whose comm is NAME (userspace)\n"
+"  --service-name NAME     service_name for the traced process; needs --pid\n"
+"                          (env OTEL_SERVICE_NAME is used the same way)\n"
+"  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
+"                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
+"  --ring-bytes N          event ring buffer size, power of two (default 4194304)\n"
+"  --max-connections N     connections followed in userspace (default 16384)\n"
+"  --max-series N          cardinality cap per metric (default 2000)\n"
+"  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
+"  --version               print the version and exit\n"
+"  -h, --help              this text\n"
+"\n"
+"Logs are JSON lines on stderr. SIGINT/SIGTERM detach every probe and exit.\n"
+"\n"
+"Examples:\n"
+"  sonde                                  # host agent: every process, /metrics on :9464\n"
+"  sonde --print spans --port 8080        # watch requests to/from port 8080 live\n"
+"  sonde --print spans --pid 4242 --listen none\n"
+"  sonde --print spans --comm nginx | jq 'select(.duration_ms > 100)'\n"
+"  curl -s localhost:9464/metrics | grep http_server_request_duration\n";
+
+static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || !*s || *end || v < min || v > max) {
+		fprintf(stderr, "sonde: invalid %s '%s' (want %u..%u)\n", what, s, min, max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
+	       O_SERIES, O_LOG, O_VERSION };
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "print", required_argument, NULL, O_PRINT },
+		{ "pid", required_argument, NULL, O_PID },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "comm", required_argument, NULL, O_COMM },
+		{ "service-name", required_argument, NULL, O_SVC },
+		{ "capture-bytes", required_argument, NULL, O_CAP },
+		{ "ring-bytes", required_argument, NULL, O_RING },
+		{ "max-connections", required_argument, NULL, O_CONNS },
+		{ "max-series", required_argument, NULL, O_SERIES },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *env, *level = getenv("SONDE_LOG_LEVEL");
+	uint32_t v;
+	int c;
+
+	o->listen = getenv("SONDE_LISTEN") ? getenv("SONDE_LISTEN") : "0.0.0.0:9464";
+	o->capture_bytes = SONDE_CAPTURE_DEFAULT;
+	o->ring_bytes = 4u << 20;
+	o->max_conns = 16384;
+	o->max_series = 2000;
+	env = getenv("SONDE_CAPTURE_BYTES");
+	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
+		return -EINVAL;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN: o->listen = optarg; break;
+		case O_PRINT:
+			if (strcmp(optarg, "spans") != 0) {
+				fprintf(stderr, "sonde: --print takes 'spans'\n");
+				return -EINVAL;
+			}
+			o->print_spans = true;
+			break;
+		case O_PID:
+			if (parse_u32(optarg, "--pid", 1, 0x7fffffff, &o->pid))
+				return -EINVAL;
+			break;
+		case O_PORT:
+			if (parse_u32(optarg, "--port", 1, 65535, &v))
+				return -EINVAL;
+			o->port = (uint16_t)v;
+			break;
+		case O_COMM: o->comm = optarg; break;
+		case O_SVC: o->service_name = optarg; break;
+		case O_CAP:
+			if (parse_u32(optarg, "--capture-bytes", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
+				return -EINVAL;
+			break;
+		case O_RING:
+			if (parse_u32(optarg, "--ring-bytes", 4096, 1u << 30, &o->ring_bytes))
+				return -EINVAL;
+			if (o->ring_bytes & (o->ring_bytes - 1)) {
+				fprintf(stderr, "sonde: --ring-bytes must be a power of two\n");
+				return -EINVAL;
+			}
+			break;
+		case O_CONNS:
+			if (parse_u32(optarg, "--max-connections", 16, 1u << 22, &o->max_conns))
+				return -EINVAL;
+			break;
+		case O_SERIES:
+			if (parse_u32(optarg, "--max-series", 1, 1u << 20, &o->max_series))
+				return -EINVAL;
+			break;
+		case O_LOG: level = optarg; break;
+		case O_VERSION: printf("sonde %s\n", SONDE_VERSION); exit(0);
+		case 'h': fputs(usage, stdout); exit(0);
+		default: fputs(usage, stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sonde: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (level) {
+		static const char *const names[] = { "debug", "info", "warn", "error" };
+		int i;
+
+		for (i = 0; i < 4 && strcmp(level, names[i]) != 0; i++)
+			;
+		if (i == 4) {
+			fprintf(stderr, "sonde: unknown log level '%s'\n", level);
+			return -EINVAL;
+		}
+		log__set_level((enum log_level)i);
+	}
+	/* A service name only makes sense for one process; with every process
+	 * traced, each keeps its executable's name. */
+	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
+		o->service_name = getenv("OTEL_SERVICE_NAME");
+	if (o->service_name && !o->pid) {
+		fprintf(stderr, "sonde: --service-name needs --pid\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- spans → metrics / stdout ---- */
+
+static const char *method_label(const char *m)
+{
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+					     "OPTIONS", "TRACE", "PATCH" };
+
+	/* Semantic conventions: unknown methods collapse to _OTHER (cardinality). */
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return m;
+	return "_OTHER";
+}
+
+static void on_span(void *arg, const struct span *s)
+{
+	struct agent *a = arg;
+	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
+	char status[8], port[8], peer[64];
+
+	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
+
+	metrics__add(a->m, a->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
+	snprintf(status, sizeof(status), "%u", s->status);
+	if (s->kind == SPAN_SERVER) {
+		snprintf(port, sizeof(port), "%u", s->tuple.sport);
+		const char *lv[] = { method_label(s->method), status, s->route, s->service, port };
+
+		metrics__observe(a->m, a->fam_server, lv, secs);
+	} else {
+		snprintf(port, sizeof(port), "%u", s->tuple.dport);
+		span__addr(&s->tuple, 1, peer, sizeof(peer));
+		const char *lv[] = { method_label(s->method), status, s->route, s->service, peer, port };
+
+		metrics__observe(a->m, a->fam_client, lv, secs);
+	}
+	if (a->opt.print_spans && !a->print_failed && span__print_json(stdout, s) < 0) {
+		a->print_failed = true;
+		log_warn("stdout closed; no longer printing spans", LS("error", strerror(errno)));
+	}
+}
+
+/* Tell the kernel to stop reporting a connection that is not HTTP. */
+static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	struct agent *a = arg;
+	uint64_t key = (uint64_t)tgid << 32 | (uint32_t)fd;
+	struct sonde_conn c;
+	int mfd = loader__conns_fd(a->ld);
+
+	if (bpf_map_lookup_elem(mfd, &key, &c) == 0 && c.sk == sk) {
+		c.flags |= SONDE_CONN_IGNORED;
+		bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
+	}
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct sonde_event_hdr *h = data;
+
+	if (size < sizeof(*h) || h->size > size) {
+		a->bad_records++;
+		return 0;
+	}
+	switch (h->op) {
+	case SONDE_OP_DATA: {
+		const struct sonde_data_event *ev = data;
+
+		if (size < sizeof(*ev) || ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
+			a->bad_records++;
+			return 0;
+		}
+		if (a->opt.comm && strncmp(ev->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
+			return 0;
+		conntrack__data(a->ct, ev);
+		break;
+	}
+	case SONDE_OP_CLOSE:
+		if (size < sizeof(struct sonde_close_event)) {
+			a->bad_records++;
+			return 0;
+		}
+		conntrack__close(a->ct, data);
+		break;
+	default:
+		a->bad_records++;
+	}
+	return 0;
+}
+
+/* ---- /metrics ---- */
+
+static int register_metrics(struct agent *a)
+{
+	static const char *const server_labels[] = { "http_request_method", "http_response_status_code",
+						     "http_route", "service_name", "server_port" };
+	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
+						     "http_route", "service_name", "server_address",
+						     "server_port" };
+	static const char *const l_netio[] = { "service_name", "network_io_direction" };
+	static const char *const l_probe[] = { "hook", "mode" };
+	static const char *const l_ring[] = { "ring" };
+	static const char *const l_proto[] = { "protocol" };
+	static const char *const l_kind[] = { "kind" };
+	static const char *const l_version[] = { "version" };
+	struct metrics *m = a->m;
+	size_t cap = a->opt.max_series;
+
+#define L(x) x, sizeof(x) / sizeof(x[0])
+#define NOL NULL, 0
+#define FAM(var, type, name, help, labels, bounds, nb, max)                                  \
+	do {                                                                                 \
+		a->var = metrics__family(m, type, name, help, labels, bounds, nb, max);       \
+		if (a->var < 0)                                                              \
+			return a->var;                                                       \
+	} while (0)
+	FAM(fam_server, METRIC_HISTOGRAM, "http_server_request_duration_seconds",
+	    "Duration of HTTP server requests, observed in the server process.", L(server_labels),
+	    http_bounds, sizeof(http_bounds) / sizeof(double), cap);
+	FAM(fam_client, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
+	    "Duration of HTTP client requests, observed in the client process.", L(client_labels),
+	    http_bounds, sizeof(http_bounds) / sizeof(double), cap);
+	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
+	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
+	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
+	    "Attach mode chosen for each hook (1 = attached, 0 = unavailable).", L(l_probe), NULL, 0, 0);
+	FAM(fam_events, METRIC_COUNTER, "sonde_ringbuf_events_total",
+	    "Records written by BPF programs to a ring buffer.", L(l_ring), NULL, 0, 0);
+	FAM(fam_drops, METRIC_COUNTER, "sonde_ringbuf_drops_total",
+	    "Records lost because a ring buffer was full.", L(l_ring), NULL, 0, 0);
+	FAM(fam_read_fail, METRIC_COUNTER, "sonde_payload_read_failures_total",
+	    "Payloads the kernel side could not copy from process memory.", NOL, NULL, 0, 0);
+	FAM(fam_parse_err, METRIC_COUNTER, "sonde_parse_errors_total",
+	    "Malformed protocol messages skipped (connection resynchronised).", L(l_proto), NULL, 0, 0);
+	FAM(fam_unmatched, METRIC_COUNTER, "sonde_http_unmatched_responses_total",
+	    "HTTP responses seen without their request (e.g. request before the agent started).",
+	    NOL, NULL, 0, 0);
+	FAM(fam_unanswered, METRIC_COUNTER, "sonde_http_unanswered_requests_total",
+	    "HTTP requests forgotten without a response (closed, evicted or pipelined too deep).",
+	    NOL, NULL, 0, 0);
+	FAM(fam_conns, METRIC_GAUGE, "sonde_connections_tracked",
+	    "Connections followed in userspace.", NOL, NULL, 0, 0);
+	FAM(fam_evicted, METRIC_COUNTER, "sonde_connections_evicted_total",
+	    "Connections forgotten because the table was full or they were idle.", NOL, NULL, 0, 0);
+	FAM(fam_not_http, METRIC_COUNTER, "sonde_connections_unsupported_total",
+	    "Connections handed back to the kernel as not a supported protocol.", NOL, NULL, 0, 0);
+	FAM(fam_spans, METRIC_COUNTER, "sonde_spans_total", "Spans finished.", L(l_kind), NULL, 0, 0);
+	FAM(fam_bad_records, METRIC_COUNTER, "sonde_ringbuf_bad_records_total",
+	    "Ring records with an unknown type or an inconsistent size.", NOL, NULL, 0, 0);
+	FAM(fam_rss, METRIC_GAUGE, "sonde_process_resident_memory_bytes",
+	    "Resident memory of the agent.", NOL, NULL, 0, 0);
+	FAM(fam_cpu, METRIC_COUNTER, "sonde_process_cpu_seconds_total",
+	    "CPU time used by the agent (user + system).", NOL, NULL, 0, 0);
+	FAM(fam_build, METRIC_GAUGE, "sonde_build_info", "sonde version.", L(l_version), NULL, 0, 0);
+#undef FAM
+#undef L
+#undef NOL
+	return 0;
+}
+
+static void self_usage(double *cpu_s, double *rss_bytes)
+{
+	struct rusage ru;
+	long pages = 0;
+	FILE *f;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*s %ld", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	*rss_bytes = (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* Moves per-process TCP byte counts from the kernel into per-service
+ * counters. lookup_and_delete makes each byte counted exactly once. */
+static void collect_tcp_bytes(struct agent *a)
+{
+	int fd = loader__tcp_bytes_fd(a->ld);
+	uint32_t key, next, keys[1024];
+	struct sonde_tcp_bytes v;
+	size_t n = 0;
+	int err;
+
+	err = bpf_map_get_next_key(fd, NULL, &next);
+	while (!err && n < sizeof(keys) / sizeof(keys[0])) {
+		keys[n++] = next;
+		key = next;
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) != 0) {
+			if (bpf_map_lookup_elem(fd, &keys[i], &v) != 0)
+				continue;
+			bpf_map_delete_elem(fd, &keys[i]);
+		}
+		const char *svc = proc__service(keys[i], "");
+		const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
+
+		if (v.tx)
+			metrics__add(a->m, a->fam_netio, tx, (double)v.tx);
+		if (v.rx)
+			metrics__add(a->m, a->fam_netio, rx, (double)v.rx);
+	}
+}
+
+static int render_metrics(void *arg, struct metrics_buf *out)
+{
+	struct agent *a = arg;
+	const struct conntrack_stats *st = conntrack__stats(a->ct);
+	static const char *const ring[] = { "events" };
+	static const char *const http1[] = { "http1" };
+	static const char *const version[] = { SONDE_VERSION };
+	const struct probe_info *p;
+	size_t np = loader__probes(a->ld, &p);
+	uint64_t perr = 0;
+	double cpu, rss;
+
+	/* Drain first so the page reflects every request finished so far. */
+	ring_buffer__consume(a->rb);
+	collect_tcp_bytes(a);
+	for (size_t i = 0; i < np; i++) {
+		const char *lv[] = { p[i].hook, p[i].mode };
+
+		metrics__set(a->m, a->fam_probe, lv, p[i].attached ? 1 : 0);
+	}
+	metrics__set(a->m, a->fam_events, ring, (double)loader__counter(a->ld, SONDE_CNT_EVENTS));
+	metrics__set(a->m, a->fam_drops, ring, (double)loader__counter(a->ld, SONDE_CNT_RING_DROPS));
+	metrics__set(a->m, a->fam_read_fail, NULL, (double)loader__counter(a->ld, SONDE_CNT_READ_FAIL));
+	for (size_t i = 0; i < sizeof(st->parse_errors) / sizeof(st->parse_errors[0]); i++)
+		perr += st->parse_errors[i];
+	metrics__set(a->m, a->fam_parse_err, http1, (double)perr);
+	metrics__set(a->m, a->fam_unmatched, NULL, (double)st->unmatched_responses);
+	metrics__set(a->m, a->fam_unanswered, NULL, (double)st->pending_dropped);
+	metrics__set(a->m, a->fam_conns, NULL, (double)conntrack__count(a->ct));
+	metrics__set(a->m, a->fam_evicted, NULL, (double)st->conns_evicted);
+	metrics__set(a->m, a->fam_not_http, NULL, (double)st->conns_not_http);
+	metrics__set(a->m, a->fam_bad_records, NULL, (double)a->bad_records);
+	self_usage(&cpu, &rss);
+	metrics__set(a->m, a->fam_rss, NULL, rss);
+	metrics__set(a->m, a->fam_cpu, NULL, cpu);
+	metrics__set(a->m, a->fam_build, version, 1);
+	return metrics__render(a->m, out);
+}
+
+static bool health(void *arg, char *msg, size_t n)
+{
+	struct agent *a = arg;
+	const struct probe_info *p;
+	size_t np, off;
+
+	if (!a->attached) {
+		snprintf(msg, n, "starting: probes not attached yet");
+		return false;
+	}
+	if (loader__healthy(a->ld)) {
+		snprintf(msg, n, "ok");
+		return true;
+	}
+	np = loader__probes(a->ld, &p);
+	off = (size_t)snprintf(msg, n, "hooks not attached:");
+	for (size_t i = 0; i < np && off < n; i++)
+		if (p[i].required && !p[i].attached)
+			off += (size_t)snprintf(msg + off, n - off, " %s", p[i].hook);
+	return false;
+}
+
+/* ---- event loop ---- */
+
+static int epoll_add(int ep, int fd, uint64_t tag)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP };
+
+static int run(struct agent *a)
+{
+	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
+				  .it_value = { 0, TICK_MS * 1000000L } };
+	int ep = -1, tfd = -1, sfd = -1, err = 0;
+	unsigned int ticks = 0;
+	sigset_t mask;
+	bool stop = false;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ep < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL)) {
+		err = -errno;
+		log_error("event loop setup failed", LS("error", strerror(-err)));
+		goto cleanup;
+	}
+	if ((err = epoll_add(ep, ring_buffer__epoll_fd(a->rb), TAG_RING)) ||
+	    (err = epoll_add(ep, tfd, TAG_TIMER)) || (err = epoll_add(ep, sfd, TAG_SIGNAL)) ||
+	    (a->prom && (err = epoll_add(ep, prom__epoll_fd(a->prom), TAG_HTTP))))
+		goto cleanup;
+
+	while (!stop) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u64) {
+			case TAG_RING:
+				ring_buffer__consume(a->rb);
+				break;
+			case TAG_TIMER: {
+				uint64_t exp;
+
+				if (read(tfd, &exp, sizeof(exp)) < 0) {
+					/* spurious wakeup */
+				}
+				ring_buffer__consume(a->rb);
+				if (a->opt.print_spans)
+					fflush(stdout);
+				if (++ticks % (1000 / TICK_MS) == 0) {
+					struct timespec now;
+
+					clock_gettime(CLOCK_MONOTONIC, &now);
+					uint64_t ns = (uint64_t)now.tv_sec * 1000000000ULL + now.tv_nsec;
+					if (ns > IDLE_CONN_NS)
+						conntrack__sweep(a->ct, ns - IDLE_CONN_NS);
+					if (a->prom)
+						prom__run(a->prom);
+				}
+				break;
+			}
+			case TAG_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) == sizeof(si))
+					log_info("signal received; detaching", LI("signal", si.ssi_signo));
+				stop = true;
+				break;
+			}
+			case TAG_HTTP:
+				prom__run(a->prom);
+				break;
+			}
+		}
+	}
+	ring_buffer__consume(a->rb);
+	fflush(stdout);
+cleanup:
+	if (ep >= 0)
+		close(ep);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { 0 };
+	struct loader_opts lo = { 0 };
+	sigset_t mask;
+	int err;
+
+	if (parse_options(argc, argv, &a.opt))
+		return 2;
+	/* Signals are read from a signalfd in the loop, so block them first. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	span__init_clock();
+	if (a.opt.service_name)
+		proc__set_override(a.opt.service_name);
+
+	a.m = metrics__new();
+	err = a.m ? register_metrics(&a) : -ENOMEM;
+	if (err) {
+		log_error("metrics registry setup failed", LS("error", strerror(-err)));
+		return 1;
+	}
+	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore, .arg = &a };
+	a.ct = conntrack__new(a.opt.max_conns, &ops);
+	if (!a.ct)
+		return 1;
+
+	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
+	if (strcmp(a.opt.listen, "none") != 0) {
+		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = &a };
+
+		err = prom__start(&a.prom, a.opt.listen, &h);
+		if (err)
+			goto cleanup;
+	}
+
+	lo.self_tgid = (uint32_t)getpid();
+	lo.filter_tgid = a.opt.pid;
+	lo.filter_port = a.opt.port;
+	lo.capture_bytes = a.opt.capture_bytes;
+	lo.ring_bytes = a.opt.ring_bytes;
+	err = loader__open(&a.ld, &lo);
+	if (err) {
+		log_error("cannot start tracing", LS("error", strerror(-err)));
+		goto cleanup;
+	}
+	a.rb = ring_buffer__new(loader__ring_fd(a.ld), on_record, &a, NULL);
+	if (!a.rb) {
+		err = -errno;
+		log_error("cannot open ring buffer", LS("error", strerror(-err)));
+		goto cleanup;
+	}
+	a.attached = true;
+	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
+		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)
+		 LI("filter_port", a.opt.port) LS("filter_comm", a.opt.comm));
+	err = run(&a);
+cleanup:
+	ring_buffer__free(a.rb);
+	loader__close(a.ld);
+	prom__stop(a.prom);
+	conntrack__free(a.ct);
+	metrics__free(a.m);
+	log_info("sonde stopped", LI("status", err));
+	return err ? 1 : 0;
+}

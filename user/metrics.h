@@ -1,0 +1,110 @@
+/* Metrics registry for sonde: labelled counters, gauges and histograms with a
+ * per-family cardinality cap, rendered as Prometheus text format 0.0.4. */
+#ifndef SONDE_METRICS_H
+#define SONDE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Single-threaded: every call must come from the same event loop.
+ *
+ * Cardinality cap: once a family holds max_series series, an observation for
+ * a label set not yet known goes to one per-family overflow series (rendered
+ * with the single label otel_metric_overflow="true"), and the family's
+ * dropped counter is incremented by one for every such diverted call
+ * (not per distinct label set: remembering the diverted sets would be the
+ * unbounded memory the cap exists to prevent). The registry renders
+ * sonde_metric_series_dropped_total{metric="<family>"} for every family.
+ */
+
+#define METRICS_MAX_LABELS	8
+#define METRICS_DEFAULT_MAX_SERIES 2000
+#define METRICS_MAX_NAME	255	/* bytes, family base name */
+/* Name of the registry's own family; metrics__family() refuses it. */
+#define METRICS_DROPPED_NAME	"sonde_metric_series_dropped_total"
+#define METRICS_OVERFLOW_LABEL	"otel_metric_overflow"
+
+struct metrics;
+
+enum metric_type { METRIC_COUNTER = 1, METRIC_GAUGE = 2, METRIC_HISTOGRAM = 3 };
+
+struct metrics *metrics__new(void);
+void metrics__free(struct metrics *m);
+
+/*
+ * Register a family. Returns a family id >= 0 or a negative errno:
+ * -EINVAL for a bad type, a name that is not Prometheus syntax or longer
+ * than METRICS_MAX_NAME, a bad label name (syntax, "__" prefix, duplicate,
+ * "le" on a histogram, otel_metric_overflow), more than METRICS_MAX_LABELS
+ * labels, or bounds that are not finite and strictly ascending (+Inf is
+ * implicit); -EEXIST when any exposed name (histograms also expose _bucket,
+ * _sum, _count) clashes with an earlier family or the registry's own;
+ * -ENOMEM.
+ */
+int metrics__family(struct metrics *m, enum metric_type type, const char *name,
+		    const char *help, const char *const *label_names,
+		    size_t nlabels, const double *bounds, size_t nbounds,
+		    size_t max_series);
+
+/*
+ * Observations. label_values holds exactly nlabels NUL-terminated strings
+ * (may be NULL when nlabels is 0; a NULL string counts as ""). Calls with a
+ * bad family id or the wrong metric type are ignored, as are NaN in observe
+ * and add, and a negative add on a counter (counters only go up; set is the
+ * escape hatch for mirroring an external total, and takes any value).
+ * Invalid UTF-8 in label values is replaced by U+FFFD (so output stays
+ * parseable); values that become equal that way share a series.
+ */
+void metrics__observe(struct metrics *m, int fam,
+		      const char *const *label_values, double v);
+void metrics__add(struct metrics *m, int fam, const char *const *label_values,
+		  double v);
+void metrics__set(struct metrics *m, int fam, const char *const *label_values,
+		  double v);
+
+struct metrics_buf {
+	char *data;	/* NUL-terminated while len > 0 */
+	size_t len, cap;
+};
+
+/* Appends the exposition; on -ENOMEM the buffer is left as it was. */
+int metrics__render(struct metrics *m, struct metrics_buf *out);
+void metrics_buf__free(struct metrics_buf *b);
+
+struct metrics_series_view {
+	const char *const *label_values; /* NULL for the overflow series */
+	size_t nlabels;			/* 0 for the overflow series */
+	double value;			/* counter/gauge */
+	const uint64_t *bucket_counts;	/* nbounds+1, per bucket, last = +Inf */
+	uint64_t count;
+	double sum;
+	int overflow;			/* 1: the otel_metric_overflow series */
+};
+
+/* Calls fn for each series in creation order, then the overflow series if
+ * anything was diverted to it. fn must not modify the registry. */
+void metrics__foreach(struct metrics *m, int fam,
+		      void (*fn)(void *arg, const struct metrics_series_view *s),
+		      void *arg);
+
+/* Family metadata, for exporters that need more than the series. */
+struct metrics_family_desc {
+	enum metric_type type;
+	const char *name;
+	const char *help;
+	const char *const *label_names;
+	size_t nlabels;
+	const double *bounds;
+	size_t nbounds;
+	size_t max_series;
+	size_t nseries;		/* excluding the overflow series */
+	uint64_t dropped;	/* diverted observations, see above */
+};
+
+int metrics__nfamilies(const struct metrics *m);
+/* 0, or -EINVAL for a bad id. Pointers stay valid until metrics__free(). */
+int metrics__family_desc(const struct metrics *m, int fam,
+			 struct metrics_family_desc *out);
+
+#endif
