@@ -37,6 +37,7 @@ FLOOR(write)
 FLOOR(writev)
 FLOOR(sendto)
 FLOOR(sendmsg)
+FLOOR(sendfile64)
 FLOOR(connect)
 
 /* sock.bpf.c needs only these sides of accept and close. */

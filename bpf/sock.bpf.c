@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "sonde.h"
 #include "lib/fd_sock.h"
 
@@ -16,6 +17,10 @@ const volatile __u16 filter_port = 0;		/* 0 = every port; else local or remote p
 const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
 const volatile __u64 wakeup_bytes = 512 * 1024;	/* wake the reader past this fill level */
 const volatile __u8 count_tcp_bytes = 1;	/* 0 when tcp.bpf.c counts bytes itself */
+
+/* Set by the daemon while the preexisting map may hold entries; lets the
+ * common exit path skip the register lookup entirely afterwards. */
+volatile __u32 preexisting_live = 0;
 
 #define EINPROGRESS 115
 
@@ -54,6 +59,19 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sonde_args);
 } args SEC(".maps");
+
+/* key: tgid << 32 | fd of a TCP socket that existed before the agent
+ * attached; value unused. Inserted by the daemon from /proc right after
+ * attach; deleted here on first use. A thread blocked in read(2) since before
+ * attach has no sonde_args entry: its exit recovers fd and buffer from the
+ * task's saved user registers instead, so the first request on an idle
+ * keep-alive connection is not lost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} preexisting SEC(".maps");
 
 /* Per-CPU staging area for one data record (too big for the BPF stack). */
 struct scratch {
@@ -166,6 +184,11 @@ static __always_inline int payload_span(const struct sonde_args *a, __u64 *base,
 	__u64 iov_ptr = a->buf;
 
 	switch (a->syscall) {
+	case SONDE_SYS_SENDFILE:
+		/* File contents: the parser only needs to know how many bytes went by. */
+		*base = 0;
+		*len = 0;
+		return 0;
 	case SONDE_SYS_READ:
 	case SONDE_SYS_WRITE:
 	case SONDE_SYS_RECVFROM:
@@ -190,21 +213,53 @@ static __always_inline int payload_span(const struct sonde_args *a, __u64 *base,
 	return 0;
 }
 
-static __always_inline int exit_io(long ret, __u8 dir)
+/* Rebuilds the entry arguments of a syscall that began before the agent
+ * attached, for sockets listed in preexisting. */
+static __always_inline int args_from_regs(__u64 id, __u8 sys, long ret, struct sonde_args *a)
+{
+	struct pt_regs *regs;
+	struct sock *sk;
+	bool is_tcp;
+	__u64 key;
+	int fd;
+
+	if (!preexisting_live || ret <= 0 || skip_tgid(id >> 32))
+		return -1;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	key = (id & 0xffffffff00000000ULL) | (__u32)fd;
+	if (!bpf_map_lookup_elem(&preexisting, &key))
+		return -1;
+	bpf_map_delete_elem(&preexisting, &key);
+	sk = fd_sock__lookup(fd, &is_tcp);
+	if (!sk || !is_tcp)
+		return -1;
+	a->enter_ns = bpf_ktime_get_ns();
+	a->buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a->sk = (__u64)sk;
+	a->fd = fd;
+	a->syscall = sys;
+	count(SONDE_CNT_ARGS_MISS, 1);
+	return 0;
+}
+
+static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0, cap;
-	struct sonde_args *ap, a;
+	struct sonde_args *ap, a = {};
 	struct sonde_conn *c;
 	struct scratch *s;
 	__u64 base, span;
 	long err;
 
 	ap = bpf_map_lookup_elem(&args, &id);
-	if (!ap)
+	if (ap) {
+		a = *ap;
+		bpf_map_delete_elem(&args, &id);
+	} else if (args_from_regs(id, sys, ret, &a)) {
 		return 0;
-	a = *ap;
-	bpf_map_delete_elem(&args, &id);
+	}
 	if (ret <= 0)
 		return 0;
 
@@ -258,7 +313,7 @@ static __always_inline int exit_io(long ret, __u8 dir)
 	s->ev.tuple = c->tuple;
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
 
-	err = bpf_probe_read_user(s->data, cap, (void *)base);
+	err = cap ? bpf_probe_read_user(s->data, cap, (void *)base) : 0;
 	if (err) {
 		count(SONDE_CNT_READ_FAIL, 1);
 		cap = 0;
@@ -286,29 +341,33 @@ static __always_inline int exit_io(long ret, __u8 dir)
 	{                                                                        \
 		return enter_io((int)ctx->args[0], ctx->args[1], sys);           \
 	}
-#define EXIT_IO(name, dir)                                                       \
+#define EXIT_IO(name, dir, sys)                                                  \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
 	int tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
 	{                                                                        \
-		return exit_io(ctx->ret, dir);                                   \
+		return exit_io(ctx->ret, dir, sys);                              \
 	}
 
 ENTER_IO(read, SONDE_SYS_READ)
-EXIT_IO(read, SONDE_DIR_INGRESS)
+EXIT_IO(read, SONDE_DIR_INGRESS, SONDE_SYS_READ)
 ENTER_IO(readv, SONDE_SYS_READV)
-EXIT_IO(readv, SONDE_DIR_INGRESS)
+EXIT_IO(readv, SONDE_DIR_INGRESS, SONDE_SYS_READV)
 ENTER_IO(recvfrom, SONDE_SYS_RECVFROM)
-EXIT_IO(recvfrom, SONDE_DIR_INGRESS)
+EXIT_IO(recvfrom, SONDE_DIR_INGRESS, SONDE_SYS_RECVFROM)
 ENTER_IO(recvmsg, SONDE_SYS_RECVMSG)
-EXIT_IO(recvmsg, SONDE_DIR_INGRESS)
+EXIT_IO(recvmsg, SONDE_DIR_INGRESS, SONDE_SYS_RECVMSG)
 ENTER_IO(write, SONDE_SYS_WRITE)
-EXIT_IO(write, SONDE_DIR_EGRESS)
+EXIT_IO(write, SONDE_DIR_EGRESS, SONDE_SYS_WRITE)
 ENTER_IO(writev, SONDE_SYS_WRITEV)
-EXIT_IO(writev, SONDE_DIR_EGRESS)
+EXIT_IO(writev, SONDE_DIR_EGRESS, SONDE_SYS_WRITEV)
 ENTER_IO(sendto, SONDE_SYS_SENDTO)
-EXIT_IO(sendto, SONDE_DIR_EGRESS)
+EXIT_IO(sendto, SONDE_DIR_EGRESS, SONDE_SYS_SENDTO)
 ENTER_IO(sendmsg, SONDE_SYS_SENDMSG)
-EXIT_IO(sendmsg, SONDE_DIR_EGRESS)
+EXIT_IO(sendmsg, SONDE_DIR_EGRESS, SONDE_SYS_SENDMSG)
+/* nginx sends static bodies with sendfile: without it the byte stream of a
+ * response would have holes and the parser would lose framing. */
+ENTER_IO(sendfile64, SONDE_SYS_SENDFILE)
+EXIT_IO(sendfile64, SONDE_DIR_EGRESS, SONDE_SYS_SENDFILE)
 
 /* ---- connection lifecycle ---- */
 
@@ -386,6 +445,8 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 
 	if (skip_tgid(tgid))
 		return 0;
+	if (preexisting_live)
+		bpf_map_delete_elem(&preexisting, &key);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;

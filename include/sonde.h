@@ -41,6 +41,7 @@ enum sonde_syscall {
 	SONDE_SYS_SENDTO = 6,
 	SONDE_SYS_RECVMSG = 7,
 	SONDE_SYS_SENDMSG = 8,
+	SONDE_SYS_SENDFILE = 9,	/* bytes counted, payload not captured (file data) */
 };
 
 /* Event flags */
@@ -107,7 +108,7 @@ enum sonde_counter {
 	SONDE_CNT_RING_DROPS = 1,	/* ring full: record lost */
 	SONDE_CNT_READ_FAIL = 2,	/* payload could not be read from user memory */
 	SONDE_CNT_CONN_NEW = 3,		/* sockets started being tracked */
-	SONDE_CNT_ARGS_MISS = 4,	/* syscall exit without its entry */
+	SONDE_CNT_ARGS_MISS = 4,	/* exit of a syscall begun before attach, args from registers */
 	SONDE_CNT_TCP_TX = 5,		/* bytes sent on tracked TCP sockets (tracepoint mode) */
 	SONDE_CNT_TCP_RX = 6,		/* bytes received on tracked TCP sockets (tracepoint mode) */
 	SONDE_CNT__MAX = 8,

@@ -34,8 +34,17 @@ struct http_state {
 	struct http1_parser req, resp;
 	struct pending q[PENDING_MAX];
 	uint8_t qhead, qlen;
+	/* Span start of the request whose first bytes have been fed (server:
+	 * exit of the read that returned them; client: entry of the write).
+	 * Taken when a chunk begins between two requests, or when a request
+	 * completes inside a chunk (the next one may begin in that chunk), so
+	 * a head split over several syscalls starts at the first of them. */
+	uint64_t req_start_ns;
 	bool resp_unmatched;		/* current response has no request in q */
 	bool resp_is_head;
+	bool resp_open;			/* head delivered, body not finished */
+	uint16_t resp_status;
+	uint8_t resp_minor;
 };
 
 struct conn {
@@ -67,6 +76,29 @@ struct feed_ctx {
 	const struct sonde_data_event *ev;	/* NULL when completing at close */
 };
 
+/* The parser's state enum is private to http1.c: learn the two states that
+ * lie between messages (fresh, and resynchronising after bad input) from
+ * the parser itself, once. */
+static uint8_t st_boundary, st_resync;
+
+static void learn_parser_states(void)
+{
+	static const uint8_t junk = 0x01;	/* cannot start a request */
+	struct http1_parser p;
+
+	http1__init(&p, HTTP1_REQUESTS);
+	st_boundary = p.state;
+	http1__feed(&p, &junk, 1, 1, NULL, NULL);
+	st_resync = p.state;
+}
+
+/* True unless the parser is inside a request that began in an earlier
+ * chunk (its head, or its body: then on_complete sets the next start). */
+static bool req_between_messages(const struct http1_parser *p)
+{
+	return p->state == st_boundary || p->state == st_resync;
+}
+
 static size_t key_hash(const struct conn_key *k)
 {
 	uint64_t h = ((uint64_t)k->tgid << 32 | (uint32_t)k->fd) ^ (k->sk * 0x9e3779b97f4a7c15ULL);
@@ -93,6 +125,7 @@ struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *o
 		return NULL;
 	}
 	t->ops = *ops;
+	learn_parser_states();
 	return t;
 }
 
@@ -209,17 +242,26 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	h->qlen++;
 	/* A server may block in read() long before the request arrives, so its
 	 * span starts when the read returns; a client's starts at write entry. */
-	p->start_ns = is_server(x->c) ? x->ev->hdr.ktime : x->ev->enter_ns;
+	p->start_ns = h->req_start_ns;
 	p->tid = x->ev->tid;
 	memcpy(p->method, m->method, sizeof(p->method));
 	memcpy(p->target, m->target, sizeof(p->target));
 	return 0;
 }
 
+/* Start time of a request whose first bytes are in this chunk. */
+static uint64_t chunk_start_ns(const struct conn *c, const struct sonde_data_event *ev)
+{
+	return is_server(c) ? ev->hdr.ktime : ev->enter_ns;
+}
+
 static void req_on_complete(void *arg, const struct http1_message *m)
 {
-	(void)arg;
+	struct feed_ctx *x = arg;
+
 	(void)m;
+	/* A pipelined request that follows in this same chunk starts here. */
+	x->c->http->req_start_ns = chunk_start_ns(x->c, x->ev);
 }
 
 static void on_error(void *arg, enum http1_error err)
@@ -243,6 +285,9 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 		return 0;
 	}
 	h->resp_is_head = strcmp(h->q[h->qhead].method, "HEAD") == 0;
+	h->resp_open = true;
+	h->resp_status = m->status;
+	h->resp_minor = m->version_minor;
 	return h->resp_is_head;
 }
 
@@ -254,6 +299,7 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	struct pending *p;
 	struct span s;
 
+	h->resp_open = false;
 	if (h->resp_unmatched || h->qlen == 0) {
 		h->resp_unmatched = false;
 		return;
@@ -356,6 +402,10 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 			return;
 	}
 	if (is_request_dir(c, ev->dir)) {
+		/* Timing rule: a request starts with the syscall that carried
+		 * its first bytes, not the one that completed its head. */
+		if (req_between_messages(&c->http->req))
+			c->http->req_start_ns = chunk_start_ns(c, ev);
 		http1__feed(&c->http->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
 	} else {
 		c->last_resp_ns = ev->hdr.ktime;
@@ -374,6 +424,16 @@ void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
 	/* A response without length ends with the connection. */
 	if (c->http)
 		http1__close(&c->http->resp, &resp_cb, &x);
+	/* The peer hung up before the body was through (a client that reads
+	 * only the head of an error response, say): the request still
+	 * happened and its status is known, so report it as incomplete. */
+	if (c->http && c->http->resp_open) {
+		struct http1_message m = { .status = c->http->resp_status,
+					   .version_minor = c->http->resp_minor,
+					   .head_incomplete = 1 };
+
+		resp_on_complete(&x, &m);
+	}
 	conn_free(t, c);
 }
 

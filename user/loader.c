@@ -14,6 +14,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "seed.h"
 #include "sock.skel.h"
 #include "tcp.skel.h"
 
@@ -250,6 +251,28 @@ void loader__close(struct loader *l)
 int loader__ring_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.events);
+}
+
+void loader__seed_preexisting(struct loader *l, const struct loader_opts *o)
+{
+	int n = seed__preexisting(bpf_map__fd(l->sock->maps.preexisting), o->self_tgid,
+				  o->filter_tgid, bpf_map__max_entries(l->sock->maps.preexisting));
+
+	if (n < 0) {
+		log_warn("cannot scan /proc for existing sockets", LS("error", strerror(-n)));
+		return;
+	}
+	l->sock->bss->preexisting_live = n > 0;
+	log_info("existing TCP sockets found", LI("sockets", n));
+}
+
+void loader__preexisting_tick(struct loader *l)
+{
+	uint64_t key;
+
+	if (l->sock->bss->preexisting_live &&
+	    bpf_map_get_next_key(bpf_map__fd(l->sock->maps.preexisting), NULL, &key) != 0)
+		l->sock->bss->preexisting_live = 0;
 }
 
 int loader__conns_fd(const struct loader *l)

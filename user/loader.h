@@ -35,6 +35,10 @@ int loader__ring_fd(const struct loader *l);
 uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
 /* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn) */
 int loader__conns_fd(const struct loader *l);
+/* Seeds sockets that predate the agent; then, each call, turns the BPF side's
+ * register-recovery path off once none of them is left. */
+void loader__seed_preexisting(struct loader *l, const struct loader_opts *o);
+void loader__preexisting_tick(struct loader *l);
 /* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
 int loader__tcp_bytes_fd(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);

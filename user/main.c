@@ -556,6 +556,7 @@ static int run(struct agent *a)
 					uint64_t ns = (uint64_t)now.tv_sec * 1000000000ULL + now.tv_nsec;
 					if (ns > IDLE_CONN_NS)
 						conntrack__sweep(a->ct, ns - IDLE_CONN_NS);
+					loader__preexisting_tick(a->ld);
 					if (a->prom)
 						prom__run(a->prom);
 				}
@@ -642,6 +643,7 @@ int main(int argc, char **argv)
 		log_error("cannot open ring buffer", LS("error", strerror(-err)));
 		goto cleanup;
 	}
+	loader__seed_preexisting(a.ld, &lo);
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)

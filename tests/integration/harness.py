@@ -1,0 +1,231 @@
+"""Shared pieces of sonde's integration tests: start the real agent, real
+servers on 127.0.0.1, scrape /metrics, and assert exact values.
+
+Every wait is bounded; every process started here is stopped at exit."""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SONDE = os.path.join(ROOT, "build", "sonde")
+
+_procs = []
+_failures = []
+_checks = [0]
+
+
+def cleanup():
+    for p in reversed(_procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+atexit.register(cleanup)
+
+
+def spawn(args, **kw):
+    p = subprocess.Popen(args, **kw)
+    _procs.append(p)
+    return p
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, fn, timeout=15.0, interval=0.1, fatal=True):
+    """Polls fn() until it returns a truthy value; after timeout fails the
+    test (fatal) or returns None so the caller's exact checks show why."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except OSError as e:  # server not up yet
+            last = e
+        time.sleep(interval)
+    if not fatal:
+        print(f"  note: timed out after {timeout}s waiting for {what}", flush=True)
+        return None
+    raise SystemExit(f"FAIL: timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def http_status(url):
+    try:
+        return http_get(url)[0]
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def exe_name(pid):
+    """sonde names a service after the executable's basename."""
+    return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+
+
+# ---- assertions ----
+
+def check(cond, msg):
+    _checks[0] += 1
+    if not cond:
+        _failures.append(msg)
+        print(f"  FAIL: {msg}", flush=True)
+
+
+def check_eq(got, want, msg):
+    _checks[0] += 1
+    if got != want:
+        _failures.append(f"{msg}: got {got!r}, want {want!r}")
+        print(f"  FAIL: {msg}: got {got!r}, want {want!r}", flush=True)
+
+
+def finish(name):
+    print(f"{name}: {_checks[0]} checks, {len(_failures)} failed", flush=True)
+    cleanup()
+    sys.exit(1 if _failures else 0)
+
+
+# ---- Prometheus text ----
+
+_line = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)$')
+_label = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels.items())): float}"""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _line.match(line)
+        if not m:
+            raise ValueError(f"unparsable metrics line: {line!r}")
+        labels = {}
+        if m.group(3):
+            for k, v in _label.findall(m.group(3)):
+                labels[k] = v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
+    return out
+
+
+def series(metrics, name, **labels):
+    """Value of the one series of name whose labels are exactly labels."""
+    return metrics.get((name, frozenset(labels.items())))
+
+
+# ---- the agent ----
+
+class Agent:
+    def __init__(self, *args, print_spans=True, name="agent"):
+        self.port = free_port()  # --listen is set here; do not pass it in args
+        self.dir = tempfile.mkdtemp(prefix="sonde-test-")
+        self.spans_path = os.path.join(self.dir, "spans.jsonl")
+        self.log_path = os.path.join(self.dir, "sonde.log")
+        cmd = [SONDE, "--listen", f"127.0.0.1:{self.port}", *args]
+        if print_spans:
+            cmd += ["--print", "spans"]
+        self.out = open(self.spans_path, "w")
+        self.err = open(self.log_path, "w")
+        self.proc = spawn(cmd, stdout=self.out, stderr=self.err)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until(f"{name} /healthz 200", lambda: self._healthy(), timeout=30)
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise SystemExit(f"FAIL: sonde exited with {self.proc.returncode}:\n{self.log()}")
+        return http_status(self.url + "/healthz") == 200
+
+    def metrics_text(self):
+        return http_get(self.url + "/metrics")[1].decode()
+
+    def metrics(self):
+        return parse_metrics(self.metrics_text())
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def log_records(self):
+        return [json.loads(l) for l in self.log().splitlines() if l.startswith("{")]
+
+    def spans(self):
+        self.out.flush()
+        with open(self.spans_path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def stop(self):
+        """SIGINT, as an operator would; returns the exit status."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return "hung"
+
+
+# ---- real servers ----
+
+NGINX_CONF = """
+user root;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    default_type text/html;
+    keepalive_timeout 30s;
+    keepalive_requests 10000;
+    sendfile on;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+        location = /error {{ return 500; }}
+        location /users/ {{ return 200 "user\\n"; }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="sonde-nginx-")
+        os.makedirs(os.path.join(self.dir, "www"))
+        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
+            f.write("<html><body>" + "sonde test page " * 30 + "</body></html>\n")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                           "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until("nginx up", lambda: http_status(self.url + "/") == 200)
