@@ -83,7 +83,8 @@ bench: deps
 	$(MAKE) all
 	scripts/bench.sh
 
-run: deps
+run:
+	@scripts/install-deps.sh build
 	$(MAKE) all
 	$(BUILD)/sonde $(ARGS)
 
