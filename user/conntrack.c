@@ -45,6 +45,8 @@ struct http_state {
 	bool resp_open;			/* head delivered, body not finished */
 	uint16_t resp_status;
 	uint8_t resp_minor;
+	bool resp_head;			/* on_head delivered (matched or not), on_complete not yet */
+	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
 };
 
 struct conn {
@@ -76,29 +78,6 @@ struct feed_ctx {
 	const struct sonde_data_event *ev;	/* NULL when completing at close */
 };
 
-/* The parser's state enum is private to http1.c: learn the two states that
- * lie between messages (fresh, and resynchronising after bad input) from
- * the parser itself, once. */
-static uint8_t st_boundary, st_resync;
-
-static void learn_parser_states(void)
-{
-	static const uint8_t junk = 0x01;	/* cannot start a request */
-	struct http1_parser p;
-
-	http1__init(&p, HTTP1_REQUESTS);
-	st_boundary = p.state;
-	http1__feed(&p, &junk, 1, 1, NULL, NULL);
-	st_resync = p.state;
-}
-
-/* True unless the parser is inside a request that began in an earlier
- * chunk (its head, or its body: then on_complete sets the next start). */
-static bool req_between_messages(const struct http1_parser *p)
-{
-	return p->state == st_boundary || p->state == st_resync;
-}
-
 static size_t key_hash(const struct conn_key *k)
 {
 	uint64_t h = ((uint64_t)k->tgid << 32 | (uint32_t)k->fd) ^ (k->sk * 0x9e3779b97f4a7c15ULL);
@@ -125,7 +104,6 @@ struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *o
 		return NULL;
 	}
 	t->ops = *ops;
-	learn_parser_states();
 	return t;
 }
 
@@ -277,12 +255,25 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 	struct feed_ctx *x = arg;
 	struct http_state *h = x->c->http;
 
-	(void)m;
+	h->resp_head = true;
+	/* After 101 the bytes are another protocol in both directions: stop
+	 * parsing the connection (the request side would count an error). */
+	if (m->status == 101)
+		h->upgraded = true;
 	h->resp_unmatched = h->qlen == 0;
 	if (h->resp_unmatched) {
 		x->t->stats.unmatched_responses++;
 		h->resp_is_head = false;
 		return 0;
+	}
+	/* A 2xx answer to CONNECT opens a tunnel (http1.h contract): the span
+	 * ends with this head, rather than the tunnel being taken for a
+	 * close-delimited body that only ends when the connection closes. */
+	if (strcmp(h->q[h->qhead].method, "CONNECT") == 0 && m->status >= 200 &&
+	    m->status < 300) {
+		h->upgraded = true;
+		h->resp_is_head = false;
+		return HTTP1_HEAD_TUNNEL;
 	}
 	h->resp_is_head = strcmp(h->q[h->qhead].method, "HEAD") == 0;
 	h->resp_open = true;
@@ -300,6 +291,7 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	struct span s;
 
 	h->resp_open = false;
+	h->resp_head = false;
 	if (h->resp_unmatched || h->qlen == 0) {
 		h->resp_unmatched = false;
 		return;
@@ -336,10 +328,27 @@ static const struct http1_callbacks req_cb = {
 	.on_error = on_error,
 };
 
+static void resp_on_error(void *arg, enum http1_error err)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->c->http;
+
+	on_error(arg, err);
+	/* A response lost before its head was delivered still answered the
+	 * oldest request: drop that request, or every later response on the
+	 * connection would be paired with the request before its own. (With
+	 * the head delivered, the parser completes it and a span results.) */
+	if (!h->resp_head && h->qlen) {
+		h->qhead = (h->qhead + 1) % PENDING_MAX;
+		h->qlen--;
+		x->t->stats.pending_dropped++;
+	}
+}
+
 static const struct http1_callbacks resp_cb = {
 	.on_head = resp_on_head,
 	.on_complete = resp_on_complete,
-	.on_error = on_error,
+	.on_error = resp_on_error,
 };
 
 /* Decides whether the connection speaks HTTP/1.x, and its role when the
@@ -391,6 +400,9 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 	c->tuple = ev->tuple;
 	memcpy(c->comm, ev->comm, sizeof(c->comm));
 	if (c->proto == PROTO_UNKNOWN) {
+		/* sendfile and failed copies carry no bytes to judge by */
+		if (ev->cap_len == 0)
+			return;
 		if (!classify(t, c, ev)) {
 			t->stats.conns_not_http++;
 			if (t->ops.on_ignore)
@@ -401,10 +413,12 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 		if (c->proto == PROTO_UNKNOWN)
 			return;
 	}
+	if (c->http->upgraded)	/* 101 / CONNECT: the rest is not HTTP */
+		return;
 	if (is_request_dir(c, ev->dir)) {
 		/* Timing rule: a request starts with the syscall that carried
 		 * its first bytes, not the one that completed its head. */
-		if (req_between_messages(&c->http->req))
+		if (http1__between_messages(&c->http->req))
 			c->http->req_start_ns = chunk_start_ns(c, ev);
 		http1__feed(&c->http->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
 	} else {

@@ -114,6 +114,11 @@ static int http1__tok_is(const struct http1_parser *p, const char *s)
 	return p->tok_len == n && memcmp(p->tok, s, n) == 0;
 }
 
+int http1__between_messages(const struct http1_parser *p)
+{
+	return p->state == HTTP1_S_START || p->state == HTTP1_S_RESYNC;
+}
+
 void http1__init(struct http1_parser *p, enum http1_stream s)
 {
 	memset(p, 0, sizeof(*p));

@@ -82,6 +82,10 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
  * on_complete; an unfinished message otherwise is dropped silently. The
  * parser is left re-initialised. */
 void http1__close(struct http1_parser *p, const struct http1_callbacks *cb, void *ctx);
+/* 1 when the next byte fed would begin a new message (at a boundary, or
+ * waiting to resynchronise); 0 inside a message. Callers use it to time a
+ * message from the syscall that carried its first byte. */
+int http1__between_messages(const struct http1_parser *p);
 
 /* Stateless inference over the first n bytes of a chunk: 1 if they begin
  * like an HTTP/1.x request line / status line, accepting a consistent
