@@ -206,6 +206,7 @@ http {{
     scgi_temp_path {dir}/scgi;
     server {{
         listen 127.0.0.1:{port};
+        listen [::1]:{port};
         root {dir}/www;
         location = /error {{ return 500; }}
         location /users/ {{ return 200 "user\\n"; }}

@@ -59,6 +59,11 @@ def main():
     r = subprocess.run(["curl", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", f"{ng}/"],
                        capture_output=True, text=True, timeout=30)
     check_eq(r.stdout, "200", "curl HEAD")
+    # IPv6: two requests over ::1 to the same nginx.
+    r = subprocess.run(["curl", "-s", "-g", "-w", "%{http_code}\n",
+                        *[a for _ in range(2) for a in ("-o", "/dev/null", f"http://[::1]:{nginx.port}/users/99")]],
+                       capture_output=True, text=True, timeout=30)
+    check_eq(r.stdout.split(), ["200", "200"], "curl over IPv6")
 
     # Python client (urllib, this process) against the Python server.
     for _ in range(3):
@@ -73,7 +78,7 @@ def main():
 
     nginx_server = [  # (method, status, route, count)
         ("GET", "200", "/", 5), ("GET", "404", "/missing", 3), ("GET", "500", "/error", 2),
-        ("GET", "200", "/users/{id}", 4), ("HEAD", "200", "/", 1)]
+        ("GET", "200", "/users/{id}", 6), ("HEAD", "200", "/", 1)]
     py_server = [("GET", "200", "/hello", 3), ("GET", "200", "/slow", 2), ("GET", "500", "/boom", 1),
                  ("POST", "201", "/echo", 2), ("GET", "200", "/items/{id}", 3)]
 
@@ -87,11 +92,18 @@ def main():
                    http_route=route, service_name=svc, server_address="127.0.0.1", server_port=str(port))
         return v or 0
 
+    def client_count_v6(m, method, status, route, svc, port):
+        v = series(m, CLIENT_H + "_count", http_request_method=method, http_response_status_code=status,
+                   http_route=route, service_name=svc, server_address="::1", server_port=str(port))
+        return v or 0
+
     def delta(m, fn, *key):
         return fn(m, *key) - fn(before, *key)
 
     expected = ([(server_count, (me_, st, rt, "nginx", nginx.port), n) for me_, st, rt, n in nginx_server] +
-                [(client_count, (me_, st, rt, "curl", nginx.port), n) for me_, st, rt, n in nginx_server] +
+                [(client_count, (me_, st, rt, "curl", nginx.port), n - 2 if rt == "/users/{id}" else n)
+                 for me_, st, rt, n in nginx_server] +
+                [(client_count_v6, ("GET", "200", "/users/{id}", "curl", nginx.port), 2)] +
                 [(server_count, (me_, st, rt, py_svc, py_port), n) for me_, st, rt, n in py_server] +
                 [(client_count, (me_, st, rt, me, py_port), n) for me_, st, rt, n in py_server])
 
@@ -152,9 +164,12 @@ def main():
     spans = agent.spans()
     ng_users = [s for s in spans if s["service"] == "nginx" and s["route"] == "/users/{id}"]
     check_eq(sorted(s["target"] for s in ng_users),
-             ["/users/17", "/users/23", "/users/42", "/users/7?debug=1"], "nginx /users spans (targets)")
-    check_eq({(s["kind"], s["method"], s["status"], s["local_port"], s["peer_addr"]) for s in ng_users},
-             {("server", "GET", 200, nginx.port, "127.0.0.1")}, "nginx /users span fields")
+             ["/users/17", "/users/23", "/users/42", "/users/7?debug=1", "/users/99", "/users/99"],
+             "nginx /users spans (targets)")
+    check_eq(sorted({(s["kind"], s["method"], s["status"], s["local_addr"], s["local_port"], s["peer_addr"])
+                     for s in ng_users}),
+             [("server", "GET", 200, "127.0.0.1", nginx.port, "127.0.0.1"),
+              ("server", "GET", 200, "::1", nginx.port, "::1")], "nginx /users span fields (IPv4 and IPv6)")
     curl_err = [s for s in spans if s["comm"] == "curl" and s["target"] == "/error"]
     check_eq([(s["kind"], s["status"], s["peer_port"]) for s in curl_err], [("client", 500, nginx.port)] * 2,
              "curl /error client spans")
@@ -172,6 +187,7 @@ def main():
 
     print("== filters: --port and --comm", flush=True)
     filt = Agent("--port", str(nginx.port), name="filtered agent")
+    by_comm = Agent("--comm", "curl", name="comm-filtered agent")
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"{ng}/users/1", "-o", "/dev/null", f"{ng}/missing"],
                    timeout=30)
     http_status(f"http://127.0.0.1:{py_port}/hello")
@@ -183,6 +199,10 @@ def main():
                      ("client", "curl", "/users/1", 200), ("client", "curl", "/missing", 404)]),
              "--port keeps exactly the nginx connections")
     check_eq(filt.stop(), 0, "filtered agent exit status")
+    cs = by_comm.spans()
+    check_eq(sorted((s["kind"], s["comm"], s["target"]) for s in cs),
+             [("client", "curl", "/missing"), ("client", "curl", "/users/1")], "--comm curl keeps only curl's spans")
+    check_eq(by_comm.stop(), 0, "comm-filtered agent exit status")
 
     print("== clean detach on SIGINT", flush=True)
     check_eq(agent.stop(), 0, "agent exit status after SIGINT")
