@@ -112,6 +112,11 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+static __always_inline __u64 id_key(__u32 tgid, int fd)
+{
+	return (__u64)tgid << 32 | (__u32)fd;
+}
+
 static __always_inline bool skip_tgid(__u32 tgid)
 {
 	return tgid == self_tgid || (filter_tgid && tgid != filter_tgid);
@@ -122,7 +127,7 @@ static __always_inline bool skip_tgid(__u32 tgid)
 static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
 						   bool is_tcp, __u8 role)
 {
-	__u64 key = (__u64)tgid << 32 | (__u32)fd;
+	__u64 key = id_key(tgid, fd);
 	struct sonde_conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct sonde_conn fresh = {};
 
@@ -152,6 +157,8 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sonde_args a = {};
+	struct sonde_conn *c;
+	__u64 key;
 	struct sock *sk;
 	bool is_tcp;
 
@@ -159,6 +166,12 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 		return 0;
 	sk = fd_sock__lookup(fd, &is_tcp);
 	if (!sk || !is_tcp)
+		return 0;
+	/* Connections known not to be HTTP (marked by the daemon) or filtered
+	 * out cost one lookup, not an args insert and delete. */
+	key = id_key(id >> 32, fd);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->sk == (__u64)sk && (c->flags & SONDE_CONN_IGNORED))
 		return 0;
 	a.enter_ns = bpf_ktime_get_ns();
 	a.buf = buf;
@@ -439,7 +452,7 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	int fd = (int)ctx->args[0];
-	__u64 key = (__u64)tgid << 32 | (__u32)fd;
+	__u64 key = id_key(tgid, fd);
 	struct sonde_close_event *ev;
 	struct sonde_conn *c;
 
