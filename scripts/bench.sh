@@ -1,0 +1,663 @@
+#!/usr/bin/env bash
+# sonde benchmark: what does tracing cost an nginx serving a small static page?
+#
+# Three configurations, interleaved within one invocation, BENCH_ROUNDS times:
+#   none   no tracer running
+#   floor  build/sonde-floor: count-only BPF programs on the same syscall
+#          tracepoints as sonde (the cost of merely being attached there)
+#   agent  build/sonde tracing every process, /metrics on a loopback port
+# Each run drives nginx with wrk (keep-alive) for BENCH_SECONDS and records
+# Requests/sec; agent runs also record the agent's CPU time, peak RSS, ring
+# buffer events/drops and server spans vs. requests. A summary with medians is
+# compared against the stated goals. A missed goal is reported, not an error:
+# the exit status is non-zero only when something failed to run.
+#
+# Usage (as root, from anywhere): scripts/bench.sh   or   make bench
+# Environment:
+#   BENCH_SECONDS=10      wrk duration per run
+#   BENCH_ROUNDS=3        rounds (each round runs all three configurations)
+#   BENCH_CONNECTIONS=16  wrk connections      BENCH_THREADS=1  wrk threads
+#   BENCH_WARMUP=2        unmeasured wrk warm-up before round 1 (0 = none)
+#   BENCH_ORDER=fixed     fixed: none,floor,agent every round;
+#                         rotate: round r starts r-1 places later
+#   BENCH_PIN=1           pin nginx to CPU 0 and wrk to CPU 1 (needs ≥ 2 CPUs);
+#                         tracers are never pinned. 0 = no pinning
+#   BENCH_ACCESS_LOG=0    1 = nginx writes an access log (in the temp dir)
+#   BENCH_SENDFILE=on     nginx sendfile on|off
+#   BENCH_SONDE, BENCH_FLOOR  agent / floor binaries (default build/sonde,
+#                         build/sonde-floor), e.g. to compare two builds
+#   BENCH_KEEP=0          1 = keep the temp dir (logs, wrk output) for inspection
+#   BENCH_QUIET_WAIT=0    before each run, wait up to this many seconds until no
+#                         other sonde/sonde-floor process runs (e.g. concurrent
+#                         tests) and the CPUs are < 10% busy. Noisy runs are
+#                         flagged in the table either way
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+RUN_SECONDS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNECTIONS:-16}
+THREADS=${BENCH_THREADS:-1}
+WARMUP=${BENCH_WARMUP:-2}
+ORDER=${BENCH_ORDER:-fixed}
+PIN=${BENCH_PIN:-1}
+ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
+SENDFILE=${BENCH_SENDFILE:-on}
+KEEP=${BENCH_KEEP:-0}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
+ATTACH_TIMEOUT=30 # seconds a tracer may take to attach
+STOP_TIMEOUT=10   # seconds a process may take to exit after SIGTERM
+SETTLE=1          # seconds after wrk before the last agent scrape (spans in flight)
+
+SONDE=${BENCH_SONDE:-build/sonde}
+FLOOR=${BENCH_FLOOR:-build/sonde-floor}
+CONFIGS=(none floor agent)
+
+die() {
+	echo "bench: error: $*" >&2
+	exit 1
+}
+note() { echo "bench: $*" >&2; }
+
+# ---- preflight ----
+for v in RUN_SECONDS ROUNDS CONNS THREADS WARMUP QUIET_WAIT; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+done
+((RUN_SECONDS >= 1 && ROUNDS >= 1 && CONNS >= 1 && THREADS >= 1)) ||
+	die "BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS and BENCH_THREADS must be ≥ 1"
+((CONNS >= THREADS)) || die "BENCH_CONNECTIONS must be ≥ BENCH_THREADS"
+[[ $ORDER == fixed || $ORDER == rotate ]] || die "BENCH_ORDER must be fixed or rotate"
+[[ $SENDFILE == on || $SENDFILE == off ]] || die "BENCH_SENDFILE must be on or off"
+[[ $PIN == 0 || $PIN == 1 ]] || die "BENCH_PIN must be 0 or 1"
+[[ $ACCESS_LOG == 0 || $ACCESS_LOG == 1 ]] || die "BENCH_ACCESS_LOG must be 0 or 1"
+[ "$(id -u)" -eq 0 ] || die "must run as root (BPF, tracefs)"
+[ -x "$SONDE" ] || die "$SONDE missing; run 'make all' first"
+[ -x "$FLOOR" ] || die "$FLOOR missing; run 'make all' first"
+for tool in nginx wrk curl python3 getconf; do
+	command -v "$tool" >/dev/null || die "'$tool' not found (scripts/install-deps.sh installs it)"
+done
+NCPU=$(nproc)
+if ((PIN == 1)) && ((NCPU < 2)); then
+	note "only $NCPU CPU; not pinning"
+	PIN=0
+fi
+if ((PIN == 1)); then
+	command -v taskset >/dev/null || die "taskset not found (util-linux); or set BENCH_PIN=0"
+	NGINX_PIN=(taskset -c 0)
+	WRK_PIN=(taskset -c 1)
+	PIN_DESC="nginx on CPU 0, wrk on CPU 1, tracers unpinned"
+else
+	NGINX_PIN=()
+	WRK_PIN=()
+	PIN_DESC="none"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+if [ ! -d /sys/kernel/tracing/events/syscalls ]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+	[ -d /sys/kernel/tracing/events/syscalls ] ||
+		die "tracefs syscall events unavailable at /sys/kernel/tracing (mount failed?)"
+fi
+
+# ---- process bookkeeping and cleanup ----
+WORK=""
+NGINX_PID=""
+TRACER_PID=""
+WRK_PID=""
+
+# True when PID has exited (gone, or a zombie waiting to be reaped).
+proc_exited() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 0
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
+	[ -z "$st" ] || [ "$st" = Z ]
+}
+
+# stop_pid PID NAME: SIGTERM, wait up to STOP_TIMEOUT, SIGKILL if needed, reap.
+# Sets STOP_RC to the exit status; returns 1 if it had to be killed.
+STOP_RC=0
+stop_pid() {
+	local pid=$1 name=$2 i=0
+	STOP_RC=0
+	kill -TERM "$pid" 2>/dev/null || true
+	while ! proc_exited "$pid"; do
+		if ((i >= STOP_TIMEOUT * 10)); then
+			note "$name (pid $pid) did not exit within ${STOP_TIMEOUT}s of SIGTERM; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			STOP_RC=137
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait "$pid" 2>/dev/null || STOP_RC=$?
+	return 0
+}
+
+stop_nginx() { # sets STOP_RC (137 if nginx or a worker had to be killed)
+	local kids k rc
+	STOP_RC=0
+	[ -n "$NGINX_PID" ] || return 0
+	kids=$(pgrep -P "$NGINX_PID" 2>/dev/null || true)
+	stop_pid "$NGINX_PID" nginx || true
+	rc=$STOP_RC
+	NGINX_PID=""
+	# Workers exit with the master; make sure none was left behind.
+	for k in $kids; do
+		if ! proc_exited "$k"; then
+			sleep 0.5
+			if ! proc_exited "$k"; then
+				note "nginx worker $k outlived its master; killing it"
+				kill -KILL "$k" 2>/dev/null || true
+				rc=137
+			fi
+		fi
+	done
+	STOP_RC=$rc
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -n "$WRK_PID" ] && { stop_pid "$WRK_PID" wrk || true; }
+	[ -n "$TRACER_PID" ] && { stop_pid "$TRACER_PID" tracer || true; }
+	stop_nginx
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if ((KEEP == 1)); then
+			note "kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'note "interrupted"; exit 130' INT
+trap 'note "terminated"; exit 143' TERM
+
+WORK=$(mktemp -d /tmp/sonde-bench.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as nobody and must read the page
+
+# A free loopback TCP port below the ephemeral range (so wrk's and other
+# tests' client ports cannot collide with it), not equal to any given port.
+free_port() {
+	python3 - "$@" <<'PY'
+import random, socket, sys
+avoid = {int(a) for a in sys.argv[1:]}
+for _ in range(500):
+    p = random.randint(20000, 29999)
+    if p in avoid:
+        continue
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit("no free port found")
+PY
+}
+
+# Other tracers on the box skew every configuration; warn rather than fail.
+other_tracers() {
+	local p out=""
+	for p in $(pgrep -x sonde 2>/dev/null; pgrep -x sonde-floor 2>/dev/null); do
+		[ "$p" = "$TRACER_PID" ] && continue
+		out+=" $p"
+	done
+	echo "$out"
+}
+
+# ---- nginx ----
+PORT=$(free_port)
+mkdir -p "$WORK/html" "$WORK/tmp"
+python3 - "$WORK/html/index.html" <<'PY'
+import sys
+head = "<!DOCTYPE html>\n<html><head><title>sonde bench</title></head><body>\n<p>"
+tail = "</p>\n</body></html>\n"
+filler = ("The quick brown fox jumps over the lazy dog. " * 20)[: 600 - len(head) - len(tail)]
+open(sys.argv[1], "w").write(head + filler + tail)
+PY
+PAGE_BYTES=$(stat -c %s "$WORK/html/index.html")
+chmod -R a+rX "$WORK/html"
+if ((ACCESS_LOG == 1)); then
+	ACCESS_DIRECTIVE="access_log $WORK/access.log;"
+	ACCESS_DESC="on ($WORK/access.log)"
+else
+	ACCESS_DIRECTIVE="access_log off;"
+	ACCESS_DESC="off"
+fi
+cat >"$WORK/nginx.conf" <<EOF
+# generated by scripts/bench.sh
+user nobody nogroup;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+events { worker_connections 1024; }
+http {
+    default_type text/html;
+    $ACCESS_DIRECTIVE
+    sendfile $SENDFILE;
+    keepalive_timeout 65s;
+    keepalive_requests 1000;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WORK/html;
+        location / { index index.html; }
+    }
+}
+EOF
+URL="http://127.0.0.1:$PORT/"
+
+"${NGINX_PIN[@]}" nginx -e "$WORK/error.log" -c "$WORK/nginx.conf" -p "$WORK/" \
+	-g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
+NGINX_PID=$!
+for ((i = 0; ; i++)); do
+	if proc_exited "$NGINX_PID"; then
+		cat "$WORK/nginx.out" "$WORK/error.log" >&2 2>/dev/null || true
+		NGINX_PID=""
+		die "nginx exited during start-up"
+	fi
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$URL" || true)
+	[ "$code" = 200 ] && break
+	((i < 100)) || die "nginx not serving $URL after 10 s (last status $code)"
+	sleep 0.1
+done
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n 1 || true)
+[ -n "$NGINX_WORKER" ] || die "cannot find the nginx worker process"
+
+# ---- one run ----
+# Per-run results, tab-separated, one line per run (see the header below).
+RESULTS="$WORK/results.tsv"
+printf 'round\tconfig\trps\tp99_ms\trequests\terrors\twall_s\tcpu_s\trss_mib\tevents\tdrops\tspans\tspans_kind_server\tfloor_hits\tnginx_cpu_s\twrk_cpu_s\tother_cpu_pct\tothers\n' >"$RESULTS"
+
+# Sum of the samples of metric NAME whose line contains FILTER (may be empty).
+metric_sum() {
+	awk -v n="$2" -v f="$3" '
+		index($0, n "{") == 1 || index($0, n " ") == 1 {
+			if (f == "" || index($0, f)) s += $NF
+		}
+		END { printf "%.0f\n", s + 0 }' "$1"
+}
+
+scrape() { # scrape PORT FILE
+	curl -s -f --max-time 5 -o "$2" "http://127.0.0.1:$1/metrics" ||
+		die "cannot scrape agent /metrics on port $1"
+}
+
+cpu_ticks() { # utime + stime of PID, in clock ticks
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# CPU time of this shell's reaped children (cutime + cstime), in clock ticks.
+# Only wrk is reaped while it runs, so the delta across run_wrk is wrk's CPU.
+child_ticks() {
+	sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
+}
+
+# "busy total" clock ticks summed over all CPUs (busy includes irq, softirq
+# and steal: time the machine was not available to idle).
+sys_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+
+ticks_to_s() { awk -v a="$1" -v b="$2" -v t="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / t }'; }
+
+# Optionally wait (up to BENCH_QUIET_WAIT s) until no other tracer is running
+# and the machine is nearly idle (< 10% of all CPUs busy over half a second;
+# nginx and an attached tracer are idle at this point).
+wait_quiet() {
+	local i a b busy
+	((QUIET_WAIT > 0)) || return 0
+	for ((i = 0; i < QUIET_WAIT * 2; i++)); do
+		read -r -a a < <(sys_ticks)
+		sleep 0.5
+		read -r -a b < <(sys_ticks)
+		busy=$(awk -v b="$((b[0] - a[0]))" -v t="$((b[1] - a[1]))" 'BEGIN { print (t > 0 && 100 * b / t >= 10) ? 1 : 0 }')
+		[ -z "$(other_tracers | tr -d ' ')" ] && [ "$busy" = 0 ] && return 0
+	done
+	note "machine not quiet after ${QUIET_WAIT}s; measuring anyway"
+}
+
+now() { date +%s.%N; }
+
+# run_wrk SECONDS OUTFILE: wrk in the background so signals interrupt the wait.
+run_wrk() {
+	local rc=0
+	"${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$1"s --latency "$URL" >"$2" 2>&1 &
+	WRK_PID=$!
+	wait "$WRK_PID" || rc=$?
+	WRK_PID=""
+	if ((rc != 0)); then
+		cat "$2" >&2
+		die "wrk failed (exit $rc)"
+	fi
+}
+
+# parse_wrk FILE → "rps p99_ms requests errors"
+parse_wrk() {
+	awk '
+		/^Requests\/sec:/ { rps = $2 }
+		/ requests in / { req = $1 }
+		/^[ \t]+99%/ {
+			v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+			p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v
+		}
+		/Socket errors:/ {
+			for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { x = $i; sub(/,/, "", x); err += x }
+		}
+		/Non-2xx or 3xx responses:/ { err += $NF }
+		END {
+			if (rps == "" || req == "") exit 1
+			printf "%s %.3f %s %d\n", rps, p99, req, err
+		}' "$1"
+}
+
+wait_floor_attached() { # PID LOG
+	local i
+	for ((i = 0; i < ATTACH_TIMEOUT * 10; i++)); do
+		grep -q 'sonde-floor: attached' "$2" 2>/dev/null && return 0
+		if proc_exited "$1"; then
+			cat "$2" >&2
+			wait "$1" 2>/dev/null || true
+			TRACER_PID=""
+			die "sonde-floor exited before attaching"
+		fi
+		sleep 0.1
+	done
+	cat "$2" >&2
+	die "sonde-floor not attached within ${ATTACH_TIMEOUT}s"
+}
+
+wait_agent_healthy() { # PID PORT LOG
+	local i code=""
+	for ((i = 0; i < ATTACH_TIMEOUT * 10; i++)); do
+		if proc_exited "$1"; then
+			tail -n 20 "$3" >&2
+			wait "$1" 2>/dev/null || true
+			TRACER_PID=""
+			die "sonde exited before becoming healthy"
+		fi
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$2/healthz" || true)
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$3" >&2
+	die "sonde /healthz not 200 within ${ATTACH_TIMEOUT}s (last status '${code:-none}')"
+}
+
+run_one() { # run_one ROUND CONFIG
+	local round=$1 cfg=$2 tag="r$1-$2"
+	local out="$WORK/wrk-$tag.txt" log="$WORK/$tag.log"
+	local aport="" t0 t1 c0 c1 ev0 ev1 dr0 dr1 sp0 sp1 sk0 sk1 rss_kb
+	local cpu="-" rss="-" events="-" drops="-" spans="-" skind="-" hits="-"
+	local others rps p99 req err wall n0 n1 w0 w1 s0 s1 ncpu wcpu other tcpu_ticks=0
+
+	case $cfg in
+	floor)
+		"$FLOOR" >"$WORK/$tag.out" 2>"$log" &
+		TRACER_PID=$!
+		wait_floor_attached "$TRACER_PID" "$log"
+		;;
+	agent)
+		aport=$(free_port "$PORT")
+		"$SONDE" --listen "127.0.0.1:$aport" >"$WORK/$tag.out" 2>"$log" &
+		TRACER_PID=$!
+		wait_agent_healthy "$TRACER_PID" "$aport" "$log"
+		;;
+	esac
+	wait_quiet
+	others=$(other_tracers)
+	[ "$cfg" = agent ] && scrape "$aport" "$WORK/$tag.m0"
+
+	[ "$cfg" = none ] || c0=$(cpu_ticks "$TRACER_PID")
+	n0=$(cpu_ticks "$NGINX_WORKER")
+	w0=$(child_ticks)
+	read -r -a s0 < <(sys_ticks)
+	t0=$(now)
+	run_wrk "$RUN_SECONDS" "$out"
+	t1=$(now)
+	read -r -a s1 < <(sys_ticks)
+	w1=$(child_ticks)
+	proc_exited "$NGINX_WORKER" && die "the nginx worker exited during the run (see $WORK/error.log)"
+	n1=$(cpu_ticks "$NGINX_WORKER")
+	if [ "$cfg" != none ]; then
+		proc_exited "$TRACER_PID" && { tail -n 20 "$log" >&2; die "$cfg tracer died during the run"; }
+		c1=$(cpu_ticks "$TRACER_PID")
+		tcpu_ticks=$((c1 - c0))
+	fi
+	ncpu=$(ticks_to_s "$n0" "$n1")
+	wcpu=$(ticks_to_s "$w0" "$w1")
+	# Share of the machine's CPU capacity used by anything but nginx, wrk and
+	# the tracer under test: other tenants, concurrent builds/tests, steal.
+	other=$(awk -v b="$((s1[0] - s0[0]))" -v t="$((s1[1] - s0[1]))" \
+		-v mine="$((n1 - n0 + w1 - w0 + tcpu_ticks))" \
+		'BEGIN { x = t > 0 ? 100 * (b - mine) / t : 0; printf "%.1f", x < 0 ? 0 : x }')
+	others+=$(other_tracers)
+	others=$(echo "$others" | tr ' ' '\n' | sort -un | tr '\n' ' ')
+	read -r rps p99 req err < <(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+
+	case $cfg in
+	floor)
+		stop_pid "$TRACER_PID" sonde-floor || die "sonde-floor had to be killed"
+		TRACER_PID=""
+		((STOP_RC == 0)) || { cat "$log" >&2; die "sonde-floor exited with status $STOP_RC"; }
+		hits=$(awk '$1 == "floor_hits" { print $2 }' "$WORK/$tag.out")
+		[ -n "$hits" ] || die "sonde-floor printed no floor_hits"
+		;;
+	agent)
+		scrape "$aport" "$WORK/$tag.m1"
+		sleep "$SETTLE"
+		scrape "$aport" "$WORK/$tag.m2"
+		rss_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$TRACER_PID/status")
+		stop_pid "$TRACER_PID" sonde || die "sonde had to be killed"
+		TRACER_PID=""
+		((STOP_RC == 0)) || { tail -n 20 "$log" >&2; die "sonde exited with status $STOP_RC"; }
+		grep -q '"sonde stopped"' "$log" || note "warning: sonde did not log 'sonde stopped'"
+
+		ev0=$(metric_sum "$WORK/$tag.m0" sonde_ringbuf_events_total 'ring="events"')
+		ev1=$(metric_sum "$WORK/$tag.m1" sonde_ringbuf_events_total 'ring="events"')
+		dr0=$(metric_sum "$WORK/$tag.m0" sonde_ringbuf_drops_total 'ring="events"')
+		dr1=$(metric_sum "$WORK/$tag.m1" sonde_ringbuf_drops_total 'ring="events"')
+		sp0=$(metric_sum "$WORK/$tag.m0" http_server_request_duration_seconds_count 'service_name="nginx"')
+		sp1=$(metric_sum "$WORK/$tag.m2" http_server_request_duration_seconds_count 'service_name="nginx"')
+		sk0=$(metric_sum "$WORK/$tag.m0" sonde_spans_total 'kind="server"')
+		sk1=$(metric_sum "$WORK/$tag.m2" sonde_spans_total 'kind="server"')
+		cpu=$(ticks_to_s "$c0" "$c1")
+		rss=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+		events=$((ev1 - ev0))
+		drops=$((dr1 - dr0))
+		spans=$((sp1 - sp0))
+		skind=$((sk1 - sk0))
+		;;
+	esac
+
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$round" "$cfg" "$rps" "$p99" "$req" "$err" "$wall" "$cpu" "$rss" "$events" "$drops" \
+		"$spans" "$skind" "$hits" "$ncpu" "$wcpu" "$other" "${others:- }" >>"$RESULTS"
+	note "$(printf 'round %d/%d %-5s %10s req/s' "$round" "$ROUNDS" "$cfg" "$rps")"
+}
+
+# ---- run ----
+KERNEL=$(uname -r)
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+NGINX_VER=$(nginx -v 2>&1 | sed 's/.*: //')
+WRK_VER=$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }' || true)
+SONDE_VER=$("$SONDE" --version 2>&1 | head -n 1 || true)
+
+echo "sonde benchmark: nginx static page, wrk keep-alive"
+echo "  host        kernel $KERNEL, $NCPU CPUs${CPU_MODEL:+ ($CPU_MODEL)}, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  software    $SONDE_VER; $NGINX_VER; $WRK_VER"
+echo "  nginx       worker_processes 1, 127.0.0.1:$PORT, keepalive_requests 1000, sendfile $SENDFILE, access_log $ACCESS_DESC, page $PAGE_BYTES bytes"
+echo "  wrk         -t$THREADS -c$CONNS -d${RUN_SECONDS}s --latency $URL (warm-up ${WARMUP}s, not measured)"
+echo "  pinning     $PIN_DESC"
+echo "  rounds      $ROUNDS; order per round: $ORDER ($(if [ "$ORDER" = fixed ]; then echo "none, floor, agent"; else echo "rotated by one each round"; fi))"
+echo "  tracers     started before and stopped after each run; wrk starts once attached (floor: stderr line, agent: /healthz 200)"
+echo "  agent       $SONDE --listen 127.0.0.1:<free port>, all processes traced; CPU = utime+stime delta over the wrk run (CLK_TCK $CLK_TCK)"
+echo "  quiet wait  $( ((QUIET_WAIT > 0)) && echo "up to ${QUIET_WAIT}s before each run" || echo "off (BENCH_QUIET_WAIT=0)")"
+o=$(other_tracers)
+[ -z "${o// /}" ] || echo "  WARNING     other sonde/sonde-floor processes are running (pids$o); results are skewed"
+echo
+
+if ((WARMUP > 0)); then
+	run_wrk "$WARMUP" "$WORK/wrk-warmup.txt"
+fi
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=("${CONFIGS[@]}")
+	if [ "$ORDER" = rotate ]; then
+		s=$(((r - 1) % 3))
+		order=("${CONFIGS[@]:s}" "${CONFIGS[@]:0:s}")
+	fi
+	for cfg in "${order[@]}"; do
+		run_one "$r" "$cfg"
+	done
+done
+stop_nginx
+((STOP_RC == 0)) || die "nginx exited with status $STOP_RC (see $WORK/error.log)"
+
+ELAPSED=$SECONDS # bash: seconds since the script started
+
+# ---- report ----
+python3 - "$RESULTS" "$ELAPSED" <<'PY'
+import csv, statistics, sys
+
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+elapsed = sys.argv[2]
+LOSS_GOAL_PCT = 5.0   # throughput loss with full HTTP tracing
+RSS_GOAL_MIB = 32.0   # agent resident memory
+NOISY_PCT = 10.0      # flag runs where other work used more of the machine than this
+
+for r in rows:
+    r["req"] = int(r["requests"])
+    r["wall"] = float(r["wall_s"])
+    r["rps_f"] = float(r["rps"])
+    r["other"] = float(r["other_cpu_pct"])
+    r["tracers"] = r["others"].split()
+
+def per_req_us(r, key):
+    return float(r[key]) / r["req"] * 1e6 if r["req"] else float("nan")
+
+print("Per-run results")
+cols = [("round", "{:>5}"), ("config", "{:<6}"), ("req/s", "{:>8}"), ("p99 ms", "{:>6}"),
+        ("requests", "{:>8}"), ("errors", "{:>6}"), ("nginx us/req", "{:>12}"),
+        ("wrk us/req", "{:>10}"), ("agent CPU s", "{:>11}"), ("peak RSS MiB", "{:>12}"),
+        ("events/s", "{:>8}"), ("drops", "{:>5}"), ("nginx spans", "{:>11}"),
+        ("spans/req", "{:>9}"), ("floor hits/req", "{:>14}"), ("other CPU %", "{:>11}"), ("", "{}")]
+fmt = " ".join(c[1] for c in cols)
+print(fmt.format(*(c[0] for c in cols)))
+for r in rows:
+    agent = r["config"] == "agent"
+    flags = ("*" if r["tracers"] else "") + ("!" if r["other"] > NOISY_PCT else "")
+    print(fmt.format(
+        r["round"], r["config"], "%.0f" % r["rps_f"], "%.2f" % float(r["p99_ms"]), r["req"], r["errors"],
+        "%.1f" % per_req_us(r, "nginx_cpu_s"), "%.1f" % per_req_us(r, "wrk_cpu_s"),
+        r["cpu_s"] if agent else "-",
+        r["rss_mib"] if agent else "-",
+        "%.0f" % (int(r["events"]) / r["wall"]) if agent else "-",
+        r["drops"] if agent else "-",
+        r["spans"] if agent else "-",
+        "%.3f" % (int(r["spans"]) / r["req"]) if agent and r["req"] else "-",
+        "%.1f" % (int(r["floor_hits"]) / r["req"]) if r["config"] == "floor" and r["req"] else "-",
+        "%.1f" % r["other"], flags))
+print("  nginx/wrk us/req: CPU time (user+sys) of the nginx worker / of wrk during the run, per request;")
+print("    it includes the in-kernel cost of the BPF programs that run on their syscalls.")
+print("  agent CPU s: agent utime+stime delta over the wrk run. events/s, drops: delta of the agent's")
+print("    ring counters over the run (drops: count, not rate). nginx spans: delta of")
+print("    http_server_request_duration_seconds_count{service_name=\"nginx\"}, last scrape 1 s after wrk.")
+print("  floor hits/req: tracepoint hits counted by sonde-floor (all processes) per wrk request.")
+print("  other CPU %: share of all CPUs busy with anything but nginx, wrk and the tracer (other")
+print("    tenants, concurrent builds or tests, irq/steal). '!' marks runs above %.0f%%." % NOISY_PCT)
+tracers = sorted({p for r in rows for p in r["tracers"]}, key=int)
+if tracers:
+    print("  * another sonde/sonde-floor process (not this script's; pids %s) was running at the start" % " ".join(tracers))
+    print("    or end of the run, e.g. concurrent tests; it traces nginx and wrk too, so the run is skewed.")
+if any(r["tracers"] or r["other"] > NOISY_PCT for r in rows):
+    print("  Flagged runs were not measured on a quiet machine; BENCH_QUIET_WAIT=N waits up to N s for")
+    print("  a quiet machine before each run.")
+print()
+
+def vals(cfg, fn):
+    return [fn(r) for r in rows if r["config"] == cfg]
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+def spread(cfg):
+    v = vals(cfg, lambda r: r["rps_f"])
+    if len(v) < 2:
+        return ""
+    m = statistics.median(v)
+    return "   (min %.0f, max %.0f; max-min = %.1f%% of median)" % (min(v), max(v), 100 * (max(v) - min(v)) / m)
+
+none = med(vals("none", lambda r: r["rps_f"]))
+floor = med(vals("floor", lambda r: r["rps_f"]))
+agent = med(vals("agent", lambda r: r["rps_f"]))
+
+# Paired per-round ratios: each round's agent (floor) run against the same round's none run.
+by_round = {}
+for r in rows:
+    by_round.setdefault(r["round"], {})[r["config"]] = r["rps_f"]
+paired_agent = [d["agent"] / d["none"] for d in by_round.values() if "agent" in d and d.get("none")]
+paired_floor = [d["floor"] / d["none"] for d in by_round.values() if "floor" in d and d.get("none")]
+
+ag = [r for r in rows if r["config"] == "agent"]
+cpu_per_1k = med([float(r["cpu_s"]) / r["req"] * 1000 for r in ag if r["req"]])
+cpu_pct = med([100 * float(r["cpu_s"]) / r["wall"] for r in ag])
+rss_max = max(float(r["rss_mib"]) for r in ag)
+ev_s = med([int(r["events"]) / r["wall"] for r in ag])
+drops = sum(int(r["drops"]) for r in ag)
+events = sum(int(r["events"]) for r in ag)
+spans = sum(int(r["spans"]) for r in ag)
+skind = sum(int(r["spans_kind_server"]) for r in ag)
+reqs = sum(r["req"] for r in ag)
+errors = sum(int(r["errors"]) for r in rows)
+loss = 100 * (1 - agent / none)
+floor_loss = 100 * (1 - floor / none)
+n = len(by_round)
+
+print("Summary (medians over %d round%s)" % (n, "" if n == 1 else "s"))
+print("  req/s none               %9.0f%s" % (none, spread("none")))
+print("  req/s floor              %9.0f%s" % (floor, spread("floor")))
+print("  req/s agent              %9.0f%s" % (agent, spread("agent")))
+print("  floor / none             %9.1f%%" % (100 * floor / none)
+      + ("   (median of per-round ratios %.1f%%)" % (100 * med(paired_floor)) if n > 1 else ""))
+print("  agent / none             %9.1f%%" % (100 * agent / none)
+      + ("   (median of per-round ratios %.1f%%)" % (100 * med(paired_agent)) if n > 1 else ""))
+print("  throughput loss          %9.1f%%   (agent vs none; floor alone: %.1f%%)" % (loss, floor_loss))
+print("  nginx CPU us/req         %9.1f    none; %.1f floor; %.1f agent" % (
+    med(vals("none", lambda r: per_req_us(r, "nginx_cpu_s"))),
+    med(vals("floor", lambda r: per_req_us(r, "nginx_cpu_s"))),
+    med(vals("agent", lambda r: per_req_us(r, "nginx_cpu_s")))))
+print("  wrk CPU us/req           %9.1f    none; %.1f floor; %.1f agent" % (
+    med(vals("none", lambda r: per_req_us(r, "wrk_cpu_s"))),
+    med(vals("floor", lambda r: per_req_us(r, "wrk_cpu_s"))),
+    med(vals("agent", lambda r: per_req_us(r, "wrk_cpu_s")))))
+print("  agent CPU per 1k req     %9.4f s  (%.1f%% of one CPU during the run)" % (cpu_per_1k, cpu_pct))
+print("  agent peak RSS           %9.1f MiB (VmHWM, max over runs)" % rss_max)
+print("  ring events/s            %9.0f" % ev_s)
+print("  ring drops total         %9d    (of %d events in the agent runs)" % (drops, events))
+print("  nginx server spans       %9d    vs %d wrk requests (%.1f%%); sonde_spans_total{kind=\"server\"} delta %d"
+      % (spans, reqs, 100 * spans / reqs if reqs else 0, skind))
+print("  other CPU (noise)        %9.1f%%   median over all runs (max %.1f%%)"
+      % (med([r["other"] for r in rows]), max(r["other"] for r in rows)))
+if errors:
+    print("  wrk errors               %9d    (socket errors + non-2xx/3xx responses, all runs)" % errors)
+print()
+print("Goals (measured, medians)")
+print("  throughput loss <= %.0f%% with full HTTP tracing   %6.1f%%      %s"
+      % (LOSS_GOAL_PCT, loss, "PASS" if loss <= LOSS_GOAL_PCT else "MISS"))
+print("  agent RSS <= %.0f MiB                             %6.1f MiB   %s"
+      % (RSS_GOAL_MIB, rss_max, "PASS" if rss_max <= RSS_GOAL_MIB else "MISS"))
+print()
+print("Total time %s s" % elapsed)
+PY
