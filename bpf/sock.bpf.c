@@ -45,6 +45,7 @@ struct sonde_args {
 	__u64 enter_ns;
 	__u64 buf;		/* buffer, iovec array or msghdr, by syscall */
 	__u64 sk;
+	__u64 file;
 	__s32 fd;
 	__u8 syscall;		/* enum sonde_syscall, 0 for connect */
 	__u8 pad[3];
@@ -52,9 +53,11 @@ struct sonde_args {
 
 /* key: pid_tgid (the thread); value: struct sonde_args.
  * Inserted at sys_enter_* for socket fds, deleted at the matching sys_exit_*.
- * LRU so a thread killed inside a syscall cannot leak an entry for good. */
+ * A plain hash, not LRU: an LRU update takes a lock shared by all CPUs on
+ * every syscall. A thread killed inside a syscall leaks its entry; the
+ * daemon deletes entries of threads that no longer exist. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct sonde_args);
@@ -125,7 +128,7 @@ static __always_inline bool skip_tgid(__u32 tgid)
 /* Looks up or (re)creates the tracked connection for (tgid, fd, sk). An entry
  * whose sk differs is a reused fd number: replaced. */
 static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
-						   bool is_tcp, __u8 role)
+						   struct file *f, bool is_tcp, __u8 role)
 {
 	__u64 key = id_key(tgid, fd);
 	struct sonde_conn *c = bpf_map_lookup_elem(&conns, &key);
@@ -134,6 +137,7 @@ static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct so
 	if (c && c->sk == (__u64)sk && role == SONDE_ROLE_UNKNOWN)
 		return c;
 	fresh.sk = (__u64)sk;
+	fresh.file = (__u64)f;
 	fresh.open_ns = bpf_ktime_get_ns();
 	fresh.role = role;
 	if (is_tcp) {
@@ -158,24 +162,34 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sonde_args a = {};
 	struct sonde_conn *c;
+	struct file *f;
 	__u64 key;
 	struct sock *sk;
 	bool is_tcp;
 
 	if (skip_tgid(id >> 32))
 		return 0;
-	sk = fd_sock__lookup(fd, &is_tcp);
-	if (!sk || !is_tcp)
+	f = fd_sock__file(fd);
+	if (!f)
 		return 0;
-	/* Connections known not to be HTTP (marked by the daemon) or filtered
-	 * out cost one lookup, not an args insert and delete. */
+	/* Fast path: a tracked socket whose fd still holds the same file needs
+	 * no walk to its sock. Connections known not to be HTTP (marked by the
+	 * daemon) or filtered out stop here, before any args insert. */
 	key = id_key(id >> 32, fd);
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && c->sk == (__u64)sk && (c->flags & SONDE_CONN_IGNORED))
-		return 0;
+	if (c && c->file == (__u64)f) {
+		if (c->flags & SONDE_CONN_IGNORED)
+			return 0;
+		sk = (struct sock *)c->sk;
+	} else {
+		sk = fd_sock__from_file(f, &is_tcp);
+		if (!sk || !is_tcp)
+			return 0;
+	}
 	a.enter_ns = bpf_ktime_get_ns();
 	a.buf = buf;
 	a.sk = (__u64)sk;
+	a.file = (__u64)f;
 	a.fd = fd;
 	a.syscall = sys;
 	bpf_map_update_elem(&args, &id, &a, BPF_ANY);
@@ -231,6 +245,7 @@ static __always_inline int payload_span(const struct sonde_args *a, __u64 *base,
 static __always_inline int args_from_regs(__u64 id, __u8 sys, long ret, struct sonde_args *a)
 {
 	struct pt_regs *regs;
+	struct file *f;
 	struct sock *sk;
 	bool is_tcp;
 	__u64 key;
@@ -244,12 +259,14 @@ static __always_inline int args_from_regs(__u64 id, __u8 sys, long ret, struct s
 	if (!bpf_map_lookup_elem(&preexisting, &key))
 		return -1;
 	bpf_map_delete_elem(&preexisting, &key);
-	sk = fd_sock__lookup(fd, &is_tcp);
+	f = fd_sock__file(fd);
+	sk = fd_sock__from_file(f, &is_tcp);
 	if (!sk || !is_tcp)
 		return -1;
 	a->enter_ns = bpf_ktime_get_ns();
 	a->buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	a->sk = (__u64)sk;
+	a->file = (__u64)f;
 	a->fd = fd;
 	a->syscall = sys;
 	count(SONDE_CNT_ARGS_MISS, 1);
@@ -276,7 +293,8 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	if (ret <= 0)
 		return 0;
 
-	c = conn_get(tgid, a.fd, (struct sock *)a.sk, true, SONDE_ROLE_UNKNOWN);
+	c = conn_get(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true,
+		     SONDE_ROLE_UNKNOWN);
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return 0;
 
@@ -387,14 +405,16 @@ EXIT_IO(sendfile64, SONDE_DIR_EGRESS, SONDE_SYS_SENDFILE)
 static __always_inline int exit_accept(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct file *f;
 	struct sock *sk;
 	bool is_tcp;
 
 	if (ret < 0 || skip_tgid(id >> 32))
 		return 0;
-	sk = fd_sock__lookup((int)ret, &is_tcp);
+	f = fd_sock__file((int)ret);
+	sk = fd_sock__from_file(f, &is_tcp);
 	if (sk && is_tcp)
-		conn_get(id >> 32, (int)ret, sk, true, SONDE_ROLE_SERVER);
+		conn_get(id >> 32, (int)ret, sk, f, true, SONDE_ROLE_SERVER);
 	return 0;
 }
 
@@ -429,6 +449,7 @@ int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sonde_args *ap;
+	struct file *f;
 	struct sock *sk;
 	bool is_tcp;
 	int fd;
@@ -440,9 +461,10 @@ int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	bpf_map_delete_elem(&args, &id);
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	sk = fd_sock__lookup(fd, &is_tcp);
+	f = fd_sock__file(fd);
+	sk = fd_sock__from_file(f, &is_tcp);
 	if (sk && is_tcp)
-		conn_get(id >> 32, fd, sk, true, SONDE_ROLE_CLIENT);
+		conn_get(id >> 32, fd, sk, f, true, SONDE_ROLE_CLIENT);
 	return 0;
 }
 

@@ -100,6 +100,7 @@ struct sonde_conn {
 	__u8 flags;
 	__u16 pad[3];
 	struct sonde_tuple tuple;
+	__u64 file;		/* struct file * of the fd: a match skips the fd→sock walk */
 };
 
 /* Per-CPU counters of the socket tracer, indexed by enum sonde_counter. */
@@ -125,7 +126,7 @@ _Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
 _Static_assert(sizeof(struct sonde_data_event) == 112, "data event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
-_Static_assert(sizeof(struct sonde_conn) == 64, "conn size");
+_Static_assert(sizeof(struct sonde_conn) == 72, "conn size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
 #endif
 

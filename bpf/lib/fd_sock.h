@@ -14,31 +14,37 @@
 #define SONDE_AF_INET6 10
 #define SONDE_SOCK_STREAM 1
 
-/* Returns the sock behind fd of the current task, or NULL when fd is not a
- * socket. *is_tcp is set for AF_INET/AF_INET6 stream sockets. Works for
- * sockets that existed before the agent started, since it walks the live
- * fd table rather than relying on having seen socket()/accept(). */
-static __always_inline struct sock *fd_sock__lookup(int fd, bool *is_tcp)
+/* The struct file behind fd of the current task, or NULL. Direct BTF loads
+ * for the task → files → fdt chain (no helper calls); one probe read for
+ * the array slot. */
+static __always_inline struct file *fd_sock__file(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
+	struct file **fds;
+
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+/* The sock behind a file, or NULL when it is not a socket. *is_tcp is set
+ * for AF_INET/AF_INET6 stream sockets. Works for sockets that existed
+ * before the agent started, since it reads the live fd table. */
+static __always_inline struct sock *fd_sock__from_file(struct file *f, bool *is_tcp)
+{
 	struct socket *sock;
 	struct sock *sk;
-	unsigned int max_fds;
 	umode_t mode;
 	__u16 family;
 	short type;
 
 	*is_tcp = false;
-	if (!fdt || fd < 0)
-		return NULL;
-	max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned int)fd >= max_fds)
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (!f)
 		return NULL;
 	mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & SONDE_S_IFMT) != SONDE_S_IFSOCK)
@@ -54,6 +60,11 @@ static __always_inline struct sock *fd_sock__lookup(int fd, bool *is_tcp)
 	*is_tcp = type == SONDE_SOCK_STREAM &&
 		  (family == SONDE_AF_INET || family == SONDE_AF_INET6);
 	return sk;
+}
+
+static __always_inline struct sock *fd_sock__lookup(int fd, bool *is_tcp)
+{
+	return fd_sock__from_file(fd_sock__file(fd), is_tcp);
 }
 
 static __always_inline void fd_sock__tuple(struct sock *sk, struct sonde_tuple *t)

@@ -51,12 +51,24 @@ enum {
 
 static const char http1__version[] = "HTTP/1.";
 
-static int http1__is_tchar(uint8_t c)
+/* RFC 9110 tchar, as a table: header names are the parser's hottest bytes. */
+#define T1(c) [c] = 1
+static const uint8_t http1__tchar[256] = {
+	T1('!'), T1('#'), T1('$'), T1('%'), T1('&'), T1('\''), T1('*'), T1('+'), T1('-'),
+	T1('.'), T1('^'), T1('_'), T1('`'), T1('|'), T1('~'),
+	T1('0'), T1('1'), T1('2'), T1('3'), T1('4'), T1('5'), T1('6'), T1('7'), T1('8'), T1('9'),
+	T1('A'), T1('B'), T1('C'), T1('D'), T1('E'), T1('F'), T1('G'), T1('H'), T1('I'), T1('J'),
+	T1('K'), T1('L'), T1('M'), T1('N'), T1('O'), T1('P'), T1('Q'), T1('R'), T1('S'), T1('T'),
+	T1('U'), T1('V'), T1('W'), T1('X'), T1('Y'), T1('Z'),
+	T1('a'), T1('b'), T1('c'), T1('d'), T1('e'), T1('f'), T1('g'), T1('h'), T1('i'), T1('j'),
+	T1('k'), T1('l'), T1('m'), T1('n'), T1('o'), T1('p'), T1('q'), T1('r'), T1('s'), T1('t'),
+	T1('u'), T1('v'), T1('w'), T1('x'), T1('y'), T1('z'),
+};
+#undef T1
+
+static inline int http1__is_tchar(uint8_t c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return http1__tchar[c];
 }
 
 /* Narrower than tchar on purpose: inference must not fire on arbitrary
@@ -672,21 +684,55 @@ static void http1__gap(struct http1_parser *p, uint64_t gap,
  * per-byte dispatch; stops before any byte that needs the slow path,
  * including the one that would exceed a limit.
  */
-static size_t http1__skip_value(struct http1_parser *p, const uint8_t *data, size_t i,
-				size_t cap)
+/* Bytes the current head line may still take before a length limit. */
+static size_t http1__line_room(const struct http1_parser *p, size_t avail)
 {
-	size_t room = HTTP1_MAX_LINE - p->line_len, j;
+	size_t room = HTTP1_MAX_LINE - p->line_len;
 
 	if (room > HTTP1_MAX_HEAD - p->head_len)
 		room = HTTP1_MAX_HEAD - p->head_len;
-	if (room > cap - i)
-		room = cap - i;
+	return room < avail ? room : avail;
+}
+
+/* Fast paths: runs of bytes that http1__byte() would accept one at a time
+ * without a state change, consumed in a tight loop with the same effect.
+ * The byte that ends the run goes through http1__byte() as usual. */
+static size_t http1__skip_value(struct http1_parser *p, const uint8_t *data, size_t i,
+				size_t cap)
+{
+	size_t room = http1__line_room(p, cap - i), j;
+
 	for (j = 0; j < room; j++) {
 		uint8_t c = data[i + j];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			break;
 	}
+	p->line_len += (uint16_t)j;
+	p->head_len += (uint32_t)j;
+	return i + j;
+}
+
+static size_t http1__skip_name(struct http1_parser *p, const uint8_t *data, size_t i,
+			       size_t cap)
+{
+	size_t room = http1__line_room(p, cap - i), j;
+
+	for (j = 0; j < room && http1__is_tchar(data[i + j]); j++)
+		http1__tok_push(p, data[i + j]);
+	p->line_len += (uint16_t)j;
+	p->head_len += (uint32_t)j;
+	return i + j;
+}
+
+/* The reason phrase takes any byte but CR, LF (and is otherwise ignored). */
+static size_t http1__skip_reason(struct http1_parser *p, const uint8_t *data, size_t i,
+				 size_t cap)
+{
+	size_t room = http1__line_room(p, cap - i), j;
+
+	for (j = 0; j < room && data[i + j] != '\r' && data[i + j] != '\n'; j++)
+		;
 	p->line_len += (uint16_t)j;
 	p->head_len += (uint32_t)j;
 	return i + j;
@@ -733,6 +779,22 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 		case HTTP1_S_HDR_VALUE:
 			if (p->hdr == HTTP1_H_OTHER && !p->cr) {
 				i = http1__skip_value(p, data, i, cap);
+				if (i == cap)
+					break;
+			}
+			http1__byte(p, data[i++], cb, ctx);
+			break;
+		case HTTP1_S_HDR_NAME:
+			if (!p->cr) {
+				i = http1__skip_name(p, data, i, cap);
+				if (i == cap)
+					break;
+			}
+			http1__byte(p, data[i++], cb, ctx);
+			break;
+		case HTTP1_S_REASON:
+			if (!p->cr) {
+				i = http1__skip_reason(p, data, i, cap);
 				if (i == cap)
 					break;
 			}
