@@ -275,6 +275,23 @@ void loader__preexisting_tick(struct loader *l)
 		l->sock->bss->preexisting_live = 0;
 }
 
+int loader__gc_args(struct loader *l)
+{
+	int fd = bpf_map__fd(l->sock->maps.args), removed = 0;
+	uint64_t key, next, *cur = NULL;
+	char path[64];
+	struct stat st;
+
+	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		snprintf(path, sizeof(path), "/proc/%u/task/%u", (uint32_t)(key >> 32), (uint32_t)key);
+		if (stat(path, &st) != 0 && errno == ENOENT && bpf_map_delete_elem(fd, &key) == 0)
+			removed++;
+	}
+	return removed;
+}
+
 int loader__conns_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.conns);

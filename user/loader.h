@@ -39,6 +39,10 @@ int loader__conns_fd(const struct loader *l);
  * register-recovery path off once none of them is left. */
 void loader__seed_preexisting(struct loader *l, const struct loader_opts *o);
 void loader__preexisting_tick(struct loader *l);
+/* Deletes syscall-argument entries of threads that no longer exist (a
+ * thread killed inside a syscall never reaches its exit hook). Returns the
+ * number removed. */
+int loader__gc_args(struct loader *l);
 /* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
 int loader__tcp_bytes_fd(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);

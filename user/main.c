@@ -51,9 +51,10 @@ struct agent {
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
+	uint64_t args_gc;		/* syscall-args entries of dead threads removed */
 	int fam_server, fam_client, fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
-	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build;
+	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 };
 
 /* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
@@ -367,6 +368,8 @@ static int register_metrics(struct agent *a)
 	FAM(fam_spans, METRIC_COUNTER, "sonde_spans_total", "Spans finished.", L(l_kind), NULL, 0, 0);
 	FAM(fam_bad_records, METRIC_COUNTER, "sonde_ringbuf_bad_records_total",
 	    "Ring records with an unknown type or an inconsistent size.", NOL, NULL, 0, 0);
+	FAM(fam_args_gc, METRIC_COUNTER, "sonde_syscall_args_collected_total",
+	    "Saved syscall arguments of threads that died inside the syscall, removed.", NOL, NULL, 0, 0);
 	FAM(fam_rss, METRIC_GAUGE, "sonde_process_resident_memory_bytes",
 	    "Resident memory of the agent.", NOL, NULL, 0, 0);
 	FAM(fam_cpu, METRIC_COUNTER, "sonde_process_cpu_seconds_total",
@@ -460,6 +463,7 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	metrics__set(a->m, a->fam_evicted, NULL, (double)st->conns_evicted);
 	metrics__set(a->m, a->fam_not_http, NULL, (double)st->conns_not_http);
 	metrics__set(a->m, a->fam_bad_records, NULL, (double)a->bad_records);
+	metrics__set(a->m, a->fam_args_gc, NULL, (double)a->args_gc);
 	self_usage(&cpu, &rss);
 	metrics__set(a->m, a->fam_rss, NULL, rss);
 	metrics__set(a->m, a->fam_cpu, NULL, cpu);
@@ -557,6 +561,8 @@ static int run(struct agent *a)
 					if (ns > IDLE_CONN_NS)
 						conntrack__sweep(a->ct, ns - IDLE_CONN_NS);
 					loader__preexisting_tick(a->ld);
+					if (ticks % (5 * 1000 / TICK_MS) == 0)
+						a->args_gc += (uint64_t)loader__gc_args(a->ld);
 					if (a->prom)
 						prom__run(a->prom);
 				}

@@ -175,6 +175,22 @@ class Agent:
         with open(self.spans_path) as f:
             return [json.loads(l) for l in f if l.strip()]
 
+    def map_id(self, name):
+        """Id of the agent's BPF map called name (from its fds' fdinfo)."""
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fdinfo"):
+            try:
+                with open(f"/proc/{self.proc.pid}/fdinfo/{fd}") as f:
+                    info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+            except OSError:
+                continue
+            if "map_id" in info:
+                mid = info["map_id"].strip()
+                out = subprocess.run(["bpftool", "-j", "map", "show", "id", mid],
+                                     capture_output=True, text=True).stdout
+                if out and json.loads(out).get("name") == name:
+                    return int(mid)
+        return None
+
     def stop(self):
         """SIGINT, as an operator would; returns the exit status."""
         self.proc.send_signal(signal.SIGINT)

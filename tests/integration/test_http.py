@@ -204,6 +204,24 @@ def main():
              [("client", "curl", "/missing"), ("client", "curl", "/users/1")], "--comm curl keeps only curl's spans")
     check_eq(by_comm.stop(), 0, "comm-filtered agent exit status")
 
+    print("== syscall-args entries of dead threads are collected", flush=True)
+    # A thread that dies inside a syscall never reaches its exit hook; plant
+    # such an entry (tgid/tid that cannot exist) and wait for the sweep.
+    mid = agent.map_id("args")
+    check(mid is not None, "agent's args map found")
+    if mid is not None:
+        ghost = (4194300 << 32 | 4194301).to_bytes(8, "little")
+        before_gc = series(agent.metrics(), "sonde_syscall_args_collected_total") or 0
+        subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", *[str(b) for b in ghost],
+                        "value", *["0"] * 40], check=True)
+        wait_until("args sweep", lambda: (series(agent.metrics(), "sonde_syscall_args_collected_total") or 0)
+                   > before_gc, timeout=12, fatal=False)
+        check_eq((series(agent.metrics(), "sonde_syscall_args_collected_total") or 0) - before_gc, 1.0,
+                 "exactly the planted entry was collected")
+        r = subprocess.run(["bpftool", "map", "lookup", "id", str(mid), "key", *[str(b) for b in ghost]],
+                           capture_output=True, text=True)
+        check(r.returncode != 0, "planted entry gone from the map")
+
     print("== clean detach on SIGINT", flush=True)
     check_eq(agent.stop(), 0, "agent exit status after SIGINT")
     links = subprocess.run(["bpftool", "-j", "link", "list"], capture_output=True, text=True).stdout
