@@ -232,23 +232,36 @@ static const char *method_label(const char *m)
 	return "_OTHER";
 }
 
+/* Decimal without stdio: called twice per span on the hot path. */
+static const char *utoa(unsigned int v, char *buf, size_t n)
+{
+	char *p = buf + n;
+
+	*--p = 0;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && p > buf);
+	return p;
+}
+
 static void on_span(void *arg, const struct span *s)
 {
 	struct agent *a = arg;
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
-	char status[8], port[8], peer[64];
+	char status_buf[8], port_buf[8], peer[64];
+	const char *status = utoa(s->status, status_buf, sizeof(status_buf)), *port;
 
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
 	metrics__add(a->m, a->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
-	snprintf(status, sizeof(status), "%u", s->status);
 	if (s->kind == SPAN_SERVER) {
-		snprintf(port, sizeof(port), "%u", s->tuple.sport);
+		port = utoa(s->tuple.sport, port_buf, sizeof(port_buf));
 		const char *lv[] = { method_label(s->method), status, s->route, s->service, port };
 
 		metrics__observe(a->m, a->fam_server, lv, secs);
 	} else {
-		snprintf(port, sizeof(port), "%u", s->tuple.dport);
+		port = utoa(s->tuple.dport, port_buf, sizeof(port_buf));
 		span__addr(&s->tuple, 1, peer, sizeof(peer));
 		const char *lv[] = { method_label(s->method), status, s->route, s->service, peer, port };
 

@@ -741,6 +741,44 @@ static void test_random(void)
 	CHECK(heads > 1000);	/* the slices did get parsed */
 }
 
+/* Field values are scanned eight bytes at a time: a control byte (or DEL)
+ * must be found at every offset within and across those words, a tab and
+ * obs-text (>= 0x80) must pass, exactly as in the byte-wise path. */
+static void test_value_scan(void)
+{
+	static const uint8_t bad[] = { 0x01, 0x1f, 0x7f, 0x00 };
+	char req[256], name[64];
+
+	for (size_t b = 0; b < sizeof(bad); b++) {
+		for (int off = 0; off < 20; off++) {
+			size_t n;
+			struct feed f[2];
+
+			n = (size_t)snprintf(req, sizeof(req), "GET /v HTTP/1.1\r\nX-Long: ");
+			memset(req + n, 'a', (size_t)off);
+			n += (size_t)off;
+			req[n++] = (char)bad[b];
+			n += (size_t)snprintf(req + n, sizeof(req) - n, "tail-bytes\r\n\r\n");
+			f[0] = (struct feed){ req, n, 0 };
+			f[1] = (struct feed)F(OK_REQ);
+			snprintf(name, sizeof(name), "control 0x%02x at value offset %d", bad[b], off);
+			check_script(name, HTTP1_REQUESTS, f, 2, 0, NULL, "E2|" OK_REQ_LOG);
+		}
+	}
+	for (int off = 0; off < 20; off++) {
+		size_t n;
+		struct feed f[1];
+
+		n = (size_t)snprintf(req, sizeof(req), "GET /v HTTP/1.1\r\nX-Long: ");
+		memset(req + n, 'a', (size_t)off);
+		n += (size_t)off;
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "\t\xc3\xa9\xff more\r\n\r\n");
+		f[0] = (struct feed){ req, n, 0 };
+		snprintf(name, sizeof(name), "tab and obs-text at value offset %d", off);
+		check_script(name, HTTP1_REQUESTS, f, 1, 0, NULL, "H GET /v 1.1 cl=-1 ch=0 cc=0|C|");
+	}
+}
+
 static void test_misc(void)
 {
 	struct http1_parser p;
@@ -776,5 +814,6 @@ int main(void)
 	test_looks_like();
 	test_random();
 	test_misc();
+	test_value_scan();
 	return check_summary("test_http1");
 }

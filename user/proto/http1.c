@@ -697,12 +697,34 @@ static size_t http1__line_room(const struct http1_parser *p, size_t avail)
 /* Fast paths: runs of bytes that http1__byte() would accept one at a time
  * without a state change, consumed in a tight loop with the same effect.
  * The byte that ends the run goes through http1__byte() as usual. */
+/* Nonzero when some byte of the little-endian word w is below 0x20 or is
+ * 0x7f (a candidate end of a field value; a tab is re-checked bytewise). */
+static inline uint64_t http1__ctl_in_word(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t below = (w - ones * 0x20) & ~w;		/* byte < 0x20 */
+	uint64_t x = w ^ (ones * 0x7f);
+	uint64_t del = (x - ones) & ~x;				/* byte == 0x7f */
+
+	return (below | del) & high;
+}
+
 static size_t http1__skip_value(struct http1_parser *p, const uint8_t *data, size_t i,
 				size_t cap)
 {
-	size_t room = http1__line_room(p, cap - i), j;
+	size_t room = http1__line_room(p, cap - i), j = 0;
 
-	for (j = 0; j < room; j++) {
+	/* Eight bytes at a time until a word holds a control byte; the byte
+	 * loop below then finds exactly where (tabs are allowed in values). */
+	while (j + 8 <= room) {
+		uint64_t w;
+
+		memcpy(&w, data + i + j, 8);
+		if (http1__ctl_in_word(w))
+			break;
+		j += 8;
+	}
+	for (; j < room; j++) {
 		uint8_t c = data[i + j];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
@@ -723,6 +745,74 @@ static size_t http1__skip_name(struct http1_parser *p, const uint8_t *data, size
 	p->line_len += (uint16_t)j;
 	p->head_len += (uint32_t)j;
 	return i + j;
+}
+
+static int http1__name_is(const uint8_t *d, size_t n, const char *lower)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint8_t c = d[k];
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != (uint8_t)lower[k])
+			return 0;
+	}
+	return lower[n] == '\0';
+}
+
+/* Whole-line fast path at the start of a field line: a complete line
+ * "name: value" whose name is not one the parser interprets, with no
+ * control bytes, within the length limits, is consumed at once with the
+ * same effect as feeding it byte by byte. Returns the new index, or i when
+ * the line must take the byte path (anything unusual, errors included). */
+static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size_t i,
+			       size_t cap)
+{
+	size_t room = http1__line_room(p, cap - i), end, name, j;
+	const uint8_t *nl;
+
+	if (p->cr || room == 0)
+		return i;
+	nl = memchr(data + i, '\n', room);
+	if (!nl)
+		return i;
+	end = (size_t)(nl - data);		/* index of the LF */
+	if (end > i && data[end - 1] == '\r')
+		end--;				/* value ends before the CR */
+	for (name = i; name < end && http1__is_tchar(data[name]); name++)
+		;
+	if (name == i || name >= end || data[name] != ':')
+		return i;
+	switch (name - i) {			/* the interpreted fields take the byte path */
+	case 10: if (http1__name_is(data + i, 10, "connection")) return i; break;
+	case 14: if (http1__name_is(data + i, 14, "content-length")) return i; break;
+	case 17: if (http1__name_is(data + i, 17, "transfer-encoding")) return i; break;
+	}
+	j = name + 1;
+	while (j + 8 <= end) {
+		uint64_t w;
+
+		memcpy(&w, data + j, 8);
+		if (http1__ctl_in_word(w))
+			break;
+		j += 8;
+	}
+	for (; j < end; j++)
+		if ((data[j] < 0x20 && data[j] != '\t') || data[j] == 0x7f)
+			return i;		/* includes a bare CR */
+	/* Same accounting as the byte path: content bytes count toward both
+	 * limits, plus one head byte for the CR (or a bare LF). */
+	if (end - i > HTTP1_MAX_LINE || p->head_len + (end - i) + 1 > HTTP1_MAX_HEAD)
+		return i;
+	p->head_len += (uint32_t)(end - i) + 1;
+	j = (size_t)(nl - data) + 1;		/* past the LF */
+	p->line_len = 0;
+	p->hdr = HTTP1_H_OTHER;
+	p->tok_len = 0;
+	p->vphase = 0;
+	p->nelem = 0;
+	p->num = 0;
+	return j;
 }
 
 /* The reason phrase takes any byte but CR, LF (and is otherwise ignored). */
@@ -784,6 +874,16 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 			}
 			http1__byte(p, data[i++], cb, ctx);
 			break;
+		case HTTP1_S_HDR_START: {
+			size_t next = http1__fast_line(p, data, i, cap);
+
+			if (next != i) {
+				i = next;
+				break;
+			}
+			http1__byte(p, data[i++], cb, ctx);
+			break;
+		}
 		case HTTP1_S_HDR_NAME:
 			if (!p->cr) {
 				i = http1__skip_name(p, data, i, cap);
