@@ -38,6 +38,10 @@ struct family {
 	/* Allocated up front so that diverting never needs memory. */
 	struct series *overflow;
 	uint64_t dropped;
+	/* Series of the previous lookup: consecutive observations usually
+	 * share labels (one hot route), and a strcmp per label is far cheaper
+	 * than hashing with UTF-8 checks. Never the overflow series. */
+	struct series *last;
 };
 
 struct metrics {
@@ -453,7 +457,32 @@ static int table_grow(struct family *f)
 /* The series for values, created if needed; the overflow series when the
  * family is at its cap or memory runs out (either way the label set is lost,
  * so both count as dropped). Never NULL. */
+static struct series *get_series_hashed(struct family *f, const char *const *values);
+
+/* Exact byte equality with the stored (already UTF-8-clean) values: a raw
+ * value that needed cleaning never matches and takes the hashed path. */
+static bool series_same_raw(const struct family *f, const struct series *s,
+			    const char *const *values)
+{
+	for (size_t i = 0; i < f->nlabels; i++)
+		if (strcmp(s->values[i], label_value(values, i)) != 0)
+			return false;
+	return true;
+}
+
 static struct series *get_series(struct family *f, const char *const *values)
+{
+	struct series *s = f->last;
+
+	if (s && series_same_raw(f, s, values))
+		return s;
+	s = get_series_hashed(f, values);
+	if (s != f->overflow)
+		f->last = s;
+	return s;
+}
+
+static struct series *get_series_hashed(struct family *f, const char *const *values)
 {
 	uint64_t hash = hash_values(values, f->nlabels);
 	struct series *s;

@@ -566,6 +566,42 @@ static void test_promtool(void)
 	metrics__free(m);
 }
 
+/* The last-series memo must never give a wrong series: alternating label
+ * sets, a raw value that needs UTF-8 cleaning, its cleaned twin, and a cap
+ * whose overflow series must not be memoised. */
+static void test_last_series_memo(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "route" };
+	const double b[] = { 1, 2 };
+	const char *a[] = { "/a" }, *bb[] = { "/b" }, *raw[] = { "/x\xff" }, *clean[] = { "/x\xef\xbf\xbd" };
+	const char *c3[] = { "/c" };
+	struct collected c = { 0 };
+	int fam = metrics__family(m, METRIC_HISTOGRAM, "memo_seconds", "memo test", ln, 1, b, 2, 3);
+
+	metrics__observe(m, fam, a, 0.5);
+	metrics__observe(m, fam, a, 0.5);
+	metrics__observe(m, fam, bb, 1.5);
+	metrics__observe(m, fam, a, 0.5);
+	metrics__observe(m, fam, raw, 3);	/* 3rd series, stored cleaned */
+	metrics__observe(m, fam, clean, 3);	/* same text after cleaning: same series */
+	metrics__observe(m, fam, raw, 3);
+	metrics__observe(m, fam, c3, 3);	/* 4th label set: overflow */
+	metrics__observe(m, fam, c3, 3);
+	metrics__observe(m, fam, a, 0.5);	/* after overflow, back to a real series */
+	metrics__foreach(m, fam, collect, &c);
+	CHECK_EQ_INT(c.n, 4);
+	CHECK_EQ_STR(c.labels[0], "/a");
+	CHECK_EQ_INT(c.count[0], 4);
+	CHECK_EQ_STR(c.labels[1], "/b");
+	CHECK_EQ_INT(c.count[1], 1);
+	CHECK_EQ_STR(c.labels[2], "/x\xef\xbf\xbd");
+	CHECK_EQ_INT(c.count[2], 3);
+	CHECK_EQ_STR(c.labels[3], "<overflow>");
+	CHECK_EQ_INT(c.count[3], 2);
+	metrics__free(m);
+}
+
 int main(void)
 {
 	test_histogram_values();
@@ -575,5 +611,6 @@ int main(void)
 	test_many_series();
 	test_family_errors();
 	test_promtool();
+	test_last_series_memo();
 	return check_summary("test_metrics");
 }
