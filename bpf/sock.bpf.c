@@ -48,7 +48,8 @@ struct sonde_args {
 	__u64 file;
 	__s32 fd;
 	__u8 syscall;		/* enum sonde_syscall, 0 for connect */
-	__u8 pad[3];
+	__u8 valid;		/* task-storage slot holds a pending syscall */
+	__u8 pad[2];
 };
 
 /* key: pid_tgid (the thread); value: struct sonde_args.
@@ -62,6 +63,54 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sonde_args);
 } args SEC(".maps");
+
+/* The same per-thread slot in task-local storage: no hashing and no lock,
+ * freed with the task. Tracepoint programs may use it from Linux 6.2; the
+ * loader tries it first and falls back to the args hash (args_in_task
+ * cleared, so the verifier drops the unused branch). */
+const volatile __u8 args_in_task = 1;
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sonde_args);
+} args_task SEC(".maps");
+
+static __always_inline void args_put(__u64 id, struct sonde_args *a)
+{
+	if (args_in_task) {
+		struct sonde_args *slot = bpf_task_storage_get(&args_task, bpf_get_current_task_btf(),
+							       0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (slot) {
+			a->valid = 1;
+			*slot = *a;
+		}
+		return;
+	}
+	bpf_map_update_elem(&args, &id, a, BPF_ANY);
+}
+
+/* Moves the thread's pending syscall arguments into out; -1 when none. */
+static __always_inline int args_take(__u64 id, struct sonde_args *out)
+{
+	struct sonde_args *slot;
+
+	if (args_in_task) {
+		slot = bpf_task_storage_get(&args_task, bpf_get_current_task_btf(), 0, 0);
+		if (!slot || !slot->valid)
+			return -1;
+		*out = *slot;
+		slot->valid = 0;
+		return 0;
+	}
+	slot = bpf_map_lookup_elem(&args, &id);
+	if (!slot)
+		return -1;
+	*out = *slot;
+	bpf_map_delete_elem(&args, &id);
+	return 0;
+}
 
 /* key: tgid << 32 | fd of a TCP socket that existed before the agent
  * attached; value unused. Inserted by the daemon from /proc right after
@@ -192,7 +241,7 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 	a.file = (__u64)f;
 	a.fd = fd;
 	a.syscall = sys;
-	bpf_map_update_elem(&args, &id, &a, BPF_ANY);
+	args_put(id, &a);
 	return 0;
 }
 
@@ -277,19 +326,14 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0, cap;
-	struct sonde_args *ap, a = {};
+	struct sonde_args a = {};
 	struct sonde_conn *c;
 	struct scratch *s;
 	__u64 base, span;
 	long err;
 
-	ap = bpf_map_lookup_elem(&args, &id);
-	if (ap) {
-		a = *ap;
-		bpf_map_delete_elem(&args, &id);
-	} else if (args_from_regs(id, sys, ret, &a)) {
+	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
 		return 0;
-	}
 	if (ret <= 0)
 		return 0;
 
@@ -440,7 +484,7 @@ int tp_enter_connect(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	a.fd = (int)ctx->args[0];
 	a.enter_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&args, &id, &a, BPF_ANY);
+	args_put(id, &a);
 	return 0;
 }
 
@@ -448,17 +492,15 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct sonde_args *ap;
+	struct sonde_args a = {};
 	struct file *f;
 	struct sock *sk;
 	bool is_tcp;
 	int fd;
 
-	ap = bpf_map_lookup_elem(&args, &id);
-	if (!ap)
+	if (args_take(id, &a))
 		return 0;
-	fd = ap->fd;
-	bpf_map_delete_elem(&args, &id);
+	fd = a.fd;
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
 	f = fd_sock__file(fd);

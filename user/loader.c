@@ -23,6 +23,7 @@
 struct loader {
 	struct sock_bpf *sock;
 	struct tcp_bpf *tcp;		/* NULL when tcp_* hooks fell back to syscalls */
+	bool args_in_task;		/* syscall args in task storage (else the args hash) */
 	struct probe_info probes[MAX_PROBES];
 	size_t nprobes;
 	int ncpus;
@@ -158,6 +159,40 @@ static void tcp__probe(struct loader *l, const struct loader_opts *o)
 	}
 }
 
+/* Opens, configures and loads the socket tracer; args_in_task selects
+ * task-local storage (else a hash) for per-thread syscall arguments. */
+static int sock__load(struct loader *l, const struct loader_opts *o, bool args_in_task)
+{
+	int err;
+
+	sock_bpf__destroy(l->sock);
+	l->sock = sock_bpf__open();
+	if (!l->sock)
+		return -errno;
+	l->sock->rodata->self_tgid = o->self_tgid;
+	l->sock->rodata->filter_tgid = o->filter_tgid;
+	l->sock->rodata->filter_port = o->filter_port;
+	l->sock->rodata->capture_bytes = o->capture_bytes;
+	l->sock->rodata->wakeup_bytes = o->ring_bytes / 8;
+	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
+	l->sock->rodata->args_in_task = args_in_task;
+	bpf_map__set_max_entries(l->sock->maps.events, o->ring_bytes);
+	/* The unused store still exists (the other branch references it): keep it tiny. */
+	if (args_in_task)
+		bpf_map__set_max_entries(l->sock->maps.args, 1);
+	if (l->tcp) {
+		err = bpf_map__reuse_fd(l->sock->maps.tcp_bytes,
+					bpf_map__fd(l->tcp->maps.tcp_bytes));
+		if (err)
+			return err;
+	}
+	err = sock_bpf__load(l->sock);
+	if (err)
+		return err;
+	l->args_in_task = args_in_task;
+	return 0;
+}
+
 int loader__open(struct loader **out, const struct loader_opts *o)
 {
 	struct loader *l = calloc(1, sizeof(*l));
@@ -178,28 +213,13 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 
 	tcp__probe(l, o);
 
-	l->sock = sock_bpf__open();
-	if (!l->sock) {
-		err = -errno;
-		log_error("cannot open socket tracer", LS("error", strerror(-err)));
-		goto cleanup;
+	err = sock__load(l, o, o->args_store != ARGS_HASH);
+	if (err && o->args_store == ARGS_AUTO) {
+		/* Task storage in tracepoint programs needs Linux 6.2+. */
+		log_info("task-local storage unavailable for syscall arguments; using a hash map",
+			 LS("error", strerror(-err)));
+		err = sock__load(l, o, false);
 	}
-	l->sock->rodata->self_tgid = o->self_tgid;
-	l->sock->rodata->filter_tgid = o->filter_tgid;
-	l->sock->rodata->filter_port = o->filter_port;
-	l->sock->rodata->capture_bytes = o->capture_bytes;
-	l->sock->rodata->wakeup_bytes = o->ring_bytes / 8;
-	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
-	bpf_map__set_max_entries(l->sock->maps.events, o->ring_bytes);
-	if (l->tcp) {
-		err = bpf_map__reuse_fd(l->sock->maps.tcp_bytes,
-					bpf_map__fd(l->tcp->maps.tcp_bytes));
-		if (err) {
-			log_error("cannot share tcp_bytes map", LS("error", strerror(-err)));
-			goto cleanup;
-		}
-	}
-	err = sock_bpf__load(l->sock);
 	if (err) {
 		log_error("cannot load socket tracer (verifier or permissions)",
 			  LS("error", strerror(-err)));
@@ -230,6 +250,7 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 		log_debug("hook attached", LS("hook", p->hook) LS("mode", "tracepoint"));
 	}
 	log_info("socket tracer attached", LI("hooks", l->nprobes)
+		 LS("syscall_args", l->args_in_task ? "task_storage" : "hash")
 		 LS("healthy", loader__healthy(l) ? "true" : "false")
 		 LI("capture_bytes", o->capture_bytes) LI("ring_bytes", o->ring_bytes));
 	*out = l;
@@ -282,6 +303,8 @@ int loader__gc_args(struct loader *l)
 	char path[64];
 	struct stat st;
 
+	if (l->args_in_task)	/* freed with the task by the kernel */
+		return 0;
 	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
 		key = next;
 		cur = &key;

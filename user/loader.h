@@ -15,6 +15,7 @@ struct loader_opts {
 	uint16_t filter_port;		/* 0 = all */
 	uint32_t capture_bytes;
 	uint32_t ring_bytes;		/* power of two, >= page size */
+	enum loader_args_store { ARGS_AUTO = 0, ARGS_TASK = 1, ARGS_HASH = 2 } args_store;
 };
 
 struct probe_info {

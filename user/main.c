@@ -39,6 +39,7 @@ struct options {
 	uint32_t ring_bytes;
 	uint32_t max_conns;
 	uint32_t max_series;
+	enum loader_args_store args_store;
 };
 
 struct agent {
@@ -83,6 +84,9 @@ static const char usage[] =
 "  --ring-bytes N          event ring buffer size, power of two (default 4194304)\n"
 "  --max-connections N     connections followed in userspace (default 16384)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
+"  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
+"                          storage when the kernel allows it, Linux 6.2+; else a hash),\n"
+"                          task, or hash (default auto)\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -114,7 +118,7 @@ static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
-	       O_SERIES, O_LOG, O_VERSION };
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -127,6 +131,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "max-connections", required_argument, NULL, O_CONNS },
 		{ "max-series", required_argument, NULL, O_SERIES },
 		{ "log-level", required_argument, NULL, O_LOG },
+		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -186,6 +191,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			break;
 		case O_LOG: level = optarg; break;
+		case O_ARGS:
+			if (strcmp(optarg, "auto") == 0)
+				o->args_store = ARGS_AUTO;
+			else if (strcmp(optarg, "task") == 0)
+				o->args_store = ARGS_TASK;
+			else if (strcmp(optarg, "hash") == 0)
+				o->args_store = ARGS_HASH;
+			else {
+				fprintf(stderr, "sonde: --syscall-args takes auto, task or hash\n");
+				return -EINVAL;
+			}
+			break;
 		case O_VERSION: printf("sonde %s\n", SONDE_VERSION); exit(0);
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); return -EINVAL;
@@ -651,6 +668,7 @@ int main(int argc, char **argv)
 	lo.filter_port = a.opt.port;
 	lo.capture_bytes = a.opt.capture_bytes;
 	lo.ring_bytes = a.opt.ring_bytes;
+	lo.args_store = a.opt.args_store;
 	err = loader__open(&a.ld, &lo);
 	if (err) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));

@@ -186,7 +186,9 @@ def main():
     check_eq(bad, [], "span times sane")
 
     print("== filters: --port and --comm", flush=True)
-    filt = Agent("--port", str(nginx.port), name="filtered agent")
+    # This one keeps syscall arguments in the hash map (the fallback for
+    # kernels before 6.2), so both stores carry real traffic in this test.
+    filt = Agent("--port", str(nginx.port), "--syscall-args", "hash", name="filtered agent")
     by_comm = Agent("--comm", "curl", name="comm-filtered agent")
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"{ng}/users/1", "-o", "/dev/null", f"{ng}/missing"],
                    timeout=30)
@@ -198,29 +200,29 @@ def main():
              sorted([("server", "nginx", "/users/1", 200), ("server", "nginx", "/missing", 404),
                      ("client", "curl", "/users/1", 200), ("client", "curl", "/missing", 404)]),
              "--port keeps exactly the nginx connections")
+    print("== syscall-args entries of dead threads are collected", flush=True)
+    # A thread that dies inside a syscall never reaches its exit hook; plant
+    # such an entry (tgid/tid that cannot exist) and wait for the sweep.
+    mid = filt.map_id("args")
+    check(mid is not None, "filtered agent's args map found")
+    if mid is not None:
+        ghost = (4194300 << 32 | 4194301).to_bytes(8, "little")
+        before_gc = series(filt.metrics(), "sonde_syscall_args_collected_total") or 0
+        subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", *[str(b) for b in ghost],
+                        "value", *["0"] * 40], check=True)
+        wait_until("args sweep", lambda: (series(filt.metrics(), "sonde_syscall_args_collected_total") or 0)
+                   > before_gc, timeout=12, fatal=False)
+        check_eq((series(filt.metrics(), "sonde_syscall_args_collected_total") or 0) - before_gc, 1.0,
+                 "exactly the planted entry was collected")
+        r = subprocess.run(["bpftool", "map", "lookup", "id", str(mid), "key", *[str(b) for b in ghost]],
+                           capture_output=True, text=True)
+        check(r.returncode != 0, "planted entry gone from the map")
+
     check_eq(filt.stop(), 0, "filtered agent exit status")
     cs = by_comm.spans()
     check_eq(sorted((s["kind"], s["comm"], s["target"]) for s in cs),
              [("client", "curl", "/missing"), ("client", "curl", "/users/1")], "--comm curl keeps only curl's spans")
     check_eq(by_comm.stop(), 0, "comm-filtered agent exit status")
-
-    print("== syscall-args entries of dead threads are collected", flush=True)
-    # A thread that dies inside a syscall never reaches its exit hook; plant
-    # such an entry (tgid/tid that cannot exist) and wait for the sweep.
-    mid = agent.map_id("args")
-    check(mid is not None, "agent's args map found")
-    if mid is not None:
-        ghost = (4194300 << 32 | 4194301).to_bytes(8, "little")
-        before_gc = series(agent.metrics(), "sonde_syscall_args_collected_total") or 0
-        subprocess.run(["bpftool", "map", "update", "id", str(mid), "key", *[str(b) for b in ghost],
-                        "value", *["0"] * 40], check=True)
-        wait_until("args sweep", lambda: (series(agent.metrics(), "sonde_syscall_args_collected_total") or 0)
-                   > before_gc, timeout=12, fatal=False)
-        check_eq((series(agent.metrics(), "sonde_syscall_args_collected_total") or 0) - before_gc, 1.0,
-                 "exactly the planted entry was collected")
-        r = subprocess.run(["bpftool", "map", "lookup", "id", str(mid), "key", *[str(b) for b in ghost]],
-                           capture_output=True, text=True)
-        check(r.returncode != 0, "planted entry gone from the map")
 
     print("== clean detach on SIGINT", flush=True)
     check_eq(agent.stop(), 0, "agent exit status after SIGINT")
@@ -233,6 +235,12 @@ def main():
     check(all({"@timestamp", "@level", "@message"} <= set(r) for r in logs) and len(logs) >= 3,
           "logs are JSON lines with @timestamp/@level/@message")
     check(any(r["@message"] == "sonde stopped" for r in logs), "stop logged")
+    def store(a):
+        return [r.get("syscall_args") for r in a.log_records() if r["@message"] == "socket tracer attached"]
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    check_eq(store(filt), ["hash"], "filtered agent keeps syscall args in the hash (forced)")
+    check_eq(store(agent), ["task_storage" if (major, minor) >= (6, 2) else "hash"],
+             "auto picks task-local storage where the kernel allows it (6.2+)")
     finish("test_http")
 
 
