@@ -14,6 +14,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "ring.h"
 #include "seed.h"
 #include "sock.skel.h"
 #include "tcp.skel.h"
@@ -24,6 +25,8 @@ struct loader {
 	struct sock_bpf *sock;
 	struct tcp_bpf *tcp;		/* NULL when tcp_* hooks fell back to syscalls */
 	bool args_in_task;		/* syscall args in task storage (else the args hash) */
+	struct ring_set *rings;
+	uint32_t ring_bytes;		/* per CPU */
 	struct probe_info probes[MAX_PROBES];
 	size_t nprobes;
 	int ncpus;
@@ -173,10 +176,13 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	l->sock->rodata->filter_tgid = o->filter_tgid;
 	l->sock->rodata->filter_port = o->filter_port;
 	l->sock->rodata->capture_bytes = o->capture_bytes;
-	l->sock->rodata->wakeup_bytes = o->ring_bytes / 8;
+	l->sock->rodata->wakeup_bytes = l->ring_bytes / 8;
 	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
 	l->sock->rodata->args_in_task = args_in_task;
-	bpf_map__set_max_entries(l->sock->maps.events, o->ring_bytes);
+	bpf_map__set_max_entries(l->sock->maps.rings, (uint32_t)l->ncpus);
+	/* The inner template's size is left alone: the kernel does not compare
+	 * max_entries when a ring is stored, and libbpf 1.1 crashes resizing
+	 * an inner template (it has no owning object). */
 	/* The unused store still exists (the other branch references it): keep it tiny. */
 	if (args_in_task)
 		bpf_map__set_max_entries(l->sock->maps.args, 1);
@@ -210,6 +216,11 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 	err = tracefs__ensure();
 	if (err)
 		goto cleanup;
+	/* Each CPU gets an equal share of the ring budget, a power of two of
+	 * at least 256 KiB. */
+	l->ring_bytes = 256 * 1024;
+	while ((uint64_t)l->ring_bytes * 2 * (uint64_t)l->ncpus <= o->ring_bytes)
+		l->ring_bytes *= 2;
 
 	tcp__probe(l, o);
 
@@ -223,6 +234,15 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 	if (err) {
 		log_error("cannot load socket tracer (verifier or permissions)",
 			  LS("error", strerror(-err)));
+		goto cleanup;
+	}
+
+	/* Rings first: a program that runs before its CPU's ring exists would
+	 * only count a drop. */
+	err = ring_set__new(&l->rings, bpf_map__fd(l->sock->maps.rings), l->ncpus, l->ring_bytes);
+	if (err) {
+		log_error("cannot create per-CPU ring buffers", LS("error", strerror(-err))
+			  LI("cpus", l->ncpus) LI("ring_bytes", l->ring_bytes));
 		goto cleanup;
 	}
 
@@ -252,7 +272,8 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 	log_info("socket tracer attached", LI("hooks", l->nprobes)
 		 LS("syscall_args", l->args_in_task ? "task_storage" : "hash")
 		 LS("healthy", loader__healthy(l) ? "true" : "false")
-		 LI("capture_bytes", o->capture_bytes) LI("ring_bytes", o->ring_bytes));
+		 LI("capture_bytes", o->capture_bytes) LI("cpus", l->ncpus)
+		 LI("ring_bytes_per_cpu", l->ring_bytes));
 	*out = l;
 	return 0;
 cleanup:
@@ -264,14 +285,20 @@ void loader__close(struct loader *l)
 {
 	if (!l)
 		return;
-	sock_bpf__destroy(l->sock);
+	sock_bpf__destroy(l->sock);	/* detaches first: no producer outlives its ring */
 	tcp_bpf__destroy(l->tcp);
+	ring_set__free(l->rings);
 	free(l);
 }
 
-int loader__ring_fd(const struct loader *l)
+struct ring_set *loader__rings(const struct loader *l)
 {
-	return bpf_map__fd(l->sock->maps.events);
+	return l->rings;
+}
+
+uint32_t loader__ring_bytes(const struct loader *l)
+{
+	return l->ring_bytes;
 }
 
 void loader__seed_preexisting(struct loader *l, const struct loader_opts *o)

@@ -14,7 +14,7 @@ struct loader_opts {
 	uint32_t filter_tgid;		/* 0 = all */
 	uint16_t filter_port;		/* 0 = all */
 	uint32_t capture_bytes;
-	uint32_t ring_bytes;		/* power of two, >= page size */
+	uint32_t ring_bytes;		/* total for all CPUs; split per CPU, each >= 256 KiB */
 	enum loader_args_store { ARGS_AUTO = 0, ARGS_TASK = 1, ARGS_HASH = 2 } args_store;
 };
 
@@ -30,8 +30,10 @@ struct loader;
 
 int loader__open(struct loader **out, const struct loader_opts *o);
 void loader__close(struct loader *l);
-/* fd of the events ring buffer map */
-int loader__ring_fd(const struct loader *l);
+/* The per-CPU event rings (created and registered before any attach). */
+struct ring_set *loader__rings(const struct loader *l);
+/* bytes of each per-CPU ring */
+uint32_t loader__ring_bytes(const struct loader *l);
 /* sum over CPUs of counter idx */
 uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
 /* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn) */

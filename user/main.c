@@ -22,10 +22,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
+#include "ring.h"
 #include "span.h"
 
 #define SONDE_VERSION "0.1.0"
 #define TICK_MS 25			/* ring drain period; wakeups are batched */
+/* Records younger than this stay in their ring until the next drain, so
+ * one still being written on another CPU cannot be overtaken. */
+#define DRAIN_HORIZON_NS 1000000ULL
 #define IDLE_CONN_NS (300ULL * 1000000000ULL)
 
 struct options {
@@ -45,7 +49,6 @@ struct options {
 struct agent {
 	struct options opt;
 	struct loader *ld;
-	struct ring_buffer *rb;
 	struct conntrack *ct;
 	struct metrics *m;
 	struct prom_server *prom;
@@ -81,7 +84,8 @@ static const char usage[] =
 "                          (env OTEL_SERVICE_NAME is used the same way)\n"
 "  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
 "                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
-"  --ring-bytes N          event ring buffer size, power of two (default 4194304)\n"
+"  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
+"                          ring per CPU of at least 256 KiB (default 8388608)\n"
 "  --max-connections N     connections followed in userspace (default 16384)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
@@ -142,7 +146,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->listen = getenv("SONDE_LISTEN") ? getenv("SONDE_LISTEN") : "0.0.0.0:9464";
 	o->capture_bytes = SONDE_CAPTURE_DEFAULT;
-	o->ring_bytes = 4u << 20;
+	o->ring_bytes = 8u << 20;
 	o->max_conns = 16384;
 	o->max_series = 2000;
 	env = getenv("SONDE_CAPTURE_BYTES");
@@ -175,12 +179,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			break;
 		case O_RING:
-			if (parse_u32(optarg, "--ring-bytes", 4096, 1u << 30, &o->ring_bytes))
+			if (parse_u32(optarg, "--ring-bytes", 256 * 1024, 1u << 30, &o->ring_bytes))
 				return -EINVAL;
-			if (o->ring_bytes & (o->ring_bytes - 1)) {
-				fprintf(stderr, "sonde: --ring-bytes must be a power of two\n");
-				return -EINVAL;
-			}
 			break;
 		case O_CONNS:
 			if (parse_u32(optarg, "--max-connections", 16, 1u << 22, &o->max_conns))
@@ -304,14 +304,14 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	}
 }
 
-static int on_record(void *ctx, void *data, size_t size)
+static void on_record(void *ctx, const void *data, size_t size)
 {
 	struct agent *a = ctx;
 	const struct sonde_event_hdr *h = data;
 
 	if (size < sizeof(*h) || h->size > size) {
 		a->bad_records++;
-		return 0;
+		return;
 	}
 	switch (h->op) {
 	case SONDE_OP_DATA: {
@@ -319,24 +319,40 @@ static int on_record(void *ctx, void *data, size_t size)
 
 		if (size < sizeof(*ev) || ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
 			a->bad_records++;
-			return 0;
+			return;
 		}
 		if (a->opt.comm && strncmp(ev->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
-			return 0;
+			return;
 		conntrack__data(a->ct, ev);
 		break;
 	}
 	case SONDE_OP_CLOSE:
 		if (size < sizeof(struct sonde_close_event)) {
 			a->bad_records++;
-			return 0;
+			return;
 		}
-		conntrack__close(a->ct, data);
+		conntrack__close(a->ct, (const struct sonde_close_event *)data);
 		break;
 	default:
 		a->bad_records++;
 	}
-	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Everything committed up to shortly before now, in timestamp order. */
+static void drain(struct agent *a, bool everything)
+{
+	uint64_t now = mono_ns();
+	uint64_t horizon = everything ? UINT64_MAX : now - DRAIN_HORIZON_NS;
+
+	ring_set__drain(loader__rings(a->ld), horizon, on_record, a);
 }
 
 /* ---- /metrics ---- */
@@ -474,7 +490,7 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	double cpu, rss;
 
 	/* Drain first so the page reflects every request finished so far. */
-	ring_buffer__consume(a->rb);
+	drain(a, false);
 	collect_tcp_bytes(a);
 	for (size_t i = 0; i < np; i++) {
 		const char *lv[] = { p[i].hook, p[i].mode };
@@ -525,14 +541,19 @@ static bool health(void *arg, char *msg, size_t n)
 
 /* ---- event loop ---- */
 
+enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP };
+
 static int epoll_add(int ep, int fd, uint64_t tag)
 {
-	struct epoll_event e = { .events = EPOLLIN, .data.u64 = tag };
+	/* Rings are edge-triggered: a drain leaves the newest records behind
+	 * (see DRAIN_HORIZON_NS), and a level-triggered ring would then wake
+	 * the loop again at once; the BPF side's forced wakeups and the timer
+	 * are what should wake it. */
+	struct epoll_event e = { .events = EPOLLIN | (tag == TAG_RING ? EPOLLET : 0), .data.u64 = tag };
 
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
 }
 
-enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP };
 
 static int run(struct agent *a)
 {
@@ -554,8 +575,10 @@ static int run(struct agent *a)
 		log_error("event loop setup failed", LS("error", strerror(-err)));
 		goto cleanup;
 	}
-	if ((err = epoll_add(ep, ring_buffer__epoll_fd(a->rb), TAG_RING)) ||
-	    (err = epoll_add(ep, tfd, TAG_TIMER)) || (err = epoll_add(ep, sfd, TAG_SIGNAL)) ||
+	for (int i = 0; i < ring_set__count(loader__rings(a->ld)); i++)
+		if ((err = epoll_add(ep, ring_set__fd(loader__rings(a->ld), i), TAG_RING)))
+			goto cleanup;
+	if ((err = epoll_add(ep, tfd, TAG_TIMER)) || (err = epoll_add(ep, sfd, TAG_SIGNAL)) ||
 	    (a->prom && (err = epoll_add(ep, prom__epoll_fd(a->prom), TAG_HTTP))))
 		goto cleanup;
 
@@ -572,7 +595,7 @@ static int run(struct agent *a)
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u64) {
 			case TAG_RING:
-				ring_buffer__consume(a->rb);
+				drain(a, false);
 				break;
 			case TAG_TIMER: {
 				uint64_t exp;
@@ -580,7 +603,7 @@ static int run(struct agent *a)
 				if (read(tfd, &exp, sizeof(exp)) < 0) {
 					/* spurious wakeup */
 				}
-				ring_buffer__consume(a->rb);
+				drain(a, false);
 				if (a->opt.print_spans)
 					fflush(stdout);
 				if (++ticks % (1000 / TICK_MS) == 0) {
@@ -612,7 +635,7 @@ static int run(struct agent *a)
 			}
 		}
 	}
-	ring_buffer__consume(a->rb);
+	drain(a, true);
 	fflush(stdout);
 cleanup:
 	if (ep >= 0)
@@ -674,12 +697,6 @@ int main(int argc, char **argv)
 		log_error("cannot start tracing", LS("error", strerror(-err)));
 		goto cleanup;
 	}
-	a.rb = ring_buffer__new(loader__ring_fd(a.ld), on_record, &a, NULL);
-	if (!a.rb) {
-		err = -errno;
-		log_error("cannot open ring buffer", LS("error", strerror(-err)));
-		goto cleanup;
-	}
 	loader__seed_preexisting(a.ld, &lo);
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
@@ -687,7 +704,6 @@ int main(int argc, char **argv)
 		 LI("filter_port", a.opt.port) LS("filter_comm", a.opt.comm));
 	err = run(&a);
 cleanup:
-	ring_buffer__free(a.rb);
 	loader__close(a.ld);
 	prom__stop(a.prom);
 	conntrack__free(a.ct);

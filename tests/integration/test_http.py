@@ -41,7 +41,18 @@ def main():
 
     # The readiness probes above made requests; count from here on by
     # using routes nobody else uses, and snapshot counts of the shared ones.
-    before = agent.metrics()
+    # Records reach /metrics within one drain (1 ms horizon, 25 ms tick):
+    # take the baseline once two scrapes 100 ms apart agree.
+    def request_counts(m):
+        return {k: v for k, v in m.items() if k[0] in (SERVER_H + "_count", CLIENT_H + "_count")
+                and dict(k[1]).get("http_route") not in ("/metrics", "/healthz")}
+
+    def settled():
+        a = agent.metrics()
+        time.sleep(0.1)
+        b = agent.metrics()
+        return b if request_counts(a) == request_counts(b) else None
+    before = wait_until("quiet baseline", settled)
 
     print("== driving traffic", flush=True)
     ka.stdin.write("go\n")
