@@ -85,7 +85,7 @@ static const char usage[] =
 "  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
 "                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
 "  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
-"                          ring per CPU of at least 256 KiB (default 8388608)\n"
+"                          ring per CPU of at least 256 KiB (default 4194304)\n"
 "  --max-connections N     connections followed in userspace (default 16384)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
@@ -146,7 +146,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->listen = getenv("SONDE_LISTEN") ? getenv("SONDE_LISTEN") : "0.0.0.0:9464";
 	o->capture_bytes = SONDE_CAPTURE_DEFAULT;
-	o->ring_bytes = 8u << 20;
+	o->ring_bytes = 4u << 20;
 	o->max_conns = 16384;
 	o->max_series = 2000;
 	env = getenv("SONDE_CAPTURE_BYTES");
