@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
+#include "lib/core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -44,25 +45,17 @@ static __always_inline int account(long ret, bool tx)
 	return 0;
 }
 
-/* bpf_get_func_ret instead of a trailing BPF_PROG argument: tcp_recvmsg lost
- * its nonblock parameter in 5.19 (commit ec095263a965), which would move the
- * return value's slot. */
+/* Return value via core__fexit_int_ret(): see lib/core_fixes.bpf.h. */
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(fexit_tcp_sendmsg)
 {
-	__u64 ret = 0;
-
-	bpf_get_func_ret(ctx, &ret);
-	return account((int)ret, true);
+	return account(core__fexit_int_ret(ctx), true);
 }
 
 SEC("fexit/tcp_recvmsg")
 int BPF_PROG(fexit_tcp_recvmsg)
 {
-	__u64 ret = 0;
-
-	bpf_get_func_ret(ctx, &ret);
-	return account((int)ret, false);
+	return account(core__fexit_int_ret(ctx), false);
 }
 
 SEC("kretprobe/tcp_sendmsg")

@@ -135,23 +135,52 @@ cleanup:
 	return err;
 }
 
-static void tcp__probe(struct loader *l, const struct loader_opts *o)
+/* Picks the attach mode of the tcp_* hooks. Auto: fentry, else kprobe, else
+ * the syscall tracepoints count the bytes. A forced mode that does not work
+ * here is an error that names the hook and why. */
+static int tcp__probe(struct loader *l, const struct loader_opts *o)
 {
 	struct probe_info *ps = probe__add(l, "tcp_sendmsg", false);
 	struct probe_info *pr = probe__add(l, "tcp_recvmsg", false);
 	char why_f[160] = "", why_k[160] = "";
 	const char *mode = "tracepoint";
+	int err = 0;
 
-	if (tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f)) == 0)
+	switch (o->attach_mode) {
+	case ATTACH_AUTO:
+		if (tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f)) == 0)
+			mode = "fentry";
+		else if (tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k)) == 0)
+			mode = "kprobe";
+		break;
+	case ATTACH_FENTRY:
+		err = tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f));
 		mode = "fentry";
-	else if (tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k)) == 0)
+		if (err)
+			log_error("--attach-mode=fentry is not available on this kernel "
+				  "(fentry/fexit programs refused: no BTF trampolines, or lockdown)",
+				  LS("hook", "tcp_sendmsg") LS("error", why_f));
+		break;
+	case ATTACH_KPROBE:
+		err = tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k));
 		mode = "kprobe";
+		if (err)
+			log_error("--attach-mode=kprobe is not available on this kernel "
+				  "(kprobes refused or kernel built without CONFIG_KPROBES)",
+				  LS("hook", "tcp_sendmsg") LS("error", why_k));
+		break;
+	case ATTACH_TRACEPOINT:
+		snprintf(why_f, sizeof(why_f), "forced by --attach-mode=tracepoint");
+		break;
+	}
+	if (err)
+		return err;
 	for (struct probe_info *p = ps; p && p <= pr; p++) {
 		snprintf(p->mode, sizeof(p->mode), "%s", mode);
 		p->attached = true;
 		snprintf(p->detail, sizeof(p->detail), "%s%s%s", why_f,
 			 why_f[0] && why_k[0] ? "; " : "", why_k);
-		if (strcmp(mode, "tracepoint") == 0)
+		if (strcmp(mode, "tracepoint") == 0 && o->attach_mode == ATTACH_AUTO)
 			log_warn("fentry and kprobe unavailable; counting TCP bytes at syscall tracepoints "
 				 "(misses sendfile/splice/io_uring)",
 				 LS("hook", p->hook) LS("mode", mode) LS("fentry", why_f)
@@ -160,6 +189,7 @@ static void tcp__probe(struct loader *l, const struct loader_opts *o)
 			log_info("hook attached", LS("hook", p->hook) LS("mode", mode)
 				 LS("detail", p->detail));
 	}
+	return 0;
 }
 
 /* Opens, configures and loads the socket tracer; args_in_task selects
@@ -222,7 +252,9 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 	while ((uint64_t)l->ring_bytes * 2 * (uint64_t)l->ncpus <= o->ring_bytes)
 		l->ring_bytes *= 2;
 
-	tcp__probe(l, o);
+	err = tcp__probe(l, o);
+	if (err)
+		goto cleanup;
 
 	err = sock__load(l, o, o->args_store != ARGS_HASH);
 	if (err && o->args_store == ARGS_AUTO) {

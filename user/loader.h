@@ -16,6 +16,11 @@ struct loader_opts {
 	uint32_t capture_bytes;
 	uint32_t ring_bytes;		/* total for all CPUs; split per CPU, each >= 256 KiB */
 	enum loader_args_store { ARGS_AUTO = 0, ARGS_TASK = 1, ARGS_HASH = 2 } args_store;
+	/* For hooks with fentry/kprobe variants: auto picks the cheapest that
+	 * works; a forced mode that cannot attach fails loader__open. */
+	enum loader_attach_mode {
+		ATTACH_AUTO = 0, ATTACH_FENTRY = 1, ATTACH_KPROBE = 2, ATTACH_TRACEPOINT = 3,
+	} attach_mode;
 };
 
 struct probe_info {

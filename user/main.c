@@ -44,6 +44,7 @@ struct options {
 	uint32_t max_conns;
 	uint32_t max_series;
 	enum loader_args_store args_store;
+	enum loader_attach_mode attach_mode;
 };
 
 struct agent {
@@ -88,6 +89,10 @@ static const char usage[] =
 "                          ring per CPU of at least 256 KiB (default 4194304)\n"
 "  --max-connections N     connections followed in userspace (default 16384)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
+"  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
+"                          byte accounting): auto (fentry, else kprobe, else syscall\n"
+"                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
+"                          mode the kernel cannot attach is an error (default auto)\n"
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
 "                          storage when the kernel allows it, Linux 6.2+; else a hash),\n"
 "                          task, or hash (default auto)\n"
@@ -122,7 +127,7 @@ static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
-	       O_SERIES, O_LOG, O_VERSION, O_ARGS };
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -136,6 +141,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "max-series", required_argument, NULL, O_SERIES },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "syscall-args", required_argument, NULL, O_ARGS },
+		{ "attach-mode", required_argument, NULL, O_ATTACH },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -191,6 +197,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			break;
 		case O_LOG: level = optarg; break;
+		case O_ATTACH: {
+			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
+			int i;
+
+			for (i = 0; i < 4 && strcmp(optarg, modes[i]) != 0; i++)
+				;
+			if (i == 4) {
+				fprintf(stderr, "sonde: --attach-mode takes auto, fentry, kprobe or tracepoint\n");
+				return -EINVAL;
+			}
+			o->attach_mode = (enum loader_attach_mode)i;
+			break;
+		}
 		case O_ARGS:
 			if (strcmp(optarg, "auto") == 0)
 				o->args_store = ARGS_AUTO;
@@ -692,6 +711,7 @@ int main(int argc, char **argv)
 	lo.capture_bytes = a.opt.capture_bytes;
 	lo.ring_bytes = a.opt.ring_bytes;
 	lo.args_store = a.opt.args_store;
+	lo.attach_mode = a.opt.attach_mode;
 	err = loader__open(&a.ld, &lo);
 	if (err) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));

@@ -7,6 +7,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "sonde.h"
+#include "lib/core_fixes.bpf.h"
 
 #define SONDE_S_IFMT 0170000
 #define SONDE_S_IFSOCK 0140000
@@ -77,8 +78,7 @@ static __always_inline void fd_sock__tuple(struct sock *sk, struct sonde_tuple *
 		bpf_core_read(t->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
 		bpf_core_read(t->daddr, 4, &sk->__sk_common.skc_daddr);
 	} else {
-		bpf_core_read(t->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(t->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		core__sk_v6_addrs(sk, t->saddr, t->daddr);
 	}
 }
 

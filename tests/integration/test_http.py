@@ -3,7 +3,9 @@ Python's http.server, driven by curl and Python clients on 127.0.0.1.
 Asserts exact request counts per label set on /metrics, routes, statuses,
 latency buckets, --print spans output, a keep-alive connection opened
 before the agent, promtool validity, and a clean detach."""
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -234,6 +236,29 @@ def main():
     check_eq(sorted((s["kind"], s["comm"], s["target"]) for s in cs),
              [("client", "curl", "/missing"), ("client", "curl", "/users/1")], "--comm curl keeps only curl's spans")
     check_eq(by_comm.stop(), 0, "comm-filtered agent exit status")
+
+    print("== --attach-mode forced", flush=True)
+    for mode in ("fentry", "kprobe"):
+        p = spawn([os.path.join(ROOT, "build", "sonde"), "--attach-mode", mode, "--listen", "none"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = p.communicate(timeout=8)
+            errors = [json.loads(l) for l in err.splitlines() if '"@level":"error"' in l]
+            check_eq(p.returncode, 1, f"--attach-mode={mode} exits 1 where unavailable")
+            check(any(e.get("hook") == "tcp_sendmsg" and f"--attach-mode={mode} is not available" in e["@message"]
+                      for e in errors), f"--attach-mode={mode} error names the hook and the limitation: {errors}")
+            print(f"   note: {mode} unavailable on this kernel, as reported: "
+                  f"{errors[0]['error'] if errors else '?'}", flush=True)
+        except subprocess.TimeoutExpired:
+            # The kernel has this mode: the agent is running with it.
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=15)
+            check(f'"mode":"{mode}"' in err, f"--attach-mode={mode} attached where available")
+    forced = Agent("--attach-mode", "tracepoint", name="tracepoint-mode agent")
+    fm = forced.metrics()
+    check_eq(series(fm, "sonde_probe_info", hook="tcp_sendmsg", mode="tracepoint"), 1.0,
+             "--attach-mode=tracepoint reported in sonde_probe_info")
+    check_eq(forced.stop(), 0, "tracepoint-mode agent exit status")
 
     print("== clean detach on SIGINT", flush=True)
     check_eq(agent.stop(), 0, "agent exit status after SIGINT")

@@ -1,0 +1,40 @@
+/* Kernel differences the BPF programs must survive, in one place (in the
+ * spirit of libbpf-tools' core_fixes.bpf.h). Each entry names the change. */
+#ifndef SONDE_CORE_FIXES_H
+#define SONDE_CORE_FIXES_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+/* struct sock_common has skc_v6_daddr / skc_v6_rcv_saddr only when the
+ * kernel is built with CONFIG_IPV6 (include/net/sock.h, #if
+ * IS_ENABLED(CONFIG_IPV6)). On such kernels no AF_INET6 socket exists, but
+ * the reads must still relocate, so they are guarded. Returns 0 when read. */
+static __always_inline int core__sk_v6_addrs(struct sock *sk, __u8 saddr[16], __u8 daddr[16])
+{
+	if (!bpf_core_field_exists(sk->__sk_common.skc_v6_daddr))
+		return -1;
+	bpf_core_read(saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	bpf_core_read(daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	return 0;
+}
+
+/* tcp_recvmsg() lost its `nonblock` parameter in Linux 5.19 (commit
+ * ec095263a965, "net: remove noblock parameter from recvmsg() entities"),
+ * which moves the return value's slot in an fexit program's context. So
+ * fexit programs read it with bpf_get_func_ret() (Linux 5.17+) rather than
+ * naming it as a trailing argument; kretprobes read the return register. */
+static __always_inline int core__fexit_int_ret(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return (int)ret;
+}
+
+/* Task-local storage became usable from tracepoint programs in Linux 6.2;
+ * the loader tries it and falls back to a hash map (see args_in_task in
+ * sock.bpf.c), so no BPF-side check is needed. */
+
+#endif
