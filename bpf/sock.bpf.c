@@ -7,6 +7,7 @@
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
 #include "lib/fd_sock.h"
+#include "lib/tcp_bytes.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -161,17 +162,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
-
-/* key: tgid; value: struct sonde_tcp_bytes. Updated here only when
- * count_tcp_bytes is set (no fentry/kprobe on tcp_sendmsg/tcp_recvmsg);
- * otherwise tcp.bpf.c owns the same map (shared fd). Entries of exited
- * processes age out (LRU). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct sonde_tcp_bytes);
-} tcp_bytes SEC(".maps");
 
 static __always_inline void count(__u32 idx, __u64 n)
 {
@@ -359,22 +349,9 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return 0;
 
-	if (count_tcp_bytes) {
-		struct sonde_tcp_bytes *b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
-
-		if (!b) {
-			struct sonde_tcp_bytes init = {};
-
-			bpf_map_update_elem(&tcp_bytes, &tgid, &init, BPF_NOEXIST);
-			b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
-		}
-		if (b) {
-			if (dir == SONDE_DIR_EGRESS)
-				__sync_fetch_and_add(&b->tx, ret);
-			else
-				__sync_fetch_and_add(&b->rx, ret);
-		}
-	}
+	/* Only when tcp.bpf.c could not attach (it sees sendfile too). */
+	if (count_tcp_bytes)
+		tcp_bytes__add(tgid, ret, dir == SONDE_DIR_EGRESS);
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)

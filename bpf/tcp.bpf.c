@@ -7,41 +7,19 @@
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
 #include "lib/core_fixes.bpf.h"
+#include "lib/tcp_bytes.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_tgid = 0;
 
-/* key: tgid; value: struct sonde_tcp_bytes. Shared with sock.bpf.c (same
- * fd); inserted on a process's first TCP send/receive, aged out by LRU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct sonde_tcp_bytes);
-} tcp_bytes SEC(".maps");
-
 static __always_inline int account(long ret, bool tx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct sonde_tcp_bytes *b;
 
-	if (ret <= 0 || tgid == self_tgid || (filter_tgid && tgid != filter_tgid))
-		return 0;
-	b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
-	if (!b) {
-		struct sonde_tcp_bytes init = {};
-
-		bpf_map_update_elem(&tcp_bytes, &tgid, &init, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&tcp_bytes, &tgid);
-		if (!b)
-			return 0;
-	}
-	if (tx)
-		__sync_fetch_and_add(&b->tx, ret);
-	else
-		__sync_fetch_and_add(&b->rx, ret);
+	if (ret > 0 && tgid != self_tgid && !(filter_tgid && tgid != filter_tgid))
+		tcp_bytes__add(tgid, ret, tx);
 	return 0;
 }
 
