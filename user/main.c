@@ -281,11 +281,26 @@ static const char *utoa(unsigned int v, char *buf, size_t n)
 	return p;
 }
 
+/* server_address label of a client span. Formatting an address costs a
+ * printf; consecutive spans mostly share the peer, so remember the last. */
+static const char *peer_label(const struct sonde_tuple *t)
+{
+	static struct sonde_tuple last;
+	static char last_str[64];
+
+	if (!last_str[0] || t->family != last.family || memcmp(t->daddr, last.daddr, 16) != 0) {
+		span__addr(t, 1, last_str, sizeof(last_str));
+		last = *t;
+	}
+	return last_str;
+}
+
 static void on_span(void *arg, const struct span *s)
 {
 	struct agent *a = arg;
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
-	char status_buf[8], port_buf[8], peer[64];
+	char status_buf[8], port_buf[8];
+	const char *peer;
 	const char *status = utoa(s->status, status_buf, sizeof(status_buf)), *port;
 
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
@@ -298,7 +313,7 @@ static void on_span(void *arg, const struct span *s)
 		metrics__observe(a->m, a->fam_server, lv, secs);
 	} else {
 		port = utoa(s->tuple.dport, port_buf, sizeof(port_buf));
-		span__addr(&s->tuple, 1, peer, sizeof(peer));
+		peer = peer_label(&s->tuple);
 		const char *lv[] = { method_label(s->method), status, s->route, s->service, peer, port };
 
 		metrics__observe(a->m, a->fam_client, lv, secs);
