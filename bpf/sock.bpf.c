@@ -143,10 +143,14 @@ struct {
 	__type(value, __u8);
 } preexisting SEC(".maps");
 
-/* Per-CPU staging area for one data record (too big for the BPF stack). */
+/* Per-CPU staging area for one data record (too big for the BPF stack).
+ * data is twice the largest capture so that a mask (cap & (2 * MAX - 1)),
+ * which every verifier understands, bounds the copy: Linux 6.1's verifier
+ * loses the bound of a clamped length when the compiler passes an earlier
+ * copy of the register to the helper ("R2 min value is negative"). */
 struct scratch {
 	struct sonde_data_event ev;
-	__u8 data[SONDE_CAPTURE_MAX];
+	__u8 data[2 * SONDE_CAPTURE_MAX];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -332,11 +336,12 @@ static __always_inline int args_from_regs(__u64 id, __u8 sys, long ret, struct s
 static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, zero = 0, cap;
+	__u32 tgid = id >> 32, zero = 0;
+	__u64 cap;
 	struct sonde_args a = {};
 	struct sonde_conn *c;
 	struct scratch *s;
-	__u64 base, span;
+	__u64 base = 0, span = 0;
 	long err;
 
 	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
@@ -366,6 +371,10 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 		cap = span;
 	if (cap > SONDE_CAPTURE_MAX)
 		cap = SONDE_CAPTURE_MAX;
+	/* A no-op the compiler must not drop (barrier_var hides the range it
+	 * knows), so the register passed to the helper carries the mask. */
+	barrier_var(cap);
+	cap &= 2 * SONDE_CAPTURE_MAX - 1;
 
 	s->ev.hdr.op = SONDE_OP_DATA;
 	s->ev.hdr.flags = 0;
