@@ -74,6 +74,7 @@ unit-asan: $(patsubst %,$(BUILD)/tests-asan/test_%,$(UNIT_TESTS))
 
 integration: all
 	python3 tests/integration/test_http.py
+	python3 tests/integration/test_node_exporter.py
 
 test: deps
 	$(MAKE) all

@@ -31,6 +31,9 @@
 #                         other sonde/sonde-floor process runs (e.g. concurrent
 #                         tests) and the CPUs are < 10% busy. Noisy runs are
 #                         flagged in the table either way
+#   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
+#                         prometheus-node-exporter (side by side, interleaved,
+#                         no wrk load) to compare the cost of a scrape; 0 = skip
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,6 +49,7 @@ ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
 SENDFILE=${BENCH_SENDFILE:-on}
 KEEP=${BENCH_KEEP:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
+SCRAPES=${BENCH_SCRAPES:-200}
 ATTACH_TIMEOUT=30 # seconds a tracer may take to attach
 STOP_TIMEOUT=10   # seconds a process may take to exit after SIGTERM
 SETTLE=1          # seconds after wrk before the last agent scrape (spans in flight)
@@ -61,7 +65,7 @@ die() {
 note() { echo "bench: $*" >&2; }
 
 # ---- preflight ----
-for v in RUN_SECONDS ROUNDS CONNS THREADS WARMUP QUIET_WAIT; do
+for v in RUN_SECONDS ROUNDS CONNS THREADS WARMUP QUIET_WAIT SCRAPES; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 ((RUN_SECONDS >= 1 && ROUNDS >= 1 && CONNS >= 1 && THREADS >= 1)) ||
@@ -104,6 +108,7 @@ WORK=""
 NGINX_PID=""
 TRACER_PID=""
 WRK_PID=""
+NODE_EXPORTER_PID="" # scrape-cost section
 
 # True when PID has exited (gone, or a zombie waiting to be reaped).
 proc_exited() {
@@ -162,6 +167,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	[ -n "$WRK_PID" ] && { stop_pid "$WRK_PID" wrk || true; }
 	[ -n "$TRACER_PID" ] && { stop_pid "$TRACER_PID" tracer || true; }
+	[ -n "$NODE_EXPORTER_PID" ] && { stop_pid "$NODE_EXPORTER_PID" node_exporter || true; }
 	stop_nginx
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if ((KEEP == 1)); then
@@ -661,3 +667,95 @@ print("  agent RSS <= %.0f MiB                             %6.1f MiB   %s"
 print()
 print("Total time %s s" % elapsed)
 PY
+
+# ---- scrape cost: sonde's /metrics (with node_* host metrics) vs node_exporter ----
+# Both run side by side, each on its own loopback port, with nothing else
+# driving HTTP (nginx is stopped): sonde still traces the scrapes themselves,
+# as it would in production. node_exporter runs the collectors sonde covers
+# (see tests/integration/test_node_exporter.py). Scrapes alternate between the
+# two; CPU is the utime+stime delta of each process over all its scrapes.
+if ((SCRAPES > 0)); then
+	echo
+	if ! command -v prometheus-node-exporter >/dev/null; then
+		note "prometheus-node-exporter not installed; skipping the scrape-cost section"
+		exit 0
+	fi
+	NE_COLLECTORS=(cpu meminfo loadavg stat vmstat diskstats filesystem netdev netstat sockstat
+		pressure uname time filefd entropy conntrack softnet os)
+	sport=$(free_port)
+	nport=$(free_port "$sport")
+	"$SONDE" --listen "127.0.0.1:$sport" >"$WORK/scrape-sonde.out" 2>"$WORK/scrape-sonde.log" &
+	TRACER_PID=$!
+	wait_agent_healthy "$TRACER_PID" "$sport" "$WORK/scrape-sonde.log"
+	prometheus-node-exporter --web.listen-address="127.0.0.1:$nport" --collector.disable-defaults \
+		"${NE_COLLECTORS[@]/#/--collector.}" \
+		'--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)' \
+		'--collector.netdev.device-exclude=' >"$WORK/node_exporter.log" 2>&1 &
+	NODE_EXPORTER_PID=$!
+	for ((i = 0; ; i++)); do
+		proc_exited "$NODE_EXPORTER_PID" && { cat "$WORK/node_exporter.log" >&2; NODE_EXPORTER_PID=""; die "node_exporter exited during start-up"; }
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$nport/metrics" || true)
+		[ "$code" = 200 ] && break
+		((i < 100)) || die "node_exporter not serving /metrics after 10 s"
+		sleep 0.1
+	done
+	# Warm-up (first-scrape costs: opening files, Go's lazy init), then measure.
+	for ((i = 0; i < 5; i++)); do
+		scrape "$sport" /dev/null
+		scrape "$nport" /dev/null
+	done
+	wait_quiet
+	s0=$(cpu_ticks "$TRACER_PID")
+	e0=$(cpu_ticks "$NODE_EXPORTER_PID")
+	: >"$WORK/scrape-times.tsv"
+	for ((i = 0; i < SCRAPES; i++)); do
+		for who in sonde node_exporter; do
+			p=$sport
+			[ $who = node_exporter ] && p=$nport
+			t=$(curl -s -f --max-time 5 -o "$WORK/scrape-$who.txt" -w '%{time_total}' \
+				"http://127.0.0.1:$p/metrics") || die "cannot scrape $who on port $p"
+			printf '%s\t%s\n' "$who" "$t" >>"$WORK/scrape-times.tsv"
+		done
+	done
+	s1=$(cpu_ticks "$TRACER_PID")
+	e1=$(cpu_ticks "$NODE_EXPORTER_PID")
+	stop_pid "$NODE_EXPORTER_PID" node_exporter || true
+	NODE_EXPORTER_PID=""
+	stop_pid "$TRACER_PID" sonde || true
+	TRACER_PID=""
+	python3 - "$WORK/scrape-times.tsv" "$SCRAPES" "$CLK_TCK" "$((s1 - s0))" "$((e1 - e0))" \
+		"$WORK/scrape-sonde.txt" "$WORK/scrape-node_exporter.txt" <<'PY'
+import statistics, sys
+
+times, n, hz, s_ticks, e_ticks, s_page, e_page = sys.argv[1:]
+n, hz = int(n), int(hz)
+wall = {"sonde": [], "node_exporter": []}
+for line in open(times):
+    who, t = line.split("\t")
+    wall[who].append(float(t) * 1e3)
+cpu = {"sonde": int(s_ticks) / hz * 1e3 / n, "node_exporter": int(e_ticks) / hz * 1e3 / n}
+
+def page(path):
+    text = open(path).read()
+    lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+    return len(text), sum(1 for l in lines if l.startswith("node_")), len(lines)
+
+host_ms = 0.0
+for l in open(s_page):
+    if l.startswith("sonde_host_collector_duration_seconds{"):
+        host_ms += float(l.split()[-1]) * 1e3
+print("Scrape cost (%d scrapes each, interleaved, no other HTTP load; CPU from /proc/PID/stat at %d Hz)" % (n, hz))
+print("  %-14s %12s %12s %12s %10s %14s" % ("", "CPU ms/scrape", "wall ms p50", "wall ms p99", "bytes", "node_* / all"))
+for who, path in (("sonde", s_page), ("node_exporter", e_page)):
+    w = sorted(wall[who])
+    size, nodes, total = page(path)
+    print("  %-14s %12.3f %12.3f %12.3f %10d %8d / %d" % (
+        who, cpu[who], statistics.median(w), w[min(len(w) - 1, int(len(w) * 0.99))], size, nodes, total))
+ratio = cpu["sonde"] / cpu["node_exporter"] if cpu["node_exporter"] else float("nan")
+wr = statistics.median(wall["sonde"]) / statistics.median(wall["node_exporter"])
+print("  sonde / node_exporter: CPU %.2fx, wall (p50) %.2fx" % (ratio, wr))
+print("  sonde CPU includes rendering its own sonde_* metrics and tracing the scrapes' HTTP;")
+print("  its host collectors alone took %.3f ms (wall) in the last scrape" % host_ms)
+print("  (sum of sonde_host_collector_duration_seconds). Goal: <= 1 ms CPU per scrape.")
+PY
+fi

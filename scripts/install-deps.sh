@@ -6,7 +6,7 @@ what=${1:-all}
 build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev"
 # ASan/UBSan runtime for the sanitizer build of the unit tests
 test_pkgs_san="libclang-rt-14-dev"
-test_pkgs="nginx-light curl python3 prometheus wrk"
+test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk"
 case "$what" in
 build) pkgs="$build_pkgs" ;;
 *) pkgs="$build_pkgs $test_pkgs $test_pkgs_san" ;;

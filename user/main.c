@@ -18,6 +18,7 @@
 
 #include "conntrack.h"
 #include "export/prom.h"
+#include "host/host.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,6 +44,7 @@ struct options {
 	uint32_t ring_bytes;
 	uint32_t max_conns;
 	uint32_t max_series;
+	bool no_host_metrics;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 };
@@ -96,6 +98,8 @@ static const char usage[] =
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
 "                          storage when the kernel allows it, Linux 6.2+; else a hash),\n"
 "                          task, or hash (default auto)\n"
+"  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
+"                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -127,7 +131,7 @@ static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
-	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH };
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -142,6 +146,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "attach-mode", required_argument, NULL, O_ATTACH },
+		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -197,6 +202,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			break;
 		case O_LOG: level = optarg; break;
+		case O_NO_HOST: o->no_host_metrics = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -548,7 +554,9 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	metrics__set(a->m, a->fam_rss, NULL, rss);
 	metrics__set(a->m, a->fam_cpu, NULL, cpu);
 	metrics__set(a->m, a->fam_build, version, 1);
-	return metrics__render(a->m, out);
+	if (metrics__render(a->m, out))
+		return -ENOMEM;
+	return a->opt.no_host_metrics ? 0 : host__collect(out);
 }
 
 static bool health(void *arg, char *msg, size_t n)

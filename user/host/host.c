@@ -1,0 +1,84 @@
+/* Runs the host collectors for one /metrics scrape and reports, per
+ * collector, whether it worked and what it cost. */
+#include <errno.h>
+#include <time.h>
+
+#include "host/collectors.h"
+#include "host/host.h"
+
+static const struct {
+	const char *name;
+	int (*collect)(struct host_w *w);
+} collectors[] = {
+	{ "conntrack", host_conntrack__collect },
+	{ "cpu", host_cpu__collect },
+	{ "diskstats", host_diskstats__collect },
+	{ "entropy", host_entropy__collect },
+	{ "filefd", host_filefd__collect },
+	{ "filesystem", host_filesystem__collect },
+	{ "loadavg", host_loadavg__collect },
+	{ "meminfo", host_meminfo__collect },
+	{ "netdev", host_netdev__collect },
+	{ "netstat", host_netstat__collect },
+	{ "os", host_os__collect },
+	{ "pressure", host_pressure__collect },
+	{ "sockstat", host_sockstat__collect },
+	{ "softnet", host_softnet__collect },
+	{ "stat", host_stat__collect },
+	{ "time", host_time__collect },
+	{ "uname", host_uname__collect },
+	{ "vmstat", host_vmstat__collect },
+};
+#define NCOLLECTORS (sizeof(collectors) / sizeof(collectors[0]))
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int host__collect(struct metrics_buf *out)
+{
+	struct host_w w = { .buf = out };
+	size_t start = out->len, i;
+	double secs[NCOLLECTORS];
+	int ok[NCOLLECTORS];
+
+	for (i = 0; i < NCOLLECTORS; i++) {
+		size_t mark = out->len;
+		double t0 = now_s();
+
+		ok[i] = collectors[i].collect(&w) == 0;
+		secs[i] = now_s() - t0;
+		if (w.err)
+			break;
+		if (!ok[i]) {	/* no half-written families */
+			out->len = mark;
+			if (out->data)
+				out->data[mark] = '\0';
+		}
+	}
+	host_util__family(&w, "sonde_host_collector_success", HOST_GAUGE,
+			  "Whether the node_* host collector succeeded in the last scrape (1) or its source was unavailable (0).");
+	for (i = 0; i < NCOLLECTORS && !w.err; i++) {
+		host_util__begin(&w, "sonde_host_collector_success");
+		host_util__label(&w, "collector", collectors[i].name);
+		host_util__end(&w, ok[i]);
+	}
+	host_util__family(&w, "sonde_host_collector_duration_seconds", HOST_GAUGE,
+			  "Wall time the node_* host collector took in the last scrape.");
+	for (i = 0; i < NCOLLECTORS && !w.err; i++) {
+		host_util__begin(&w, "sonde_host_collector_duration_seconds");
+		host_util__label(&w, "collector", collectors[i].name);
+		host_util__end(&w, secs[i]);
+	}
+	if (w.err) {
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		return w.err;
+	}
+	return 0;
+}

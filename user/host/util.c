@@ -1,0 +1,314 @@
+/* Host collectors' common helpers: Prometheus text output with one sticky
+ * error, label escaping, and bounded whole-file reads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/util.h"
+
+void host_util__append(struct host_w *w, const char *s, size_t n)
+{
+	struct metrics_buf *b = w->buf;
+
+	if (w->err)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p) {
+			w->err = -ENOMEM;
+			return;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static void puts_(struct host_w *w, const char *s)
+{
+	host_util__append(w, s, strlen(s));
+}
+
+void host_util__family(struct host_w *w, const char *name, enum host_type type,
+		       const char *help)
+{
+	static const char *const types[] = { "gauge", "counter", "untyped" };
+	const char *p, *q;
+
+	puts_(w, "# HELP ");
+	puts_(w, name);
+	host_util__append(w, " ", 1);
+	/* HELP escapes only backslash and newline. */
+	for (p = q = help; *q; q++) {
+		if (*q != '\\' && *q != '\n')
+			continue;
+		host_util__append(w, p, (size_t)(q - p));
+		host_util__append(w, *q == '\\' ? "\\\\" : "\\n", 2);
+		p = q + 1;
+	}
+	host_util__append(w, p, (size_t)(q - p));
+	puts_(w, "\n# TYPE ");
+	puts_(w, name);
+	host_util__append(w, " ", 1);
+	puts_(w, types[type]);
+	host_util__append(w, "\n", 1);
+}
+
+void host_util__begin(struct host_w *w, const char *name)
+{
+	w->nlabels = 0;
+	puts_(w, name);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, c = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, c = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void host_util__labeln(struct host_w *w, const char *key, const char *val, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)val;
+	size_t i = 0, run = 0, l;
+
+	host_util__append(w, w->nlabels++ ? "," : "{", 1);
+	puts_(w, key);
+	host_util__append(w, "=\"", 2);
+	/* Copy runs of plain bytes; escape \ " newline; invalid UTF-8 (mount
+	 * points are bytes) becomes U+FFFD so the page stays parseable. */
+	while (i < n) {
+		unsigned char c = s[i];
+
+		if (c >= 0x20 && c < 0x80 && c != '\\' && c != '"') {
+			i++;
+			run++;
+			continue;
+		}
+		host_util__append(w, (const char *)s + i - run, run);
+		run = 0;
+		if (c == '\\')
+			host_util__append(w, "\\\\", 2), i++;
+		else if (c == '"')
+			host_util__append(w, "\\\"", 2), i++;
+		else if (c == '\n')
+			host_util__append(w, "\\n", 2), i++;
+		else if (c < 0x80)	/* other control bytes are valid UTF-8 */
+			host_util__append(w, (const char *)s + i, 1), i++;
+		else if ((l = utf8_len(s + i, n - i)))
+			host_util__append(w, (const char *)s + i, l), i += l;
+		else
+			host_util__append(w, "\xef\xbf\xbd", 3), i++;
+	}
+	host_util__append(w, (const char *)s + i - run, run);
+	host_util__append(w, "\"", 1);
+}
+
+void host_util__label(struct host_w *w, const char *key, const char *val)
+{
+	host_util__labeln(w, key, val, strlen(val));
+}
+
+static size_t fmt_u64(char *out, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void finish(struct host_w *w, const char *num, size_t n)
+{
+	char line[40];
+
+	if (w->nlabels)
+		host_util__append(w, "}", 1);
+	line[0] = ' ';
+	memcpy(line + 1, num, n);
+	line[n + 1] = '\n';
+	host_util__append(w, line, n + 2);
+}
+
+void host_util__end_u64(struct host_w *w, uint64_t v)
+{
+	char num[24];
+
+	finish(w, num, fmt_u64(num, v));
+}
+
+void host_util__end(struct host_w *w, double v)
+{
+	char num[32];
+	int n, prec;
+
+	if (isnan(v)) {
+		finish(w, "NaN", 3);
+		return;
+	}
+	if (isinf(v)) {
+		finish(w, v > 0 ? "+Inf" : "-Inf", 4);
+		return;
+	}
+	if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v) {
+		host_util__end_u64(w, (uint64_t)v);
+		return;
+	}
+	/* Shortest of %.15g..%.17g that reads back as the same double. */
+	for (prec = 15;; prec++) {
+		n = snprintf(num, sizeof(num), "%.*g", prec, v);
+		if (prec == 17 || strtod(num, NULL) == v)
+			break;
+	}
+	finish(w, num, (size_t)n);
+}
+
+void host_util__single(struct host_w *w, const char *name, enum host_type type,
+		       const char *help, double v)
+{
+	host_util__family(w, name, type, help);
+	host_util__begin(w, name);
+	host_util__end(w, v);
+}
+
+ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size)
+{
+	int fd = fdp ? *fdp : -1, retried = 0;
+	ssize_t n;
+
+again:
+	if (fd < 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fdp)
+			*fdp = fd;
+	}
+	/* One read: proc and sysfs files produce their whole text when the
+	 * buffer is large enough. A full buffer means it was not. */
+	n = pread(fd, buf, size - 1, 0);
+	if (n < 0) {
+		int err = -errno;
+
+		close(fd);
+		if (fdp)
+			*fdp = -1;
+		fd = -1;
+		if (fdp && !retried++)	/* e.g. a cached fd whose file went away */
+			goto again;
+		return err;
+	}
+	if (!fdp)
+		close(fd);
+	if ((size_t)n == size - 1)
+		return -EFBIG;
+	buf[n] = '\0';
+	return n;
+}
+
+int host_util__read_u64(int *fdp, const char *path, uint64_t *out)
+{
+	char buf[64], *end;
+	ssize_t n = host_util__read(fdp, path, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	if (end == buf || errno)
+		return -EINVAL;
+	return 0;
+}
+
+int host_util__proc_stat(struct host_w *w, const char **text, size_t *len)
+{
+	/* 1 MiB: the intr line lists every IRQ; large hosts reach ~100 KiB. */
+	static char buf[1 << 20];
+	static int fd = -1;
+
+	if (!w->stat && !w->stat_err) {
+		ssize_t n = host_util__read(&fd, "/proc/stat", buf, sizeof(buf));
+
+		if (n < 0)
+			w->stat_err = (int)n;
+		else
+			w->stat = buf, w->stat_len = (size_t)n;
+	}
+	*text = w->stat;
+	*len = w->stat_len;
+	return w->stat_err;
+}
+
+char *host_util__line(char **cursor)
+{
+	char *s = *cursor, *nl;
+
+	if (!s || !*s)
+		return NULL;
+	nl = strchr(s, '\n');
+	if (nl) {
+		*nl = '\0';
+		*cursor = nl + 1;
+	} else {
+		*cursor = s + strlen(s);
+	}
+	return s;
+}
+
+int host_util__fields(char *s, char **f, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		f[n++] = s;
+		while (*s && *s != ' ' && *s != '\t')
+			s++;
+		if (!*s)
+			break;
+		*s++ = '\0';
+	}
+	return n;
+}

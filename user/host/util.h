@@ -1,0 +1,58 @@
+/* Shared by the host collectors: a sticky-error writer for Prometheus text
+ * and bounded readers for /proc and /sys files. Internal to user/host/. */
+#ifndef SONDE_HOST_UTIL_H
+#define SONDE_HOST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "metrics.h"
+
+/* Writer: every append is a no-op once err is set, so collectors write a
+ * whole family and check err (or just return) at the end. */
+struct host_w {
+	struct metrics_buf *buf;
+	int err;		/* 0 or -ENOMEM */
+	int nlabels;		/* labels written in the current sample */
+	/* /proc/stat, read at most once per scrape (cpu and stat share it) */
+	const char *stat;
+	size_t stat_len;
+	int stat_err;
+};
+
+enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED };
+
+void host_util__family(struct host_w *w, const char *name, enum host_type type,
+		       const char *help);
+/* name{k="v",...} value\n: begin, any number of labels, one end. */
+void host_util__begin(struct host_w *w, const char *name);
+void host_util__label(struct host_w *w, const char *key, const char *val);
+void host_util__labeln(struct host_w *w, const char *key, const char *val, size_t n);
+void host_util__end(struct host_w *w, double v);
+void host_util__end_u64(struct host_w *w, uint64_t v);
+/* An unlabelled family with its one sample. */
+void host_util__single(struct host_w *w, const char *name, enum host_type type,
+		       const char *help, double v);
+void host_util__append(struct host_w *w, const char *s, size_t n);
+
+/*
+ * Reads a whole file into buf (NUL-terminated) and returns its length, or
+ * a negative errno: -EFBIG when it does not fit in size - 1 bytes. *fdp
+ * caches the descriptor across scrapes (pread at offset 0); pass NULL for
+ * files that may come and go (per-device sysfs files).
+ */
+ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size);
+/* First number in a small file, or a negative errno. */
+int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
+/* /proc/stat for this scrape (see struct host_w). */
+int host_util__proc_stat(struct host_w *w, const char **text, size_t *len);
+
+/* Line iteration over a NUL-terminated buffer: returns the next line with
+ * its '\n' replaced by NUL, or NULL at the end. */
+char *host_util__line(char **cursor);
+/* Splits s at runs of blanks in place; returns the number of fields
+ * stored (at most max). */
+int host_util__fields(char *s, char **f, int max);
+
+#endif
