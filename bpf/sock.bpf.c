@@ -198,6 +198,7 @@ static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct so
 		return c;
 	fresh.sk = (__u64)sk;
 	fresh.file = (__u64)f;
+	fd_sock__exe(fresh.exe);
 	fresh.open_ns = bpf_ktime_get_ns();
 	fresh.role = role;
 	if (is_tcp) {
@@ -389,6 +390,7 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	s->ev.role = c->role;
 	s->ev.syscall = a.syscall;
 	s->ev.tuple = c->tuple;
+	__builtin_memcpy(s->ev.exe, c->exe, sizeof(s->ev.exe));
 	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
 
 	err = cap ? bpf_probe_read_user(s->data, cap, (void *)base) : 0;
@@ -519,6 +521,9 @@ int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* close(2) of a tracked socket. The connection ends only when this was the
+ * last open reference to the file: a socket dup()ed onto stdin and stdout
+ * (inetd-style servers) or shared with a forked child lives on. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
@@ -528,6 +533,7 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 key = id_key(tgid, fd);
 	struct sonde_close_event *ev;
 	struct sonde_conn *c;
+	struct file *f;
 
 	if (skip_tgid(tgid))
 		return 0;
@@ -536,7 +542,8 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
-	if (!(c->flags & SONDE_CONN_IGNORED)) {
+	f = fd_sock__file(fd);
+	if (!(c->flags & SONDE_CONN_IGNORED) && (!f || core__file_refs(f) <= 1)) {
 		void *ring = cpu_ring();
 
 		ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
@@ -556,5 +563,36 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 		}
 	}
 	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* A process whose last thread exits closes its sockets without close(2):
+ * tell the daemon, so that responses it was still reading (a client that
+ * exits right after an error status, say) are reported and its
+ * connections forgotten. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tp_process_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct sonde_exit_event *ev;
+	void *ring;
+
+	if (skip_tgid(tgid) || BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	ring = cpu_ring();
+	ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
+	if (!ev) {
+		count(SONDE_CNT_RING_DROPS, 1);
+		return 0;
+	}
+	ev->hdr.op = SONDE_OP_EXIT;
+	ev->hdr.flags = 0;
+	ev->hdr.pad = 0;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ktime = bpf_ktime_get_ns();
+	ev->tgid = tgid;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	count(SONDE_CNT_EVENTS, 1);
 	return 0;
 }

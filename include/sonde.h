@@ -15,10 +15,12 @@
 #define SONDE_CAPTURE_MAX 4096
 #define SONDE_CAPTURE_DEFAULT 1024
 #define SONDE_COMM_LEN 16
+#define SONDE_EXE_LEN 32	/* executable basename, cut to fit */
 
 enum sonde_op {
 	SONDE_OP_DATA = 1,	/* payload seen on a tracked TCP socket */
-	SONDE_OP_CLOSE = 2,	/* tracked socket closed by close(2) */
+	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) */
+	SONDE_OP_EXIT = 3,	/* every thread of a process has exited */
 };
 
 enum sonde_dir {
@@ -81,6 +83,8 @@ struct sonde_data_event {
 	__u8 pad;
 	struct sonde_tuple tuple;
 	char comm[SONDE_COMM_LEN];
+	char exe[SONDE_EXE_LEN];	/* read when the socket was first seen: the
+					 * process may be gone before the daemon looks */
 	__u8 data[];		/* cap_len bytes */
 };
 
@@ -89,6 +93,12 @@ struct sonde_close_event {
 	__u64 sk;
 	__u32 tgid;
 	__s32 fd;
+};
+
+struct sonde_exit_event {
+	struct sonde_event_hdr hdr;
+	__u32 tgid;
+	__u32 pad;
 };
 
 /* conns map value: one tracked socket, keyed by tgid << 32 | fd. */
@@ -101,6 +111,7 @@ struct sonde_conn {
 	__u16 pad[3];
 	struct sonde_tuple tuple;
 	__u64 file;		/* struct file * of the fd: a match skips the fd→sock walk */
+	char exe[SONDE_EXE_LEN];	/* executable basename of the owning process */
 };
 
 /* Per-CPU counters of the socket tracer, indexed by enum sonde_counter. */
@@ -124,9 +135,10 @@ struct sonde_tcp_bytes {
 #ifndef __BPF__
 _Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
-_Static_assert(sizeof(struct sonde_data_event) == 112, "data event size");
+_Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
-_Static_assert(sizeof(struct sonde_conn) == 72, "conn size");
+_Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
+_Static_assert(sizeof(struct sonde_conn) == 104, "conn size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
 #endif
 

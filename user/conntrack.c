@@ -17,9 +17,12 @@
 
 enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1 };
 
+/* A connection is a socket as seen by one process: several fds may point at
+ * it (inetd-style servers read stdin and write stdout, both the socket), so
+ * the fd is not part of the identity. */
 struct conn_key {
 	uint32_t tgid;
-	int32_t fd;
+	uint32_t pad;
 	uint64_t sk;
 };
 
@@ -49,14 +52,24 @@ struct http_state {
 	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
 };
 
+/* The connections of one process, so that its exit finds them at once. */
+struct proc_conns {
+	uint32_t tgid;
+	struct proc_conns *hnext;
+	struct conn *first;
+};
+
 struct conn {
 	struct conn_key key;
 	struct conn *hnext;
 	struct conn *prev, *next;	/* LRU, most recent at head */
+	struct proc_conns *proc;
+	struct conn *pprev, *pnext;	/* same process */
 	uint64_t last_ns;
 	uint64_t last_resp_ns;		/* last chunk in the response direction */
 	struct sonde_tuple tuple;
 	char comm[SONDE_COMM_LEN];
+	char exe[SONDE_EXE_LEN];
 	uint8_t role;			/* enum sonde_role */
 	uint8_t proto;			/* enum conn_proto */
 	uint8_t tries;
@@ -65,6 +78,7 @@ struct conn {
 
 struct conntrack {
 	struct conn **buckets;
+	struct proc_conns **pbuckets;	/* by tgid, nbuckets of them too */
 	size_t nbuckets, count, max;
 	struct conn *head, *tail;
 	struct conntrack_ops ops;
@@ -80,7 +94,7 @@ struct feed_ctx {
 
 static size_t key_hash(const struct conn_key *k)
 {
-	uint64_t h = ((uint64_t)k->tgid << 32 | (uint32_t)k->fd) ^ (k->sk * 0x9e3779b97f4a7c15ULL);
+	uint64_t h = ((uint64_t)k->tgid << 32) ^ (k->sk * 0x9e3779b97f4a7c15ULL);
 
 	h ^= h >> 31;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -99,7 +113,10 @@ struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *o
 	while (t->nbuckets < t->max * 2)
 		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets) {
+	t->pbuckets = calloc(t->nbuckets, sizeof(*t->pbuckets));
+	if (!t->buckets || !t->pbuckets) {
+		free(t->buckets);
+		free(t->pbuckets);
 		free(t);
 		return NULL;
 	}
@@ -140,6 +157,52 @@ static struct conn **bucket_slot(struct conntrack *t, const struct conn_key *k)
 	return pp;
 }
 
+static struct proc_conns **proc_slot(struct conntrack *t, uint32_t tgid)
+{
+	struct proc_conns **pp = &t->pbuckets[(tgid * 0x9e3779b1u) & (t->nbuckets - 1)];
+
+	while (*pp && (*pp)->tgid != tgid)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static int proc_link(struct conntrack *t, struct conn *c)
+{
+	struct proc_conns **pp = proc_slot(t, c->key.tgid), *p = *pp;
+
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		p->tgid = c->key.tgid;
+		*pp = p;
+	}
+	c->proc = p;
+	c->pprev = NULL;
+	c->pnext = p->first;
+	if (p->first)
+		p->first->pprev = c;
+	p->first = c;
+	return 0;
+}
+
+static void proc_unlink(struct conntrack *t, struct conn *c)
+{
+	struct proc_conns *p = c->proc, **pp;
+
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		p->first = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	if (p->first)
+		return;
+	pp = proc_slot(t, p->tgid);
+	*pp = p->hnext;
+	free(p);
+}
+
 static void conn_free(struct conntrack *t, struct conn *c)
 {
 	struct conn **pp = bucket_slot(t, &c->key);
@@ -147,6 +210,7 @@ static void conn_free(struct conntrack *t, struct conn *c)
 	if (*pp == c)
 		*pp = c->hnext;
 	lru_unlink(t, c);
+	proc_unlink(t, c);
 	if (c->http)
 		t->stats.pending_dropped += c->http->qlen;
 	free(c->http);
@@ -161,12 +225,13 @@ void conntrack__free(struct conntrack *t)
 	while (t->head)
 		conn_free(t, t->head);
 	free(t->buckets);
+	free(t->pbuckets);
 	free(t);
 }
 
 static struct conn *conn_get(struct conntrack *t, const struct sonde_data_event *ev)
 {
-	struct conn_key k = { .tgid = ev->tgid, .fd = ev->fd, .sk = ev->sk };
+	struct conn_key k = { .tgid = ev->tgid, .sk = ev->sk };
 	struct conn **pp = bucket_slot(t, &k);
 	struct conn *c = *pp;
 
@@ -185,6 +250,10 @@ static struct conn *conn_get(struct conntrack *t, const struct sonde_data_event 
 		return NULL;
 	c->key = k;
 	c->role = ev->role;
+	if (proc_link(t, c)) {
+		free(c);
+		return NULL;
+	}
 	*pp = c;
 	lru_push_head(t, c);
 	t->count++;
@@ -309,7 +378,7 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	s.tgid = c->key.tgid;
 	s.tid = p->tid;
 	memcpy(s.comm, c->comm, sizeof(s.comm));
-	s.service = proc__service(c->key.tgid, c->comm);
+	s.service = proc__service(c->key.tgid, c->exe, c->comm);
 	s.tuple = c->tuple;
 	memcpy(s.method, p->method, sizeof(s.method));
 	memcpy(s.target, p->target, sizeof(s.target));
@@ -399,6 +468,7 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 	c->last_ns = ev->hdr.ktime;
 	c->tuple = ev->tuple;
 	memcpy(c->comm, ev->comm, sizeof(c->comm));
+	memcpy(c->exe, ev->exe, sizeof(c->exe));
 	if (c->proto == PROTO_UNKNOWN) {
 		/* sendfile and failed copies carry no bytes to judge by */
 		if (ev->cap_len == 0)
@@ -427,20 +497,15 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 	}
 }
 
-void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
+/* The connection is over: a response that runs to the end of the
+ * connection completes now, and one whose body was cut off by the peer
+ * hanging up is still reported (status known, marked incomplete). */
+static void conn_finish(struct conntrack *t, struct conn *c)
 {
-	struct conn_key k = { .tgid = ev->tgid, .fd = ev->fd, .sk = ev->sk };
-	struct conn *c = *bucket_slot(t, &k);
 	struct feed_ctx x = { .t = t, .c = c, .ev = NULL };
 
-	if (!c)
-		return;
-	/* A response without length ends with the connection. */
 	if (c->http)
 		http1__close(&c->http->resp, &resp_cb, &x);
-	/* The peer hung up before the body was through (a client that reads
-	 * only the head of an error response, say): the request still
-	 * happened and its status is known, so report it as incomplete. */
 	if (c->http && c->http->resp_open) {
 		struct http1_message m = { .status = c->http->resp_status,
 					   .version_minor = c->http->resp_minor,
@@ -449,6 +514,30 @@ void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
 		resp_on_complete(&x, &m);
 	}
 	conn_free(t, c);
+}
+
+void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
+{
+	struct conn_key k = { .tgid = ev->tgid, .sk = ev->sk };
+	struct conn *c = *bucket_slot(t, &k);
+
+	if (c)
+		conn_finish(t, c);
+}
+
+void conntrack__exit(struct conntrack *t, uint32_t tgid)
+{
+	struct proc_conns *p = *proc_slot(t, tgid);
+
+	/* conn_finish frees p together with the last connection */
+	while (p && p->first) {
+		struct conn *c = p->first;
+		bool last = c->pnext == NULL;
+
+		conn_finish(t, c);
+		if (last)
+			break;
+	}
 }
 
 void conntrack__sweep(struct conntrack *t, uint64_t idle_before_ns)

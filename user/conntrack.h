@@ -31,7 +31,10 @@ struct conntrack;
 struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *ops);
 void conntrack__free(struct conntrack *t);
 void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev);
+/* The last fd of a socket was closed. */
 void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev);
+/* Every thread of process tgid exited: its connections are over. */
+void conntrack__exit(struct conntrack *t, uint32_t tgid);
 /* Forgets connections idle since before idle_before_ns (monotonic). */
 void conntrack__sweep(struct conntrack *t, uint64_t idle_before_ns);
 size_t conntrack__count(const struct conntrack *t);

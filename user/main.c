@@ -373,6 +373,13 @@ static void on_record(void *ctx, const void *data, size_t size)
 		}
 		conntrack__close(a->ct, (const struct sonde_close_event *)data);
 		break;
+	case SONDE_OP_EXIT:
+		if (size < sizeof(struct sonde_exit_event)) {
+			a->bad_records++;
+			return;
+		}
+		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid);
+		break;
 	default:
 		a->bad_records++;
 	}
@@ -507,7 +514,7 @@ static void collect_tcp_bytes(struct agent *a)
 				continue;
 			bpf_map_delete_elem(fd, &keys[i]);
 		}
-		const char *svc = proc__service(keys[i], "");
+		const char *svc = proc__service(keys[i], NULL, "");
 		const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
 
 		if (v.tx)

@@ -54,17 +54,29 @@ static unsigned long long proc_start_time(uint32_t tgid)
 	return start;
 }
 
-const char *proc__service(uint32_t tgid, const char *comm)
+const char *proc__service(uint32_t tgid, const char *exe, const char *comm)
 {
 	struct proc_entry *e = &cache[tgid % PROC_CACHE];
 	unsigned long long start;
-	char path[64], exe[512];
-	ssize_t n;
-
+	char path[64], link[512];
 	struct timespec now;
+	ssize_t n;
 
 	if (override)
 		return override;
+	if (exe && exe[0]) {
+		size_t n = strnlen(exe, sizeof(e->name) - 1);
+
+		if (e->tgid != tgid || strncmp(e->name, exe, n) != 0 || e->name[n]) {
+			e->tgid = tgid;
+			e->start = 0;	/* unknown; taken as a match below */
+			memcpy(e->name, exe, n);
+			e->name[n] = 0;
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+			e->checked = now.tv_sec;
+		}
+		return e->name;
+	}
 	/* Called per span: trust a hit for a few seconds, then re-check the
 	 * start time so a reused pid does not keep a dead process's name. */
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
@@ -72,21 +84,21 @@ const char *proc__service(uint32_t tgid, const char *comm)
 		return e->name;
 	start = proc_start_time(tgid);
 	e->checked = now.tv_sec;
-	if (e->tgid == tgid && e->name[0] && (start == 0 || e->start == start))
+	if (e->tgid == tgid && e->name[0] && (start == 0 || e->start == 0 || e->start == start))
 		return e->name;
 	e->tgid = tgid;
 	e->start = start;
 	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
-	n = readlink(path, exe, sizeof(exe) - 1);
+	n = readlink(path, link, sizeof(link) - 1);
 	if (n > 0) {
 		const char *base;
 
-		exe[n] = 0;
+		link[n] = 0;
 		/* an executable replaced on disk reads "name (deleted)" */
-		if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
-			exe[n - 10] = 0;
-		base = strrchr(exe, '/');
-		base = base ? base + 1 : exe;
+		if (n > 10 && strcmp(link + n - 10, " (deleted)") == 0)
+			link[n - 10] = 0;
+		base = strrchr(link, '/');
+		base = base ? base + 1 : link;
 		/* names longer than the cache slot are cut, as comm is */
 		size_t bl = strnlen(base, sizeof(e->name) - 1);
 

@@ -33,6 +33,21 @@ static __always_inline int core__fexit_int_ret(void *ctx)
 	return (int)ret;
 }
 
+/* Open references to a struct file (how many fds, in this or other
+ * processes, still hold it). Linux 6.13 replaced atomic_long_t f_count by
+ * file_ref_t f_ref, whose counter is one less than the count (commit
+ * 90ee6ed776c0, "fs: port files to file_ref"). */
+struct file___pre613 {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+static __always_inline long core__file_refs(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref))
+		return (long)BPF_CORE_READ(f, f_ref.refcnt.counter) + 1;
+	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
+}
+
 /* Task-local storage became usable from tracepoint programs in Linux 6.2;
  * the loader tries it and falls back to a hash map (see args_in_task in
  * sock.bpf.c), so no BPF-side check is needed. */

@@ -68,6 +68,25 @@ static __always_inline struct sock *fd_sock__lookup(int fd, bool *is_tcp)
 	return fd_sock__from_file(fd_sock__file(fd), is_tcp);
 }
 
+/* Basename of the current process's executable (mm->exe_file), or "" for
+ * kernel threads. Done once per new connection, not per event. */
+static __always_inline void fd_sock__exe(char out[SONDE_EXE_LEN])
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const unsigned char *name;
+	struct file *exe;
+
+	out[0] = 0;
+	if (!task->mm)
+		return;
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe)
+		return;
+	name = BPF_CORE_READ(exe, f_path.dentry, d_name.name);
+	if (name)
+		bpf_probe_read_kernel_str(out, SONDE_EXE_LEN, name);
+}
+
 static __always_inline void fd_sock__tuple(struct sock *sk, struct sonde_tuple *t)
 {
 	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);

@@ -89,11 +89,26 @@ def main():
         with urllib.request.urlopen(req, timeout=5) as resp:
             check_eq(resp.status, 201, "POST /echo")
 
+    # A client that reads the response head and exits without close(2): its
+    # sockets are closed by the kernel at exit, so only the process-exit
+    # hook can end its span.
+    early = subprocess.run([sys.executable, "-c", (
+        "import os, socket\n"
+        f"s = socket.create_connection(('127.0.0.1', {py_port}))\n"
+        "s.sendall(b'GET /exit-early HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+        "d = b''\n"
+        "while b'\\r\\n\\r\\n' not in d:\n"
+        "    d += s.recv(4096)\n"
+        "print(d.split(b' ')[1].decode(), flush=True)\n"
+        "os._exit(0)\n")], capture_output=True, text=True, timeout=30)
+    check_eq(early.stdout.strip(), "404", "early-exit client got its status")
+
     nginx_server = [  # (method, status, route, count)
         ("GET", "200", "/", 5), ("GET", "404", "/missing", 3), ("GET", "500", "/error", 2),
         ("GET", "200", "/users/{id}", 6), ("HEAD", "200", "/", 1)]
     py_server = [("GET", "200", "/hello", 3), ("GET", "200", "/slow", 2), ("GET", "500", "/boom", 1),
-                 ("POST", "201", "/echo", 2), ("GET", "200", "/items/{id}", 3)]
+                 ("POST", "201", "/echo", 2), ("GET", "200", "/items/{id}", 3),
+                 ("GET", "404", "/exit-early", 1)]
 
     def server_count(m, method, status, route, svc, port):
         v = series(m, SERVER_H + "_count", http_request_method=method, http_response_status_code=status,

@@ -517,6 +517,70 @@ static void test_close_delimited(void)
 	conntrack__free(t);
 }
 
+/* ---- inetd-style sockets and process exit ---- */
+
+static void exit_ev(struct conntrack *t, uint32_t tgid)
+{
+	conntrack__exit(t, tgid);
+}
+
+/* busybox httpd and inetd children read the request on fd 0 and write the
+ * response on fd 1, both the same socket: one connection, one span. */
+static void test_inetd_fds(void)
+{
+	struct conntrack *t = new_ct(64);
+	struct sock in = { NO_PID, 61, 0, 0x8000, SONDE_ROLE_UNKNOWN, 8080, 56000 };
+	struct sock out = in;
+	const struct conntrack_stats *st = conntrack__stats(t);
+
+	out.fd = 1;
+	rd(t, &in, 1000, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+	wr(t, &out, 1500, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_SPAN(0, SPAN_SERVER, 1000, 1500, &in, "GET", "/index.html", "/index.html", 200);
+	CHECK_EQ_INT(conntrack__count(t), 1);
+	/* closing stdin with stdout still open is filtered in the kernel; the
+	 * close event comes with the last fd, whichever it is */
+	close_ev(t, &out, 2000);
+	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(st->unmatched_responses, 0);
+	conntrack__free(t);
+}
+
+/* A client that exits without close(2) after reading only the head of an
+ * error response (busybox wget on a 404): the span is still reported. */
+static void test_process_exit(void)
+{
+	struct conntrack *t = new_ct(64);
+	struct sock c1 = { NO_PID, 71, 3, 0x9000, SONDE_ROLE_CLIENT, 57000, 8080 };
+	struct sock c2 = { NO_PID, 71, 4, 0x9100, SONDE_ROLE_CLIENT, 57001, 8080 };
+	struct sock other = { NO_PID - 1, 72, 3, 0x9200, SONDE_ROLE_CLIENT, 57002, 8080 };
+	const struct conntrack_stats *st = conntrack__stats(t);
+
+	io(t, &c1, SONDE_DIR_EGRESS, 1000, 1010, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n");
+	rd(t, &c1, 1200, "HTTP/1.1 404 Not Found\r\nContent-Length: 500\r\n\r\n<html>");
+	io(t, &c2, SONDE_DIR_EGRESS, 1300, 1310, "GET /never HTTP/1.1\r\n\r\n");
+	io(t, &other, SONDE_DIR_EGRESS, 1400, 1410, "GET /other HTTP/1.1\r\n\r\n");
+	CHECK_EQ_INT(nspans, 0);
+	CHECK_EQ_INT(conntrack__count(t), 3);
+	exit_ev(t, c1.tgid);
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1) {
+		CHECK_SPAN(0, SPAN_CLIENT, 1000, 1200, &c1, "GET", "/missing", "/missing", 404);
+		CHECK_EQ_INT(spans[0].s.incomplete, 1);
+	}
+	CHECK_EQ_INT(st->pending_dropped, 1);	/* /never had no response at all */
+	CHECK_EQ_INT(conntrack__count(t), 1);	/* the other process keeps its own */
+	exit_ev(t, c1.tgid);			/* again, and an unknown process: no-ops */
+	exit_ev(t, 12345);
+	CHECK_EQ_INT(conntrack__count(t), 1);
+	exit_ev(t, other.tgid);
+	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(nspans, 1);
+	conntrack__free(t);
+}
+
 /* ---- 8. not HTTP ---- */
 
 static void test_not_http(void)
@@ -876,6 +940,10 @@ static void test_garbage(void)
 			conntrack__sweep(t, now - 5000 > now ? 0 : now - 5000);
 			continue;
 		}
+		if (r < 8) {
+			conntrack__exit(t, k.tgid);
+			continue;
+		}
 		k.role = (uint8_t)(rnd() % 4);	/* 3 is not a valid role */
 		k.tid = rnd() % 4;
 		if (rnd() % 2) {
@@ -945,6 +1013,8 @@ int main(void)
 	test_parse_errors();
 	test_service_and_route();
 	test_upgrade_tunnel();
+	test_inetd_fds();
+	test_process_exit();
 	test_garbage();
 	return check_summary("test_conntrack");
 }
