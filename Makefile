@@ -8,7 +8,8 @@ UNAME_M  := $(shell uname -m)
 ARCH     := $(subst x86_64,x86,$(subst aarch64,arm64,$(UNAME_M)))
 VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 
-# One BPF object per concern; each gets a skeleton.
+# One BPF object per concern; each gets a skeleton. The objects are kept
+# (not deleted as intermediates): the guest test loads them for verifier logs.
 BPF_OBJS := sock tcp floor
 USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
@@ -28,7 +29,8 @@ test_metrics_SRCS := user/metrics.c
 test_conntrack_SRCS := user/conntrack.c user/proto/http1.c user/route.c user/proc.c user/span.c user/log.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps test unit unit-asan integration bench run clean
+.PHONY: all deps test unit unit-asan integration guest bench run clean
+.SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
 deps:
@@ -76,11 +78,17 @@ integration: all
 	python3 tests/integration/test_http.py
 	python3 tests/integration/test_node_exporter.py
 
+# The kprobe/fentry paths on a second kernel (Debian 6.1 under QEMU TCG); the
+# host kernel has neither. Downloads the kernel package once into build/guest.
+guest: all
+	scripts/guest-test.sh
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) integration
+	$(MAKE) guest
 
 bench: deps
 	$(MAKE) all

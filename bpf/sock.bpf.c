@@ -83,9 +83,10 @@ struct {
 } args SEC(".maps");
 
 /* The same per-thread slot in task-local storage: no hashing and no lock,
- * freed with the task. Tracepoint programs may use it from Linux 6.2; the
- * loader tries it first and falls back to the args hash (args_in_task
- * cleared, so the verifier drops the unused branch). */
+ * freed with the task. Verified to load in tracepoint programs on 6.1 and
+ * 6.18; kernels that refuse it (task storage is 5.11+) get the args hash:
+ * the loader retries with args_in_task cleared, so the verifier drops the
+ * unused branch. */
 const volatile __u8 args_in_task = 1;
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);

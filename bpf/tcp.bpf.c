@@ -36,6 +36,21 @@ int BPF_PROG(fexit_tcp_recvmsg)
 	return account(core__fexit_int_ret(ctx), false);
 }
 
+/* Before Linux 6.5, sendfile(2) and splice reach TCP through tcp_sendpage,
+ * not tcp_sendmsg (commit c5c37af6ecad, "tcp: Convert do_tcp_sendpages()
+ * to use MSG_SPLICE_PAGES", moved them). Loaded only where it exists. */
+SEC("fexit/tcp_sendpage")
+int BPF_PROG(fexit_tcp_sendpage)
+{
+	return account(core__fexit_int_ret(ctx), true);
+}
+
+SEC("kretprobe/tcp_sendpage")
+int BPF_KRETPROBE(kret_tcp_sendpage, int ret)
+{
+	return account(ret, true);
+}
+
 SEC("kretprobe/tcp_sendmsg")
 int BPF_KRETPROBE(kret_tcp_sendmsg, int ret)
 {

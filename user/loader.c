@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -24,6 +25,7 @@
 struct loader {
 	struct sock_bpf *sock;
 	struct tcp_bpf *tcp;		/* NULL when tcp_* hooks fell back to syscalls */
+	bool tcp_sendpage;		/* tcp_sendpage hooked too (kernels before 6.5) */
 	bool args_in_task;		/* syscall args in task storage (else the args hash) */
 	struct ring_set *rings;
 	uint32_t ring_bytes;		/* per CPU */
@@ -65,72 +67,126 @@ static int tracefs__ensure(void)
 	return 0;
 }
 
+/* The last lines libbpf printed at warning level (the verifier's log ends
+ * up here), kept so that a load that finally fails can say why. Probing
+ * modes that fail by design would otherwise flood the log. */
+#define LIBBPF_TAIL_LINES 40
+static char libbpf_tail[LIBBPF_TAIL_LINES][240];
+static unsigned int libbpf_tail_next, libbpf_tail_count;
+
+static void libbpf_tail__clear(void)
+{
+	libbpf_tail_next = libbpf_tail_count = 0;
+}
+
+static void libbpf_tail__dump(const char *what)
+{
+	unsigned int first = (libbpf_tail_next + LIBBPF_TAIL_LINES - libbpf_tail_count) %
+			     LIBBPF_TAIL_LINES;
+
+	for (unsigned int i = 0; i < libbpf_tail_count; i++)
+		log_error(what, LS("libbpf", libbpf_tail[(first + i) % LIBBPF_TAIL_LINES]));
+}
+
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[1024];
+	static char buf[16384];
+	char *line, *save = NULL;
 	int n;
 
-	/* libbpf is chatty while probing modes that fail by design; keep it at
-	 * debug level and let the loader report outcomes itself. */
-	if (!log__enabled(LOG_DEBUG) || level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG && !log__enabled(LOG_DEBUG))
 		return 0;
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (n > 0 && buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] == '\n')
-		buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] = 0;
-	log_debug("libbpf", LS("detail", buf));
+	if (n <= 0)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (level == LIBBPF_DEBUG) {
+			log_debug("libbpf", LS("detail", line));
+			continue;
+		}
+		snprintf(libbpf_tail[libbpf_tail_next], sizeof(libbpf_tail[0]), "%s", line);
+		libbpf_tail_next = (libbpf_tail_next + 1) % LIBBPF_TAIL_LINES;
+		if (libbpf_tail_count < LIBBPF_TAIL_LINES)
+			libbpf_tail_count++;
+		if (log__enabled(LOG_DEBUG))
+			log_debug("libbpf", LS("detail", line));
+	}
 	return 0;
 }
 
 enum tcp_mode { TCP_FENTRY, TCP_KPROBE };
 
-/* Tries one variant of the tcp byte-accounting hooks. */
+/* Whether the running kernel has function fn (from its BTF). */
+static bool kernel_has_func(const char *fn)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!vmlinux)
+		return false;
+	found = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) > 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+/* Tries one variant of the tcp byte-accounting hooks. tcp_sendpage, the
+ * sendfile/splice path before Linux 6.5, is hooked where it exists. */
 static int tcp__try(struct loader *l, const struct loader_opts *o, enum tcp_mode m,
 		    char *why, size_t whylen)
 {
 	struct tcp_bpf *t = tcp_bpf__open();
-	struct bpf_link *links[2] = { NULL, NULL };
-	struct bpf_program *progs[2];
 	const char *name = m == TCP_FENTRY ? "fentry" : "kprobe";
-	int err;
+	bool sendpage = kernel_has_func("tcp_sendpage");
+	struct {
+		struct bpf_program *fexit, *kret;
+		struct bpf_link **fexit_link, **kret_link;
+		bool want;
+	} hooks[3];
+	int err = 0;
 
 	if (!t) {
 		snprintf(why, whylen, "%s: open failed: %s", name, strerror(errno));
 		return -errno;
 	}
+	hooks[0] = (typeof(hooks[0])){ t->progs.fexit_tcp_sendmsg, t->progs.kret_tcp_sendmsg,
+				       &t->links.fexit_tcp_sendmsg, &t->links.kret_tcp_sendmsg, true };
+	hooks[1] = (typeof(hooks[0])){ t->progs.fexit_tcp_recvmsg, t->progs.kret_tcp_recvmsg,
+				       &t->links.fexit_tcp_recvmsg, &t->links.kret_tcp_recvmsg, true };
+	hooks[2] = (typeof(hooks[0])){ t->progs.fexit_tcp_sendpage, t->progs.kret_tcp_sendpage,
+				       &t->links.fexit_tcp_sendpage, &t->links.kret_tcp_sendpage,
+				       sendpage };
 	t->rodata->self_tgid = o->self_tgid;
 	t->rodata->filter_tgid = o->filter_tgid;
-	bpf_program__set_autoload(t->progs.fexit_tcp_sendmsg, m == TCP_FENTRY);
-	bpf_program__set_autoload(t->progs.fexit_tcp_recvmsg, m == TCP_FENTRY);
-	bpf_program__set_autoload(t->progs.kret_tcp_sendmsg, m == TCP_KPROBE);
-	bpf_program__set_autoload(t->progs.kret_tcp_recvmsg, m == TCP_KPROBE);
-	progs[0] = m == TCP_FENTRY ? t->progs.fexit_tcp_sendmsg : t->progs.kret_tcp_sendmsg;
-	progs[1] = m == TCP_FENTRY ? t->progs.fexit_tcp_recvmsg : t->progs.kret_tcp_recvmsg;
-
+	for (int i = 0; i < 3; i++) {
+		bpf_program__set_autoload(hooks[i].fexit, hooks[i].want && m == TCP_FENTRY);
+		bpf_program__set_autoload(hooks[i].kret, hooks[i].want && m == TCP_KPROBE);
+	}
 	err = tcp_bpf__load(t);
 	if (err) {
 		snprintf(why, whylen, "%s: load failed: %s", name, strerror(-err));
 		goto cleanup;
 	}
-	for (int i = 0; i < 2; i++) {
-		links[i] = bpf_program__attach(progs[i]);
-		if (!links[i]) {
+	for (int i = 0; i < 3; i++) {
+		struct bpf_program *prog = m == TCP_FENTRY ? hooks[i].fexit : hooks[i].kret;
+		struct bpf_link **slot = m == TCP_FENTRY ? hooks[i].fexit_link : hooks[i].kret_link;
+
+		if (!hooks[i].want)
+			continue;
+		/* in the skeleton's slot, so tcp_bpf__destroy() detaches it */
+		*slot = bpf_program__attach(prog);
+		if (!*slot) {
 			err = -errno;
 			snprintf(why, whylen, "%s: attach %s failed: %s%s", name,
-				 bpf_program__name(progs[i]), strerror(-err),
+				 bpf_program__name(prog), strerror(-err),
 				 err == -ENOENT && m == TCP_KPROBE ?
 					 " (kernel built without CONFIG_KPROBES?)" : "");
 			goto cleanup;
 		}
 	}
-	t->links.fexit_tcp_sendmsg = m == TCP_FENTRY ? links[0] : NULL;
-	t->links.fexit_tcp_recvmsg = m == TCP_FENTRY ? links[1] : NULL;
-	t->links.kret_tcp_sendmsg = m == TCP_KPROBE ? links[0] : NULL;
-	t->links.kret_tcp_recvmsg = m == TCP_KPROBE ? links[1] : NULL;
 	l->tcp = t;
+	l->tcp_sendpage = sendpage;
 	return 0;
 cleanup:
-	for (int i = 0; i < 2; i++)
-		bpf_link__destroy(links[i]);
 	tcp_bpf__destroy(t);
 	return err;
 }
@@ -175,6 +231,12 @@ static int tcp__probe(struct loader *l, const struct loader_opts *o)
 	}
 	if (err)
 		return err;
+	if (l->tcp_sendpage) {
+		struct probe_info *pp = probe__add(l, "tcp_sendpage", false);
+
+		if (pr && pp)
+			pr = pp;	/* consecutive: reported like the other two */
+	}
 	for (struct probe_info *p = ps; p && p <= pr; p++) {
 		snprintf(p->mode, sizeof(p->mode), "%s", mode);
 		p->attached = true;
@@ -256,14 +318,17 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 	if (err)
 		goto cleanup;
 
+	libbpf_tail__clear();
 	err = sock__load(l, o, o->args_store != ARGS_HASH);
 	if (err && o->args_store == ARGS_AUTO) {
-		/* Task storage in tracepoint programs needs Linux 6.2+. */
+		/* Task storage is 5.11+ and not every kernel allows it here. */
 		log_info("task-local storage unavailable for syscall arguments; using a hash map",
 			 LS("error", strerror(-err)));
+		libbpf_tail__clear();
 		err = sock__load(l, o, false);
 	}
 	if (err) {
+		libbpf_tail__dump("socket tracer load failed");
 		log_error("cannot load socket tracer (verifier or permissions)",
 			  LS("error", strerror(-err)));
 		goto cleanup;

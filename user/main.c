@@ -96,7 +96,7 @@ static const char usage[] =
 "                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
 "                          mode the kernel cannot attach is an error (default auto)\n"
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
-"                          storage when the kernel allows it, Linux 6.2+; else a hash),\n"
+"                          storage when the kernel allows it; else a hash),\n"
 "                          task, or hash (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"

@@ -48,8 +48,9 @@ static __always_inline long core__file_refs(struct file *f)
 	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
 }
 
-/* Task-local storage became usable from tracepoint programs in Linux 6.2;
- * the loader tries it and falls back to a hash map (see args_in_task in
- * sock.bpf.c), so no BPF-side check is needed. */
+/* Task-local storage (BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11) may be refused
+ * in tracepoint programs by some kernels; the loader tries it and falls back
+ * to a hash map (see args_in_task in sock.bpf.c), so no BPF-side check is
+ * needed. */
 
 #endif
