@@ -779,6 +779,41 @@ static void test_value_scan(void)
 	}
 }
 
+/* Start lines are taken whole when complete: edge cases must give exactly
+ * what the byte path gives (check_script also feeds them byte by byte). */
+static void test_start_line_edges(void)
+{
+	static const struct feed dbl_space[] = { F("GET  /x HTTP/1.1\r\n\r\n"), F(OK_REQ) };
+	static const struct feed lower[] = { F("get /x HTTP/1.1\r\n\r\n"), F(OK_REQ) };
+	static const struct feed ver2[] = { F("GET /x HTTP/1.12\r\n\r\n"), F(OK_REQ) };
+	static const struct feed http2[] = { F("GET /x HTTP/2.0\r\n\r\n"), F(OK_REQ) };
+	static const struct feed long_method[] = { F("ABCDEFGHIJKLMNOPQ /x HTTP/1.1\r\n\r\n"),
+						   F(OK_REQ) };
+	static const struct feed max_method[] = { F("ABCDEFGHIJKLMNO /x HTTP/1.0\r\n\r\n") };
+	static const struct feed lf_only[] = { F("GET /lf HTTP/1.1\nHost: h\n\n") };
+	static const struct feed no_reason[] = { F("HTTP/1.1 204\r\n\r\n"), F(OK_RESP) };
+	static const struct feed four_digits[] = { F("HTTP/1.1 2000 OK\r\n\r\n"), F(OK_RESP) };
+	static const struct feed lead_zero[] = { F("HTTP/1.1 020 X\r\n\r\n"), F(OK_RESP) };
+	static const struct feed cr_in_reason[] = { F("HTTP/1.1 200 O\rK\r\n\r\n"), F(OK_RESP) };
+	static const struct feed tab_reason[] = { F("HTTP/1.0 200 \tfine\x01\r\nContent-Length: 0\r\n\r\n") };
+
+	REQ("double space", dbl_space, "E1|" OK_REQ_LOG);
+	REQ("lowercase method", lower, "E1|" OK_REQ_LOG);
+	REQ("version 1.12", ver2, "E1|" OK_REQ_LOG);
+	REQ("HTTP/2.0 request line", http2, "E1|" OK_REQ_LOG);
+	/* Whole feed only: split inside the method, the tail ("Q /x ...") is a
+	 * plausible request of its own and resync rightly takes it. */
+	run(&ref_rec, HTTP1_REQUESTS, long_method, NF(long_method), 0, NULL, SPLIT_NONE, 0);
+	CHECK_EQ_STR(ref_rec.log, "E1|" OK_REQ_LOG);
+	REQ("15-char method", max_method, "H ABCDEFGHIJKLMNO /x 1.0 cl=-1 ch=0 cc=1|C|");
+	REQ("LF-only request", lf_only, "H GET /lf 1.1 cl=-1 ch=0 cc=0|C|");
+	RESP("status without reason", no_reason, "H 204 1.1 cl=-1 ch=0 cc=0|C|" OK_RESP_LOG);
+	RESP("four-digit status", four_digits, "E1|" OK_RESP_LOG);
+	RESP("status with leading zero", lead_zero, "E1|" OK_RESP_LOG);
+	RESP("bare CR in reason", cr_in_reason, "E1|" OK_RESP_LOG);
+	RESP("tab and control byte in reason", tab_reason, "H 200 1.0 cl=0 ch=0 cc=1|C|");
+}
+
 static void test_misc(void)
 {
 	struct http1_parser p;
@@ -815,5 +850,6 @@ int main(void)
 	test_random();
 	test_misc();
 	test_value_scan();
+	test_start_line_edges();
 	return check_summary("test_http1");
 }

@@ -830,6 +830,76 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 	return j;
 }
 
+/* Whole-line fast path for the start line, right after http1__begin(): a
+ * complete "METHOD SP target SP HTTP/1.d" or "HTTP/1.d SSS[ reason]" line is
+ * taken at once with the same effect as the byte path; anything it does not
+ * fully recognise (errors included) goes through the byte path from i. */
+static size_t http1__fast_start(struct http1_parser *p, const uint8_t *data, size_t i,
+				size_t cap)
+{
+	struct http1_message *m = &p->msg;
+	size_t room = http1__line_room(p, cap - i), end, j, k, n;
+	const size_t vlen = sizeof(http1__version) - 1;	/* "HTTP/1." */
+	const uint8_t *nl;
+
+	nl = memchr(data + i, '\n', room);
+	if (!nl)
+		return i;
+	end = (size_t)(nl - data);
+	if (end > i && data[end - 1] == '\r')
+		end--;
+	if (end - i > HTTP1_MAX_LINE || end - i + 1 > HTTP1_MAX_HEAD)
+		return i;
+	if (p->stream == HTTP1_REQUESTS) {
+		if (!(data[i] >= 'A' && data[i] <= 'Z'))
+			return i;
+		for (j = i; j < end && http1__is_method_char(data[j]); j++)
+			;
+		if (j == end || data[j] != ' ' || j - i > HTTP1_METHOD_MAX - 1)
+			return i;
+		for (k = j + 1; k < end && http1__is_target_char(data[k]); k++)
+			;
+		if (k == j + 1 || k == end || data[k] != ' ' || end != k + 1 + vlen + 1 ||
+		    memcmp(data + k + 1, http1__version, vlen) != 0 ||
+		    !http1__is_digit(data[end - 1]))
+			return i;
+		memcpy(m->method, data + i, j - i);
+		m->method[j - i] = '\0';
+		n = k - (j + 1);
+		if (n > HTTP1_TARGET_MAX - 1) {
+			n = HTTP1_TARGET_MAX - 1;
+			m->target_truncated = 1;
+		}
+		memcpy(m->target, data + j + 1, n);
+		m->target[n] = '\0';
+		p->target_len = (uint16_t)n;
+		p->pos = (uint8_t)(vlen + 1);
+	} else {
+		if (end - i < vlen + 5 || memcmp(data + i, http1__version, vlen) != 0 ||
+		    !http1__is_digit(data[i + vlen]) || data[i + vlen + 1] != ' ')
+			return i;
+		j = i + vlen + 2;			/* status digits */
+		if (!http1__is_digit(data[j]) || data[j] == '0' || !http1__is_digit(data[j + 1]) ||
+		    !http1__is_digit(data[j + 2]))
+			return i;
+		if (j + 3 != end && data[j + 3] != ' ')
+			return i;
+		for (k = j + 3; k < end; k++)		/* a CR inside the reason */
+			if (data[k] == '\r')
+				return i;
+		m->status = (uint16_t)((data[j] - '0') * 100 + (data[j + 1] - '0') * 10 +
+				       (data[j + 2] - '0'));
+		p->pos = 3;
+	}
+	m->version_minor = (uint8_t)(p->stream == HTTP1_REQUESTS ? data[end - 1] - '0'
+								   : data[i + vlen] - '0');
+	p->start_known = 1;
+	p->head_len += (uint32_t)(end - i) + 1;	/* content + the CR or bare LF */
+	p->line_len = 0;
+	p->state = HTTP1_S_HDR_START;
+	return (size_t)(nl - data) + 1;
+}
+
 /* The reason phrase takes any byte but CR, LF (and is otherwise ignored). */
 static size_t http1__skip_reason(struct http1_parser *p, const uint8_t *data, size_t i,
 				 size_t cap)
@@ -886,6 +956,20 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 				i = http1__skip_value(p, data, i, cap);
 				if (i == cap)
 					break;
+			}
+			http1__byte(p, data[i++], cb, ctx);
+			break;
+		case HTTP1_S_START:
+			/* leading CR/LF are the byte path's (tolerated blank lines) */
+			if (!p->cr && data[i] != '\r' && data[i] != '\n') {
+				size_t next;
+
+				http1__begin(p);
+				next = http1__fast_start(p, data, i, cap);
+				if (next != i) {
+					i = next;
+					break;
+				}
 			}
 			http1__byte(p, data[i++], cb, ctx);
 			break;
