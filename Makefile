@@ -10,7 +10,7 @@ VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 
 # One BPF object per concern; each gets a skeleton. The objects are kept
 # (not deleted as intermediates): the guest test loads them for verifier logs.
-BPF_OBJS := sock tcp floor
+BPF_OBJS := sock tcp floor tcpstate sched
 USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
 SKELS    := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
@@ -77,6 +77,8 @@ unit-asan: $(patsubst %,$(BUILD)/tests-asan/test_%,$(UNIT_TESTS))
 integration: all
 	python3 tests/integration/test_http.py
 	python3 tests/integration/test_node_exporter.py
+	python3 tests/integration/test_tcp_health.py
+	python3 tests/integration/test_prometheus.py
 
 # The kprobe/fentry paths on a second kernel (Debian 6.1 under QEMU TCG); the
 # host kernel has neither. Downloads the kernel package once into build/guest.

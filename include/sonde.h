@@ -132,6 +132,69 @@ struct sonde_tcp_bytes {
 	__u64 rx;
 };
 
+
+/* ---- TCP health and scheduler saturation (tcpstate.bpf.c, sched.bpf.c) ---- */
+
+/* Log2 latency histograms aggregated in the kernel: slot 0 holds values
+ * below 1 µs, slot k (1..SLOTS-2) values in [2^(k-1), 2^k) µs, the last
+ * slot everything from 2^(SLOTS-2) µs up. The daemon maps slot k to the
+ * Prometheus bucket le = 2^k µs (last slot: +Inf). */
+#define SONDE_HIST_SLOTS 27
+
+/* Why a connect() never reached ESTABLISHED, from sk_err at the
+ * SYN_SENT → CLOSE transition (the errno connect() reports). */
+enum sonde_tcp_fail {
+	SONDE_TCP_FAIL_REFUSED = 0,	/* ECONNREFUSED: reset received in SYN_SENT */
+	SONDE_TCP_FAIL_TIMEOUT = 1,	/* ETIMEDOUT: SYN retransmissions exhausted */
+	SONDE_TCP_FAIL_UNREACHABLE = 2,	/* EHOSTUNREACH/ENETUNREACH/EHOSTDOWN/ENETDOWN (ICMP) */
+	SONDE_TCP_FAIL_ABORTED = 3,	/* no error: closed by the process before completion */
+	SONDE_TCP_FAIL_OTHER = 4,	/* any other errno */
+	SONDE_TCP_FAIL__MAX = 8,
+};
+
+/* sk_owner flags */
+#define SONDE_OWNER_IGNORED 0x01	/* agent itself or filtered out: count nothing */
+#define SONDE_OWNER_OPEN 0x02		/* counted in open connections: decrement at CLOSE */
+
+/* sk_owner map value (tcpstate.bpf.c): the process a socket belongs to,
+ * learnt in process context (connect, listen, accept) so that softirq-time
+ * events on the socket can be attributed. */
+struct sonde_sk_owner {
+	__u32 tgid;
+	__u8 role;		/* enum sonde_role; 3 = listener */
+	__u8 flags;		/* SONDE_OWNER_* */
+	__u16 pad;
+	__u64 syn_ns;		/* SYN_SENT entered (client), for the connect duration */
+	__u64 drops_seen;	/* listener: sk_drops already counted */
+	char exe[SONDE_EXE_LEN];
+};
+
+/* tcp_stats map value, keyed by tgid (0 = not attributable): counts since
+ * the daemon last collected (it moves them out with lookup-and-delete). */
+struct sonde_tcp_stats {
+	char exe[SONDE_EXE_LEN];	/* "" for tgid 0 */
+	__u64 connects;		/* connect() reached ESTABLISHED */
+	__u64 accepts;		/* accept()/accept4() returned a TCP socket */
+	__u64 fails[SONDE_TCP_FAIL__MAX];	/* indexed by enum sonde_tcp_fail */
+	__u64 resets_sent;
+	__u64 resets_received;
+	__u64 retransmits;	/* segments retransmitted */
+	__s64 open_delta;	/* connections opened minus closed */
+	__u64 listen_drops;	/* sk_drops growth of the process's listeners */
+	__u64 connect_sum_ns;
+	__u64 srtt_sum_us;
+	__u64 connect_hist[SONDE_HIST_SLOTS];
+	__u64 srtt_hist[SONDE_HIST_SLOTS];
+};
+
+/* runq map value (sched.bpf.c, per-CPU), keyed by tgid: run-queue latency
+ * of the process's threads since the daemon last collected. */
+struct sonde_runq_stats {
+	char exe[SONDE_EXE_LEN];	/* set on the CPU that created the entry */
+	__u64 sum_ns;
+	__u64 hist[SONDE_HIST_SLOTS];
+};
+
 #ifndef __BPF__
 _Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
@@ -140,6 +203,10 @@ _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
 _Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
 _Static_assert(sizeof(struct sonde_conn) == 104, "conn size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
+_Static_assert(sizeof(struct sonde_sk_owner) == 56, "sk owner size");
+_Static_assert(sizeof(struct sonde_tcp_stats) == 32 + 8 * 17 + 8 * 2 * SONDE_HIST_SLOTS,
+	       "tcp stats size");
+_Static_assert(sizeof(struct sonde_runq_stats) == 40 + 8 * SONDE_HIST_SLOTS, "runq stats size");
 #endif
 
 #endif

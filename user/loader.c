@@ -17,14 +17,18 @@
 #include "log.h"
 #include "ring.h"
 #include "seed.h"
+#include "sched.skel.h"
 #include "sock.skel.h"
 #include "tcp.skel.h"
+#include "tcpstate.skel.h"
 
-#define MAX_PROBES 32
+#define MAX_PROBES 64
 
 struct loader {
 	struct sock_bpf *sock;
 	struct tcp_bpf *tcp;		/* NULL when tcp_* hooks fell back to syscalls */
+	struct tcpstate_bpf *tcpstate;	/* NULL when off or it could not load */
+	struct sched_bpf *sched;	/* NULL when off or it could not load */
 	bool tcp_sendpage;		/* tcp_sendpage hooked too (kernels before 6.5) */
 	bool args_in_task;		/* syscall args in task storage (else the args hash) */
 	struct ring_set *rings;
@@ -79,13 +83,18 @@ static void libbpf_tail__clear(void)
 	libbpf_tail_next = libbpf_tail_count = 0;
 }
 
-static void libbpf_tail__dump(const char *what)
+static void libbpf_tail__dump_at(enum log_level level, const char *what)
 {
 	unsigned int first = (libbpf_tail_next + LIBBPF_TAIL_LINES - libbpf_tail_count) %
 			     LIBBPF_TAIL_LINES;
 
 	for (unsigned int i = 0; i < libbpf_tail_count; i++)
-		log_error(what, LS("libbpf", libbpf_tail[(first + i) % LIBBPF_TAIL_LINES]));
+		log_at(level, what, LS("libbpf", libbpf_tail[(first + i) % LIBBPF_TAIL_LINES]));
+}
+
+static void libbpf_tail__dump(const char *what)
+{
+	libbpf_tail__dump_at(LOG_ERROR, what);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -291,6 +300,136 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	return 0;
 }
 
+/* Reports a program of an optional object that could not be used. */
+static void optional__unavailable(struct loader *l, const char *obj, const char *hook,
+				  const char *why)
+{
+	struct probe_info *p = probe__add(l, hook, false);
+
+	if (p)
+		snprintf(p->detail, sizeof(p->detail), "%s", why);
+	log_warn("optional hook not attached", LS("object", obj) LS("hook", hook)
+		 LS("mode", "unavailable") LS("error", why));
+}
+
+/* Hook name of a program: the tracepoint's name; a syscall tracepoint that
+ * sock.bpf.c also uses gets the object's name in front, so that each
+ * sonde_probe_info series stays one program. */
+static void optional__hook(struct loader *l, const char *obj, struct bpf_program *prog,
+			   char *out, size_t n)
+{
+	const char *sec = bpf_program__section_name(prog);
+	const char *tp = strrchr(sec, '/');
+
+	snprintf(out, n, "%s", tp ? tp + 1 : sec);
+	for (size_t i = 0; i < l->nprobes; i++)
+		if (strcmp(l->probes[i].hook, out) == 0) {
+			snprintf(out, n, "%s:%s", obj, tp ? tp + 1 : sec);
+			break;
+		}
+}
+
+/* Attaches every program of an optional object one by one (tp_btf and
+ * syscall tracepoints: mode "tracepoint"). A hook that does not attach is
+ * logged and reported unavailable, never fatal. Returns the number attached. */
+static int optional__attach(struct loader *l, const char *obj,
+			    struct bpf_object_skeleton *skel)
+{
+	int attached = 0;
+
+	for (int i = 0; i < skel->prog_cnt; i++) {
+		struct bpf_program *prog = *skel->progs[i].prog;
+		struct probe_info *p;
+		struct bpf_link *link;
+		char hook[40];
+
+		optional__hook(l, obj, prog, hook, sizeof(hook));
+		link = bpf_program__attach(prog);
+		if (!link) {
+			char why[80];
+
+			snprintf(why, sizeof(why), "attach failed: %s", strerror(errno));
+			optional__unavailable(l, obj, hook, why);
+			continue;
+		}
+		*skel->progs[i].link = link;	/* destroyed with the skeleton */
+		p = probe__add(l, hook, false);
+		if (p) {
+			p->attached = true;
+			snprintf(p->mode, sizeof(p->mode), "tracepoint");
+		}
+		attached++;
+	}
+	return attached;
+}
+
+/* The names of an object's programs as hooks, all unavailable (load failed). */
+static void optional__all_unavailable(struct loader *l, const char *obj,
+				      struct bpf_object_skeleton *skel, const char *why)
+{
+	for (int i = 0; i < skel->prog_cnt; i++) {
+		char hook[40];
+
+		optional__hook(l, obj, *skel->progs[i].prog, hook, sizeof(hook));
+		optional__unavailable(l, obj, hook, why);
+	}
+}
+
+/* TCP health per process (tcpstate.bpf.c). Optional: the agent runs
+ * without it. */
+static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
+{
+	struct tcpstate_bpf *t = tcpstate_bpf__open();
+	char why[80];
+	int err;
+
+	if (!t) {
+		log_warn("cannot open the TCP health tracer", LS("error", strerror(errno)));
+		return;
+	}
+	t->rodata->self_tgid = o->self_tgid;
+	t->rodata->filter_tgid = o->filter_tgid;
+	t->rodata->filter_port = o->filter_port;
+	libbpf_tail__clear();
+	err = tcpstate_bpf__load(t);
+	if (err) {
+		libbpf_tail__dump_at(LOG_WARN, "TCP health tracer load failed (optional)");
+		snprintf(why, sizeof(why), "load failed: %s", strerror(-err));
+		optional__all_unavailable(l, "tcpstate", t->skeleton, why);
+		tcpstate_bpf__destroy(t);
+		return;
+	}
+	l->tcpstate = t;
+	log_info("TCP health tracer attached",
+		 LI("hooks", optional__attach(l, "tcpstate", t->skeleton)));
+}
+
+/* Run-queue latency per process (sched.bpf.c). Optional. */
+static void sched_obj__load(struct loader *l, const struct loader_opts *o)
+{
+	struct sched_bpf *s = sched_bpf__open();
+	char why[80];
+	int err;
+
+	if (!s) {
+		log_warn("cannot open the run-queue latency tracer", LS("error", strerror(errno)));
+		return;
+	}
+	s->rodata->filter_tgid = o->filter_tgid;
+	libbpf_tail__clear();
+	err = sched_bpf__load(s);
+	if (err) {
+		libbpf_tail__dump_at(LOG_WARN, "run-queue latency tracer load failed (optional)");
+		snprintf(why, sizeof(why), "load failed: %s", strerror(-err));
+		optional__all_unavailable(l, "sched", s->skeleton, why);
+		sched_bpf__destroy(s);
+		return;
+	}
+	l->sched = s;
+	log_info("run-queue latency tracer attached",
+		 LI("hooks", optional__attach(l, "sched", s->skeleton)));
+}
+
 int loader__open(struct loader **out, const struct loader_opts *o)
 {
 	struct loader *l = calloc(1, sizeof(*l));
@@ -371,6 +510,10 @@ int loader__open(struct loader **out, const struct loader_opts *o)
 		 LS("healthy", loader__healthy(l) ? "true" : "false")
 		 LI("capture_bytes", o->capture_bytes) LI("cpus", l->ncpus)
 		 LI("ring_bytes_per_cpu", l->ring_bytes));
+	if (!o->no_tcp_health)
+		tcpstate_obj__load(l, o);
+	if (!o->no_sched)
+		sched_obj__load(l, o);
 	*out = l;
 	return 0;
 cleanup:
@@ -384,6 +527,8 @@ void loader__close(struct loader *l)
 		return;
 	sock_bpf__destroy(l->sock);	/* detaches first: no producer outlives its ring */
 	tcp_bpf__destroy(l->tcp);
+	tcpstate_bpf__destroy(l->tcpstate);
+	sched_bpf__destroy(l->sched);
 	ring_set__free(l->rings);
 	free(l);
 }
@@ -447,6 +592,21 @@ int loader__conns_fd(const struct loader *l)
 int loader__tcp_bytes_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.tcp_bytes);
+}
+
+int loader__tcp_stats_fd(const struct loader *l)
+{
+	return l->tcpstate ? bpf_map__fd(l->tcpstate->maps.tcp_stats) : -1;
+}
+
+int loader__runq_fd(const struct loader *l)
+{
+	return l->sched ? bpf_map__fd(l->sched->maps.runq) : -1;
+}
+
+int loader__ncpus(const struct loader *l)
+{
+	return l->ncpus;
 }
 
 uint64_t loader__counter(const struct loader *l, enum sonde_counter idx)

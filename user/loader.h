@@ -21,6 +21,8 @@ struct loader_opts {
 	enum loader_attach_mode {
 		ATTACH_AUTO = 0, ATTACH_FENTRY = 1, ATTACH_KPROBE = 2, ATTACH_TRACEPOINT = 3,
 	} attach_mode;
+	bool no_tcp_health;		/* leave out tcpstate.bpf.c (TCP health per process) */
+	bool no_sched;			/* leave out sched.bpf.c (run-queue latency) */
 };
 
 struct probe_info {
@@ -53,6 +55,13 @@ void loader__preexisting_tick(struct loader *l);
 int loader__gc_args(struct loader *l);
 /* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
 int loader__tcp_bytes_fd(const struct loader *l);
+/* fd of tcpstate.bpf.c's per-tgid stats (key tgid, value sonde_tcp_stats),
+ * -1 when that object is not loaded */
+int loader__tcp_stats_fd(const struct loader *l);
+/* fd of sched.bpf.c's per-CPU run-queue stats (key tgid, value
+ * sonde_runq_stats), -1 when not loaded */
+int loader__runq_fd(const struct loader *l);
+int loader__ncpus(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);
 /* every required hook attached */
 bool loader__healthy(const struct loader *l);

@@ -23,8 +23,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
+#include "procstat.h"
 #include "ring.h"
+#include "sched.h"
 #include "span.h"
+#include "tcpstate.h"
 
 #define SONDE_VERSION "0.1.0"
 #define TICK_MS 25			/* ring drain period; wakeups are batched */
@@ -45,6 +48,8 @@ struct options {
 	uint32_t max_conns;
 	uint32_t max_series;
 	bool no_host_metrics;
+	bool no_tcp_health;
+	bool no_sched;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 };
@@ -55,6 +60,9 @@ struct agent {
 	struct conntrack *ct;
 	struct metrics *m;
 	struct prom_server *prom;
+	struct tcpstate *tcpstate;	/* TCP health per service */
+	struct sched *sched;		/* run-queue latency per service */
+	struct procstat *procstat;	/* /proc resource metrics per service */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -100,6 +108,10 @@ static const char usage[] =
 "                          task, or hash (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
+"  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
+"                          connections, connect failures, resets, retransmits, RTT)\n"
+"  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
+"                          its hooks run on every context switch)\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -131,7 +143,7 @@ static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
-	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST };
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -147,6 +159,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "attach-mode", required_argument, NULL, O_ATTACH },
 		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
+		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
+		{ "no-sched", no_argument, NULL, O_NO_SCHED },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -203,6 +217,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_LOG: level = optarg; break;
 		case O_NO_HOST: o->no_host_metrics = true; break;
+		case O_NO_TCP: o->no_tcp_health = true; break;
+		case O_NO_SCHED: o->no_sched = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -419,6 +435,7 @@ static int register_metrics(struct agent *a)
 	static const char *const l_version[] = { "version" };
 	struct metrics *m = a->m;
 	size_t cap = a->opt.max_series;
+	int err;
 
 #define L(x) x, sizeof(x) / sizeof(x[0])
 #define NOL NULL, 0
@@ -471,6 +488,10 @@ static int register_metrics(struct agent *a)
 #undef FAM
 #undef L
 #undef NOL
+	if ((!a->opt.no_tcp_health && (err = tcpstate__new(&a->tcpstate, m, cap))) ||
+	    (!a->opt.no_sched && (err = sched__new(&a->sched, m, cap))) ||
+	    (err = procstat__new(&a->procstat, m, cap, a->opt.pid, a->opt.service_name)))
+		return err;
 	return 0;
 }
 
@@ -539,6 +560,9 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	/* Drain first so the page reflects every request finished so far. */
 	drain(a, false);
 	collect_tcp_bytes(a);
+	tcpstate__collect(a->tcpstate, loader__tcp_stats_fd(a->ld));
+	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
+	procstat__collect(a->procstat);
 	for (size_t i = 0; i < np; i++) {
 		const char *lv[] = { p[i].hook, p[i].mode };
 
@@ -742,6 +766,8 @@ int main(int argc, char **argv)
 	lo.ring_bytes = a.opt.ring_bytes;
 	lo.args_store = a.opt.args_store;
 	lo.attach_mode = a.opt.attach_mode;
+	lo.no_tcp_health = a.opt.no_tcp_health;
+	lo.no_sched = a.opt.no_sched;
 	err = loader__open(&a.ld, &lo);
 	if (err) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));
@@ -757,6 +783,9 @@ cleanup:
 	loader__close(a.ld);
 	prom__stop(a.prom);
 	conntrack__free(a.ct);
+	tcpstate__free(a.tcpstate);
+	sched__free(a.sched);
+	procstat__free(a.procstat);
 	metrics__free(a.m);
 	log_info("sonde stopped", LI("status", err));
 	return err ? 1 : 0;

@@ -546,6 +546,23 @@ void metrics__observe(struct metrics *m, int fam,
 	s->sum += v;
 }
 
+void metrics__observe_buckets(struct metrics *m, int fam,
+			      const char *const *label_values,
+			      const uint64_t *bucket_counts, double sum)
+{
+	struct family *f = get_family(m, fam);
+	struct series *s;
+
+	if (!f || f->type != METRIC_HISTOGRAM || !bucket_counts || isnan(sum))
+		return;
+	s = get_series(f, label_values);
+	for (size_t i = 0; i <= f->nbounds; i++) {
+		s->buckets[i] += bucket_counts[i];
+		s->count += bucket_counts[i];
+	}
+	s->sum += sum;
+}
+
 void metrics__add(struct metrics *m, int fam, const char *const *label_values,
 		  double v)
 {

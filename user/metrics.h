@@ -63,6 +63,16 @@ void metrics__add(struct metrics *m, int fam, const char *const *label_values,
 void metrics__set(struct metrics *m, int fam, const char *const *label_values,
 		  double v);
 
+/*
+ * Histogram observations aggregated elsewhere (e.g. in a BPF map): adds
+ * bucket_counts[i] observations to bucket i (nbounds+1 counts, per bucket,
+ * not cumulative; the last is +Inf), their total to the count and sum to
+ * the sum. Ignored for a bad family id, a non-histogram or a NaN sum.
+ */
+void metrics__observe_buckets(struct metrics *m, int fam,
+			      const char *const *label_values,
+			      const uint64_t *bucket_counts, double sum);
+
 struct metrics_buf {
 	char *data;	/* NUL-terminated while len > 0 */
 	size_t len, cap;

@@ -48,6 +48,33 @@ static __always_inline long core__file_refs(struct file *f)
 	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
 }
 
+/* Drops counted on a socket (for a listener: SYNs and completed handshakes
+ * it had to drop, tcp_listendrop()). Linux 6.18 added per-NUMA-node drop
+ * counters that a socket may use instead of sk_drops (struct sock gained
+ * sk_drop_counters with the NUMA-aware drop counting of the 6.18 net tree;
+ * not present in 6.1); sk_drops_read() sums them when set. */
+struct numa_drop_counters___new {
+	atomic_t drops0;
+	atomic_t drops1;
+} __attribute__((preserve_access_index));
+struct sock___new {
+	struct numa_drop_counters___new *sk_drop_counters;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 core__sk_drops(struct sock *sk)
+{
+	struct sock___new *s = (void *)sk;
+
+	if (bpf_core_field_exists(s->sk_drop_counters)) {
+		struct numa_drop_counters___new *c = BPF_CORE_READ(s, sk_drop_counters);
+
+		if (c)
+			return (__u32)BPF_CORE_READ(c, drops0.counter) +
+			       (__u32)BPF_CORE_READ(c, drops1.counter);
+	}
+	return (__u32)BPF_CORE_READ(sk, sk_drops.counter);
+}
+
 /* Task-local storage (BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11) may be refused
  * in tracepoint programs by some kernels; the loader tries it and falls back
  * to a hash map (see args_in_task in sock.bpf.c), so no BPF-side check is

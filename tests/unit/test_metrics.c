@@ -94,6 +94,34 @@ static void test_histogram_values(void)
 	metrics__free(m);
 }
 
+/* Buckets aggregated elsewhere (BPF log2 slots) add up like observations. */
+static void test_observe_buckets(void)
+{
+	struct metrics *m = metrics__new();
+	static const double b[] = { 0.001, 0.002 };
+	const char *ln[] = { "service_name" }, *lv[] = { "svc" };
+	uint64_t c1[] = { 1, 2, 3 }, c2[] = { 0, 1, 0 };
+	char *out;
+	int h, g;
+
+	h = metrics__family(m, METRIC_HISTOGRAM, "x_seconds", "X.", ln, 1, b, 2, 0);
+	g = metrics__family(m, METRIC_GAUGE, "y", "Y.", ln, 1, NULL, 0, 0);
+	metrics__observe_buckets(m, h, lv, c1, 0.5);
+	metrics__observe_buckets(m, h, lv, c2, 0.25);
+	metrics__observe_buckets(m, h, lv, c2, NAN);	/* ignored */
+	metrics__observe_buckets(m, g, lv, c2, 1);	/* not a histogram: ignored */
+	metrics__observe(m, h, lv, 0.0015);
+	out = render(m);
+	CHECK_LINE(out, "x_seconds_bucket{service_name=\"svc\",le=\"0.001\"} 1");
+	CHECK_LINE(out, "x_seconds_bucket{service_name=\"svc\",le=\"0.002\"} 5");
+	CHECK_LINE(out, "x_seconds_bucket{service_name=\"svc\",le=\"+Inf\"} 8");
+	CHECK_LINE(out, "x_seconds_count{service_name=\"svc\"} 8");
+	CHECK_LINE(out, "x_seconds_sum{service_name=\"svc\"} 0.7515");
+	CHECK(strstr(out, "\ny{") == NULL);
+	free(out);
+	metrics__free(m);
+}
+
 /* The whole output for a small registry, to pin order and format. */
 static void test_exact_render(void)
 {
@@ -606,6 +634,7 @@ int main(void)
 {
 	test_histogram_values();
 	test_exact_render();
+	test_observe_buckets();
 	test_escaping_and_numbers();
 	test_cap();
 	test_many_series();
