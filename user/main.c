@@ -21,6 +21,7 @@
 #include "host/host.h"
 #include "loader.h"
 #include "log.h"
+#include "mapdrain.h"
 #include "metrics.h"
 #include "proc.h"
 #include "procstat.h"
@@ -513,36 +514,25 @@ static void self_usage(double *cpu_s, double *rss_bytes)
 	*rss_bytes = (double)pages * (double)sysconf(_SC_PAGESIZE);
 }
 
-/* Moves per-process TCP byte counts from the kernel into per-service
- * counters. lookup_and_delete makes each byte counted exactly once. */
+/* Per-process TCP byte counts from the kernel, into per-service counters. */
+static void tcp_bytes_cb(void *arg, uint32_t tgid, const void *value)
+{
+	struct agent *a = arg;
+	const struct sonde_tcp_bytes *v = value;
+	const char *svc = proc__service(tgid, NULL, "");
+	const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
+
+	if (v->tx)
+		metrics__add(a->m, a->fam_netio, tx, (double)v->tx);
+	if (v->rx)
+		metrics__add(a->m, a->fam_netio, rx, (double)v->rx);
+}
+
 static void collect_tcp_bytes(struct agent *a)
 {
-	int fd = loader__tcp_bytes_fd(a->ld);
-	uint32_t key, next, keys[1024];
 	struct sonde_tcp_bytes v;
-	size_t n = 0;
-	int err;
 
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (!err && n < sizeof(keys) / sizeof(keys[0])) {
-		keys[n++] = next;
-		key = next;
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) != 0) {
-			if (bpf_map_lookup_elem(fd, &keys[i], &v) != 0)
-				continue;
-			bpf_map_delete_elem(fd, &keys[i]);
-		}
-		const char *svc = proc__service(keys[i], NULL, "");
-		const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
-
-		if (v.tx)
-			metrics__add(a->m, a->fam_netio, tx, (double)v.tx);
-		if (v.rx)
-			metrics__add(a->m, a->fam_netio, rx, (double)v.rx);
-	}
+	mapdrain__u32(loader__tcp_bytes_fd(a->ld), &v, tcp_bytes_cb, a);
 }
 
 static int render_metrics(void *arg, struct metrics_buf *out)

@@ -7,11 +7,11 @@
 #include <bpf/bpf.h>
 
 #include "log2hist.h"
+#include "mapdrain.h"
 #include "proc.h"
 #include "sonde.h"
 #include "tcpstate.h"
 
-#define TCPSTATE_BATCH 1024	/* tgids moved per scrape; the rest wait for the next */
 
 struct tcpstate {
 	struct metrics *m;
@@ -131,30 +131,16 @@ static void tcpstate__account(struct tcpstate *t, uint32_t tgid, const struct so
 	}
 }
 
+static void tcpstate__account_cb(void *arg, uint32_t tgid, const void *v)
+{
+	tcpstate__account(arg, tgid, v);
+}
+
 void tcpstate__collect(struct tcpstate *t, int fd)
 {
-	static uint32_t keys[TCPSTATE_BATCH];
-	static struct sonde_tcp_stats v;
-	uint32_t key, next;
-	size_t n = 0;
-	int err;
+	struct sonde_tcp_stats v;
 
 	if (!t || fd < 0)
 		return;
-	/* Keys first: deleting while walking would restart the walk. */
-	err = bpf_map_get_next_key(fd, NULL, &next);
-	while (!err && n < TCPSTATE_BATCH) {
-		keys[n++] = next;
-		key = next;
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) != 0) {
-			/* kernels without lookup-and-delete on hash maps (< 5.14) */
-			if (bpf_map_lookup_elem(fd, &keys[i], &v) != 0)
-				continue;
-			bpf_map_delete_elem(fd, &keys[i]);
-		}
-		tcpstate__account(t, keys[i], &v);
-	}
+	mapdrain__u32(fd, &v, tcpstate__account_cb, t);
 }
