@@ -29,7 +29,7 @@ test_metrics_SRCS := user/metrics.c
 test_conntrack_SRCS := user/conntrack.c user/proto/http1.c user/route.c user/proc.c user/span.c user/log.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps test unit unit-asan integration guest bench run clean
+.PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
@@ -80,6 +80,27 @@ integration: all
 	python3 tests/integration/test_tcp_health.py
 	python3 tests/integration/test_prometheus.py
 
+# Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
+# FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
+# test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
+FUZZ_TARGETS := http1
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard user/*/*.c user/*/*.h user/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
+		$< user/proto/$*.c -o $@
+
+fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/work-$$t; \
+		if ! $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/work-$$t tests/fuzz/corpus-$$t \
+			> $(BUILD)/fuzz/$$t.log 2>&1; then \
+			tail -40 $(BUILD)/fuzz/$$t.log; echo "fuzz_$$t: FAILED (input saved in $(BUILD)/fuzz/)"; exit 1; \
+		fi; \
+		echo "fuzz_$$t: $$(grep -E '^Done' $(BUILD)/fuzz/$$t.log)"; \
+	done
+
 # The kprobe/fentry paths on a second kernel (Debian 6.1 under QEMU TCG); the
 # host kernel has neither. Downloads the kernel package once into build/guest.
 guest: all
@@ -89,6 +110,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) integration
 	$(MAKE) guest
 
