@@ -651,12 +651,8 @@ struct writer {
 	int err;
 };
 
-static void w_raw(struct writer *w, const char *p, size_t n)
+int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
 {
-	struct metrics_buf *b = w->b;
-
-	if (w->err)
-		return;
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		char *data;
@@ -664,16 +660,21 @@ static void w_raw(struct writer *w, const char *p, size_t n)
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		data = realloc(b->data, cap);
-		if (!data) {
-			w->err = -ENOMEM;
-			return;
-		}
+		if (!data)
+			return -ENOMEM;
 		b->data = data;
 		b->cap = cap;
 	}
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
+	return 0;
+}
+
+static void w_raw(struct writer *w, const char *p, size_t n)
+{
+	if (!w->err)
+		w->err = metrics_buf__append(w->b, p, n);
 }
 
 static void w_str(struct writer *w, const char *s)

@@ -81,6 +81,9 @@ struct metrics_buf {
 /* Appends the exposition; on -ENOMEM the buffer is left as it was. */
 int metrics__render(struct metrics *m, struct metrics_buf *out);
 void metrics_buf__free(struct metrics_buf *b);
+/* Appends n bytes, keeping the text NUL-terminated; 0 or -ENOMEM (the
+ * buffer is then unchanged). Shared by every writer of exposition text. */
+int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n);
 
 struct metrics_series_view {
 	const char *const *label_values; /* NULL for the overflow series */

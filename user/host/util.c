@@ -13,27 +13,8 @@
 
 void host_util__append(struct host_w *w, const char *s, size_t n)
 {
-	struct metrics_buf *b = w->buf;
-
-	if (w->err)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p) {
-			w->err = -ENOMEM;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
+	if (!w->err)
+		w->err = metrics_buf__append(w->buf, s, n);
 }
 
 static void puts_(struct host_w *w, const char *s)
