@@ -375,13 +375,35 @@ static void optional__all_unavailable(struct loader *l, const char *obj,
 	}
 }
 
-/* TCP health per process (tcpstate.bpf.c). Optional: the agent runs
- * without it. */
+/* Loads and attaches an optional tracer that is already opened and
+ * configured. On failure its hooks are reported unavailable and the caller
+ * destroys it; the agent runs on without it. */
+static int optional__load(struct loader *l, const char *name, const char *what,
+			  struct bpf_object_skeleton *skel)
+{
+	char why[80];
+	int err;
+
+	libbpf_tail__clear();
+	err = bpf_object__load_skeleton(skel);
+	if (err) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%s load failed (optional)", what);
+		libbpf_tail__dump_at(LOG_WARN, msg);
+		snprintf(why, sizeof(why), "load failed: %s", strerror(-err));
+		optional__all_unavailable(l, name, skel, why);
+		return err;
+	}
+	log_info("optional tracer attached", LS("tracer", what)
+		 LI("hooks", optional__attach(l, name, skel)));
+	return 0;
+}
+
+/* TCP health per process (tcpstate.bpf.c). Optional. */
 static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
 {
 	struct tcpstate_bpf *t = tcpstate_bpf__open();
-	char why[80];
-	int err;
 
 	if (!t) {
 		log_warn("cannot open the TCP health tracer", LS("error", strerror(errno)));
@@ -390,44 +412,26 @@ static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
 	t->rodata->self_tgid = o->self_tgid;
 	t->rodata->filter_tgid = o->filter_tgid;
 	t->rodata->filter_port = o->filter_port;
-	libbpf_tail__clear();
-	err = tcpstate_bpf__load(t);
-	if (err) {
-		libbpf_tail__dump_at(LOG_WARN, "TCP health tracer load failed (optional)");
-		snprintf(why, sizeof(why), "load failed: %s", strerror(-err));
-		optional__all_unavailable(l, "tcpstate", t->skeleton, why);
+	if (optional__load(l, "tcpstate", "TCP health tracer", t->skeleton))
 		tcpstate_bpf__destroy(t);
-		return;
-	}
-	l->tcpstate = t;
-	log_info("TCP health tracer attached",
-		 LI("hooks", optional__attach(l, "tcpstate", t->skeleton)));
+	else
+		l->tcpstate = t;
 }
 
 /* Run-queue latency per process (sched.bpf.c). Optional. */
 static void sched_obj__load(struct loader *l, const struct loader_opts *o)
 {
 	struct sched_bpf *s = sched_bpf__open();
-	char why[80];
-	int err;
 
 	if (!s) {
 		log_warn("cannot open the run-queue latency tracer", LS("error", strerror(errno)));
 		return;
 	}
 	s->rodata->filter_tgid = o->filter_tgid;
-	libbpf_tail__clear();
-	err = sched_bpf__load(s);
-	if (err) {
-		libbpf_tail__dump_at(LOG_WARN, "run-queue latency tracer load failed (optional)");
-		snprintf(why, sizeof(why), "load failed: %s", strerror(-err));
-		optional__all_unavailable(l, "sched", s->skeleton, why);
+	if (optional__load(l, "sched", "run-queue latency tracer", s->skeleton))
 		sched_bpf__destroy(s);
-		return;
-	}
-	l->sched = s;
-	log_info("run-queue latency tracer attached",
-		 LI("hooks", optional__attach(l, "sched", s->skeleton)));
+	else
+		l->sched = s;
 }
 
 int loader__open(struct loader **out, const struct loader_opts *o)
