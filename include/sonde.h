@@ -21,6 +21,9 @@ enum sonde_op {
 	SONDE_OP_DATA = 1,	/* payload seen on a tracked TCP socket */
 	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) */
 	SONDE_OP_EXIT = 3,	/* every thread of a process has exited */
+	/* reserved for the uprobe feeds: */
+	SONDE_OP_DB_CALL = 4,	/* libpq/libmysqlclient call: SQL text (issue #4) */
+	SONDE_OP_TLS_BIND = 5,	/* an SSL* bound to its socket (issue #5) */
 };
 
 enum sonde_dir {
@@ -48,6 +51,7 @@ enum sonde_syscall {
 
 /* Event flags */
 #define SONDE_F_TRUNCATED 0x01	/* payload longer than what was captured */
+#define SONDE_F_TLS 0x02	/* plaintext from SSL_read/SSL_write uprobes, not the wire */
 
 /* Common header of every ring buffer record (Tetragon style). */
 struct sonde_event_hdr {

@@ -3,15 +3,23 @@
 # Only touches apt when something is missing, so repeated runs are fast.
 set -euo pipefail
 what=${1:-all}
-build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev"
+build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
+	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev"
 # ASan/UBSan runtime for the sanitizer build of the unit tests
 test_pkgs_san="libclang-rt-14-dev"
-test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk"
+test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk openssl
+	postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools python3-pymysql"
 case "$what" in
 build) pkgs="$build_pkgs" ;;
 *) pkgs="$build_pkgs $test_pkgs $test_pkgs_san" ;;
 esac
 missing=()
+# The OTLP test receiver decodes with Node (any packaged node works; some
+# images ship nodesource's, which bundles npm).
+if [ "$what" != build ] && ! command -v npm >/dev/null; then
+	command -v node >/dev/null || missing+=(nodejs)
+	missing+=(npm)
+fi
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done

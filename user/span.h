@@ -10,6 +10,26 @@
 #include "proto/http1.h"
 
 enum span_kind { SPAN_SERVER = 1, SPAN_CLIENT = 2 };
+/* What the span describes: which group of fields below is meaningful. */
+enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
+
+#define SPAN_HDR_ID_MAX 64	/* recorded X-Request-ID & co, cut to fit */
+#define SPAN_TRACESTATE_MAX 256
+#define SPAN_DB_OP_MAX 32
+#define SPAN_DB_COLLECTION_MAX 64
+#define SPAN_DB_QUERY_MAX 512
+#define SPAN_DB_STATUS_MAX 16
+#define SPAN_ERROR_TYPE_MAX 32
+
+/* W3C trace context of a span. All-zero parent_span_id: a root span. */
+struct span_ctx {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	uint8_t trace_flags;		/* bit 0: sampled */
+	uint8_t remote_parent;		/* parent came from an incoming traceparent */
+	char tracestate[SPAN_TRACESTATE_MAX];	/* as received, "" when none */
+};
 
 struct span {
 	enum span_kind kind;
@@ -25,6 +45,22 @@ struct span {
 	uint16_t status;
 	uint8_t version_minor;
 	uint8_t incomplete;		/* framing was guessed (capture gap) */
+	uint8_t proto;			/* enum span_proto */
+	uint8_t tls;			/* seen in plaintext through TLS uprobes (url.scheme https) */
+	struct span_ctx ctx;
+	/* HTTP: X-Request-ID, X-Tracking-ID, X-Correlation-ID ("" when absent) */
+	char request_id[SPAN_HDR_ID_MAX];
+	char tracking_id[SPAN_HDR_ID_MAX];
+	char correlation_id[SPAN_HDR_ID_MAX];
+	/* error.type per the semantic conventions ("500", "connection_refused",
+	 * a SQLSTATE...), "" when the span is not an error */
+	char error_type[SPAN_ERROR_TYPE_MAX];
+	/* SPAN_DB */
+	const char *db_system;		/* "postgresql", "mysql", "mariadb", "redis" */
+	char db_operation[SPAN_DB_OP_MAX];	/* "SELECT", "GET", ... */
+	char db_collection[SPAN_DB_COLLECTION_MAX];	/* first table, "" if unknown */
+	char db_query[SPAN_DB_QUERY_MAX];	/* normalised: no literals */
+	char db_status[SPAN_DB_STATUS_MAX];	/* SQLSTATE / MySQL error code, "" on success */
 };
 
 /* Offset from CLOCK_MONOTONIC to CLOCK_REALTIME, measured once at start. */
