@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "conntrack.h"
+#include "export/otlp.h"
 #include "export/prom.h"
 #include "host/host.h"
 #include "loader.h"
@@ -53,6 +54,7 @@ struct options {
 	bool no_sched;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
+	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
 };
 
 struct agent {
@@ -64,6 +66,7 @@ struct agent {
 	struct tcpstate *tcpstate;	/* TCP health per service */
 	struct sched *sched;		/* run-queue latency per service */
 	struct procstat *procstat;	/* /proc resource metrics per service */
+	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -113,6 +116,14 @@ static const char usage[] =
 "                          connections, connect failures, resets, retransmits, RTT)\n"
 "  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
 "                          its hooks run on every context switch)\n"
+"  --otlp-endpoint URL     send spans and metrics as OTLP/HTTP (protobuf) to URL/v1/traces\n"
+"                          and URL/v1/metrics (env OTEL_EXPORTER_OTLP_ENDPOINT; unset: no\n"
+"                          export). Also read: OTEL_EXPORTER_OTLP_{TRACES_,METRICS_}ENDPOINT,\n"
+"                          _HEADERS, _COMPRESSION (gzip|none), _TIMEOUT (ms, 10000);\n"
+"                          OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512), OTEL_BSP_SCHEDULE_DELAY (ms,\n"
+"                          5000), OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_METRIC_EXPORT_INTERVAL\n"
+"                          (ms, 60000), OTEL_TRACES_SAMPLER(_ARG) (parentbased_always_on),\n"
+"                          OTEL_RESOURCE_ATTRIBUTES, SONDE_OTLP_RETRY_MAX_ELAPSED (ms, 60000)\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -144,7 +155,8 @@ static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
-	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED };
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
+	       O_OTLP };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -162,6 +174,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
 		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
 		{ "no-sched", no_argument, NULL, O_NO_SCHED },
+		{ "otlp-endpoint", required_argument, NULL, O_OTLP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -220,6 +233,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_NO_HOST: o->no_host_metrics = true; break;
 		case O_NO_TCP: o->no_tcp_health = true; break;
 		case O_NO_SCHED: o->no_sched = true; break;
+		case O_OTLP: o->otlp_endpoint = optarg; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -341,6 +355,7 @@ static void on_span(void *arg, const struct span *s)
 
 		metrics__observe(a->m, a->fam_client, lv, secs);
 	}
+	otlp__span(a->otlp, s);
 	if (a->opt.print_spans && !a->print_failed && span__print_json(stdout, s) < 0) {
 		a->print_failed = true;
 		log_warn("stdout closed; no longer printing spans", LS("error", strerror(errno)));
@@ -667,6 +682,7 @@ static int run(struct agent *a)
 					/* spurious wakeup */
 				}
 				drain(a, false);
+				otlp__tick(a->otlp);
 				if (a->opt.print_spans)
 					fflush(stdout);
 				if (++ticks % (1000 / TICK_MS) == 0) {
@@ -735,6 +751,8 @@ int main(int argc, char **argv)
 		log_error("metrics registry setup failed", LS("error", strerror(-err)));
 		return 1;
 	}
+	if ((err = otlp__setup(&a.otlp, a.m, a.opt.otlp_endpoint, SONDE_VERSION)))
+		return err == -EINVAL ? 2 : 1;
 	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore, .arg = &a };
 	a.ct = conntrack__new(a.opt.max_conns, &ops);
 	if (!a.ct)
@@ -771,6 +789,7 @@ int main(int argc, char **argv)
 	err = run(&a);
 cleanup:
 	loader__close(a.ld);
+	otlp__free(a.otlp);	/* after the final drain; flushes for at most 2 s */
 	prom__stop(a.prom);
 	conntrack__free(a.ct);
 	tcpstate__free(a.tcpstate);

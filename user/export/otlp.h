@@ -1,0 +1,131 @@
+/* OTLP/HTTP (protobuf) export of spans and metrics: configuration from the
+ * standard OTEL_* environment, encoders, retry policy, and the exporter that
+ * ships batches from worker threads so the event loop never waits. */
+#ifndef SONDE_EXPORT_OTLP_H
+#define SONDE_EXPORT_OTLP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "proc.h"
+#include "sampler.h"
+#include "span.h"
+
+#define OTLP_MAX_KV 32		/* headers / resource attributes per list */
+#define OTLP_URL_MAX 1024
+
+enum otlp_signal { OTLP_TRACES = 0, OTLP_METRICS = 1, OTLP_NSIGNALS };
+/* Why exported data was lost; labels of sonde_export_dropped_total. */
+enum otlp_drop {
+	OTLP_DROP_QUEUE_FULL = 0,	/* span queue full / metrics snapshot superseded */
+	OTLP_DROP_RETRIES_EXHAUSTED,	/* retryable failures for longer than the retry budget */
+	OTLP_DROP_REJECTED,		/* 4xx other than 429, or another non-retryable answer */
+	OTLP_DROP_PARTIAL_SUCCESS,	/* the receiver's rejected_spans / rejected_data_points */
+	OTLP_DROP_SHUTDOWN,		/* still queued when the shutdown flush ran out of time */
+	OTLP_NDROPS
+};
+
+struct otlp_kv {
+	char *key, *value;
+};
+
+struct otlp_signal_config {
+	char url[OTLP_URL_MAX];		/* "" = this signal is not exported */
+	struct otlp_kv headers[OTLP_MAX_KV];
+	size_t nheaders;
+	bool gzip;
+	uint32_t timeout_ms;
+};
+
+struct otlp_config {
+	struct otlp_signal_config sig[OTLP_NSIGNALS];
+	uint32_t batch_size;		/* OTEL_BSP_MAX_EXPORT_BATCH_SIZE */
+	uint32_t schedule_delay_ms;	/* OTEL_BSP_SCHEDULE_DELAY */
+	uint32_t queue_size;		/* OTEL_BSP_MAX_QUEUE_SIZE */
+	uint32_t metric_interval_ms;	/* OTEL_METRIC_EXPORT_INTERVAL */
+	uint32_t max_retry_ms;		/* SONDE_OTLP_RETRY_MAX_ELAPSED: retry budget per request */
+	struct sampler sampler;
+	struct otlp_kv resource[OTLP_MAX_KV];	/* OTEL_RESOURCE_ATTRIBUTES */
+	size_t nresource;
+	char host_name[256];
+	char sdk_version[32];
+};
+
+typedef const char *(*otlp_getenv_fn)(const char *name);
+
+/* Fills c from the environment (env is getenv outside tests); endpoint, when
+ * not NULL, stands for OTEL_EXPORTER_OTLP_ENDPOINT. 0, or -EINVAL with a
+ * reason in err. Free with otlp__config_free even after an error. */
+int otlp__config_load(struct otlp_config *c, otlp_getenv_fn env, const char *endpoint,
+		      char *err, size_t errlen);
+void otlp__config_free(struct otlp_config *c);
+/* "k=v,k2=v2" with %XX decoding of keys and values, blanks around entries
+ * trimmed. Appends to out (at most max entries in all). 0, or -EINVAL for an
+ * entry without '=' or with an empty key, a bad %-escape, a control
+ * character in a key or value, or too many entries; -ENOMEM. */
+int otlp__parse_kv_list(const char *s, struct otlp_kv *out, size_t max, size_t *n);
+
+/* ---- retry policy (pure) ---- */
+enum otlp_outcome { OTLP_SUCCESS, OTLP_RETRY, OTLP_FAIL };
+/* transport_ok: the HTTP exchange completed (else: connect/timeout/...). */
+enum otlp_outcome otlp__classify(bool transport_ok, long http_status);
+/* Delay before retry number `retry` (1 = first retry): Retry-After seconds
+ * when the receiver gave one (>= 0), else exponential from 500 ms (x2, at
+ * most 16 s) with jitter: rnd in [0,1) picks uniformly in [d/2, d). */
+uint64_t otlp__backoff_ms(unsigned int retry, long retry_after_s, double rnd);
+/* Retry-After as delta-seconds; -1 when absent or not a number (the
+ * HTTP-date form is treated as absent). */
+long otlp__parse_retry_after(const char *v, size_t len);
+
+/* ---- encoders ---- */
+
+/* A span as queued for export: a copy, with the service name copied too
+ * (span.service points into a cache owned by the loop thread). */
+struct otlp_span_item {
+	struct span s;
+	char service[PROC_NAME_MAX];
+};
+
+/* Process facts for a resource; exe/cmdline "" when unknown. */
+typedef void (*otlp_proc_info_fn)(void *arg, uint32_t pid, char *exe, size_t exelen,
+				  char *cmdline, size_t cmdlen);
+
+/* ExportTraceServiceRequest: one ResourceSpans per (pid, service), scope
+ * "sonde". *out is malloc'd. 0 or -ENOMEM. */
+int otlp__encode_spans(const struct otlp_config *c, const struct otlp_span_item *items, size_t n,
+		       otlp_proc_info_fn info, void *info_arg, uint8_t **out, size_t *outlen);
+/* ExportMetricsServiceRequest with every family of the registry (cumulative;
+ * histograms with the registry's bounds). Loop thread only. *npoints gets
+ * the number of data points. 0 or -ENOMEM. */
+int otlp__encode_metrics(const struct otlp_config *c, struct metrics *m, uint64_t start_unix_ns,
+			 uint64_t now_unix_ns, uint8_t **out, size_t *outlen, size_t *npoints);
+/* OTel name, unit and attribute key for a registry family / label. */
+const char *otlp__metric_name(const char *prom_name, enum metric_type t, char *buf, size_t n,
+			      const char **unit);
+const char *otlp__attr_key(const char *label);
+/* gzip (RFC 1952) of in; *out malloc'd. 0 or -ENOMEM. */
+int otlp__gzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
+/* Rejected count and message of an Export*ServiceResponse body; 0 with
+ * *rejected 0 for an empty body, -EINVAL for one that does not decode. */
+int otlp__decode_response(enum otlp_signal sig, const uint8_t *body, size_t n, int64_t *rejected,
+			  char *msg, size_t msglen);
+
+/* ---- the exporter (event loop side) ---- */
+struct otlp;
+
+/* Reads the environment (endpoint: the --otlp-endpoint flag or NULL) and
+ * starts the workers. *out stays NULL when no endpoint is configured (logged
+ * once). Registers sonde_export_* in m. 0, or negative errno (bad config is
+ * -EINVAL, logged). */
+int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version);
+/* One finished span: sampled, copied into the bounded queue (or counted as
+ * dropped). Never blocks on the network. */
+void otlp__span(struct otlp *o, const struct span *s);
+/* Called on the loop's timer: metrics export when due, own counters. */
+void otlp__tick(struct otlp *o);
+/* Final metrics, flush for at most 2 s, stop the workers. NULL is a no-op. */
+void otlp__free(struct otlp *o);
+
+#endif
