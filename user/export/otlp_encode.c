@@ -496,9 +496,9 @@ const char *otlp__metric_name(const char *prom, enum metric_type t, char *buf, s
 	/* Prometheus appends _total to counters; OTLP names do not carry it */
 	if (t == METRIC_COUNTER && len > 6 && strcmp(prom + len - 6, "_total") == 0)
 		len -= 6;
-	if (len >= 8 && strcmp(prom + len - 8, "_seconds") == 0)
+	if (len >= 8 && strncmp(prom + len - 8, "_seconds", 8) == 0)
 		*unit = "s";
-	else if (len >= 6 && strcmp(prom + len - 6, "_bytes") == 0)
+	else if (len >= 6 && strncmp(prom + len - 6, "_bytes", 6) == 0)
 		*unit = "By";
 	snprintf(buf, n, "%.*s", (int)len, prom);
 	return buf;
