@@ -72,6 +72,10 @@ $(BUILD)/sonde: $(USER_OBJS)
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
+$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/span.c user/log.c user/metrics.c \
+		$(PROTO_GEN)
+	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
+
 $(BUILD):
 	@mkdir -p $@
 
@@ -136,6 +140,7 @@ test: deps
 
 bench: deps
 	$(MAKE) all
+	$(MAKE) $(BUILD)/otlp-bench
 	scripts/bench.sh
 
 run:

@@ -31,6 +31,7 @@
 #                         other sonde/sonde-floor process runs (e.g. concurrent
 #                         tests) and the CPUs are < 10% busy. Noisy runs are
 #                         flagged in the table either way
+#   BENCH_OTLP_SECONDS=4  OTLP span-encoding section (build/otlp-bench); 0 = skip
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
 #                         no wrk load) to compare the cost of a scrape; 0 = skip
@@ -667,6 +668,16 @@ print("  agent RSS <= %.0f MiB                             %6.1f MiB   %s"
 print()
 print("Total time %s s" % elapsed)
 PY
+
+# ---- OTLP export: span encoding cost (build/otlp-bench, no network) ----
+# Spans per second on one core to build and pack ExportTraceServiceRequest
+# batches of OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512), with and without gzip.
+# BENCH_OTLP_SECONDS=4 (split between the two); 0 = skip.
+if ((${BENCH_OTLP_SECONDS:-4} > 0)); then
+	echo
+	[[ -x build/otlp-bench ]] || make -s build/otlp-bench
+	build/otlp-bench "${BENCH_OTLP_SECONDS:-4}" 512
+fi
 
 # ---- scrape cost: sonde's /metrics (with node_* host metrics) vs node_exporter ----
 # Both run side by side, each on its own loopback port, with nothing else

@@ -379,6 +379,9 @@ def main():
     t0 = time.monotonic()
     check_eq(agent.stop(), 0, "D: agent exits cleanly with a dead receiver")
     print(f"   shutdown took {time.monotonic() - t0:.2f} s", flush=True)
+    stopped = [r for r in agent.log_records() if r.get("@message") == "OTLP exporter stopped"]
+    check(len(stopped) == 1 and stopped[0]["flush_ms"] <= 2100,
+          f"D: shutdown flush bounded by 2 s ({stopped[0]['flush_ms'] if stopped else '?'} ms)")
     srv.terminate()
     finish("test_otlp")
 

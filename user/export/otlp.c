@@ -618,6 +618,8 @@ fail:
 
 void otlp__free(struct otlp *o)
 {
+	uint64_t t0 = mono_ns();
+
 	if (!o)
 		return;
 	/* one last snapshot so counts made since the previous interval arrive */
@@ -641,7 +643,8 @@ void otlp__free(struct otlp *o)
 	}
 	if (o->mbody)
 		drop(o, OTLP_METRICS, OTLP_DROP_SHUTDOWN, o->mpoints);
-	log_info("OTLP exporter stopped", LI("spans_exported", load(&o->exported[OTLP_TRACES]))
+	log_info("OTLP exporter stopped", LI("flush_ms", (mono_ns() - t0) / 1000000)
+		 LI("spans_exported", load(&o->exported[OTLP_TRACES]))
 		 LI("spans_dropped_shutdown", load(&o->dropped[OTLP_TRACES][OTLP_DROP_SHUTDOWN])));
 	free(o->mbody);
 	pthread_mutex_destroy(&o->mu);
