@@ -62,6 +62,8 @@ struct otlp {
 	struct worker w[OTLP_NSIGNALS];
 	/* loop thread only */
 	uint64_t start_unix_ns, last_metrics_ns;
+	uint8_t rpool[4096];		/* getrandom() bytes for ids, one syscall per 170 spans */
+	size_t rleft;
 	int fam_dropped, fam_requests, fam_spans, fam_points, fam_queue;
 	/* traces worker only */
 	struct pinfo pcache[PCACHE];
@@ -377,6 +379,18 @@ static void *metrics_main(void *arg)
 
 /* ---- loop side ---- */
 
+static bool random_bytes(struct otlp *o, uint8_t *dst, size_t n)
+{
+	if (o->rleft < n) {
+		if (getrandom(o->rpool, sizeof(o->rpool), 0) != (ssize_t)sizeof(o->rpool))
+			return false;
+		o->rleft = sizeof(o->rpool);
+	}
+	memcpy(dst, o->rpool + sizeof(o->rpool) - o->rleft, n);
+	o->rleft -= n;
+	return true;
+}
+
 void otlp__span(struct otlp *o, const struct span *s)
 {
 	struct span_ctx ctx;
@@ -388,11 +402,11 @@ void otlp__span(struct otlp *o, const struct span *s)
 	/* Until trace context is known, every span starts its own sampled
 	 * trace; ids must exist before sampling, which reads the trace id. */
 	if (!memcmp(ctx.trace_id, (uint8_t[16]){ 0 }, 16)) {
-		if (getrandom(ctx.trace_id, 16, 0) != 16)
+		if (!random_bytes(o, ctx.trace_id, 16))
 			return;
 		ctx.trace_flags |= 1;
 	}
-	if (!memcmp(ctx.span_id, (uint8_t[8]){ 0 }, 8) && getrandom(ctx.span_id, 8, 0) != 8)
+	if (!memcmp(ctx.span_id, (uint8_t[8]){ 0 }, 8) && !random_bytes(o, ctx.span_id, 8))
 		return;
 	parent = memcmp(ctx.parent_span_id, (uint8_t[8]){ 0 }, 8) != 0;
 	if (!sampler__decide(&o->cfg.sampler, ctx.trace_id, parent, ctx.trace_flags & 1))
