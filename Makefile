@@ -57,9 +57,13 @@ $(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/*/*.h) include/son
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(PROTO_GEN) $(PROTO_GEN:.c=.h): proto/otlp.proto
+$(PROTO_GEN): proto/otlp.proto
 	@mkdir -p $(dir $@)
 	protoc-c --c_out=$(BUILD)/proto --proto_path=proto $<
+
+# written by the same protoc-c run (one rule, so -j never runs it twice)
+$(PROTO_GEN:.c=.h): $(PROTO_GEN)
+	@test -f $@
 
 $(BUILD)/proto/otlp.pb-c.o: $(PROTO_GEN)
 	$(CC) $(CFLAGS) -c $< -o $@
