@@ -271,6 +271,24 @@ def main():
     check_eq(export_series(agent, "sonde_export_dropped_total", signal="traces", reason="retries_exhausted"), 0.0,
              "A: nothing dropped while the receiver was busy")
 
+    # one 503 with Retry-After: 2 → the retry waits 2 s, not the 0.25-0.5 s backoff
+    print("== A: 503 with Retry-After: 2", flush=True)
+    rcv.control("fail=1&retry_after=2")
+    check_eq(curl(port, ["/items/999"]), ["200"], "curl (Retry-After phase)")
+
+    def retried():
+        recs = rcv.records("/v1/traces")
+        for i, r in enumerate(recs):
+            if r["status"] == 503 and any(attrs(sp["attributes"]).get("url.path") == "/items/999"
+                                          for _, sp in spans_of([r], 503)):
+                later = [x for x in recs[i + 1:] if x["status"] == 200 and any(
+                    attrs(sp["attributes"]).get("url.path") == "/items/999" for _, sp in spans_of([x]))]
+                return (r, later[0]) if later else None
+        return None
+    first, again = wait_until("A: retried after Retry-After", retried, timeout=15)
+    gap = (again["time"] - first["time"]) / 1000
+    check(1.9 <= gap < 3.5, f"A: retry waited for Retry-After (gap {gap:.2f} s)")
+
     # 400 for the next request: dropped as rejected, exactly its spans
     print("== A: 400 rejects one request; partial success on the next", flush=True)
     rcv.control("status=400&n=1")
@@ -340,6 +358,28 @@ def main():
     check_eq(agent.stop(), 0, "C: agent exits cleanly")
     srv.terminate()
     rcv.stop()
+
+    # ---- E: no endpoint → nothing sent, said once; bad settings → exit 2
+    print("== E: no endpoint; invalid settings", flush=True)
+    for k in [k for k in os.environ if k.startswith("OTEL_")]:
+        os.environ.pop(k)
+    srv, port = start_server()
+    agent = start_agent({}, "--port", str(port), "--no-host-metrics")
+    check_eq(curl(port, ["/hello"]), ["200"], "curl (E)")
+    off = [r for r in agent.log_records() if r.get("@message", "").startswith("OTLP export off")]
+    check_eq(len(off), 1, "E: 'OTLP export off' logged once")
+    check(not any(k[0].startswith("sonde_export_") for k in agent.metrics()), "E: no sonde_export_* families")
+    check_eq(agent.stop(), 0, "E: agent exits cleanly")
+    srv.terminate()
+    for env, what in (({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
+                       "OTEL_EXPORTER_OTLP_COMPRESSION"),
+                      ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_TRACES_SAMPLER": "sometimes"},
+                       "OTEL_TRACES_SAMPLER"),
+                      ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS")):
+        r = subprocess.run([os.path.join(ROOT, "build", "sonde"), "--listen", "none"], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=30)
+        check_eq(r.returncode, 2, f"E: invalid {what} exits with 2")
+        check(what in r.stderr and "invalid OTLP configuration" in r.stderr, f"E: invalid {what} explained")
 
     # ---- D: receiver never there: /metrics keeps working, drops counted
     print("== D: receiver gone for the whole test", flush=True)

@@ -486,6 +486,36 @@ static void test_metrics(void)
 		CHECK_EQ_STR(otlp__attr_key("ring"), "ring");
 	}
 	metrics__free(m);
+	/* a capped family: the overflow series carries otel.metric.overflow=true */
+	m = metrics__new();
+	{
+		static const char *const rl[] = { "route" };
+		const char *a1[] = { "/a" }, *a2[] = { "/b" }, *a3[] = { "/c" };
+		int f = metrics__family(m, METRIC_COUNTER, "hits_total", "h", rl, 1, NULL, 0, 1);
+
+		metrics__add(m, f, a1, 1);
+		metrics__add(m, f, a2, 2);
+		metrics__add(m, f, a3, 3);
+		CHECK_EQ_INT(otlp__encode_metrics(&c, m, 1, 2, &buf, &len, &np), 0);
+		CHECK_EQ_INT(np, 2);
+		r = otlp__export_metrics_service_request__unpack(NULL, len, buf);
+		CHECK(r != NULL);
+		if (r) {
+			Otlp__Metric *h = r->resource_metrics[0]->scope_metrics[0]->metrics[0];
+			Otlp__NumberDataPoint *o = h->sum->data_points[1];
+			const Otlp__AnyValue *v = attr(o->attributes, o->n_attributes, "otel.metric.overflow");
+
+			CHECK_EQ_STR(h->name, "hits");
+			CHECK_EQ_INT(h->sum->n_data_points, 2);
+			CHECK(h->sum->data_points[0]->as_double == 1);
+			CHECK(o->as_double == 5);
+			CHECK(v && v->value_case == OTLP__ANY_VALUE__VALUE_BOOL_VALUE && v->bool_value);
+			CHECK_EQ_INT(o->n_attributes, 1);
+			otlp__export_metrics_service_request__free_unpacked(r, NULL);
+		}
+		free(buf);
+	}
+	metrics__free(m);
 	otlp__config_free(&c);
 }
 

@@ -200,6 +200,7 @@ static int worker_curl(struct worker *w, const char *version)
 	curl_easy_setopt(w->curl, CURLOPT_POST, 1L);
 	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->hdrs);
 	curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(w->curl, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
