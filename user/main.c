@@ -550,7 +550,8 @@ static void collect_tcp_bytes(struct agent *a)
 	mapdrain__u32(loader__tcp_bytes_fd(a->ld), &v, tcp_bytes_cb, a);
 }
 
-static int render_metrics(void *arg, struct metrics_buf *out)
+/* Brings every family up to date: before a scrape and before an OTLP export. */
+static void collect_metrics(void *arg)
 {
 	struct agent *a = arg;
 	const struct conntrack_stats *st = conntrack__stats(a->ct);
@@ -590,6 +591,13 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	metrics__set(a->m, a->fam_rss, NULL, rss);
 	metrics__set(a->m, a->fam_cpu, NULL, cpu);
 	metrics__set(a->m, a->fam_build, version, 1);
+}
+
+static int render_metrics(void *arg, struct metrics_buf *out)
+{
+	struct agent *a = arg;
+
+	collect_metrics(a);
 	if (metrics__render(a->m, out))
 		return -ENOMEM;
 	return a->opt.no_host_metrics ? 0 : host__collect(out);
@@ -751,7 +759,7 @@ int main(int argc, char **argv)
 		log_error("metrics registry setup failed", LS("error", strerror(-err)));
 		return 1;
 	}
-	if ((err = otlp__setup(&a.otlp, a.m, a.opt.otlp_endpoint, SONDE_VERSION)))
+	if ((err = otlp__setup(&a.otlp, a.m, a.opt.otlp_endpoint, SONDE_VERSION, collect_metrics, &a)))
 		return err == -EINVAL ? 2 : 1;
 	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore, .arg = &a };
 	a.ct = conntrack__new(a.opt.max_conns, &ops);

@@ -330,6 +330,15 @@ def main():
     time.sleep(0.5)
     check_eq(len(rcv.records("/v1/traces")), 0, "B: always_off sends no trace requests")
     check_eq(hist_count(rcv.records("/v1/metrics"), port), 7, "B: metrics still count every request")
+    # families refreshed only on demand (like on a scrape) are current in OTLP
+    # too; this agent's /metrics was never scraped
+    last = [r for r in rcv.records("/v1/metrics") if r["status"] == 200][-1]
+    build = [p for rm in last["body"]["resourceMetrics"] for sm in rm["scopeMetrics"] for m in sm["metrics"]
+             if m["name"] == "sonde_build_info" for p in m["gauge"]["dataPoints"]]
+    check_eq([(attrs(p["attributes"]), p.get("asDouble")) for p in build], [({"version": "0.1.0"}, 1)],
+             "B: sonde_build_info gauge exported without a scrape")
+    res = attrs(last["body"]["resourceMetrics"][0]["resource"]["attributes"])
+    check_eq((res.get("service.name"), res.get("host.name")), ("sonde", HOST), "B: metrics resource")
     check_eq(agent.stop(), 0, "B: agent exits cleanly")
     srv.terminate()
     rcv.stop()

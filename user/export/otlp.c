@@ -51,6 +51,8 @@ struct pinfo {
 struct otlp {
 	struct otlp_config cfg;
 	struct metrics *m;
+	void (*refresh)(void *arg);
+	void *refresh_arg;
 	pthread_mutex_t mu;		/* everything below up to the counters */
 	bool stop;
 	uint64_t deadline_ns;		/* shutdown: give up after this */
@@ -472,12 +474,15 @@ static uint64_t unix_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static void snapshot_metrics(struct otlp *o)
+/* refresh: not at shutdown, where the tracer the refresh reads is gone */
+static void snapshot_metrics(struct otlp *o, bool refresh)
 {
 	uint8_t *body = NULL, *gz = NULL;
 	size_t len = 0, gzlen = 0, npoints = 0;
 	int rc;
 
+	if (refresh && o->refresh)
+		o->refresh(o->refresh_arg);
 	mirror(o);
 	rc = otlp__encode_metrics(&o->cfg, o->m, o->start_unix_ns, unix_ns(), &body, &len, &npoints);
 	if (!rc && o->cfg.sig[OTLP_METRICS].gzip) {
@@ -514,7 +519,7 @@ void otlp__tick(struct otlp *o)
 	if (o->cfg.sig[OTLP_METRICS].url[0] &&
 	    now - o->last_metrics_ns >= (uint64_t)o->cfg.metric_interval_ms * 1000000ULL) {
 		o->last_metrics_ns = now;
-		snapshot_metrics(o);
+		snapshot_metrics(o, true);
 	} else {
 		mirror(o);
 	}
@@ -551,7 +556,8 @@ static int register_families(struct otlp *o)
 
 static void *(*const worker_main[])(void *) = { traces_main, metrics_main };
 
-int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version)
+int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version,
+		void (*refresh)(void *arg), void *refresh_arg)
 {
 	struct otlp *o;
 	pthread_condattr_t ca;
@@ -576,6 +582,8 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	}
 	snprintf(o->cfg.sdk_version, sizeof(o->cfg.sdk_version), "%s", version);
 	o->m = m;
+	o->refresh = refresh;
+	o->refresh_arg = refresh_arg;
 	if ((rc = register_families(o)))
 		goto fail;
 	o->q = calloc(o->cfg.queue_size, sizeof(*o->q));
@@ -639,7 +647,7 @@ void otlp__free(struct otlp *o)
 		return;
 	/* one last snapshot so counts made since the previous interval arrive */
 	if (o->cfg.sig[OTLP_METRICS].url[0] && o->w[OTLP_METRICS].started)
-		snapshot_metrics(o);
+		snapshot_metrics(o, false);
 	pthread_mutex_lock(&o->mu);
 	o->stop = true;
 	o->deadline_ns = mono_ns() + SHUTDOWN_FLUSH_NS;

@@ -117,15 +117,19 @@ struct otlp;
 
 /* Reads the environment (endpoint: the --otlp-endpoint flag or NULL) and
  * starts the workers. *out stays NULL when no endpoint is configured (logged
- * once). Registers sonde_export_* in m. 0, or negative errno (bad config is
- * -EINVAL, logged). */
-int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version);
+ * once). Registers sonde_export_* in m. refresh(arg), when not NULL, is
+ * called on the loop thread before each metrics snapshot to bring families
+ * that are only updated on demand up to date. 0, or negative errno (bad
+ * config is -EINVAL, logged). */
+int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version,
+		void (*refresh)(void *arg), void *refresh_arg);
 /* One finished span: sampled, copied into the bounded queue (or counted as
  * dropped). Never blocks on the network. */
 void otlp__span(struct otlp *o, const struct span *s);
 /* Called on the loop's timer: metrics export when due, own counters. */
 void otlp__tick(struct otlp *o);
-/* Final metrics, flush for at most 2 s, stop the workers. NULL is a no-op. */
+/* Final metrics (without refresh), flush for at most 2 s, stop the workers.
+ * NULL is a no-op. */
 void otlp__free(struct otlp *o);
 
 #endif
