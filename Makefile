@@ -21,7 +21,8 @@ USER_OBJS += $(BUILD)/proto/otlp.pb-c.o
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
 LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
-LDLIBS   += -lprotobuf-c -lcurl -lpthread
+# libcurl is dlopen()ed when OTLP export is on (user/export/otlp_curl.h)
+LDLIBS   += -lprotobuf-c -lpthread -ldl
 CFLAGS   += -I$(BUILD)/proto
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude -Ibpf \
 	-Wall -Wno-gnu-variable-sized-type-not-at-end

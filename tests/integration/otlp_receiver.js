@@ -10,6 +10,7 @@
 //   POST /control?retry_after=S add "Retry-After: S" to those 503 answers
 //   POST /control?status=C&n=N  answer the next N export requests with C
 //   POST /control?partial=K     next trace answer reports K rejected spans
+//   ...&path=/v1/traces         the faults above hit only this path (default: all)
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -26,7 +27,7 @@ const kinds = {
 
 const port = parseInt(process.argv[2], 10);
 const out = process.argv[3];
-const fault = { fail: 0, failUntil: 0, retryAfter: null, status: 0, statusN: 0, partial: 0 };
+const fault = { fail: 0, failUntil: 0, retryAfter: null, status: 0, statusN: 0, partial: 0, path: null };
 
 function record(obj) {
   fs.appendFileSync(out, JSON.stringify(obj) + '\n');
@@ -44,6 +45,7 @@ const server = http.createServer((req, res) => {
       if (q.has('retry_after')) fault.retryAfter = q.get('retry_after');
       if (q.has('status')) { fault.status = parseInt(q.get('status'), 10); fault.statusN = parseInt(q.get('n') || '1', 10); }
       if (q.has('partial')) fault.partial = parseInt(q.get('partial'), 10);
+      fault.path = q.get('path');
       res.end('ok\n');
       return;
     }
@@ -72,7 +74,8 @@ const server = http.createServer((req, res) => {
       res.end(String(e));
       return;
     }
-    if (fault.fail > 0 || Date.now() < fault.failUntil) {
+    const hit = !fault.path || fault.path === url.pathname;
+    if (hit && (fault.fail > 0 || Date.now() < fault.failUntil)) {
       if (fault.fail > 0) fault.fail--;
       rec.status = 503;
       record(rec);
@@ -82,7 +85,7 @@ const server = http.createServer((req, res) => {
       res.end('busy');
       return;
     }
-    if (fault.statusN > 0) {
+    if (hit && fault.statusN > 0) {
       fault.statusN--;
       rec.status = fault.status;
       record(rec);

@@ -273,7 +273,7 @@ def main():
 
     # one 503 with Retry-After: 2 → the retry waits 2 s, not the 0.25-0.5 s backoff
     print("== A: 503 with Retry-After: 2", flush=True)
-    rcv.control("fail=1&retry_after=2")
+    rcv.control("fail=1&retry_after=2&path=/v1/traces")
     check_eq(curl(port, ["/items/999"]), ["200"], "curl (Retry-After phase)")
 
     def retried():
@@ -291,7 +291,7 @@ def main():
 
     # 400 for the next request: dropped as rejected, exactly its spans
     print("== A: 400 rejects one request; partial success on the next", flush=True)
-    rcv.control("status=400&n=1")
+    rcv.control("status=400&n=1&path=/v1/traces")
     check_eq(curl(port, ["/hello"]), ["200"], "curl (400 phase)")
     rej = wait_until("A: a 400", lambda: [r for r in rcv.records("/v1/traces") if r["status"] == 400])
     time.sleep(0.6)  # the (single) request has been counted by now

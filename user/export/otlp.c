@@ -13,15 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "export/otlp.h"
+#include "export/otlp_curl.h"
 #include "log.h"
 
 #define RESP_MAX 65536			/* response bytes kept (partial_success) */
 #define SHUTDOWN_FLUSH_NS 2000000000ULL
 #define PCACHE 128
 
+static struct otlp_curl cu;		/* filled once by otlp__setup */
 static const char *const signal_name[] = { "traces", "metrics" };
 static const char *const drop_name[] = { "queue_full", "retries_exhausted", "rejected",
 					 "partial_success", "shutdown" };
@@ -182,32 +182,32 @@ static int worker_curl(struct worker *w, const char *version)
 	const struct otlp_signal_config *sc = &w->o->cfg.sig[w->sig];
 	char line[8192];
 
-	w->curl = curl_easy_init();
+	w->curl = cu.easy_init();
 	if (!w->curl)
 		return -ENOMEM;
 	snprintf(line, sizeof(line), "User-Agent: sonde/%s", version);
-	w->hdrs = curl_slist_append(w->hdrs, "Content-Type: application/x-protobuf");
+	w->hdrs = cu.slist_append(w->hdrs, "Content-Type: application/x-protobuf");
 	/* no 100-continue round trip before larger bodies */
-	w->hdrs = curl_slist_append(w->hdrs, "Expect:");
-	w->hdrs = curl_slist_append(w->hdrs, line);
+	w->hdrs = cu.slist_append(w->hdrs, "Expect:");
+	w->hdrs = cu.slist_append(w->hdrs, line);
 	if (sc->gzip)
-		w->hdrs = curl_slist_append(w->hdrs, "Content-Encoding: gzip");
+		w->hdrs = cu.slist_append(w->hdrs, "Content-Encoding: gzip");
 	for (size_t i = 0; i < sc->nheaders; i++) {
 		snprintf(line, sizeof(line), "%s: %s", sc->headers[i].key, sc->headers[i].value);
-		w->hdrs = curl_slist_append(w->hdrs, line);
+		w->hdrs = cu.slist_append(w->hdrs, line);
 	}
 	if (!w->hdrs)
 		return -ENOMEM;
-	curl_easy_setopt(w->curl, CURLOPT_URL, sc->url);
-	curl_easy_setopt(w->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->hdrs);
-	curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(w->curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(w->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(w->curl, CURLOPT_HEADERDATA, w);
+	cu.easy_setopt(w->curl, CURLOPT_URL, sc->url);
+	cu.easy_setopt(w->curl, CURLOPT_POST, 1L);
+	cu.easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->hdrs);
+	cu.easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu.easy_setopt(w->curl, CURLOPT_ACCEPT_ENCODING, "");
+	cu.easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_body);
+	cu.easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
+	cu.easy_setopt(w->curl, CURLOPT_HEADERFUNCTION, on_header);
+	cu.easy_setopt(w->curl, CURLOPT_HEADERDATA, w);
 	return 0;
 }
 
@@ -221,8 +221,8 @@ static void send_body(struct worker *w, const uint8_t *body, size_t len, uint64_
 	uint64_t first = mono_ns();
 	unsigned int retry = 0;
 
-	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	cu.easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
+	cu.easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	for (;;) {
 		uint64_t now = mono_ns(), tmo = sc->timeout_ms, delay, stop_at;
 		long status = 0;
@@ -242,12 +242,12 @@ static void send_body(struct worker *w, const uint8_t *body, size_t len, uint64_
 			if (tmo > (stop_at - now) / 1000000 + 1)
 				tmo = (stop_at - now) / 1000000 + 1;
 		}
-		curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, (long)tmo);
+		cu.easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, (long)tmo);
 		w->resp_len = 0;
 		w->retry_after = -1;
-		cc = curl_easy_perform(w->curl);
+		cc = cu.easy_perform(w->curl);
 		if (cc == CURLE_OK)
-			curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+			cu.easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
 		out = otlp__classify(cc == CURLE_OK, status);
 		if (out == OTLP_SUCCESS) {
 			int64_t rejected = 0;
@@ -279,7 +279,7 @@ static void send_body(struct worker *w, const uint8_t *body, size_t len, uint64_
 		}
 		if (!w->failing)
 			log_warn("OTLP export failing; retrying", LS("signal", sig) LS("url", sc->url)
-				 LI("status", status) LS("error", cc == CURLE_OK ? "" : curl_easy_strerror(cc)));
+				 LI("status", status) LS("error", cc == CURLE_OK ? "" : cu.easy_strerror(cc)));
 		w->failing = true;
 		delay = otlp__backoff_ms(++retry, w->retry_after, (double)(random() % 1000000) / 1e6);
 		now = mono_ns();
@@ -594,7 +594,11 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	}
 	o->start_unix_ns = unix_ns();
 	o->last_metrics_ns = o->last_export_ns = mono_ns();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if ((rc = otlp_curl__load(&cu, err, sizeof(err)))) {
+		log_error("OTLP export impossible", LS("error", err));
+		goto fail;
+	}
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -660,8 +664,8 @@ void otlp__free(struct otlp *o)
 		if (w->started)
 			pthread_join(w->th, NULL);
 		if (w->curl)
-			curl_easy_cleanup(w->curl);
-		curl_slist_free_all(w->hdrs);
+			cu.easy_cleanup(w->curl);
+		cu.slist_free_all(w->hdrs);
 		pthread_cond_destroy(&w->cond);
 	}
 	if (o->mbody)
@@ -671,7 +675,7 @@ void otlp__free(struct otlp *o)
 		 LI("spans_dropped_shutdown", load(&o->dropped[OTLP_TRACES][OTLP_DROP_SHUTDOWN])));
 	free(o->mbody);
 	pthread_mutex_destroy(&o->mu);
-	curl_global_cleanup();
+	cu.global_cleanup();
 	otlp__config_free(&o->cfg);
 	free(o->q);
 	free(o->w[OTLP_TRACES].batch);
