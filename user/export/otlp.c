@@ -20,6 +20,7 @@
 #define RESP_MAX 65536			/* response bytes kept (partial_success) */
 #define SHUTDOWN_FLUSH_NS 2000000000ULL
 #define PCACHE 128
+#define PINFO_TTL_NS (30ULL * 1000000000ULL)
 
 static struct otlp_curl cu;		/* filled once by otlp__setup */
 static const char *const signal_name[] = { "traces", "metrics" };
@@ -43,7 +44,7 @@ struct worker {
 
 struct pinfo {
 	uint32_t pid;
-	char svc[PROC_NAME_MAX];
+	uint64_t read_ns;		/* re-read after PINFO_TTL_NS: pids are reused */
 	char exe[64];
 	char cmd[512];
 };
@@ -110,9 +111,12 @@ static void read_proc(uint32_t pid, struct pinfo *p)
 	ssize_t n;
 	FILE *f;
 
-	p->exe[0] = p->cmd[0] = 0;
 	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
 	n = readlink(path, buf, sizeof(buf) - 1);
+	/* a process gone since the last read keeps what was known of it */
+	if (n <= 0 && p->read_ns)
+		return;
+	p->exe[0] = p->cmd[0] = 0;
 	if (n > 0) {
 		const char *base;
 
@@ -140,6 +144,7 @@ static void proc_info(void *arg, uint32_t pid, char *exe, size_t exelen, char *c
 {
 	struct otlp *o = arg;
 	struct pinfo *p = NULL;
+	uint64_t now = mono_ns();
 
 	for (int i = 0; i < PCACHE; i++)
 		if (o->pcache[i].pid == pid) {
@@ -149,7 +154,11 @@ static void proc_info(void *arg, uint32_t pid, char *exe, size_t exelen, char *c
 	if (!p) {
 		p = &o->pcache[o->pnext++ % PCACHE];
 		p->pid = pid;
+		p->read_ns = 0;
+	}
+	if (!p->read_ns || now - p->read_ns > PINFO_TTL_NS) {
 		read_proc(pid, p);
+		p->read_ns = now;
 	}
 	snprintf(exe, exelen, "%s", p->exe);
 	snprintf(cmd, cmdlen, "%s", p->cmd);
