@@ -347,9 +347,9 @@ def main():
     print("== C: receiver down at start", flush=True)
     rport = free_port()
     srv, port = start_server()
-    agent = start_agent({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rport}",
-                         "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500"},
-                        "--pid", str(srv.pid), "--no-host-metrics")
+    # (the endpoint given as --otlp-endpoint this time)
+    agent = start_agent({"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500"},
+                        "--pid", str(srv.pid), "--no-host-metrics", "--otlp-endpoint", f"http://127.0.0.1:{rport}")
     check_eq(curl(port, ["/hello"] * 5), ["200"] * 5, "curl statuses (C)")
     wait_until("C: failed attempts", lambda: (export_series(
         agent, "sonde_export_requests_total", signal="traces", result="failure") or 0) >= 1)
