@@ -54,6 +54,19 @@ static int t_on_head(void *ctx, const struct http1_message *m)
 		rec_printf(r, "H %u 1.%u", m->status, m->version_minor);
 	else
 		rec_printf(r, "H %s %s 1.%u", m->method, m->target, m->version_minor);
+	/* recorded fields only when present, so older fixtures keep their logs */
+	if (m->traceparent[0] || m->traceparent_lines)
+		rec_printf(r, " tp[%u]=%s", m->traceparent_lines, m->traceparent);
+	if (m->tracestate[0])
+		rec_printf(r, " ts=%s", m->tracestate);
+	if (m->request_id[0])
+		rec_printf(r, " rid=%s", m->request_id);
+	if (m->tracking_id[0])
+		rec_printf(r, " tid=%s", m->tracking_id);
+	if (m->correlation_id[0])
+		rec_printf(r, " cid=%s", m->correlation_id);
+	if (m->field_cut)
+		rec_printf(r, " cut=%02x", m->field_cut);
 	rec_printf(r, " cl=%lld ch=%u cc=%u%s%s|", (long long)m->content_length,
 		   m->chunked, m->conn_close, m->target_truncated ? " trunc" : "",
 		   m->head_incomplete ? " inc" : "");
@@ -839,8 +852,47 @@ static void test_misc(void)
 	CHECK_EQ_STR(r->log, "H 200 1.0 cl=-1 ch=0 cc=1|C|" OK_RESP_LOG);
 }
 
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define LONG70 "0123456789012345678901234567890123456789012345678901234567890123456789"
+
+/* Trace context and request-id fields: recorded exactly, every split. */
+static void test_fields(void)
+{
+	static const struct feed plain[] = { F("GET /a HTTP/1.1\r\ntraceparent: " TP "\r\n"
+					       "tracestate: a=1 \r\nX-Request-ID:  r-42\r\n"
+					       "Authorization: Bearer secret\r\nCookie: c=1\r\n\r\n") };
+	static const struct feed upper[] = { F("POST /b HTTP/1.1\r\nTRACEPARENT:" TP "\r\n"
+					       "X-TRACKING-ID: t7\r\nx-correlation-id:\tc9\t\r\n"
+					       "Content-Length: 2\r\n\r\nok") };
+	static const struct feed twice[] = { F("GET / HTTP/1.1\r\ntraceparent: " TP "\r\n"
+					       "Traceparent: x\r\ntracestate: a=1\r\n"
+					       "tracestate: b=2\r\nX-Request-ID: first\r\n"
+					       "X-Request-ID: second\r\n\r\n") };
+	static const struct feed toolong[] = { F("GET / HTTP/1.1\r\ntraceparent: " LONG70 "\r\n"
+						 "x-request-id: " LONG70 "\r\n\r\n") };
+	static const struct feed absent[] = { F("GET / HTTP/1.1\r\nHost: h\r\n"
+						"traceparentx: no\r\nx-request: no\r\n\r\n"
+						"GET /2 HTTP/1.1\r\nX-Request-ID: only-2nd\r\n\r\n") };
+	static const struct feed resp[] = { F("HTTP/1.1 200 OK\r\ntraceparent: " TP "\r\n"
+					      "Content-Length: 0\r\n\r\n") };
+
+	REQ("fields plain", plain, "H GET /a 1.1 tp[1]=" TP " ts=a=1 rid=r-42 cl=-1 ch=0 cc=0|C|");
+	REQ("fields uppercase", upper,
+	    "H POST /b 1.1 tp[1]=" TP " tid=t7 cid=c9 cl=2 ch=0 cc=0|C|");
+	REQ("fields twice", twice,
+	    "H GET / 1.1 tp[2]=" TP " ts=a=1,b=2 rid=first cl=-1 ch=0 cc=0|C|");
+	REQ("fields too long", toolong,
+	    "H GET / 1.1 tp[1]=" "012345678901234567890123456789012345678901234567890123456789012"
+	    " rid=012345678901234567890123456789012345678901234567890123456789012 cut=05"
+	    " cl=-1 ch=0 cc=0|C|");
+	REQ("fields absent", absent,
+	    "H GET / 1.1 cl=-1 ch=0 cc=0|C|H GET /2 1.1 rid=only-2nd cl=-1 ch=0 cc=0|C|");
+	RESP("fields not recorded in responses", resp, "H 200 1.1 cl=0 ch=0 cc=0|C|");
+}
+
 int main(void)
 {
+	test_fields();
 	test_requests();
 	test_responses();
 	test_gaps();

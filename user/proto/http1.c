@@ -44,6 +44,7 @@ enum {
 	HTTP1_H_CONTENT_LENGTH,
 	HTTP1_H_TRANSFER_ENCODING,
 	HTTP1_H_CONNECTION,
+	HTTP1_H_RECORD,		/* + enum http1_field: value recorded, not interpreted */
 };
 
 /* tok_len value once a token no longer fits: it then matches nothing. */
@@ -167,7 +168,89 @@ static void http1__begin(struct http1_parser *p)
 	p->te_seen = p->te_chunked = 0;
 	p->conn_ka = p->conn_close = 0;
 	p->tok_len = 0;
+	m->field_cut = 0;
+	m->traceparent_lines = 0;
+	m->traceparent[0] = '\0';
+	m->tracestate[0] = '\0';
+	m->request_id[0] = '\0';
+	m->tracking_id[0] = '\0';
+	m->correlation_id[0] = '\0';
 	p->state = p->stream == HTTP1_REQUESTS ? HTTP1_S_METHOD : HTTP1_S_RESP_VERSION;
+}
+
+static char *http1__field_buf(struct http1_message *m, unsigned int f, size_t *size)
+{
+	switch (f) {
+	case HTTP1_F_TRACEPARENT: *size = sizeof(m->traceparent); return m->traceparent;
+	case HTTP1_F_TRACESTATE: *size = sizeof(m->tracestate); return m->tracestate;
+	case HTTP1_F_REQUEST_ID: *size = sizeof(m->request_id); return m->request_id;
+	case HTTP1_F_TRACKING_ID: *size = sizeof(m->tracking_id); return m->tracking_id;
+	default: *size = sizeof(m->correlation_id); return m->correlation_id;
+	}
+}
+
+/* A recorded field line begins: where its value goes, and whether it is
+ * recorded at all (the first X-Request-ID & co wins; tracestate lines are
+ * joined as one list, RFC 9110 §5.3). */
+static void http1__record_begin(struct http1_parser *p, unsigned int f)
+{
+	struct http1_message *m = &p->msg;
+	size_t size;
+	char *buf = http1__field_buf(m, f, &size);
+
+	p->vlen = (uint16_t)strlen(buf);
+	if (f == HTTP1_F_TRACEPARENT) {
+		if (m->traceparent_lines < 255)
+			m->traceparent_lines++;
+		if (p->vlen)
+			p->hdr = HTTP1_H_OTHER;
+		return;
+	}
+	if (f == HTTP1_F_TRACESTATE) {
+		if (p->vlen && (size_t)p->vlen + 1 < size) {
+			buf[p->vlen++] = ',';
+			buf[p->vlen] = '\0';
+		} else if (p->vlen) {
+			m->field_cut |= 1u << f;
+		}
+		return;
+	}
+	if (p->vlen)
+		p->hdr = HTTP1_H_OTHER;
+}
+
+/* Appends value bytes of a recorded field, leading whitespace dropped
+ * (trailing whitespace goes at the end of the line). */
+static void http1__record(struct http1_parser *p, const uint8_t *d, size_t n)
+{
+	struct http1_message *m = &p->msg;
+	unsigned int f = p->hdr - HTTP1_H_RECORD;
+	size_t size, k = 0, start = 0;
+	char *buf = http1__field_buf(m, f, &size);
+
+	if (f == HTTP1_F_TRACESTATE)	/* after the ',' joining two lines */
+		start = p->vlen && buf[p->vlen - 1] == ',' ? p->vlen : 0;
+	if (p->vlen == start)
+		while (k < n && (d[k] == ' ' || d[k] == '\t'))
+			k++;
+	n -= k;
+	if ((size_t)p->vlen + n > size - 1) {
+		n = size - 1 - p->vlen;
+		m->field_cut |= 1u << f;
+	}
+	memcpy(buf + p->vlen, d + k, n);
+	p->vlen = (uint16_t)(p->vlen + n);
+	buf[p->vlen] = '\0';
+}
+
+static void http1__record_end(struct http1_parser *p)
+{
+	size_t size;
+	char *buf = http1__field_buf(&p->msg, p->hdr - HTTP1_H_RECORD, &size);
+
+	while (p->vlen && (buf[p->vlen - 1] == ' ' || buf[p->vlen - 1] == '\t'))
+		p->vlen--;
+	buf[p->vlen] = '\0';
 }
 
 static void http1__complete(struct http1_parser *p, const struct http1_callbacks *cb,
@@ -388,6 +471,19 @@ static void http1__list_byte(struct http1_parser *p, uint8_t c)
 	p->vphase = 3;
 }
 
+/* enum http1_field of a lowercased field name, -1 for the others. */
+static int http1__record_field(const char *name, size_t n)
+{
+	switch (n) {
+	case 10: return memcmp(name, "tracestate", 10) ? -1 : HTTP1_F_TRACESTATE;
+	case 11: return memcmp(name, "traceparent", 11) ? -1 : HTTP1_F_TRACEPARENT;
+	case 12: return memcmp(name, "x-request-id", 12) ? -1 : HTTP1_F_REQUEST_ID;
+	case 13: return memcmp(name, "x-tracking-id", 13) ? -1 : HTTP1_F_TRACKING_ID;
+	case 16: return memcmp(name, "x-correlation-id", 16) ? -1 : HTTP1_F_CORRELATION_ID;
+	}
+	return -1;
+}
+
 static void http1__classify_name(struct http1_parser *p)
 {
 	if (http1__tok_is(p, "content-length"))
@@ -398,6 +494,14 @@ static void http1__classify_name(struct http1_parser *p)
 		p->hdr = HTTP1_H_CONNECTION;
 	else
 		p->hdr = HTTP1_H_OTHER;
+	if (p->hdr == HTTP1_H_OTHER && p->stream == HTTP1_REQUESTS) {
+		int f = http1__record_field(p->tok, p->tok_len);
+
+		if (f >= 0) {
+			p->hdr = (uint8_t)(HTTP1_H_RECORD + f);
+			http1__record_begin(p, (unsigned int)f);
+		}
+	}
 	p->tok_len = 0;
 	p->vphase = 0;
 	p->nelem = 0;
@@ -433,6 +537,8 @@ static void http1__eol(struct http1_parser *p, const struct http1_callbacks *cb,
 				http1__fail(p, HTTP1_ERR_BAD_HEADER, cb, ctx);
 				return;
 			}
+		} else if (p->hdr >= HTTP1_H_RECORD) {
+			http1__record_end(p);
 		} else if (p->hdr != HTTP1_H_OTHER) {
 			http1__list_elem_done(p);
 		}
@@ -605,6 +711,8 @@ static void http1__byte(struct http1_parser *p, uint8_t c,
 		if (p->hdr == HTTP1_H_CONTENT_LENGTH) {
 			if (http1__cl_byte(p, c))
 				break;
+		} else if (p->hdr >= HTTP1_H_RECORD) {
+			http1__record(p, &c, 1);
 		} else if (p->hdr != HTTP1_H_OTHER) {
 			http1__list_byte(p, c);
 		}
@@ -803,6 +911,15 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 	case 14: if (http1__name_is(data + i, 14, "content-length")) return i; break;
 	case 17: if (http1__name_is(data + i, 17, "transfer-encoding")) return i; break;
 	}
+	if (p->stream == HTTP1_REQUESTS) {	/* recorded fields, same lengths as record_field */
+		switch (name - i) {
+		case 10: if (http1__name_is(data + i, 10, "tracestate")) return i; break;
+		case 11: if (http1__name_is(data + i, 11, "traceparent")) return i; break;
+		case 12: if (http1__name_is(data + i, 12, "x-request-id")) return i; break;
+		case 13: if (http1__name_is(data + i, 13, "x-tracking-id")) return i; break;
+		case 16: if (http1__name_is(data + i, 16, "x-correlation-id")) return i; break;
+		}
+	}
 	j = name + 1;
 	while (j + 8 <= end) {
 		uint64_t w;
@@ -954,6 +1071,13 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 		case HTTP1_S_HDR_VALUE:
 			if (p->hdr == HTTP1_H_OTHER && !p->cr) {
 				i = http1__skip_value(p, data, i, cap);
+				if (i == cap)
+					break;
+			} else if (p->hdr >= HTTP1_H_RECORD && !p->cr) {
+				size_t from = i;
+
+				i = http1__skip_value(p, data, i, cap);
+				http1__record(p, data + from, i - from);
 				if (i == cap)
 					break;
 			}

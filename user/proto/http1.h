@@ -19,6 +19,20 @@ enum http1_error {		/* reasons, numbered explicitly, for counters */
 #define HTTP1_MAX_LINE 8192		/* bytes per line, CR/LF excluded */
 #define HTTP1_MAX_HEAD 65536		/* bytes of start line + fields, CR/LF included */
 
+/* Request fields whose values are handed out (trace context and request
+ * ids); nothing else is recorded (never Authorization or Cookie). */
+enum http1_field {
+	HTTP1_F_TRACEPARENT = 0,
+	HTTP1_F_TRACESTATE = 1,		/* several lines are joined with ',' */
+	HTTP1_F_REQUEST_ID = 2,		/* X-Request-ID */
+	HTTP1_F_TRACKING_ID = 3,	/* X-Tracking-ID */
+	HTTP1_F_CORRELATION_ID = 4,	/* X-Correlation-ID */
+	HTTP1_F__COUNT = 5,
+};
+#define HTTP1_TRACEPARENT_MAX 64	/* version 00 is 55 bytes */
+#define HTTP1_TRACESTATE_MAX 256
+#define HTTP1_ID_MAX 64
+
 /* on_head return values for a response stream. */
 #define HTTP1_HEAD_BODY 0		/* normal framing rules apply */
 #define HTTP1_HEAD_NO_BODY 1		/* answers a HEAD request */
@@ -34,6 +48,16 @@ struct http1_message {
 	uint8_t head_incomplete;	/* header section was cut by a capture gap */
 	uint16_t status;		/* responses: status code */
 	int64_t content_length;		/* -1 when absent */
+	/* Requests: values of the enum http1_field fields, surrounding
+	 * whitespace removed, NUL-terminated, "" when absent. A value longer
+	 * than its buffer is cut and its bit (1 << field) set in field_cut. */
+	uint8_t field_cut;
+	uint8_t traceparent_lines;	/* traceparent field lines seen (> 1: invalid) */
+	char traceparent[HTTP1_TRACEPARENT_MAX];
+	char tracestate[HTTP1_TRACESTATE_MAX];
+	char request_id[HTTP1_ID_MAX];
+	char tracking_id[HTTP1_ID_MAX];
+	char correlation_id[HTTP1_ID_MAX];
 };
 
 struct http1_callbacks {
@@ -72,6 +96,7 @@ struct http1_parser {
 	uint8_t conn_ka, conn_close;	/* Connection tokens seen */
 	uint8_t tok_len;
 	char tok[18];			/* lowercased field name or list element */
+	uint16_t vlen;			/* bytes of the recorded field value so far */
 };
 
 void http1__init(struct http1_parser *p, enum http1_stream s);
