@@ -28,14 +28,15 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude 
 	-Wall -Wno-gnu-variable-sized-type-not-at-end
 
 # Unit tests: tests/unit/test_X.c and the user/ sources each one needs.
-UNIT_TESTS := http1 route metrics conntrack
+UNIT_TESTS := http1 route metrics conntrack tracectx
 test_http1_SRCS   := user/proto/http1.c
 test_route_SRCS   := user/route.c
 test_metrics_SRCS := user/metrics.c
-test_conntrack_SRCS := user/conntrack.c user/proto/http1.c user/route.c user/proc.c user/span.c user/log.c
+test_conntrack_SRCS := user/tracectx.c user/conntrack.c user/proto/http1.c user/route.c user/proc.c user/span.c user/log.c
+test_tracectx_SRCS := user/tracectx.c
 UNIT_TESTS += otlp sampler
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_config.c user/sampler.c user/metrics.c \
-	user/span.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
+	user/span.c user/tracectx.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/sampler.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 

@@ -24,6 +24,7 @@ enum sonde_op {
 	/* reserved for the uprobe feeds: */
 	SONDE_OP_DB_CALL = 4,	/* libpq/libmysqlclient call: SQL text (issue #4) */
 	SONDE_OP_TLS_BIND = 5,	/* an SSL* bound to its socket (issue #5) */
+	SONDE_OP_TRACE_CTX = 6,	/* ids the kernel chose for a request (tracectx.h, inject.bpf.c) */
 };
 
 enum sonde_dir {
@@ -199,7 +200,56 @@ struct sonde_runq_stats {
 	__u64 hist[SONDE_HIST_SLOTS];
 };
 
+/* ---- W3C trace context (bpf/lib/tracectx.h, bpf/inject.bpf.c) ---- */
+
+/* thread_ctx map value, keyed by pid_tgid: the server request a thread is
+ * serving, so that requests it sends meanwhile are injected as children. */
+struct sonde_thread_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];	/* the server span */
+	__u64 ktime;		/* when the request's first bytes were read */
+	__u8 flags;		/* W3C trace-flags */
+	__u8 active;		/* cleared when the thread writes the response */
+	__u8 pad[6];
+};
+
+enum sonde_trace_kind {
+	SONDE_TRACE_SERVER = 1,	/* ids of a server request read by tid (sock.bpf.c) */
+	SONDE_TRACE_CLIENT = 2,	/* ids of a client request tid sent, header injected */
+};
+
+/* SONDE_OP_TRACE_CTX record: written just before the data event that
+ * carries the request's first bytes, so the daemon meets it first. */
+struct sonde_trace_ctx_event {
+	struct sonde_event_hdr hdr;
+	__u32 tgid;
+	__u32 tid;
+	__u16 sport;		/* local port, host order: pairs it with the connection */
+	__u16 dport;		/* remote port, host order */
+	__u8 kind;		/* enum sonde_trace_kind */
+	__u8 trace_flags;
+	__u8 remote;		/* server: the trace id came from a traceparent header */
+	__u8 pad;
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 parent_span_id[8];	/* zero: root */
+};
+
+/* Injection outcomes, per-CPU counters of inject.bpf.c; never renumbered. */
+enum sonde_inject_counter {
+	SONDE_INJ_DONE = 0,		/* header inserted */
+	SONDE_INJ_HAS_HEADER = 1,	/* the request carries its own traceparent */
+	SONDE_INJ_SPLIT = 2,		/* head continues in a later send */
+	SONDE_INJ_LINE_TOO_LONG = 3,	/* no line end within the scanned bound */
+	SONDE_INJ_PIPELINED = 4,	/* another request follows in the same send */
+	SONDE_INJ_TOO_BIG = 5,		/* send larger than what is made linear */
+	SONDE_INJ_FAILED = 6,		/* push/pull helper refused: left untouched */
+	SONDE_INJ__MAX = 8,
+};
+
 #ifndef __BPF__
+_Static_assert(sizeof(struct sonde_thread_ctx) == 40, "thread ctx size");
+_Static_assert(sizeof(struct sonde_trace_ctx_event) == 64, "trace ctx event size");
 _Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
 _Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");

@@ -11,6 +11,7 @@
 #include "proc.h"
 #include "proto/http1.h"
 #include "route.h"
+#include "tracectx.h"
 
 #define PENDING_MAX 8		/* pipelined requests awaiting a response */
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
@@ -31,6 +32,10 @@ struct pending {
 	uint32_t tid;
 	char method[HTTP1_METHOD_MAX];
 	char target[HTTP1_TARGET_MAX];
+	struct span_ctx ctx;		/* trace context, decided when the head was parsed */
+	char request_id[SPAN_HDR_ID_MAX];
+	char tracking_id[SPAN_HDR_ID_MAX];
+	char correlation_id[SPAN_HDR_ID_MAX];
 };
 
 struct http_state {
@@ -293,6 +298,15 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	p->tid = x->ev->tid;
 	memcpy(p->method, m->method, sizeof(p->method));
 	memcpy(p->target, m->target, sizeof(p->target));
+	/* Now, not at the response: the kernel record for this request and the
+	 * thread's server context are only current while the head is parsed. */
+	if (is_server(x->c))
+		tracectx__server_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &p->ctx);
+	else
+		tracectx__client_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &p->ctx);
+	snprintf(p->request_id, sizeof(p->request_id), "%s", m->request_id);
+	snprintf(p->tracking_id, sizeof(p->tracking_id), "%s", m->tracking_id);
+	snprintf(p->correlation_id, sizeof(p->correlation_id), "%s", m->correlation_id);
 	return 0;
 }
 
@@ -386,6 +400,13 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	s.status = m->status;
 	s.version_minor = m->version_minor;
 	s.incomplete = m->head_incomplete;
+	s.ctx = p->ctx;
+	memcpy(s.request_id, p->request_id, sizeof(s.request_id));
+	memcpy(s.tracking_id, p->tracking_id, sizeof(s.tracking_id));
+	memcpy(s.correlation_id, p->correlation_id, sizeof(s.correlation_id));
+	tracectx__error_type(s.error_type, sizeof(s.error_type), is_server(c), s.status);
+	if (is_server(c))
+		tracectx__server_done(s.tgid, s.tid, &s.ctx);
 	x->t->stats.spans++;
 	if (x->t->ops.on_span)
 		x->t->ops.on_span(x->t->ops.arg, &s);
@@ -454,7 +475,9 @@ http:
 	http1__init(&c->http->req, HTTP1_REQUESTS);
 	http1__init(&c->http->resp, HTTP1_RESPONSES);
 	c->proto = PROTO_HTTP1;
-	(void)t;
+	/* Later connections to this port can get a traceparent injected. */
+	if (c->role == SONDE_ROLE_CLIENT && t->ops.on_http_port)
+		t->ops.on_http_port(t->ops.arg, ev->tuple.dport);
 	return true;
 }
 

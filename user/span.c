@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "span.h"
+#include "tracectx.h"
 
 static int64_t mono_to_wall;
 
@@ -39,8 +40,41 @@ void span__addr(const struct sonde_tuple *t, int remote, char *out, size_t n)
 		snprintf(out, n, "?");
 }
 
+/* ,"trace_id":...: the trace context, and the request ids and error.type
+ * when present (escaped: they are copied from the wire). */
+static void span__ctx_json(const struct span *s, char *out, size_t n)
+{
+	static const uint8_t zero[8];
+	char tid[33], sid[17], pid[17], esc[SPAN_TRACESTATE_MAX * 6];
+	const struct { const char *key, *val; size_t max; } opt[] = {
+		{ "tracestate", s->ctx.tracestate, sizeof(s->ctx.tracestate) },
+		{ "request_id", s->request_id, sizeof(s->request_id) },
+		{ "tracking_id", s->tracking_id, sizeof(s->tracking_id) },
+		{ "correlation_id", s->correlation_id, sizeof(s->correlation_id) },
+		{ "error_type", s->error_type, sizeof(s->error_type) },
+	};
+	size_t len;
+
+	tracectx__hex(tid, s->ctx.trace_id, 16);
+	tracectx__hex(sid, s->ctx.span_id, 8);
+	if (memcmp(s->ctx.parent_span_id, zero, 8) == 0)
+		pid[0] = '\0';
+	else
+		tracectx__hex(pid, s->ctx.parent_span_id, 8);
+	len = (size_t)snprintf(out, n, ",\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\","
+			       "\"trace_flags\":\"%02x\"%s", tid, sid, pid, s->ctx.trace_flags,
+			       s->ctx.remote_parent ? ",\"remote_parent\":true" : "");
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]) && len < n; i++) {
+		if (!opt[i].val[0])
+			continue;
+		esc[log__json_escape(esc, sizeof(esc) - 1, opt[i].val, strnlen(opt[i].val, opt[i].max))] = 0;
+		len += (size_t)snprintf(out + len, n - len, ",\"%s\":\"%s\"", opt[i].key, esc);
+	}
+}
+
 int span__print_json(FILE *f, const struct span *s)
 {
+	char ctx[4096];
 	char local[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
 	char comm[64], svc[256], method[64], target[HTTP1_TARGET_MAX * 6], route[HTTP1_TARGET_MAX * 6];
 	uint64_t wall = span__wall_ns(s->start_ns);
@@ -55,16 +89,17 @@ int span__print_json(FILE *f, const struct span *s)
 	method[log__json_escape(method, sizeof(method) - 1, s->method, strlen(s->method))] = 0;
 	target[log__json_escape(target, sizeof(target) - 1, s->target, strlen(s->target))] = 0;
 	route[log__json_escape(route, sizeof(route) - 1, s->route, strlen(s->route))] = 0;
+	span__ctx_json(s, ctx, sizeof(ctx));
 	return fprintf(f,
 		       "{\"start\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ\",\"start_unix_nano\":%llu,"
 		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","
 		       "\"kind\":\"%s\",\"local_addr\":\"%s\",\"local_port\":%u,"
 		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"HTTP/1.%u\","
-		       "\"method\":\"%s\",\"target\":\"%s\",\"route\":\"%s\",\"status\":%u%s}\n",
+		       "\"method\":\"%s\",\"target\":\"%s\",\"route\":\"%s\",\"status\":%u%s%s}\n",
 		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		       (unsigned long long)(wall % 1000000000ULL), (unsigned long long)wall,
 		       (double)(s->end_ns - s->start_ns) / 1e6, s->tgid, s->tid, comm, svc,
 		       s->kind == SPAN_SERVER ? "server" : "client", local, s->tuple.sport, peer,
 		       s->tuple.dport, s->version_minor, method, target, route, s->status,
-		       s->incomplete ? ",\"incomplete\":true" : "");
+		       s->incomplete ? ",\"incomplete\":true" : "", ctx);
 }
