@@ -160,6 +160,18 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
+/* Trace context (lib/tracectx.h) scans the captured head in place. */
+static __always_inline __u8 *tracectx_buf(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	return s ? s->data : NULL;
+}
+#define TRACECTX_BUF() tracectx_buf()
+#include "lib/tracectx.h"
+const volatile __u8 trace_ctx_on = 1;	/* 0 with --no-inject: nothing reads it then */
+
 /* Index: enum sonde_counter; value: per-CPU count. Read by the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -413,6 +425,9 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 		count(SONDE_CNT_RING_DROPS, 1);
 		return 0;
 	}
+	/* Before the data record: the daemon must meet the ids first. */
+	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
+		tracectx__server_io(ring, &s->ev, cap, id);
 	flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
 			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + cap, flags))

@@ -280,6 +280,7 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	l->sock->rodata->wakeup_bytes = l->ring_bytes / 8;
 	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
 	l->sock->rodata->args_in_task = args_in_task;
+	l->sock->rodata->trace_ctx_on = !o->no_inject;
 	bpf_map__set_max_entries(l->sock->maps.rings, (uint32_t)l->ncpus);
 	/* The inner template's size is left alone: the kernel does not compare
 	 * max_entries when a ring is stored, and libbpf 1.1 crashes resizing
@@ -535,6 +536,23 @@ void loader__close(struct loader *l)
 	sched_bpf__destroy(l->sched);
 	ring_set__free(l->rings);
 	free(l);
+}
+
+int loader__sock_map_fd(const struct loader *l, const char *name)
+{
+	return bpf_object__find_map_fd_by_name(l->sock->obj, name);
+}
+
+void loader__add_probe(struct loader *l, const char *hook, const char *mode, bool attached,
+		       const char *detail)
+{
+	struct probe_info *p = probe__add(l, hook, false);
+
+	if (!p)
+		return;
+	snprintf(p->mode, sizeof(p->mode), "%s", mode);
+	snprintf(p->detail, sizeof(p->detail), "%s", detail ? detail : "");
+	p->attached = attached;
 }
 
 struct ring_set *loader__rings(const struct loader *l)

@@ -23,6 +23,7 @@ struct loader_opts {
 	} attach_mode;
 	bool no_tcp_health;		/* leave out tcpstate.bpf.c (TCP health per process) */
 	bool no_sched;			/* leave out sched.bpf.c (run-queue latency) */
+	bool no_inject;			/* no kernel trace context (sock.bpf.c trace_ctx_on) */
 };
 
 struct probe_info {
@@ -63,6 +64,12 @@ int loader__tcp_stats_fd(const struct loader *l);
 int loader__runq_fd(const struct loader *l);
 int loader__ncpus(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);
+/* fd of a map of sock.bpf.c by name ("rings", "thread_ctx"), or -1:
+ * other objects share them (inject.bpf.c) */
+int loader__sock_map_fd(const struct loader *l, const char *name);
+/* Reports a hook attached by another module (sonde_probe_info, /healthz). */
+void loader__add_probe(struct loader *l, const char *hook, const char *mode, bool attached,
+		       const char *detail);
 /* every required hook attached */
 bool loader__healthy(const struct loader *l);
 

@@ -18,6 +18,7 @@
 
 #include "conntrack.h"
 #include "export/otlp.h"
+#include "tracectx.h"
 #include "export/prom.h"
 #include "host/host.h"
 #include "loader.h"
@@ -398,6 +399,13 @@ static void on_record(void *ctx, const void *data, size_t size)
 		conntrack__data(a->ct, ev);
 		break;
 	}
+	case SONDE_OP_TRACE_CTX:
+		if (size < sizeof(struct sonde_trace_ctx_event)) {
+			a->bad_records++;
+			return;
+		}
+		tracectx__kernel((const struct sonde_trace_ctx_event *)data);
+		break;
 	case SONDE_OP_CLOSE:
 		if (size < sizeof(struct sonde_close_event)) {
 			a->bad_records++;

@@ -1,0 +1,227 @@
+/* W3C trace context in the kernel: the per-thread server context that
+ * inject.bpf.c reads when the thread sends a request, a bounded scan of an
+ * HTTP head (line end, head end, traceparent) and traceparent parsing.
+ * The includer defines TRACECTX_BUF(): its per-CPU staging buffer holding
+ * the bytes to scan (at least TRACECTX_SCAN_MAX + 64 bytes), or NULL. */
+#ifndef SONDE_BPF_TRACECTX_H
+#define SONDE_BPF_TRACECTX_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sonde.h"
+
+/* Head bytes scanned; a power of two: indexes are masked with it - 1. */
+#define TRACECTX_SCAN_MAX 1024
+#define TRACECTX_TP_LEN 55	/* "00-<32 hex>-<16 hex>-<2 hex>" */
+
+/* key: pid_tgid; value: struct sonde_thread_ctx. Written by sock.bpf.c when
+ * a server thread reads the first bytes of a request, deactivated when it
+ * writes on that server socket; read by inject.bpf.c (same map, fd shared by
+ * the loader). LRU: threads die without telling. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sonde_thread_ctx);
+} thread_ctx SEC(".maps");
+
+struct tracectx_scan {
+	__u32 len;		/* bytes of the buffer that are data */
+	__s32 first_nl;		/* index of the first '\n', -1 */
+	__s32 head_end;		/* index just past the blank line ending the head, -1 */
+	__s32 tp;		/* index just past "traceparent:", -1 */
+};
+
+static __always_inline bool tracectx__is_tp_name(const __u8 *p)
+{
+	/* | 0x20 folds exactly the uppercase letters onto the lowercase ones */
+	return (p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
+	       (p[3] | 0x20) == 'c' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'p' &&
+	       (p[6] | 0x20) == 'a' && (p[7] | 0x20) == 'r' && (p[8] | 0x20) == 'e' &&
+	       (p[9] | 0x20) == 'n' && (p[10] | 0x20) == 't' && p[11] == ':';
+}
+
+/* One '\n' candidate at q. Returns 1 when the scan can stop. */
+static __always_inline int tracectx__at_nl(const __u8 *buf, __u32 q, struct tracectx_scan *x)
+{
+	const __u8 *p;
+
+	q &= TRACECTX_SCAN_MAX - 1;
+	p = buf + q;
+	if (p[0] != '\n')
+		return 0;
+	if (q >= x->len)
+		return 1;
+	if (x->first_nl < 0)
+		x->first_nl = q;
+	if (q + 1 >= x->len)
+		return 1;
+	if (p[1] == '\r' || p[1] == '\n') {
+		x->head_end = q + (p[1] == '\r' ? 3 : 2);
+		return 1;
+	}
+	if (x->tp < 0 && q + 13 <= x->len && tracectx__is_tp_name(p + 1))
+		x->tp = q + 13;
+	return 0;
+}
+
+/* bpf_loop callback over 8-byte words: only words holding a '\n' are
+ * looked at byte by byte, so a head costs about len / 8 iterations. */
+static long tracectx__scan_word(__u64 i, struct tracectx_scan *x)
+{
+	const __u64 ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	__u32 off = ((__u32)i * 8) & (TRACECTX_SCAN_MAX - 1);
+	__u8 *buf = TRACECTX_BUF();
+	__u64 w, v;
+
+	if (!buf || off >= x->len)
+		return 1;
+	__builtin_memcpy(&w, buf + off, 8);
+	v = w ^ (ones * '\n');
+	if (!((v - ones) & ~v & high))
+		return 0;
+	for (int k = 0; k < 8; k++)
+		if (tracectx__at_nl(buf, off + k, x))
+			return 1;
+	return 0;
+}
+
+/* Scans the first len bytes of TRACECTX_BUF() (bounded by TRACECTX_SCAN_MAX). */
+static __always_inline void tracectx__scan(struct tracectx_scan *x, __u32 len)
+{
+	x->len = len < TRACECTX_SCAN_MAX ? len : TRACECTX_SCAN_MAX;
+	x->first_nl = x->head_end = x->tp = -1;
+	bpf_loop((x->len + 7) / 8, tracectx__scan_word, x, 0);
+}
+
+static __always_inline int tracectx__hexval(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;	/* uppercase is invalid in traceparent */
+}
+
+static __always_inline int tracectx__unhex(const __u8 *p, __u8 *out, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int hi = tracectx__hexval(p[2 * i]), lo = tracectx__hexval(p[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (__u8)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Parses the traceparent value starting at index pos (just past the
+ * colon) with the same rules as user/tracectx.c; 0 when valid. */
+static __always_inline int tracectx__parse(const __u8 *buf, __u32 pos, __u32 len,
+					   struct sonde_thread_ctx *tc, __u8 parent[8])
+{
+	const __u8 *p;
+	__u8 ver, any = 0;
+	__u32 end;
+
+	for (int k = 0; k < 2; k++)	/* optional whitespace */
+		if (pos < len && (buf[pos & (TRACECTX_SCAN_MAX - 1)] == ' ' ||
+				  buf[pos & (TRACECTX_SCAN_MAX - 1)] == '\t'))
+			pos++;
+	if (pos + TRACECTX_TP_LEN + 1 > len)
+		return -1;	/* the line end must be in the buffer too */
+	p = buf + (pos & (TRACECTX_SCAN_MAX - 1));
+	if (p[2] != '-' || p[35] != '-' || p[52] != '-')
+		return -1;
+	if (tracectx__unhex(p, &ver, 1) || ver == 0xff)
+		return -1;
+	end = p[TRACECTX_TP_LEN];
+	if (!(end == '\r' || end == '\n' || end == ' ' || end == '\t' || (ver && end == '-')))
+		return -1;
+	if (tracectx__unhex(p + 3, tc->trace_id, 16) || tracectx__unhex(p + 36, parent, 8) ||
+	    tracectx__unhex(p + 53, &tc->flags, 1))
+		return -1;
+	for (int i = 0; i < 16; i++)
+		any |= tc->trace_id[i];
+	if (!any)
+		return -1;
+	any = 0;
+	for (int i = 0; i < 8; i++)
+		any |= parent[i];
+	return any ? 0 : -1;
+}
+
+static __always_inline void tracectx__random(__u8 *out, int n)
+{
+	for (int i = 0; i < n; i += 4) {
+		__u32 r = bpf_get_prandom_u32();
+
+		__builtin_memcpy(out + i, &r, 4);
+	}
+	out[n - 1] |= 1;	/* never all zero */
+}
+
+/* Does the chunk begin like a request line ("GET /", "OPTIONS *")? Cheap
+ * on purpose: the daemon's parser decides; a false start costs one record. */
+static __always_inline bool tracectx__request_start(const __u8 *p, __u32 len)
+{
+	if (len < 8 || p[0] < 'A' || p[0] > 'Z')
+		return false;
+	for (int i = 1; i < 8; i++) {
+		if (p[i] == ' ')
+			return i >= 3;
+		if (p[i] < 'A' || p[i] > 'Z')
+			return false;
+	}
+	return false;
+}
+
+/* A server-role socket of thread id moved bytes (already in TRACECTX_BUF()):
+ * a read that starts a request gets fresh server span ids, made the
+ * thread's context and reported in a record; a write ends the context. */
+static __always_inline void tracectx__server_io(void *ring, const struct sonde_data_event *ev,
+						__u32 cap, __u64 id)
+{
+	struct sonde_trace_ctx_event rec = {};
+	struct sonde_thread_ctx tc = {};
+	struct tracectx_scan x;
+	__u8 *buf;
+
+	if (ev->dir == SONDE_DIR_EGRESS) {
+		struct sonde_thread_ctx *cur = bpf_map_lookup_elem(&thread_ctx, &id);
+
+		if (cur && cur->active)
+			cur->active = 0;
+		return;
+	}
+	buf = TRACECTX_BUF();
+	if (!buf || !tracectx__request_start(buf, cap))
+		return;
+	tracectx__scan(&x, cap);
+	if (x.tp >= 0 && tracectx__parse(buf, x.tp, x.len, &tc, rec.parent_span_id) == 0) {
+		rec.remote = 1;
+	} else {
+		__builtin_memset(rec.parent_span_id, 0, 8);
+		tracectx__random(tc.trace_id, 16);
+		tc.flags = 1;
+	}
+	tracectx__random(tc.span_id, 8);
+	tc.ktime = ev->hdr.ktime;
+	tc.active = 1;
+	bpf_map_update_elem(&thread_ctx, &id, &tc, BPF_ANY);
+
+	rec.hdr.op = SONDE_OP_TRACE_CTX;
+	rec.hdr.size = sizeof(rec);
+	rec.hdr.ktime = ev->hdr.ktime;
+	rec.tgid = id >> 32;
+	rec.tid = (__u32)id;
+	rec.sport = ev->tuple.sport;
+	rec.dport = ev->tuple.dport;
+	rec.kind = SONDE_TRACE_SERVER;
+	rec.trace_flags = tc.flags;
+	__builtin_memcpy(rec.trace_id, tc.trace_id, 16);
+	__builtin_memcpy(rec.span_id, tc.span_id, 8);
+	bpf_ringbuf_output(ring, &rec, sizeof(rec), BPF_RB_NO_WAKEUP);
+}
+
+#endif
