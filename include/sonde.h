@@ -240,9 +240,9 @@ enum sonde_inject_counter {
 	SONDE_INJ_DONE = 0,		/* header inserted */
 	SONDE_INJ_HAS_HEADER = 1,	/* the request carries its own traceparent */
 	SONDE_INJ_SPLIT = 2,		/* head continues in a later send */
-	SONDE_INJ_LINE_TOO_LONG = 3,	/* no line end within the scanned bound */
+	SONDE_INJ_HEAD_TOO_LONG = 3,	/* request line or head end beyond the scanned bound */
 	SONDE_INJ_PIPELINED = 4,	/* another request follows in the same send */
-	SONDE_INJ_TOO_BIG = 5,		/* send larger than what is made linear */
+	SONDE_INJ_TOO_BIG = 5,		/* send larger than what is made linear (8 KiB) */
 	SONDE_INJ_FAILED = 6,		/* push/pull helper refused: left untouched */
 	SONDE_INJ__MAX = 8,
 };

@@ -18,6 +18,7 @@
 
 #include "conntrack.h"
 #include "export/otlp.h"
+#include "inject.h"
 #include "tracectx.h"
 #include "export/prom.h"
 #include "host/host.h"
@@ -56,6 +57,9 @@ struct options {
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
+	bool no_inject;
+	bool no_inject_learn;
+	uint16_t inject_ports[16];	/* --inject-port, 0-terminated */
 };
 
 struct agent {
@@ -68,6 +72,7 @@ struct agent {
 	struct sched *sched;		/* run-queue latency per service */
 	struct procstat *procstat;	/* /proc resource metrics per service */
 	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
+	struct inject *inject;		/* NULL: --no-inject or it could not attach */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -75,6 +80,7 @@ struct agent {
 	int fam_server, fam_client, fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
+	int fam_tp_invalid, fam_injected, fam_inject_skipped;
 };
 
 /* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
@@ -125,6 +131,13 @@ static const char usage[] =
 "                          5000), OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_METRIC_EXPORT_INTERVAL\n"
 "                          (ms, 60000), OTEL_TRACES_SAMPLER(_ARG) (parentbased_always_on),\n"
 "                          OTEL_RESOURCE_ATTRIBUTES, SONDE_OTLP_RETRY_MAX_ELAPSED (ms, 60000)\n"
+"  --no-inject             do not insert a W3C traceparent header into outgoing plaintext\n"
+"                          HTTP/1.x requests (sockops + sk_msg; on by default); spans\n"
+"                          are then linked in userspace only\n"
+"  --inject-port PORT      inject into requests to this remote port from the start\n"
+"                          (repeatable, up to 15); ports that client connections are\n"
+"                          seen speaking HTTP/1.x to are added as they are learnt\n"
+"  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -157,7 +170,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
-	       O_OTLP };
+	       O_OTLP,
+
+	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -176,6 +191,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
 		{ "no-sched", no_argument, NULL, O_NO_SCHED },
 		{ "otlp-endpoint", required_argument, NULL, O_OTLP },
+		{ "no-inject", no_argument, NULL, O_NO_INJECT },
+		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
+		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -235,6 +253,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_NO_TCP: o->no_tcp_health = true; break;
 		case O_NO_SCHED: o->no_sched = true; break;
 		case O_OTLP: o->otlp_endpoint = optarg; break;
+		case O_NO_INJECT: o->no_inject = true; break;
+		case O_NO_INJECT_LEARN: o->no_inject_learn = true; break;
+		case O_INJECT_PORT: {
+			size_t n = 0;
+
+			while (o->inject_ports[n])
+				n++;
+			if (parse_u32(optarg, "--inject-port", 1, 65535, &v))
+				return -EINVAL;
+			if (n + 1 >= sizeof(o->inject_ports) / sizeof(o->inject_ports[0])) {
+				fprintf(stderr, "sonde: too many --inject-port\n");
+				return -EINVAL;
+			}
+			o->inject_ports[n] = (uint16_t)v;
+			break;
+		}
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -377,6 +411,14 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	}
 }
 
+static void on_http_port(void *arg, uint16_t port)
+{
+	struct agent *a = arg;
+
+	if (!a->opt.no_inject_learn)
+		inject__add_port(a->inject, port);
+}
+
 static void on_record(void *ctx, const void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -457,6 +499,7 @@ static int register_metrics(struct agent *a)
 	static const char *const l_proto[] = { "protocol" };
 	static const char *const l_kind[] = { "kind" };
 	static const char *const l_version[] = { "version" };
+	static const char *const l_reason[] = { "reason" };
 	struct metrics *m = a->m;
 	size_t cap = a->opt.max_series;
 	int err;
@@ -509,6 +552,13 @@ static int register_metrics(struct agent *a)
 	FAM(fam_cpu, METRIC_COUNTER, "sonde_process_cpu_seconds_total",
 	    "CPU time used by the agent (user + system).", NOL, NULL, 0, 0);
 	FAM(fam_build, METRIC_GAUGE, "sonde_build_info", "sonde version.", L(l_version), NULL, 0, 0);
+	FAM(fam_tp_invalid, METRIC_COUNTER, "sonde_traceparent_invalid_total",
+	    "Incoming traceparent headers ignored as invalid (W3C Trace Context).", NOL, NULL, 0, 0);
+	FAM(fam_injected, METRIC_COUNTER, "sonde_injected_total",
+	    "Outgoing HTTP/1.x requests given a traceparent header.", NOL, NULL, 0, 0);
+	FAM(fam_inject_skipped, METRIC_COUNTER, "sonde_inject_skipped_total",
+	    "Outgoing requests left untouched by traceparent injection, by reason.", L(l_reason),
+	    NULL, 0, 0);
 #undef FAM
 #undef L
 #undef NOL
@@ -599,6 +649,23 @@ static void collect_metrics(void *arg)
 	metrics__set(a->m, a->fam_rss, NULL, rss);
 	metrics__set(a->m, a->fam_cpu, NULL, cpu);
 	metrics__set(a->m, a->fam_build, version, 1);
+	metrics__set(a->m, a->fam_tp_invalid, NULL, (double)tracectx__stats()->traceparent_invalid);
+	metrics__set(a->m, a->fam_injected, NULL, (double)inject__counter(a->inject, SONDE_INJ_DONE));
+	{
+		static const char *const reasons[SONDE_INJ__MAX] = {
+			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
+			[SONDE_INJ_HEAD_TOO_LONG] = "head_too_long", [SONDE_INJ_PIPELINED] = "pipelined",
+			[SONDE_INJ_TOO_BIG] = "too_big", [SONDE_INJ_FAILED] = "failed",
+		};
+
+		for (int i = 0; i < SONDE_INJ__MAX; i++) {
+			const char *lv[] = { reasons[i] };
+
+			if (reasons[i])
+				metrics__set(a->m, a->fam_inject_skipped, lv,
+					     (double)inject__counter(a->inject, (enum sonde_inject_counter)i));
+		}
+	}
 }
 
 static int render_metrics(void *arg, struct metrics_buf *out)
@@ -769,7 +836,8 @@ int main(int argc, char **argv)
 	}
 	if ((err = otlp__setup(&a.otlp, a.m, a.opt.otlp_endpoint, SONDE_VERSION, collect_metrics, &a)))
 		return err == -EINVAL ? 2 : 1;
-	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore, .arg = &a };
+	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore,
+				     .on_http_port = on_http_port, .arg = &a };
 	a.ct = conntrack__new(a.opt.max_conns, &ops);
 	if (!a.ct)
 		return 1;
@@ -792,18 +860,25 @@ int main(int argc, char **argv)
 	lo.attach_mode = a.opt.attach_mode;
 	lo.no_tcp_health = a.opt.no_tcp_health;
 	lo.no_sched = a.opt.no_sched;
+	lo.no_inject = a.opt.no_inject;
 	err = loader__open(&a.ld, &lo);
 	if (err) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));
 		goto cleanup;
 	}
 	loader__seed_preexisting(a.ld, &lo);
+	if (!a.opt.no_inject && inject__open(&a.inject, a.ld, lo.self_tgid, a.opt.pid) == 0) {
+		for (size_t i = 0; a.opt.inject_ports[i]; i++)
+			inject__add_port(a.inject, a.opt.inject_ports[i]);
+		inject__add_port(a.inject, a.opt.port);
+	}
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)
 		 LI("filter_port", a.opt.port) LS("filter_comm", a.opt.comm));
 	err = run(&a);
 cleanup:
+	inject__close(a.inject);	/* shares maps of the loader's objects */
 	loader__close(a.ld);
 	otlp__free(a.otlp);	/* after the final drain; flushes for at most 2 s */
 	prom__stop(a.prom);
