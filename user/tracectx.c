@@ -168,15 +168,17 @@ static const struct sonde_trace_ctx_event *kernel_take(struct kernel_slot *table
 	return &s->ev;
 }
 
-/* The request's own traceparent, validated; counts an invalid one. */
-static bool request_tp(const struct http1_message *m, struct tracectx_tp *tp)
+/* The request's own traceparent, validated; an invalid incoming one
+ * (server side: count) is counted. */
+static bool request_tp(const struct http1_message *m, struct tracectx_tp *tp, bool count)
 {
 	if (!m->traceparent_lines)
 		return false;
 	if (m->traceparent_lines == 1 && !(m->field_cut & (1u << HTTP1_F_TRACEPARENT)) &&
 	    tracectx__parse(m->traceparent, strlen(m->traceparent), tp) == 0)
 		return true;
-	stats.traceparent_invalid++;
+	if (count)
+		stats.traceparent_invalid++;
 	return false;
 }
 
@@ -194,7 +196,7 @@ void tracectx__server_request(uint32_t tgid, uint32_t tid, const struct sonde_tu
 	const struct sonde_trace_ctx_event *k = kernel_take(kserver, tgid, tid, t);
 	struct thread_slot *th = &threads[slot_of(tgid, tid)];
 	struct tracectx_tp tp;
-	bool valid = request_tp(m, &tp);
+	bool valid = request_tp(m, &tp, true);
 
 	memset(out, 0, sizeof(*out));
 	if (k) {
@@ -248,7 +250,7 @@ void tracectx__client_request(uint32_t tgid, uint32_t tid, const struct sonde_tu
 		return;
 	}
 	tracectx__random_id(out->span_id, 8);
-	if (request_tp(m, &tp)) {
+	if (request_tp(m, &tp, false)) {
 		/* The program propagates its own context: keep its trace. */
 		stats.own_header++;
 		memcpy(out->trace_id, tp.trace_id, 16);
