@@ -44,6 +44,7 @@ static const char *cgroup2__root(void)
 		return "/sys/fs/cgroup/unified";
 	if (is_cgroup2(CGROUP2_OWN_MOUNT))
 		return CGROUP2_OWN_MOUNT;
+	mkdir("/run", 0755);
 	mkdir("/run/sonde", 0755);
 	mkdir(CGROUP2_OWN_MOUNT, 0755);
 	if (mount("none", CGROUP2_OWN_MOUNT, "cgroup2", 0, NULL) != 0) {

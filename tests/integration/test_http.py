@@ -166,6 +166,9 @@ def main():
             lab = dict(key[1])
             if lab["hook"].startswith("sys_"):
                 check_eq((lab["mode"], v), ("tracepoint", 1.0), f"hook {lab['hook']}")
+            elif lab["hook"] in ("sockops", "sk_msg"):  # traceparent injection
+                check_eq((lab["mode"], v), ({"sockops": "cgroup", "sk_msg": "sockhash"}[lab["hook"]],
+                                            1.0), f"hook {lab['hook']}")
             else:
                 check(lab["mode"] in ("fentry", "kprobe", "tracepoint") and v == 1.0,
                       f"hook {lab['hook']} mode {lab['mode']}")
