@@ -51,6 +51,21 @@ int BPF_KRETPROBE(kret_tcp_sendpage, int ret)
 	return account(ret, true);
 }
 
+/* Sockets in a sockhash with an sk_msg program (traceparent injection,
+ * inject.bpf.c) send through tcp_bpf_sendmsg instead of tcp_sendmsg. It
+ * returns the bytes taken from the caller, before any header is inserted. */
+SEC("fexit/tcp_bpf_sendmsg")
+int BPF_PROG(fexit_tcp_bpf_sendmsg)
+{
+	return account(core__fexit_int_ret(ctx), true);
+}
+
+SEC("kretprobe/tcp_bpf_sendmsg")
+int BPF_KRETPROBE(kret_tcp_bpf_sendmsg, int ret)
+{
+	return account(ret, true);
+}
+
 SEC("kretprobe/tcp_sendmsg")
 int BPF_KRETPROBE(kret_tcp_sendmsg, int ret)
 {

@@ -347,12 +347,14 @@ for m in "${MODES[@]}"; do
 	check "$m: service_name of the server series" "$(get "$m" server_services)" busybox
 	check "$m: service_name of the client series" "$(get "$m" client_services)" busybox
 	# On loopback every byte one busybox process sends, another receives
-	# (httpd sends file bodies with sendfile(2)).
-	tx=$(get "$m" bytes_tx) rx=$(get "$m" bytes_rx)
-	if [[ $tx =~ ^[0-9]+$ && $rx =~ ^[0-9]+$ && $tx -gt 0 && $tx -eq $rx ]]; then
-		ok "$m: busybox bytes transmitted = received = $tx (process_network_io_bytes_total)"
+	# (httpd sends file bodies with sendfile(2)), plus the 70-byte
+	# traceparent line sonde inserted into each injected request.
+	tx=$(get "$m" bytes_tx) rx=$(get "$m" bytes_rx) inj=$(get "$m" injected)
+	[[ $inj =~ ^[0-9]+$ ]] || inj=0
+	if [[ $tx =~ ^[0-9]+$ && $rx =~ ^[0-9]+$ && $tx -gt 0 && $((tx + 70 * inj)) -eq $rx ]]; then
+		ok "$m: busybox bytes received = transmitted $tx + 70 x $inj injected (process_network_io_bytes_total)"
 	else
-		ko "$m: busybox bytes transmitted = $tx, received = $rx: expected equal and > 0 (process_network_io_bytes_total)"
+		ko "$m: busybox bytes transmitted = $tx, received = $rx, injected = $inj: expected rx = tx + 70 x injected, tx > 0 (process_network_io_bytes_total)"
 	fi
 done
 echo "  -- across runs"

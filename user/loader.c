@@ -150,7 +150,7 @@ static int tcp__try(struct loader *l, const struct loader_opts *o, enum tcp_mode
 		struct bpf_program *fexit, *kret;
 		struct bpf_link **fexit_link, **kret_link;
 		bool want;
-	} hooks[3];
+	} hooks[4];
 	int err = 0;
 
 	if (!t) {
@@ -164,9 +164,13 @@ static int tcp__try(struct loader *l, const struct loader_opts *o, enum tcp_mode
 	hooks[2] = (typeof(hooks[0])){ t->progs.fexit_tcp_sendpage, t->progs.kret_tcp_sendpage,
 				       &t->links.fexit_tcp_sendpage, &t->links.kret_tcp_sendpage,
 				       sendpage };
+	/* sends of sockets in inject.bpf.c's sockhash; reported with tcp_sendmsg */
+	hooks[3] = (typeof(hooks[0])){ t->progs.fexit_tcp_bpf_sendmsg, t->progs.kret_tcp_bpf_sendmsg,
+				       &t->links.fexit_tcp_bpf_sendmsg, &t->links.kret_tcp_bpf_sendmsg,
+				       !o->no_inject && kernel_has_func("tcp_bpf_sendmsg") };
 	t->rodata->self_tgid = o->self_tgid;
 	t->rodata->filter_tgid = o->filter_tgid;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		bpf_program__set_autoload(hooks[i].fexit, hooks[i].want && m == TCP_FENTRY);
 		bpf_program__set_autoload(hooks[i].kret, hooks[i].want && m == TCP_KPROBE);
 	}
@@ -175,7 +179,7 @@ static int tcp__try(struct loader *l, const struct loader_opts *o, enum tcp_mode
 		snprintf(why, whylen, "%s: load failed: %s", name, strerror(-err));
 		goto cleanup;
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		struct bpf_program *prog = m == TCP_FENTRY ? hooks[i].fexit : hooks[i].kret;
 		struct bpf_link **slot = m == TCP_FENTRY ? hooks[i].fexit_link : hooks[i].kret_link;
 

@@ -415,6 +415,11 @@ static void on_http_port(void *arg, uint16_t port)
 {
 	struct agent *a = arg;
 
+	const char *colon = strrchr(a->opt.listen, ':');
+
+	/* Requests to the agent's own /metrics are never traced: no point. */
+	if (colon && strtoul(colon + 1, NULL, 10) == port)
+		return;
 	if (!a->opt.no_inject_learn)
 		inject__add_port(a->inject, port);
 }

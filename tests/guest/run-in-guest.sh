@@ -287,6 +287,7 @@ run_mode() {
 	line="$line bytes_tx=$(msum "$m" process_network_io_bytes_total 'service_name="busybox"' 'network_io_direction="transmit"')"
 	line="$line bytes_rx=$(msum "$m" process_network_io_bytes_total 'service_name="busybox"' 'network_io_direction="receive"')"
 	line="$line bytes_unknown=$(msum "$m" process_network_io_bytes_total 'service_name="unknown"')"
+	line="$line injected=$(msum "$m" sonde_injected_total)"
 	line="$line bytes_services=$(mvalues "$m" process_network_io_bytes_total service_name)"
 	line="$line unmatched_responses=$(msum "$m" sonde_http_unmatched_responses_total)"
 	line="$line ringbuf_drops=$(msum "$m" sonde_ringbuf_drops_total)"
