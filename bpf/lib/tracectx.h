@@ -183,13 +183,12 @@ static __always_inline void tracectx__server_io(void *ring, const struct sonde_d
 						__u32 cap, __u64 id)
 {
 	struct sonde_trace_ctx_event rec = {};
-	struct sonde_thread_ctx tc = {};
+	struct sonde_thread_ctx tc = {}, *cur;
 	struct tracectx_scan x;
 	__u8 *buf;
 
 	if (ev->dir == SONDE_DIR_EGRESS) {
-		struct sonde_thread_ctx *cur = bpf_map_lookup_elem(&thread_ctx, &id);
-
+		cur = bpf_map_lookup_elem(&thread_ctx, &id);
 		if (cur && cur->active)
 			cur->active = 0;
 		return;
@@ -208,7 +207,14 @@ static __always_inline void tracectx__server_io(void *ring, const struct sonde_d
 	tracectx__random(tc.span_id, 8);
 	tc.ktime = ev->hdr.ktime;
 	tc.active = 1;
-	bpf_map_update_elem(&thread_ctx, &id, &tc, BPF_ANY);
+	/* In place when the thread has an entry: an LRU update costs a node
+	 * allocation and list locking on every request. Only this thread
+	 * writes its entry and only it reads it (in sk_msg), in program order. */
+	cur = bpf_map_lookup_elem(&thread_ctx, &id);
+	if (cur)
+		*cur = tc;
+	else
+		bpf_map_update_elem(&thread_ctx, &id, &tc, BPF_ANY);
 
 	rec.hdr.op = SONDE_OP_TRACE_CTX;
 	rec.hdr.size = sizeof(rec);
