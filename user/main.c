@@ -171,7 +171,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
-
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
