@@ -5,7 +5,8 @@ that calls service B with http.client -> service B, an http.server on
 injecting traceparent through sockops + sk_msg. Asserts exact span counts,
 parent/child links, the headers B and A actually received, skip counters
 (own header, split request, pipelined), an invalid incoming header,
-X-Request-ID recorded and Authorization never, error_type, and --no-inject."""
+X-Request-ID recorded and Authorization never, error_type, --no-inject, and
+injection to a port learnt from traffic (limited to A with --pid)."""
 import http.client
 import json
 import os
@@ -244,6 +245,29 @@ def main():
           "--no-inject: B cannot be linked")
     check_eq(series(agent.metrics(), "sonde_injected_total"), 0.0, "--no-inject: nothing injected")
     check_eq(agent.stop(), 0, "agent --no-inject exits cleanly")
+
+    # Learnt ports, limited to A by --pid (other programs on this host are
+    # never touched): A's first connection to B is only classified, the
+    # next one is injected.
+    print("== learnt HTTP port (--pid A)", flush=True)
+    agent = Agent("--pid", str(chain.pa.pid), name="agent --pid")
+    check_eq(get(chain.a, "/learn1"), 200, "/learn1 status")
+    wait_until("/learn1 spans", lambda: ("a_client", "/learn1") in by_role(agent.spans(), chain, me),
+               timeout=10, fatal=False)
+    time.sleep(0.2)  # the port reaches the kernel map with the span
+    check_eq(get(chain.a, "/learn2"), 200, "/learn2 status")
+    wait_until("/learn2 spans", lambda: ("a_client", "/learn2") in by_role(agent.spans(), chain, me),
+               timeout=10, fatal=False)
+    roles = by_role(agent.spans(), chain, me)
+    check_eq(chain.received(chain.blog, "/learn1"), [], "first connection to B: not injected")
+    acli, asrv = one(roles, "a_client", "/learn2"), one(roles, "a_server", "/learn2")
+    check_eq(chain.received(chain.blog, "/learn2"), [tp_of(acli)],
+             "next connection to the learnt port: injected with A client's ids")
+    check_eq(acli["parent_span_id"], asrv["span_id"], "/learn2: A client child of A server")
+    check_eq(roles.get(("b_server", "/learn2")), None, "--pid A: B's spans not reported")
+    m = agent.metrics()
+    check_eq(series(m, "sonde_injected_total"), 1.0, "--pid A: one request injected")
+    check_eq(agent.stop(), 0, "agent --pid exits cleanly")
     finish("test_tracectx")
 
 
