@@ -32,7 +32,20 @@ struct pending {
 	uint32_t tid;
 	char method[HTTP1_METHOD_MAX];
 	char target[HTTP1_TARGET_MAX];
-	struct span_ctx ctx;		/* trace context, decided when the head was parsed */
+	/* trace context, decided when the head was parsed (tracestate and the
+	 * request ids, rarely present, live in http_state.extra) */
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	uint8_t trace_flags;
+	uint8_t remote_parent;
+	uint8_t has_extra;		/* extra[same index] holds this request's values */
+};
+
+/* Values few requests carry, kept out of struct pending so that a
+ * connection pays for them only once one shows up. */
+struct pending_extra {
+	char tracestate[SPAN_TRACESTATE_MAX];
 	char request_id[SPAN_HDR_ID_MAX];
 	char tracking_id[SPAN_HDR_ID_MAX];
 	char correlation_id[SPAN_HDR_ID_MAX];
@@ -41,6 +54,7 @@ struct pending {
 struct http_state {
 	struct http1_parser req, resp;
 	struct pending q[PENDING_MAX];
+	struct pending_extra *extra;	/* PENDING_MAX of them, or NULL until needed */
 	uint8_t qhead, qlen;
 	/* Span start of the request whose first bytes have been fed (server:
 	 * exit of the read that returned them; client: entry of the write).
@@ -218,6 +232,8 @@ static void conn_free(struct conntrack *t, struct conn *c)
 	proc_unlink(t, c);
 	if (c->http)
 		t->stats.pending_dropped += c->http->qlen;
+	if (c->http)
+		free(c->http->extra);
 	free(c->http);
 	free(c);
 	t->count--;
@@ -282,6 +298,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 {
 	struct feed_ctx *x = arg;
 	struct http_state *h = x->c->http;
+	struct span_ctx ctx;
 	struct pending *p;
 
 	if (h->qlen == PENDING_MAX) {
@@ -301,12 +318,29 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	/* Now, not at the response: the kernel record for this request and the
 	 * thread's server context are only current while the head is parsed. */
 	if (is_server(x->c))
-		tracectx__server_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &p->ctx);
+		tracectx__server_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &ctx);
 	else
-		tracectx__client_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &p->ctx);
-	snprintf(p->request_id, sizeof(p->request_id), "%s", m->request_id);
-	snprintf(p->tracking_id, sizeof(p->tracking_id), "%s", m->tracking_id);
-	snprintf(p->correlation_id, sizeof(p->correlation_id), "%s", m->correlation_id);
+		tracectx__client_request(x->c->key.tgid, p->tid, &x->c->tuple, m, &ctx);
+	memcpy(p->trace_id, ctx.trace_id, sizeof(p->trace_id));
+	memcpy(p->span_id, ctx.span_id, sizeof(p->span_id));
+	memcpy(p->parent_span_id, ctx.parent_span_id, sizeof(p->parent_span_id));
+	p->trace_flags = ctx.trace_flags;
+	p->remote_parent = ctx.remote_parent;
+	p->has_extra = 0;
+	if (ctx.tracestate[0] || m->request_id[0] || m->tracking_id[0] || m->correlation_id[0]) {
+		struct pending_extra *e;
+
+		if (!h->extra)
+			h->extra = calloc(PENDING_MAX, sizeof(*h->extra));
+		if (!h->extra)
+			return 0;	/* out of memory: the span goes without them */
+		e = &h->extra[p - h->q];
+		snprintf(e->tracestate, sizeof(e->tracestate), "%s", ctx.tracestate);
+		snprintf(e->request_id, sizeof(e->request_id), "%s", m->request_id);
+		snprintf(e->tracking_id, sizeof(e->tracking_id), "%s", m->tracking_id);
+		snprintf(e->correlation_id, sizeof(e->correlation_id), "%s", m->correlation_id);
+		p->has_extra = 1;
+	}
 	return 0;
 }
 
@@ -400,10 +434,19 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	s.status = m->status;
 	s.version_minor = m->version_minor;
 	s.incomplete = m->head_incomplete;
-	s.ctx = p->ctx;
-	memcpy(s.request_id, p->request_id, sizeof(s.request_id));
-	memcpy(s.tracking_id, p->tracking_id, sizeof(s.tracking_id));
-	memcpy(s.correlation_id, p->correlation_id, sizeof(s.correlation_id));
+	memcpy(s.ctx.trace_id, p->trace_id, sizeof(s.ctx.trace_id));
+	memcpy(s.ctx.span_id, p->span_id, sizeof(s.ctx.span_id));
+	memcpy(s.ctx.parent_span_id, p->parent_span_id, sizeof(s.ctx.parent_span_id));
+	s.ctx.trace_flags = p->trace_flags;
+	s.ctx.remote_parent = p->remote_parent;
+	if (p->has_extra && h->extra) {
+		const struct pending_extra *e = &h->extra[p - h->q];
+
+		memcpy(s.ctx.tracestate, e->tracestate, sizeof(s.ctx.tracestate));
+		memcpy(s.request_id, e->request_id, sizeof(s.request_id));
+		memcpy(s.tracking_id, e->tracking_id, sizeof(s.tracking_id));
+		memcpy(s.correlation_id, e->correlation_id, sizeof(s.correlation_id));
+	}
 	tracectx__error_type(s.error_type, sizeof(s.error_type), is_server(c), s.status);
 	if (is_server(c))
 		tracectx__server_done(s.tgid, s.tid, &s.ctx);

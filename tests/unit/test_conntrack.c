@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "conntrack.h"
+#include "tracectx.h"
 #include "sonde.h"
 #include "span.h"
 
@@ -263,6 +264,52 @@ static void test_client(void)
 	CHECK_EQ_INT(st->unmatched_responses, 0);
 	conntrack__free(t);
 	CHECK_EQ_INT(nignores, 0);
+}
+
+/* ---- 2b. trace context and request ids through the pending queue ---- */
+
+static void test_trace_context(void)
+{
+	struct conntrack *t = new_ct(64);
+	struct sock srv = { NO_PID, NO_PID + 3, 7, 0x3000, SONDE_ROLE_SERVER, 8080, 50001 };
+	struct sock cli = { NO_PID, NO_PID + 3, 8, 0x3100, SONDE_ROLE_CLIENT, 50002, 9090 };
+	char hex[33];
+
+	tracectx__reset();
+	/* two pipelined requests: ids must stay with their own request */
+	rd(t, &srv, 1000, "GET /a HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
+			  "00f067aa0ba902b7-01\r\ntracestate: k=v\r\nX-Request-ID: r1\r\n"
+			  "Authorization: Bearer x\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+	/* the serving thread calls out meanwhile */
+	wr(t, &cli, 1500, "GET /down HTTP/1.1\r\nX-Correlation-ID: c9\r\n\r\n");
+	rd(t, &cli, 1600, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	wr(t, &srv, 2000, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"
+			  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 3);
+	if (nspans >= 3) {
+		const struct span *down = &spans[0].s, *a = &spans[1].s, *b = &spans[2].s;
+
+		tracectx__hex(hex, a->ctx.trace_id, 16);
+		CHECK_EQ_STR(hex, "4bf92f3577b34da6a3ce929d0e0e4736");
+		tracectx__hex(hex, a->ctx.parent_span_id, 8);
+		CHECK_EQ_STR(hex, "00f067aa0ba902b7");
+		CHECK_EQ_INT(a->ctx.remote_parent, 1);
+		CHECK_EQ_STR(a->ctx.tracestate, "k=v");
+		CHECK_EQ_STR(a->request_id, "r1");
+		CHECK_EQ_STR(a->error_type, "503");
+		CHECK_EQ_STR(b->request_id, "");
+		CHECK_EQ_STR(b->ctx.tracestate, "");
+		CHECK_EQ_INT(b->ctx.remote_parent, 0);
+		CHECK_EQ_STR(b->error_type, "");
+		CHECK(memcmp(b->ctx.trace_id, a->ctx.trace_id, 16) != 0);
+		/* /down was sent while /b (the thread's latest request) was served */
+		CHECK_EQ_INT(down->kind, SPAN_CLIENT);
+		CHECK(memcmp(down->ctx.trace_id, b->ctx.trace_id, 16) == 0);
+		CHECK(memcmp(down->ctx.parent_span_id, b->ctx.span_id, 8) == 0);
+		CHECK_EQ_STR(down->correlation_id, "c9");
+		CHECK_EQ_STR(down->error_type, "404");
+	}
+	conntrack__free(t);
 }
 
 /* ---- 3. keep-alive and pipelining ---- */
@@ -1000,6 +1047,7 @@ static void test_garbage(void)
 
 int main(void)
 {
+	test_trace_context();
 	test_server_split_request();
 	test_client();
 	test_keepalive_pipelined();
