@@ -6,6 +6,11 @@
 #   floor  build/sonde-floor: count-only BPF programs on the same syscall
 #          tracepoints as sonde (the cost of merely being attached there)
 #   agent  build/sonde tracing every process, /metrics on a loopback port
+#   export the agent again, also exporting spans and metrics over OTLP/HTTP to a
+#          local sink (a small Python server that answers 200 and discards
+#          the body), with --inject-port <nginx port>: every request wrk sends
+#          gets a traceparent header inserted by sk_msg (wrk is a traced
+#          client whose sockets connect after the agent started)
 # Each run drives nginx with wrk (keep-alive) for BENCH_SECONDS and records
 # Requests/sec; agent runs also record the agent's CPU time, peak RSS, ring
 # buffer events/drops and server spans vs. requests. A summary with medians is
@@ -57,7 +62,7 @@ SETTLE=1          # seconds after wrk before the last agent scrape (spans in fli
 
 SONDE=${BENCH_SONDE:-build/sonde}
 FLOOR=${BENCH_FLOOR:-build/sonde-floor}
-CONFIGS=(none floor agent)
+CONFIGS=(none floor agent export)
 
 die() {
 	echo "bench: error: $*" >&2
@@ -110,6 +115,7 @@ NGINX_PID=""
 TRACER_PID=""
 WRK_PID=""
 NODE_EXPORTER_PID="" # scrape-cost section
+SINK_PID=""          # OTLP sink of the export configuration
 
 # True when PID has exited (gone, or a zombie waiting to be reaped).
 proc_exited() {
@@ -169,6 +175,7 @@ cleanup() {
 	[ -n "$WRK_PID" ] && { stop_pid "$WRK_PID" wrk || true; }
 	[ -n "$TRACER_PID" ] && { stop_pid "$TRACER_PID" tracer || true; }
 	[ -n "$NODE_EXPORTER_PID" ] && { stop_pid "$NODE_EXPORTER_PID" node_exporter || true; }
+	[ -n "$SINK_PID" ] && { stop_pid "$SINK_PID" otlp-sink || true; }
 	stop_nginx
 	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
 		if ((KEEP == 1)); then
@@ -282,10 +289,45 @@ done
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n 1 || true)
 [ -n "$NGINX_WORKER" ] || die "cannot find the nginx worker process"
 
+# ---- OTLP sink for the export configuration ----
+# Answers every POST with 200 and an empty body (a valid, fully successful
+# Export*ServiceResponse) after reading and discarding the request body.
+# Python's HTTP/1.1 handler answers "Expect: 100-continue" itself.
+SINK_PORT=$(free_port "$PORT")
+cat >"$WORK/otlp-sink.py" <<'PY'
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        while n > 0:
+            b = self.rfile.read(min(n, 1 << 20))
+            if not b:
+                break
+            n -= len(b)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+python3 "$WORK/otlp-sink.py" "$SINK_PORT" >"$WORK/otlp-sink.log" 2>&1 &
+SINK_PID=$!
+for ((i = 0; ; i++)); do
+	proc_exited "$SINK_PID" && { cat "$WORK/otlp-sink.log" >&2; SINK_PID=""; die "OTLP sink exited during start-up"; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -X POST --data-binary '' \
+		"http://127.0.0.1:$SINK_PORT/v1/traces" || true)
+	[ "$code" = 200 ] && break
+	((i < 100)) || die "OTLP sink not answering on port $SINK_PORT after 10 s"
+	sleep 0.1
+done
+
 # ---- one run ----
 # Per-run results, tab-separated, one line per run (see the header below).
 RESULTS="$WORK/results.tsv"
-printf 'round\tconfig\trps\tp99_ms\trequests\terrors\twall_s\tcpu_s\trss_mib\tevents\tdrops\tspans\tspans_kind_server\tfloor_hits\tnginx_cpu_s\twrk_cpu_s\tother_cpu_pct\tothers\n' >"$RESULTS"
+printf 'round\tconfig\trps\tp99_ms\trequests\terrors\twall_s\tcpu_s\trss_mib\tevents\tdrops\tspans\tspans_kind_server\tfloor_hits\tnginx_cpu_s\twrk_cpu_s\tother_cpu_pct\tothers\tinjected\texported\texport_dropped\tsink_cpu_s\n' >"$RESULTS"
 
 # Sum of the samples of metric NAME whose line contains FILTER (may be empty).
 metric_sum() {
@@ -408,6 +450,7 @@ run_one() { # run_one ROUND CONFIG
 	local aport="" t0 t1 c0 c1 ev0 ev1 dr0 dr1 sp0 sp1 sk0 sk1 rss_kb
 	local cpu="-" rss="-" events="-" drops="-" spans="-" skind="-" hits="-"
 	local others rps p99 req err wall n0 n1 w0 w1 s0 s1 ncpu wcpu other tcpu_ticks=0
+	local inj="-" exported="-" xdrop="-" sink_cpu="-" k0=0 k1=0 sink_ticks=0
 
 	case $cfg in
 	floor)
@@ -421,10 +464,18 @@ run_one() { # run_one ROUND CONFIG
 		TRACER_PID=$!
 		wait_agent_healthy "$TRACER_PID" "$aport" "$log"
 		;;
+	export)
+		aport=$(free_port "$PORT" "$SINK_PORT")
+		OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" OTEL_METRIC_EXPORT_INTERVAL=5000 \
+			"$SONDE" --listen "127.0.0.1:$aport" --inject-port "$PORT" >"$WORK/$tag.out" 2>"$log" &
+		TRACER_PID=$!
+		wait_agent_healthy "$TRACER_PID" "$aport" "$log"
+		;;
 	esac
 	wait_quiet
 	others=$(other_tracers)
-	[ "$cfg" = agent ] && scrape "$aport" "$WORK/$tag.m0"
+	[ "$cfg" = agent ] || [ "$cfg" = export ] && scrape "$aport" "$WORK/$tag.m0"
+	[ "$cfg" = export ] && k0=$(cpu_ticks "$SINK_PID")
 
 	[ "$cfg" = none ] || c0=$(cpu_ticks "$TRACER_PID")
 	n0=$(cpu_ticks "$NGINX_WORKER")
@@ -442,12 +493,17 @@ run_one() { # run_one ROUND CONFIG
 		c1=$(cpu_ticks "$TRACER_PID")
 		tcpu_ticks=$((c1 - c0))
 	fi
+	if [ "$cfg" = export ]; then
+		k1=$(cpu_ticks "$SINK_PID")
+		sink_ticks=$((k1 - k0))
+		sink_cpu=$(ticks_to_s "$k0" "$k1")
+	fi
 	ncpu=$(ticks_to_s "$n0" "$n1")
 	wcpu=$(ticks_to_s "$w0" "$w1")
 	# Share of the machine's CPU capacity used by anything but nginx, wrk and
 	# the tracer under test: other tenants, concurrent builds/tests, steal.
 	other=$(awk -v b="$((s1[0] - s0[0]))" -v t="$((s1[1] - s0[1]))" \
-		-v mine="$((n1 - n0 + w1 - w0 + tcpu_ticks))" \
+		-v mine="$((n1 - n0 + w1 - w0 + tcpu_ticks + sink_ticks))" \
 		'BEGIN { x = t > 0 ? 100 * (b - mine) / t : 0; printf "%.1f", x < 0 ? 0 : x }')
 	others+=$(other_tracers)
 	others=$(echo "$others" | tr ' ' '\n' | sort -un | tr '\n' ' ')
@@ -462,7 +518,7 @@ run_one() { # run_one ROUND CONFIG
 		hits=$(awk '$1 == "floor_hits" { print $2 }' "$WORK/$tag.out")
 		[ -n "$hits" ] || die "sonde-floor printed no floor_hits"
 		;;
-	agent)
+	agent | export)
 		scrape "$aport" "$WORK/$tag.m1"
 		sleep "$SETTLE"
 		scrape "$aport" "$WORK/$tag.m2"
@@ -486,12 +542,20 @@ run_one() { # run_one ROUND CONFIG
 		drops=$((dr1 - dr0))
 		spans=$((sp1 - sp0))
 		skind=$((sk1 - sk0))
+		inj=$(($(metric_sum "$WORK/$tag.m2" sonde_injected_total '') - $(metric_sum "$WORK/$tag.m0" sonde_injected_total '')))
+		if [ "$cfg" = export ]; then
+			exported=$(($(metric_sum "$WORK/$tag.m2" sonde_export_spans_total '') -
+				$(metric_sum "$WORK/$tag.m0" sonde_export_spans_total '')))
+			xdrop=$(($(metric_sum "$WORK/$tag.m2" sonde_export_dropped_total 'signal="traces"') -
+				$(metric_sum "$WORK/$tag.m0" sonde_export_dropped_total 'signal="traces"')))
+		fi
 		;;
 	esac
 
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$round" "$cfg" "$rps" "$p99" "$req" "$err" "$wall" "$cpu" "$rss" "$events" "$drops" \
-		"$spans" "$skind" "$hits" "$ncpu" "$wcpu" "$other" "${others:- }" >>"$RESULTS"
+		"$spans" "$skind" "$hits" "$ncpu" "$wcpu" "$other" "${others:- }" \
+		"$inj" "$exported" "$xdrop" "$sink_cpu" >>"$RESULTS"
 	note "$(printf 'round %d/%d %-5s %10s req/s' "$round" "$ROUNDS" "$cfg" "$rps")"
 }
 
@@ -508,9 +572,12 @@ echo "  software    $SONDE_VER; $NGINX_VER; $WRK_VER"
 echo "  nginx       worker_processes 1, 127.0.0.1:$PORT, keepalive_requests 1000, sendfile $SENDFILE, access_log $ACCESS_DESC, page $PAGE_BYTES bytes"
 echo "  wrk         -t$THREADS -c$CONNS -d${RUN_SECONDS}s --latency $URL (warm-up ${WARMUP}s, not measured)"
 echo "  pinning     $PIN_DESC"
-echo "  rounds      $ROUNDS; order per round: $ORDER ($(if [ "$ORDER" = fixed ]; then echo "none, floor, agent"; else echo "rotated by one each round"; fi))"
+echo "  rounds      $ROUNDS; order per round: $ORDER ($(if [ "$ORDER" = fixed ]; then echo "none, floor, agent, export"; else echo "rotated by one each round"; fi))"
 echo "  tracers     started before and stopped after each run; wrk starts once attached (floor: stderr line, agent: /healthz 200)"
 echo "  agent       $SONDE --listen 127.0.0.1:<free port>, all processes traced; CPU = utime+stime delta over the wrk run (CLK_TCK $CLK_TCK)"
+echo "  export      as agent, plus OTEL_EXPORTER_OTLP_ENDPOINT=<sink on 127.0.0.1:$SINK_PORT> OTEL_METRIC_EXPORT_INTERVAL=5000"
+echo "              (other OTLP settings default: batches of 512, queue 2048, no gzip) and --inject-port $PORT:"
+echo "              wrk's requests get a traceparent inserted by sk_msg; sink CPU counted apart"
 echo "  quiet wait  $( ((QUIET_WAIT > 0)) && echo "up to ${QUIET_WAIT}s before each run" || echo "off (BENCH_QUIET_WAIT=0)")"
 o=$(other_tracers)
 [ -z "${o// /}" ] || echo "  WARNING     other sonde/sonde-floor processes are running (pids$o); results are skewed"
@@ -522,7 +589,7 @@ fi
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=("${CONFIGS[@]}")
 	if [ "$ORDER" = rotate ]; then
-		s=$(((r - 1) % 3))
+		s=$(((r - 1) % ${#CONFIGS[@]}))
 		order=("${CONFIGS[@]:s}" "${CONFIGS[@]:0:s}")
 	fi
 	for cfg in "${order[@]}"; do
@@ -559,11 +626,12 @@ cols = [("round", "{:>5}"), ("config", "{:<6}"), ("req/s", "{:>8}"), ("p99 ms", 
         ("requests", "{:>8}"), ("errors", "{:>6}"), ("nginx us/req", "{:>12}"),
         ("wrk us/req", "{:>10}"), ("agent CPU s", "{:>11}"), ("peak RSS MiB", "{:>12}"),
         ("events/s", "{:>8}"), ("drops", "{:>5}"), ("nginx spans", "{:>11}"),
-        ("spans/req", "{:>9}"), ("floor hits/req", "{:>14}"), ("other CPU %", "{:>11}"), ("", "{}")]
+        ("spans/req", "{:>9}"), ("floor hits/req", "{:>14}"), ("inj/req", "{:>7}"), ("exported/req", "{:>12}"),
+        ("other CPU %", "{:>11}"), ("", "{}")]
 fmt = " ".join(c[1] for c in cols)
 print(fmt.format(*(c[0] for c in cols)))
 for r in rows:
-    agent = r["config"] == "agent"
+    agent = r["config"] in ("agent", "export")
     flags = ("*" if r["tracers"] else "") + ("!" if r["other"] > NOISY_PCT else "")
     print(fmt.format(
         r["round"], r["config"], "%.0f" % r["rps_f"], "%.2f" % float(r["p99_ms"]), r["req"], r["errors"],
@@ -575,6 +643,8 @@ for r in rows:
         r["spans"] if agent else "-",
         "%.3f" % (int(r["spans"]) / r["req"]) if agent and r["req"] else "-",
         "%.1f" % (int(r["floor_hits"]) / r["req"]) if r["config"] == "floor" and r["req"] else "-",
+        "%.2f" % (int(r["injected"]) / r["req"]) if agent and r["req"] else "-",
+        "%.2f" % (int(r["exported"]) / r["req"]) if r["config"] == "export" and r["req"] else "-",
         "%.1f" % r["other"], flags))
 print("  nginx/wrk us/req: CPU time (user+sys) of the nginx worker / of wrk during the run, per request;")
 print("    it includes the in-kernel cost of the BPF programs that run on their syscalls.")
@@ -582,6 +652,9 @@ print("  agent CPU s: agent utime+stime delta over the wrk run. events/s, drops:
 print("    ring counters over the run (drops: count, not rate). nginx spans: delta of")
 print("    http_server_request_duration_seconds_count{service_name=\"nginx\"}, last scrape 1 s after wrk.")
 print("  floor hits/req: tracepoint hits counted by sonde-floor (all processes) per wrk request.")
+print("  inj/req: sonde_injected_total delta per wrk request (traceparent headers inserted).")
+print("  exported/req: sonde_export_spans_total delta per wrk request (nginx server + wrk client")
+print("    spans, so about 2 when every span is sent; queue_full drops are counted apart).")
 print("  other CPU %: share of all CPUs busy with anything but nginx, wrk and the tracer (other")
 print("    tenants, concurrent builds or tests, irq/steal). '!' marks runs above %.0f%%." % NOISY_PCT)
 tracers = sorted({p for r in rows for p in r["tracers"]}, key=int)
@@ -640,6 +713,14 @@ print("  floor / none             %9.1f%%" % (100 * floor / none)
       + ("   (median of per-round ratios %.1f%%)" % (100 * med(paired_floor)) if n > 1 else ""))
 print("  agent / none             %9.1f%%" % (100 * agent / none)
       + ("   (median of per-round ratios %.1f%%)" % (100 * med(paired_agent)) if n > 1 else ""))
+xp = [r for r in rows if r["config"] == "export"]
+if xp:
+    export = med(vals("export", lambda r: r["rps_f"]))
+    paired_export = [d["export"] / d["none"] for d in by_round.values() if "export" in d and d.get("none")]
+    print("  req/s export             %9.0f%s" % (export, spread("export")))
+    print("  export+inject / none     %9.1f%%" % (100 * export / none)
+          + ("   (median of per-round ratios %.1f%%)" % (100 * med(paired_export)) if n > 1 else "")
+          + "   <- OTLP export and traceparent injection on")
 print("  throughput loss          %9.1f%%   (agent vs none; floor alone: %.1f%%)" % (loss, floor_loss))
 print("  nginx CPU us/req         %9.1f    none; %.1f floor; %.1f agent" % (
     med(vals("none", lambda r: per_req_us(r, "nginx_cpu_s"))),
@@ -655,6 +736,17 @@ print("  ring events/s            %9.0f" % ev_s)
 print("  ring drops total         %9d    (of %d events in the agent runs)" % (drops, events))
 print("  nginx server spans       %9d    vs %d wrk requests (%.1f%%); sonde_spans_total{kind=\"server\"} delta %d"
       % (spans, reqs, 100 * spans / reqs if reqs else 0, skind))
+if xp:
+    xreq = sum(r["req"] for r in xp)
+    print("  export: agent CPU/1k req %9.4f s  (sink: %.4f s per 1k req, not in the agent's figure)" % (
+        med([float(r["cpu_s"]) / r["req"] * 1000 for r in xp if r["req"]]),
+        med([float(r["sink_cpu_s"]) / r["req"] * 1000 for r in xp if r["req"]])))
+    print("  export: peak RSS         %9.1f MiB" % max(float(r["rss_mib"]) for r in xp))
+    print("  export: injected         %9d    of %d wrk requests (%.1f%%)" % (
+        sum(int(r["injected"]) for r in xp), xreq, 100 * sum(int(r["injected"]) for r in xp) / xreq if xreq else 0))
+    print("  export: spans exported   %9d    (%.2f per request); dropped %d (queue_full etc.)" % (
+        sum(int(r["exported"]) for r in xp), sum(int(r["exported"]) for r in xp) / xreq if xreq else 0,
+        sum(int(r["export_dropped"]) for r in xp)))
 print("  other CPU (noise)        %9.1f%%   median over all runs (max %.1f%%)"
       % (med([r["other"] for r in rows]), max(r["other"] for r in rows)))
 if errors:
