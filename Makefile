@@ -78,7 +78,7 @@ $(BUILD)/sonde: $(USER_OBJS)
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
-$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/span.c user/log.c user/metrics.c \
+$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/span.c user/tracectx.c user/log.c user/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
 
