@@ -38,6 +38,8 @@ UNIT_TESTS += otlp sampler
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_config.c user/sampler.c user/metrics.c \
 	user/span.c user/tracectx.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/sampler.c
+# databases (issue #4)
+test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz

@@ -81,11 +81,15 @@ struct agent {
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped;
+	int fam_db_client, fam_db_server, fam_db_infer, fam_db_unanswered, fam_db_unmatched;
 };
 
 /* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
 static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 				      0.5,   0.75, 1,     2.5,  5,     7.5, 10 };
+
+/* OpenTelemetry's advised bucket bounds for db.client.operation.duration (s). */
+static const double db_bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10 };
 
 static const char usage[] =
 "Usage: sonde [OPTIONS]\n"
@@ -377,7 +381,13 @@ static void on_span(void *arg, const struct span *s)
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
 	metrics__add(a->m, a->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
-	if (s->kind == SPAN_SERVER) {
+	if (s->proto == SPAN_DB) {
+		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
+				     s->service };
+
+		metrics__observe(a->m, s->kind == SPAN_SERVER ? a->fam_db_server : a->fam_db_client,
+				 lv, secs);
+	} else if (s->kind == SPAN_SERVER) {
 		port = utoa(s->tuple.sport, port_buf, sizeof(port_buf));
 		const char *lv[] = { method_label(s->method), status, s->route, s->service, port };
 
@@ -497,6 +507,8 @@ static int register_metrics(struct agent *a)
 	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
 						     "http_route", "service_name", "server_address",
 						     "server_port" };
+	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
+						 "db_collection_name", "error_type", "service_name" };
 	static const char *const l_netio[] = { "service_name", "network_io_direction" };
 	static const char *const l_probe[] = { "hook", "mode" };
 	static const char *const l_ring[] = { "ring" };
@@ -522,6 +534,21 @@ static int register_metrics(struct agent *a)
 	FAM(fam_client, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
 	    "Duration of HTTP client requests, observed in the client process.", L(client_labels),
 	    http_bounds, sizeof(http_bounds) / sizeof(double), cap);
+	FAM(fam_db_client, METRIC_HISTOGRAM, "db_client_operation_duration_seconds",
+	    "Duration of database operations, observed in the client process.", L(db_labels),
+	    db_bounds, sizeof(db_bounds) / sizeof(double), cap);
+	FAM(fam_db_server, METRIC_HISTOGRAM, "db_server_operation_duration_seconds",
+	    "Duration of database operations, observed in the database server process.",
+	    L(db_labels), db_bounds, sizeof(db_bounds) / sizeof(double), cap);
+	FAM(fam_db_infer, METRIC_COUNTER, "sonde_protocol_inference_failures_total",
+	    "Connections taken for a database protocol whose first messages did not parse.",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unanswered, METRIC_COUNTER, "sonde_db_unanswered_operations_total",
+	    "Database operations forgotten without a result (closed, lost or pipelined too deep).",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unmatched, METRIC_COUNTER, "sonde_db_unmatched_replies_total",
+	    "Database replies seen with no operation waiting (e.g. pub/sub messages).",
+	    L(l_proto), NULL, 0, 0);
 	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
 	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
 	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
@@ -642,6 +669,14 @@ static void collect_metrics(void *arg)
 	for (size_t i = 0; i < sizeof(st->parse_errors) / sizeof(st->parse_errors[0]); i++)
 		perr += st->parse_errors[i];
 	metrics__set(a->m, a->fam_parse_err, http1, (double)perr);
+	for (int p = DBCONN_PG; p < DBCONN__MAX; p++) {
+		const char *lv[] = { dbconn__proto_name(p) };
+
+		metrics__set(a->m, a->fam_parse_err, lv, (double)st->db.parse_errors[p]);
+		metrics__set(a->m, a->fam_db_infer, lv, (double)st->db.inference_failures[p]);
+		metrics__set(a->m, a->fam_db_unanswered, lv, (double)st->db.unanswered[p]);
+		metrics__set(a->m, a->fam_db_unmatched, lv, (double)st->db.unmatched[p]);
+	}
 	metrics__set(a->m, a->fam_unmatched, NULL, (double)st->unmatched_responses);
 	metrics__set(a->m, a->fam_unanswered, NULL, (double)st->pending_dropped);
 	metrics__set(a->m, a->fam_conns, NULL, (double)conntrack__count(a->ct));
