@@ -112,6 +112,7 @@ integration: all
 	scripts/otlp-receiver-deps.sh
 	python3 tests/integration/test_otlp.py
 	python3 tests/integration/test_tracectx.py
+	python3 tests/integration/test_db.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

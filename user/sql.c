@@ -197,8 +197,27 @@ size_t sql__normalize(const char *sql, size_t len, enum sql_dialect d, char *out
 
 	if (n)
 		out[0] = 0;
+	enum tok prev = T_PUNCT;
+	char prevc = '(';
+
 	for (lex_next(&l, &t); t.t != T_END && !o.full; lex_next(&l, &t)) {
 		bool lit = t.t == T_STRING || t.t == T_NUMBER;
+
+		/* a unary minus belongs to its number: "+ -5" is "+ ?" like "+ 5" */
+		if (tok_punct(&l, &t, '-') && prev == T_PUNCT && prevc != ')' && prevc != ']') {
+			struct lex peek = l;
+			struct token nt;
+
+			lex_next(&peek, &nt);
+			if (nt.t == T_NUMBER && !nt.space_before) {
+				l = peek;
+				t.end = nt.end;
+				t.t = T_NUMBER;
+				lit = true;
+			}
+		}
+		prev = t.t;
+		prevc = sql[t.start];
 
 		if (in == IN_ITEM && tok_punct(&l, &t, ',')) {
 			in = IN_COMMA;

@@ -1,0 +1,330 @@
+"""Integration: sonde's real BPF programs against real database servers on
+127.0.0.1 (PostgreSQL 15, MariaDB, Redis), each on a free (non-standard)
+port, driven by their own clients (psql, pgbench, mariadb, redis-cli,
+redis-benchmark) and by PyMySQL, a client that does not use libmysqlclient.
+Asserts exact per-operation counts on /metrics (client and server side),
+--print spans fields, SQLSTATE / error codes and literal-free queries."""
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Agent, check, check_eq, finish, free_port, series, spawn,  # noqa: E402
+                     wait_until)
+
+CLIENT_H = "db_client_operation_duration_seconds"
+SERVER_H = "db_server_operation_duration_seconds"
+PG_BIN = "/usr/lib/postgresql/15/bin"
+SYSTEM_PY = "/usr/bin/python3"	# Debian's python3-pymysql lives there
+
+
+def run(args, **kw):
+    kw.setdefault("timeout", 60)
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    return r
+
+
+def counts(metrics, hist):
+    """{(system, operation, collection, error_type, service): count}"""
+    out = {}
+    for (name, labels), v in metrics.items():
+        if name == hist + "_count":
+            d = dict(labels)
+            out[(d["db_system_name"], d["db_operation_name"], d["db_collection_name"],
+                 d["error_type"], d["service_name"])] = int(v)
+    return out
+
+
+def settle(agent, want_fn, timeout=10):
+    """Scrapes until want_fn(metrics) holds (records reach /metrics within a
+    drain); returns the last scrape either way so exact checks show why."""
+    last = [None]
+
+    def ok():
+        last[0] = agent.metrics()
+        return want_fn(last[0])
+    wait_until("expected database counts", ok, timeout=timeout, fatal=False)
+    return last[0]
+
+
+def db_spans(agent, system):
+    return [s for s in agent.spans() if s.get("db_system") == system]
+
+
+# ---- PostgreSQL ----
+
+class Postgres:
+    def __init__(self):
+        pw = pwd.getpwnam("postgres")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="sonde-pg-")
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        r = run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust",
+                 "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        if r.returncode:
+            raise SystemExit(f"FAIL: initdb: {r.stderr}")
+        self.proc = spawn(["runuser", "-u", "postgres", "--", f"{PG_BIN}/postgres", "-D", self.data,
+                           "-p", str(self.port), "-k", self.dir, "-c", "listen_addresses=127.0.0.1",
+                           "-c", "fsync=off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("postgres up", lambda: run(["pg_isready", "-q", "-h", "127.0.0.1", "-p",
+                                                str(self.port)]).returncode == 0, timeout=30)
+
+    def psql(self, *cmds, user_env=None):
+        args = ["psql", "-X", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
+        for c in cmds:
+            args += ["-c", c]
+        return run(args)
+
+    def stop(self):
+        run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", self.data, "stop", "-m", "fast"])
+        self.proc.wait(15)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_postgres():
+    print("== PostgreSQL", flush=True)
+    pg = Postgres()
+    # pgbench's schema before the agent: its setup traffic is not counted
+    r = run(["pgbench", "-i", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "postgres"])
+    check_eq(r.returncode, 0, f"pgbench -i ({r.stderr.strip()[-200:]})")
+    agent = Agent("--port", str(pg.port), name="postgres agent")
+    print(f"   sonde :{agent.port}  postgres :{pg.port}", flush=True)
+
+    r = pg.psql("CREATE TABLE sonde_items (id int, name text)",
+                "INSERT INTO sonde_items VALUES (1, 'secret-literal-a')",
+                "INSERT INTO sonde_items VALUES (2, 'secret-literal-b')",
+                "SELECT name FROM sonde_items WHERE id IN (1, 2, 3)",
+                "SELEC oops FROM nowhere")
+    check("syntax error" in r.stderr, f"psql reported the syntax error ({r.stderr.strip()})")
+    N, NP = 20, 10
+    r = run(["pgbench", "-n", "-t", str(N), "-c", "1", "-h", "127.0.0.1", "-p", str(pg.port),
+             "-U", "postgres", "postgres"])
+    check_eq(r.returncode, 0, f"pgbench simple ({r.stderr.strip()[-200:]})")
+    r = run(["pgbench", "-n", "-M", "prepared", "-t", str(NP), "-c", "1", "-h", "127.0.0.1",
+             "-p", str(pg.port), "-U", "postgres", "postgres"])
+    check_eq(r.returncode, 0, f"pgbench prepared ({r.stderr.strip()[-200:]})")
+
+    T = N + NP
+    want_client = {
+        ("postgresql", "CREATE", "sonde_items", "", "psql"): 1,
+        ("postgresql", "INSERT", "sonde_items", "", "psql"): 2,
+        ("postgresql", "SELECT", "sonde_items", "", "psql"): 1,
+        ("postgresql", "SELEC", "", "42601", "psql"): 1,
+        # pgbench's own start-up queries, once per run
+        ("postgresql", "SELECT", "pgbench_branches", "", "pgbench"): 2,
+        ("postgresql", "SELECT", "pg_catalog.pg_class", "", "pgbench"): 2,
+        ("postgresql", "BEGIN", "", "", "pgbench"): T,
+        ("postgresql", "UPDATE", "pgbench_accounts", "", "pgbench"): T,
+        ("postgresql", "SELECT", "pgbench_accounts", "", "pgbench"): T,
+        ("postgresql", "UPDATE", "pgbench_tellers", "", "pgbench"): T,
+        ("postgresql", "UPDATE", "pgbench_branches", "", "pgbench"): T,
+        ("postgresql", "INSERT", "pgbench_history", "", "pgbench"): T,
+        ("postgresql", "END", "", "", "pgbench"): T,
+    }
+
+    def have_all(m):
+        c = counts(m, CLIENT_H)
+        return all(c.get(k, 0) >= v for k, v in want_client.items())
+    m = settle(agent, have_all)
+    got = counts(m, CLIENT_H)
+    print("   client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}), flush=True)
+    for k, v in want_client.items():
+        check_eq(got.get(k, 0), v, f"client count {k}")
+    srv = counts(m, SERVER_H)
+    print("   server counts:", json.dumps({"|".join(k): v for k, v in sorted(srv.items())}), flush=True)
+    for k, v in want_client.items():
+        sk = k[:4] + ("postgres",)
+        if k[4] == "pgbench" or k[4] == "psql":
+            want = v + (want_client.get(k[:4] + ("psql" if k[4] == "pgbench" else "pgbench",), 0))
+            check_eq(srv.get(sk, 0), want, f"server count {sk}")
+
+    spans = db_spans(agent, "postgresql")
+    err = [s for s in spans if s["error_type"] == "42601" and s["kind"] == "client"]
+    check_eq(len(err), 1, "one client error span for the syntax error")
+    if err:
+        check_eq(err[0]["db_status"], "42601", "SQLSTATE of the syntax error")
+        check_eq(err[0]["db_query"], "SELEC oops FROM nowhere", "error span query")
+        check_eq(err[0]["peer_port"], pg.port, "error span server port")
+    sel = [s for s in spans if s["comm"] == "psql" and s["db_operation"] == "SELECT"]
+    check_eq([s["db_query"] for s in sel], ["SELECT name FROM sonde_items WHERE id IN (?)"],
+             "normalised SELECT, IN list collapsed")
+    check(not any("secret-literal" in s["db_query"] for s in spans), "no literal in any db_query")
+    prep = [s for s in spans if s["comm"] == "pgbench" and s["kind"] == "client" and
+            s["db_query"].startswith("UPDATE pgbench_accounts SET abalance = abalance + $1")]
+    check_eq(len(prep), NP, "prepared statements named by their SQL ($1 kept)")
+    simple = [s for s in spans if s["comm"] == "pgbench" and s["kind"] == "client" and
+              s["db_query"] == "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?;"]
+    check_eq(len(simple), N, "simple-protocol UPDATE normalised")
+    check(all(s["duration_ms"] >= 0 for s in spans), "durations non-negative")
+
+    check_eq(agent.stop(), 0, "postgres agent exit status")
+    pg.stop()
+
+
+# ---- MariaDB ----
+
+class MariaDB:
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="sonde-mariadb-")
+        self.data = os.path.join(self.dir, "data")
+        r = run(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=root",
+                 "--auth-root-authentication-method=normal", "--skip-test-db"])
+        if r.returncode:
+            raise SystemExit(f"FAIL: mariadb-install-db: {r.stderr}")
+        self.proc = spawn(["mariadbd", "--no-defaults", f"--datadir={self.data}", f"--port={self.port}",
+                           "--bind-address=127.0.0.1", f"--socket={self.dir}/sock", "--user=root",
+                           "--skip-grant-tables", "--skip-log-bin", "--skip-name-resolve",
+                           f"--pid-file={self.dir}/pid", f"--log-error={self.dir}/err.log",
+                           "--innodb-buffer-pool-size=16M"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("mariadb up", lambda: self.cli("SELECT 1").returncode == 0, timeout=30)
+
+    def cli(self, sql, db=None):
+        args = ["mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", str(self.port),
+                "-u", "root", "-N", "-B"]
+        if db:
+            args.append(db)
+        return run(args + ["-e", sql])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_mariadb():
+    print("== MariaDB", flush=True)
+    db = MariaDB()
+    check_eq(db.cli("CREATE DATABASE sonde").returncode, 0, "create database")
+    agent = Agent("--port", str(db.port), name="mariadb agent")
+    print(f"   sonde :{agent.port}  mariadb :{db.port}", flush=True)
+
+    # PyMySQL: wire parsing alone (no client library to hook)
+    r = run([SYSTEM_PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pymysql_client.py"),
+             str(db.port)])
+    check_eq(r.stdout.split("\n"), ["rows 2", "error 1064", "executed 1", "executed 1", ""],
+             f"pymysql client ({r.stderr.strip()[-300:]})")
+    py_svc = os.path.basename(os.path.realpath(SYSTEM_PY))
+    # the mariadb CLI (libmariadb): statements split on ';'
+    r = db.cli("SELECT COUNT(*) FROM sonde_items; UPDATE sonde_items SET name = 'x' WHERE id = 2; "
+               "DELETE FROM sonde_items WHERE id = 99", db="sonde")
+    check_eq(r.stdout.split(), ["3"], f"mariadb cli ({r.stderr.strip()})")
+
+    want = {
+        ("mariadb", "CREATE", "sonde_items", "", py_svc): 1,
+        ("mariadb", "INSERT", "sonde_items", "", py_svc): 3,
+        ("mariadb", "SELECT", "sonde_items", "", py_svc): 3,	# 1 query + 2 executes
+        ("mariadb", "SELEC", "", "1064", py_svc): 1,
+        ("mariadb", "SELECT", "sonde_items", "", "mariadb"): 1,
+        ("mariadb", "UPDATE", "sonde_items", "", "mariadb"): 1,
+        ("mariadb", "DELETE", "sonde_items", "", "mariadb"): 1,
+    }
+
+    def have_all(m):
+        c = counts(m, CLIENT_H)
+        return all(c.get(k, 0) >= v for k, v in want.items())
+    m = settle(agent, have_all)
+    got = counts(m, CLIENT_H)
+    print("   client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}), flush=True)
+    for k, v in want.items():
+        check_eq(got.get(k, 0), v, f"client count {k}")
+    srv = counts(m, SERVER_H)
+    print("   server counts:", json.dumps({"|".join(k): v for k, v in sorted(srv.items())}), flush=True)
+    merged = {}
+    for k, v in want.items():
+        merged[k[:4] + ("mariadbd",)] = merged.get(k[:4] + ("mariadbd",), 0) + v
+    for k, v in merged.items():
+        check_eq(srv.get(k, 0), v, f"server count {k}")
+
+    spans = db_spans(agent, "mariadb")
+    check(not any("secret-literal" in s["db_query"] for s in spans), "no literal in any db_query")
+    ins = {s["db_query"] for s in spans if s["db_operation"] == "INSERT"}
+    check_eq(ins, {"INSERT INTO sonde_items VALUES (?, ?)"}, "normalised INSERT")
+    ex = [s for s in spans if s["kind"] == "client" and
+          s["db_query"] == "SELECT COUNT(*) FROM sonde_items WHERE id > ?"]
+    check_eq(len(ex), 2, "COM_STMT_EXECUTE spans named by the prepared SQL")
+    err = [s for s in spans if s["kind"] == "client" and s["error_type"]]
+    check_eq([(s["db_status"], s["error_type"]) for s in err], [("1064", "1064")], "MySQL error code")
+    check_eq(agent.stop(), 0, "mariadb agent exit status")
+    db.stop()
+
+
+# ---- Redis ----
+
+def test_redis():
+    print("== Redis", flush=True)
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="sonde-redis-")
+    srv = spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", d], stdout=subprocess.DEVNULL)
+    wait_until("redis up", lambda: run(["redis-cli", "-p", str(port), "PING"]).stdout.strip() == "PONG")
+    redis_svc = os.path.basename(os.path.realpath("/proc/%d/exe" % srv.pid))
+    agent = Agent("--port", str(port), name="redis agent")
+    print(f"   sonde :{agent.port}  redis :{port}", flush=True)
+    cli = lambda *a: run(["redis-cli", "-p", str(port), *a]).stdout.strip()  # noqa: E731
+    check_eq(cli("SET", "sonde:key", "secret-value"), "OK", "redis-cli SET")
+    check_eq(cli("GET", "sonde:key"), "secret-value", "redis-cli GET")
+    check("ERR" in cli("NOSUCHCMD", "x"), "redis-cli unknown command")
+    check_eq(cli("LPUSH", "sonde:list", "a", "b", "c"), "3", "redis-cli LPUSH")
+    r = run(["redis-benchmark", "-p", str(port), "-n", "200", "-c", "1", "-t", "get,set", "-q"])
+    check_eq(r.returncode, 0, "redis-benchmark")
+    r = run(["redis-benchmark", "-p", str(port), "-n", "100", "-c", "1", "-P", "10", "-t", "incr", "-q"])
+    check_eq(r.returncode, 0, "redis-benchmark pipelined")
+
+    want = {
+        ("redis", "SET", "", "", "redis-cli"): 1, ("redis", "GET", "", "", "redis-cli"): 1,
+        ("redis", "NOSUCHCMD", "", "ERR", "redis-cli"): 1, ("redis", "LPUSH", "", "", "redis-cli"): 1,
+        ("redis", "SET", "", "", "redis-benchmark"): 200, ("redis", "GET", "", "", "redis-benchmark"): 200,
+        ("redis", "INCR", "", "", "redis-benchmark"): 100,
+        ("redis", "CONFIG", "", "", "redis-benchmark"): 4,	# "CONFIG GET save/appendonly" per run
+    }
+
+    def have_all(m):
+        c = counts(m, CLIENT_H)
+        return all(c.get(k, 0) >= v for k, v in want.items())
+    m = settle(agent, have_all)
+    got = counts(m, CLIENT_H)
+    print("   client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}), flush=True)
+    check_eq(got, want, "client counts, exactly these label sets")
+    srvc = counts(m, SERVER_H)
+    merged = {}
+    for k, v in want.items():
+        merged[k[:4] + (redis_svc,)] = merged.get(k[:4] + (redis_svc,), 0) + v
+    check_eq(srvc, merged, "server counts, exactly these label sets")
+    spans = db_spans(agent, "redis")
+    check(not any("secret" in s["db_query"] or "sonde:" in s["db_query"] for s in spans),
+          "no key or value in any db_query")
+    lp = [s["db_query"] for s in spans if s["db_operation"] == "LPUSH" and s["kind"] == "client"]
+    check_eq(lp, ["LPUSH ? ? ? ?"], "LPUSH shape")
+    err = [s for s in spans if s["kind"] == "client" and s["error_type"]]
+    check_eq([(s["db_operation"], s["db_status"]) for s in err], [("NOSUCHCMD", "ERR")], "error span")
+    check_eq(agent.stop(), 0, "redis agent exit status")
+    srv.terminate()
+    srv.wait(10)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("FAIL: the integration tests load BPF programs and must run as root")
+    t0 = time.monotonic()
+    only = sys.argv[1:] or ["postgres", "mariadb", "redis"]
+    if "postgres" in only:
+        test_postgres()
+    if "mariadb" in only and "test_mariadb" in globals():
+        globals()["test_mariadb"]()
+    if "redis" in only and "test_redis" in globals():
+        globals()["test_redis"]()
+    print(f"   took {time.monotonic() - t0:.1f}s", flush=True)
+    finish("test_db")
+
+
+if __name__ == "__main__":
+    main()
