@@ -40,6 +40,11 @@ test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_co
 test_sampler_SRCS := user/sampler.c
 # databases (issue #4)
 test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
+UNIT_TESTS += sql pg mysql redis
+test_sql_SRCS     := user/sql.c
+test_pg_SRCS      := user/proto/pg.c
+test_mysql_SRCS   := user/proto/mysql.c
+test_redis_SRCS   := user/proto/redis.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
@@ -117,7 +122,7 @@ integration: all
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1
+FUZZ_TARGETS := http1 pg mysql redis
 FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard user/*/*.c user/*/*.h user/*.h)
 	@mkdir -p $(dir $@)

@@ -233,6 +233,9 @@ size_t sql__normalize(const char *sql, size_t len, enum sql_dialect d, char *out
 				out_put(&o, " ", 1);
 			t.space_before = false;
 		}
+		/* a separating space goes out with its token, never alone */
+		if (t.space_before && o.len && !o.full && o.len + 1 + (lit ? 1 : t.end - t.start) > n - 1)
+			o.full = true;
 		if (t.space_before && o.len)
 			out_put(&o, " ", 1);
 		if (lit)

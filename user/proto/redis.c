@@ -162,7 +162,7 @@ static int line_done(struct redis_stream *st, bool request)
 		return element_done(st);
 	case '$': case '!': case '=':
 		v = strtoll(st->line, &end, 10);
-		if (end == st->line || *end || v < -1 || (unsigned long long)v > BULK_MAX)
+		if (end == st->line || *end || v < -1 || (v > 0 && (unsigned long long)v > BULK_MAX))
 			return -1;
 		if (st->type == '!' && st->depth == 0) {
 			st->error = 1;
