@@ -38,13 +38,16 @@ UNIT_TESTS += otlp sampler
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_config.c user/sampler.c user/metrics.c \
 	user/span.c user/tracectx.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/sampler.c
+UNIT_TESTS += libwatch
+test_libwatch_SRCS := user/libwatch.c
+test_libwatch_LIBS := -lelf
 # databases (issue #4)
-test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
 UNIT_TESTS += sql pg mysql redis
 test_sql_SRCS     := user/sql.c
 test_pg_SRCS      := user/proto/pg.c
 test_mysql_SRCS   := user/proto/mysql.c
 test_redis_SRCS   := user/proto/redis.c
+test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
@@ -95,13 +98,13 @@ $(BUILD):
 # ---- tests ----
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard user/*.c user/*/*.c user/*.h user/*/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(test_$*_SRCS) -lm -o $@
+	$(CC) $(CFLAGS) -Itests/unit $< $(test_$*_SRCS) -lm $(test_$*_LIBS) -o $@
 # (unit tests link only the sources they name; the prerequisite list is broad so edits rebuild them)
 
 $(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(wildcard user/*.c user/*/*.c user/*.h user/*/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -Itests/unit $(SAN_FLAGS) \
-		$< $(test_$*_SRCS) -lm -o $@
+		$< $(test_$*_SRCS) -lm $(test_$*_LIBS) -o $@
 
 unit: $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 	@set -e; for t in $^; do $$t; done
