@@ -11,6 +11,7 @@ VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 # One BPF object per concern; each gets a skeleton. The objects are kept
 # (not deleted as intermediates): the guest test loads them for verifier logs.
 BPF_OBJS := sock tcp floor tcpstate sched inject
+BPF_OBJS += dbclient
 USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
 SKELS    := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))

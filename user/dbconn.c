@@ -21,6 +21,7 @@ struct dbconn {
 	uint8_t proto;		/* enum dbconn_proto */
 	uint8_t parsed_ok;	/* at least one operation reported */
 	uint8_t inference_counted;
+	uint8_t encrypted_told;
 	uint64_t last_resp_ns;	/* last chunk in the result direction */
 	union {
 		struct pg_session pg;
@@ -34,6 +35,19 @@ struct feed {
 	const struct dbconn_peer *peer;
 	const struct sonde_data_event *ev;
 };
+
+static dbconn_claim_fn claim;
+static dbconn_encrypted_fn encrypted_hook;
+
+void dbconn__set_encrypted_hook(dbconn_encrypted_fn fn)
+{
+	encrypted_hook = fn;
+}
+
+void dbconn__set_claim(dbconn_claim_fn fn)
+{
+	claim = fn;
+}
 
 const char *dbconn__proto_name(enum dbconn_proto p)
 {
@@ -141,6 +155,10 @@ static void on_op(void *arg, const struct db_op *op)
 	struct feed *x = arg;
 	const struct dbconn_peer *p = x->peer;
 	struct dbconn *d = x->d;
+	const char *text = op->text;
+	size_t text_len = op->text_len;
+	char claimed[DBOP_TEXT_MAX];
+	uint64_t call_ns;
 	struct span s;
 
 	memset(&s, 0, sizeof(s));
@@ -158,15 +176,26 @@ static void on_op(void *arg, const struct db_op *op)
 	s.proto = SPAN_DB;
 	s.incomplete = op->incomplete;
 	s.db_system = system_name(d);
+	if (s.kind == SPAN_CLIENT && d->proto != DBCONN_REDIS && claim &&
+	    claim(op->tid, op->start_ns, &call_ns, claimed, sizeof(claimed))) {
+		/* the library call that sent this request (uprobe): one span,
+		 * timed from the call; its SQL names a statement prepared
+		 * before the agent started */
+		s.start_ns = call_ns;
+		if (!op->text_len && claimed[0]) {
+			text = claimed;
+			text_len = strlen(claimed);
+		}
+	}
 	if (d->proto == DBCONN_REDIS) {
 		snprintf(s.db_operation, sizeof(s.db_operation), "%s", op->name);
 		snprintf(s.db_query, sizeof(s.db_query), "%s", op->text);
 	} else {
 		enum sql_dialect dl = d->proto == DBCONN_PG ? SQL_POSTGRES : SQL_MYSQL;
 
-		sql__normalize(op->text, op->text_len, dl, s.db_query, sizeof(s.db_query));
-		sql__operation(op->text, op->text_len, s.db_operation, sizeof(s.db_operation));
-		sql__collection(op->text, op->text_len, s.db_collection, sizeof(s.db_collection));
+		sql__normalize(text, text_len, dl, s.db_query, sizeof(s.db_query));
+		sql__operation(text, text_len, s.db_operation, sizeof(s.db_operation));
+		sql__collection(text, text_len, s.db_collection, sizeof(s.db_collection));
 		if (!s.db_operation[0] && op->prepared)	/* prepared before the agent started */
 			snprintf(s.db_operation, sizeof(s.db_operation), "EXECUTE");
 	}
@@ -228,5 +257,11 @@ void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 		redis__feed(&d->u.redis, request, ev->data, ev->cap_len, ev->len, start, ev->tid,
 			    &callbacks, &x);
 		break;
+	}
+	if (!d->encrypted_told && encrypted_hook &&
+	    ((d->proto == DBCONN_PG && d->u.pg.encrypted) ||
+	     (d->proto == DBCONN_MYSQL && mysql__encrypted(&d->u.my)))) {
+		d->encrypted_told = 1;
+		encrypted_hook(peer->tgid);
 	}
 }

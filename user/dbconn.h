@@ -5,6 +5,7 @@
 #define SONDE_DBCONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sonde.h"
@@ -45,6 +46,15 @@ struct dbconn *dbconn__new(enum dbconn_proto p, bool from_start);
 void dbconn__free(struct dbconn *d, struct dbconn_stats *stats);
 void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 		  const struct sonde_data_event *ev);
+/* Where client spans look for the client library call that made them
+ * (dbclient__claim: uprobes); NULL: none. */
+typedef int (*dbconn_claim_fn)(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,
+			       size_t n);
+void dbconn__set_claim(dbconn_claim_fn fn);
+/* Told once per connection that turns to TLS (PostgreSQL SSLRequest
+ * answered 'S', MySQL SSL login): its operations are not on the wire. */
+typedef void (*dbconn_encrypted_fn)(uint32_t tgid);
+void dbconn__set_encrypted_hook(dbconn_encrypted_fn fn);
 /* The protocol's name for the sonde_* counters ("postgresql", ...). */
 const char *dbconn__proto_name(enum dbconn_proto p);
 

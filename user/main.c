@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "conntrack.h"
+#include "dbclient.h"
 #include "export/otlp.h"
 #include "inject.h"
 #include "tracectx.h"
@@ -54,6 +55,7 @@ struct options {
 	bool no_host_metrics;
 	bool no_tcp_health;
 	bool no_sched;
+	bool no_db_uprobes;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
@@ -73,6 +75,7 @@ struct agent {
 	struct procstat *procstat;	/* /proc resource metrics per service */
 	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
 	struct inject *inject;		/* NULL: --no-inject or it could not attach */
+	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -143,6 +146,9 @@ static const char usage[] =
 "                          (repeatable, up to 15); ports that client connections are\n"
 "                          seen speaking HTTP/1.x to are added as they are learnt\n"
 "  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
+"  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
+"                          libmariadb (mysql_real_query, ...): database spans then come\n"
+"                          from the wire only, none for TLS connections\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -176,7 +182,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
-	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN };
+	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300 };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -198,6 +204,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "no-inject", no_argument, NULL, O_NO_INJECT },
 		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
 		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
+		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -273,6 +280,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->inject_ports[n] = (uint16_t)v;
 			break;
 		}
+		case O_NO_DBU: o->no_db_uprobes = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -476,6 +484,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 			return;
 		}
 		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid);
+		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		break;
 	default:
 		a->bad_records++;
@@ -496,7 +505,9 @@ static void drain(struct agent *a, bool everything)
 	uint64_t now = mono_ns();
 	uint64_t horizon = everything ? UINT64_MAX : now - DRAIN_HORIZON_NS;
 
+	dbclient__poll(a->dbc);	/* a call is known before the request it wrote */
 	ring_set__drain(loader__rings(a->ld), horizon, on_record, a);
+	dbclient__tick(a->dbc, everything ? now : horizon);
 }
 
 /* ---- /metrics ---- */
@@ -659,6 +670,7 @@ static void collect_metrics(void *arg)
 	tcpstate__collect(a->tcpstate, loader__tcp_stats_fd(a->ld));
 	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
 	procstat__collect(a->procstat);
+	dbclient__collect(a->dbc);
 	for (size_t i = 0; i < np; i++) {
 		const char *lv[] = { p[i].hook, p[i].mode };
 
@@ -912,6 +924,21 @@ int main(int argc, char **argv)
 			inject__add_port(a.inject, a.opt.inject_ports[i]);
 		inject__add_port(a.inject, a.opt.port);
 	}
+	if (!a.opt.no_db_uprobes) {
+		struct dbclient_opts dco = { .self_tgid = lo.self_tgid, .filter_tgid = lo.filter_tgid,
+					     .filter_port = lo.filter_port, .on_span = on_span,
+					     .arg = &a };
+		int derr = dbclient__open(&a.dbc, &dco, a.m);
+
+		if (derr)
+			log_warn("database client uprobes unavailable; database spans from the wire only",
+				 LS("error", strerror(-derr)));
+		else
+		{
+			dbconn__set_claim(dbclient__claim);
+			dbconn__set_encrypted_hook(dbclient__encrypted_conn);
+		}
+	}
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)
@@ -919,6 +946,7 @@ int main(int argc, char **argv)
 	err = run(&a);
 cleanup:
 	inject__close(a.inject);	/* shares maps of the loader's objects */
+	dbclient__free(a.dbc);
 	loader__close(a.ld);
 	otlp__free(a.otlp);	/* after the final drain; flushes for at most 2 s */
 	prom__stop(a.prom);

@@ -44,6 +44,7 @@ void mysql__init(struct mysql_session *s, bool from_start)
 	s->cmd = 0;
 	s->rstate = RS_IDLE;
 	s->emit = 0;
+	s->tls = 0;
 	/* mid-stream: modern clients and servers both set DEPRECATE_EOF */
 	s->caps = from_start ? 0 : MYSQL_CLIENT_DEPRECATE_EOF | MYSQL_CLIENT_PROTOCOL_41;
 	s->left = 0;
@@ -56,6 +57,11 @@ void mysql__init(struct mysql_session *s, bool from_start)
 size_t mysql__pending(const struct mysql_session *s)
 {
 	return s->cmd && s->emit;
+}
+
+bool mysql__encrypted(const struct mysql_session *s)
+{
+	return s->tls;
 }
 
 bool mysql__looks_like_greeting(const uint8_t *d, size_t n)
@@ -338,7 +344,8 @@ static void packet(struct mysql_session *s, bool client, const struct db_callbac
 
 			s->caps &= caps;
 			/* a 32-byte SSLRequest: TLS from here on */
-			s->phase = (caps & MYSQL_CLIENT_SSL) && st->plen == 32 ? PH_DONE : PH_AUTH;
+			s->tls = (caps & MYSQL_CLIENT_SSL) && st->plen == 32;
+			s->phase = s->tls ? PH_DONE : PH_AUTH;
 		}
 		return;
 	case PH_AUTH:

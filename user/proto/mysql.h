@@ -57,6 +57,7 @@ struct mysql_session {
 	uint8_t cmd;		/* command awaiting its response, 0 none */
 	uint8_t rstate;		/* where in the response */
 	uint8_t emit;		/* the pending command becomes a span */
+	uint8_t tls;		/* SSLRequest in the login */
 	uint32_t caps;		/* capabilities both sides announced */
 	uint64_t left;		/* packets still to skip in this response state */
 	uint32_t clock;
@@ -74,6 +75,8 @@ void mysql__feed(struct mysql_session *s, bool client, const uint8_t *data, size
 		 size_t len, uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb,
 		 void *ctx);
 size_t mysql__pending(const struct mysql_session *s);
+/* The login asked for TLS: the rest of the connection is ciphertext. */
+bool mysql__encrypted(const struct mysql_session *s);
 
 /* The server greeting (protocol 10) at d[0]. */
 bool mysql__looks_like_greeting(const uint8_t *d, size_t n);
