@@ -6,6 +6,9 @@
  * claimed becomes a span of its own once the wire had its chance: after the
  * thread's next call (its end) has been drained past, or at process exit. */
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +99,67 @@ static struct bpf_program *probe_prog(struct dbclient_bpf *s, int i)
 	return p[i];
 }
 
+/* File offset of function sym, for libraries that export it under two
+ * symbol versions at one address (libmariadb: mysql_real_query@
+ * libmysqlclient_18 and @libmariadbclient_18), which libbpf's lookup
+ * rejects as ambiguous. 0 when not found. */
+static size_t elf_func_offset(const char *path, const char *sym)
+{
+	size_t off = 0, shstr;
+	uint64_t addr = 0;
+	Elf_Scn *scn = NULL;
+	Elf *e;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_getshdrstrndx(e, &shstr))
+		goto out;
+	while (!addr && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym st;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &st) || GELF_ST_TYPE(st.st_info) != STT_FUNC ||
+			    !st.st_value)
+				continue;
+			name = elf_strptr(e, sh.sh_link, st.st_name);
+			if (name && strcmp(name, sym) == 0) {
+				addr = st.st_value;
+				break;
+			}
+		}
+	}
+	if (addr) {
+		size_t n;
+
+		if (elf_getphdrnum(e, &n))
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+			    addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_memsz) {
+				off = addr - ph.p_vaddr + ph.p_offset;
+				break;
+			}
+		}
+	}
+out:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return off;
+}
+
 static int attach_file(struct dbclient *c, const char *path, int lib)
 {
 	struct stat st;
@@ -115,6 +179,14 @@ static int attach_file(struct dbclient *c, const char *path, int lib)
 		if (probes[i].lib != lib)
 			continue;
 		l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1, path, 0, &uo);
+		if (!l) {
+			size_t off = elf_func_offset(path, probes[i].sym);
+			LIBBPF_OPTS(bpf_uprobe_opts, uo2);
+
+			if (off)
+				l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1,
+								    path, off, &uo2);
+		}
 		if (!l) {
 			log_debug("database client symbol not probed", LS("path", path)
 				  LS("symbol", probes[i].sym) LS("error", strerror(errno)));

@@ -162,8 +162,68 @@ def test_postgres():
               s["db_query"] == "UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?;"]
     check_eq(len(simple), N, "simple-protocol UPDATE normalised")
     check(all(s["duration_ms"] >= 0 for s in spans), "durations non-negative")
+    # libpq uprobes: every client span above was also a PQsend* call, joined
+    # to it (one span, not two); none stood alone
+    calls = {o: series(m, "sonde_db_client_calls_total", outcome=o) for o in ("joined", "alone")}
+    check_eq(calls, {"joined": float(sum(want_client.values())), "alone": 0.0},
+             "libpq calls joined to their wire spans")
 
     check_eq(agent.stop(), 0, "postgres agent exit status")
+    pg.stop()
+
+
+def test_postgres_tls():
+    """sslmode=require: the wire is ciphertext after the SSLRequest; spans
+    come from the libpq uprobe alone, ended by the next call or the exit."""
+    print("== PostgreSQL over TLS (libpq uprobes)", flush=True)
+    pg = Postgres()
+    key, crt = os.path.join(pg.dir, "server.key"), os.path.join(pg.dir, "server.crt")
+    r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-days", "1", "-keyout", key, "-out", crt])
+    check_eq(r.returncode, 0, "self-signed certificate")
+    pw = pwd.getpwnam("postgres")
+    for f in (key, crt):
+        os.chown(f, pw.pw_uid, pw.pw_gid)
+        os.chmod(f, 0o600)
+    r = run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", pg.data, "stop", "-m", "fast"])
+    pg.proc.wait(15)
+    pg.proc = spawn(["runuser", "-u", "postgres", "--", f"{PG_BIN}/postgres", "-D", pg.data,
+                     "-p", str(pg.port), "-k", pg.dir, "-c", "listen_addresses=127.0.0.1",
+                     "-c", "fsync=off", "-c", "ssl=on", "-c", f"ssl_cert_file={crt}",
+                     "-c", f"ssl_key_file={key}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until("postgres (ssl) up", lambda: run(["pg_isready", "-q", "-h", "127.0.0.1", "-p",
+                                                 str(pg.port)]).returncode == 0, timeout=30)
+    agent = Agent("--port", str(pg.port), name="postgres tls agent")
+    dsn = f"host=127.0.0.1 port={pg.port} user=postgres dbname=postgres sslmode=require"
+    r = run(["psql", "-X", dsn, "-c", "CREATE TABLE sonde_tls (id int)",
+             "-c", "INSERT INTO sonde_tls VALUES (42)", "-c", "SELECT id FROM sonde_tls WHERE id = 42",
+             "-c", "SELEC tls_oops"])
+    check("syntax error" in r.stderr, f"psql over TLS ran ({r.stderr.strip()[-200:]})")
+    r = run(["psql", "-X", dsn, "-c", "SHOW ssl"])
+    check_eq(r.stdout.split()[2] if len(r.stdout.split()) > 2 else r.stdout, "on", "connection used TLS")
+    want = {("postgresql", "CREATE", "sonde_tls", "", "psql"): 1,
+            ("postgresql", "INSERT", "sonde_tls", "", "psql"): 1,
+            ("postgresql", "SELECT", "sonde_tls", "", "psql"): 1,
+            # the SQLSTATE is inside the encrypted reply: not known here
+            ("postgresql", "SELEC", "", "", "psql"): 1,
+            ("postgresql", "SHOW", "", "", "psql"): 1}
+
+    def have_all(m):
+        c = counts(m, CLIENT_H)
+        return all(c.get(k, 0) >= v for k, v in want.items())
+    m = settle(agent, have_all)
+    got = counts(m, CLIENT_H)
+    print("   client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}), flush=True)
+    check_eq(got, want, "client counts from the uprobe, exactly these label sets")
+    check_eq(counts(m, SERVER_H), {}, "no server spans: the server side is ciphertext")
+    spans = db_spans(agent, "postgresql")
+    check_eq(sorted(s["db_query"] for s in spans),
+             sorted(["CREATE TABLE sonde_tls (id int)", "INSERT INTO sonde_tls VALUES (?)",
+                     "SELECT id FROM sonde_tls WHERE id = ?", "SELEC tls_oops", "SHOW ssl"]),
+             "uprobe span queries, normalised")
+    check(all(s["duration_ms"] > 0 for s in spans), "uprobe spans have a duration")
+    check_eq(series(m, "sonde_db_client_calls_total", outcome="alone"), 5.0, "calls alone")
+    check_eq(agent.stop(), 0, "postgres tls agent exit status")
     pg.stop()
 
 
@@ -178,7 +238,13 @@ class MariaDB:
                  "--auth-root-authentication-method=normal", "--skip-test-db"])
         if r.returncode:
             raise SystemExit(f"FAIL: mariadb-install-db: {r.stderr}")
+        key, crt = os.path.join(self.dir, "server.key"), os.path.join(self.dir, "server.crt")
+        r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                 "-days", "1", "-keyout", key, "-out", crt])
+        if r.returncode:
+            raise SystemExit(f"FAIL: openssl req: {r.stderr}")
         self.proc = spawn(["mariadbd", "--no-defaults", f"--datadir={self.data}", f"--port={self.port}",
+                           f"--ssl-cert={crt}", f"--ssl-key={key}",
                            "--bind-address=127.0.0.1", f"--socket={self.dir}/sock", "--user=root",
                            "--skip-grant-tables", "--skip-log-bin", "--skip-name-resolve",
                            f"--pid-file={self.dir}/pid", f"--log-error={self.dir}/err.log",
@@ -188,7 +254,7 @@ class MariaDB:
 
     def cli(self, sql, db=None):
         args = ["mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", str(self.port),
-                "-u", "root", "-N", "-B"]
+                "-u", "root", "-N", "-B", "--skip-ssl"]
         if db:
             args.append(db)
         return run(args + ["-e", sql])
@@ -217,7 +283,20 @@ def test_mariadb():
                "DELETE FROM sonde_items WHERE id = 99", db="sonde")
     check_eq(r.stdout.split(), ["3"], f"mariadb cli ({r.stderr.strip()})")
 
+    # a libmariadb client: its mysql_* calls (uprobes) join the wire spans
+    here = os.path.dirname(os.path.abspath(__file__))
+    mdbc = os.path.join(db.dir, "sonde-mdbc")
+    r = run(["gcc", "-O1", "-I/usr/include/mariadb", os.path.join(here, "mariadb_client.c"),
+             "-lmariadb", "-o", mdbc])
+    check_eq(r.returncode, 0, f"build the libmariadb client ({r.stderr.strip()[-300:]})")
+    r = run([mdbc, str(db.port)])
+    check_eq(r.stdout.split("\n"), ["cipher none", "ok", "ok", "error 1064", "executed", "executed", ""],
+             f"libmariadb client, plaintext ({r.stderr.strip()})")
     want = {
+        ("mariadb", "CREATE", "sonde_lib", "", "sonde-mdbc"): 1,
+        ("mariadb", "INSERT", "sonde_lib", "", "sonde-mdbc"): 1,
+        ("mariadb", "SELEC", "", "1064", "sonde-mdbc"): 1,
+        ("mariadb", "SELECT", "sonde_lib", "", "sonde-mdbc"): 2,
         ("mariadb", "CREATE", "sonde_items", "", py_svc): 1,
         ("mariadb", "INSERT", "sonde_items", "", py_svc): 3,
         ("mariadb", "SELECT", "sonde_items", "", py_svc): 3,	# 1 query + 2 executes
@@ -245,13 +324,34 @@ def test_mariadb():
 
     spans = db_spans(agent, "mariadb")
     check(not any("secret-literal" in s["db_query"] for s in spans), "no literal in any db_query")
-    ins = {s["db_query"] for s in spans if s["db_operation"] == "INSERT"}
+    ins = {s["db_query"] for s in spans if s["db_operation"] == "INSERT" and s["comm"] == "python3"}
     check_eq(ins, {"INSERT INTO sonde_items VALUES (?, ?)"}, "normalised INSERT")
     ex = [s for s in spans if s["kind"] == "client" and
           s["db_query"] == "SELECT COUNT(*) FROM sonde_items WHERE id > ?"]
     check_eq(len(ex), 2, "COM_STMT_EXECUTE spans named by the prepared SQL")
     err = [s for s in spans if s["kind"] == "client" and s["error_type"]]
-    check_eq([(s["db_status"], s["error_type"]) for s in err], [("1064", "1064")], "MySQL error code")
+    check_eq(sorted((s["comm"], s["db_status"], s["error_type"]) for s in err),
+             [("python3", "1064", "1064"), ("sonde-mdbc", "1064", "1064")], "MySQL error code")
+    calls = {o: series(m, "sonde_db_client_calls_total", outcome=o) for o in ("joined", "alone")}
+    check_eq(calls, {"joined": 5.0, "alone": 0.0}, "libmariadb calls joined to their wire spans")
+
+    # the same client over TLS: the wire is ciphertext, spans come from the uprobes
+    r = run([mdbc, str(db.port), "tls"])
+    check_eq(r.stdout.split("\n"), ["cipher yes", "ok", "ok", "error 1064", "executed", "executed", ""],
+             f"libmariadb client over TLS ({r.stderr.strip()})")
+    tls_want = {("mysql", "CREATE", "sonde_lib", "", "sonde-mdbc"): 1,
+                ("mysql", "INSERT", "sonde_lib", "", "sonde-mdbc"): 1,
+                ("mysql", "SELEC", "", "", "sonde-mdbc"): 1,
+                ("mysql", "SELECT", "sonde_lib", "", "sonde-mdbc"): 2}
+
+    def have_tls(m):
+        c = counts(m, CLIENT_H)
+        return all(c.get(k, 0) >= v for k, v in tls_want.items())
+    m = settle(agent, have_tls)
+    got = counts(m, CLIENT_H)
+    check_eq({k: v for k, v in got.items() if k[0] == "mysql"}, tls_want,
+             "uprobe-only spans for the TLS connection (system unknown: mysql)")
+    check_eq(series(m, "sonde_db_client_calls_total", outcome="alone"), 5.0, "libmariadb calls alone")
     check_eq(agent.stop(), 0, "mariadb agent exit status")
     db.stop()
 
@@ -318,6 +418,8 @@ def main():
     only = sys.argv[1:] or ["postgres", "mariadb", "redis"]
     if "postgres" in only:
         test_postgres()
+    if "postgres" in only or "postgres_tls" in only:
+        test_postgres_tls()
     if "mariadb" in only and "test_mariadb" in globals():
         globals()["test_mariadb"]()
     if "redis" in only and "test_redis" in globals():
