@@ -187,6 +187,10 @@ static void on_op(void *arg, const struct db_op *op)
 			text_len = strlen(claimed);
 		}
 	}
+	/* Trace context: a client span belongs to the trace of the server span
+	 * its thread is serving. The HTTP side does this in tracectx.c (branch
+	 * tracectx, not on main yet); once it is, call its client-request hook
+	 * here with (p->tgid, op->tid, p->tuple) to fill s.ctx. */
 	if (d->proto == DBCONN_REDIS) {
 		snprintf(s.db_operation, sizeof(s.db_operation), "%s", op->name);
 		snprintf(s.db_query, sizeof(s.db_query), "%s", op->text);
