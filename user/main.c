@@ -389,6 +389,10 @@ static void on_span(void *arg, const struct span *s)
 
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
+	/* database uprobe spans do not pass through on_record's --comm filter */
+	if (a->opt.comm && strncmp(s->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
+		return;
+
 	metrics__add(a->m, a->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
 	if (s->proto == SPAN_DB) {
 		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
