@@ -43,12 +43,13 @@ UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/libwatch.c
 test_libwatch_LIBS := -lelf
 # databases (issue #4)
-UNIT_TESTS += sql pg mysql redis
+UNIT_TESTS += sql pg mysql redis dbconn
 test_sql_SRCS     := user/sql.c
 test_pg_SRCS      := user/proto/pg.c
 test_mysql_SRCS   := user/proto/mysql.c
 test_redis_SRCS   := user/proto/redis.c
 test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
+test_dbconn_SRCS  = $(test_conntrack_SRCS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
