@@ -1,10 +1,12 @@
 /* Database client uprobes, userspace half. Libraries are attached once per
  * file (dev, inode): those in the usual library directories at start, and
  * any other copy libwatch finds mapped (containers, private installs).
- * Dedup rule: a call is held per thread; the wire's next client request on
- * that thread claims it (one span, timed from the call). A call nobody
- * claimed becomes a span of its own once the wire had its chance: after the
- * thread's next call (its end) has been drained past, or at process exit. */
+ * Dedup rule: a call is held per thread. A plaintext request the thread
+ * writes on a database connection marks its earlier calls as on the wire;
+ * the wire span, when its answer comes, claims the oldest (one span, timed
+ * from the call). A call never seen on the wire (TLS, Unix socket) becomes
+ * a span of its own once the wire had its chance: after the thread's next
+ * call has been drained past (that call ends it), or at process exit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -39,6 +41,7 @@ struct lib_file {
 
 struct held_call {
 	uint8_t used;
+	uint8_t wire;		/* its request was seen on the wire: a wire span will claim it */
 	uint8_t func;
 	uint32_t tgid, tid;
 	uint64_t ktime, next_ns, conn;
@@ -70,7 +73,7 @@ struct dbclient {
 	struct prep preps[PREPS_MAX];
 	uint32_t clock;
 	uint64_t last_rescan_ns;
-	uint64_t joined, alone, evicted, records, filtered;
+	uint64_t joined, alone, evicted, records, filtered, expired;
 	uint32_t tls_tgids[TLS_TGIDS];	/* ring of processes with TLS database connections */
 	unsigned int tls_next;
 	int fam_calls, fam_libs;
@@ -366,6 +369,7 @@ static int on_call(void *ctx, void *data, size_t size)
 		emit(c, h, h->next_ns ? h->next_ns : h->ktime, 1);
 	}
 	h->used = 1;
+	h->wire = 0;
 	h->func = e->func;
 	h->tgid = e->tgid;
 	h->tid = e->tid;
@@ -402,6 +406,17 @@ int dbclient__claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *te
 	return 1;
 }
 
+void dbclient__wire(uint32_t tid, uint64_t ns)
+{
+	struct dbclient *c = the_client;
+
+	if (!c)
+		return;
+	for (int i = 0; i < CALLS_MAX; i++)
+		if (c->calls[i].used && c->calls[i].tid == tid && c->calls[i].ktime <= ns)
+			c->calls[i].wire = 1;
+}
+
 void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 {
 	if (!c)
@@ -411,6 +426,14 @@ void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 
 		if (!h->used)
 			continue;
+		if (h->wire) {
+			/* on the wire but never answered there: no span from here either */
+			if (drained_ns > h->ktime + CALL_TIMEOUT_NS) {
+				h->used = 0;
+				c->expired++;
+			}
+			continue;
+		}
 		/* the wire request and its answer come before the next call */
 		if (h->next_ns && drained_ns > h->next_ns)
 			emit(c, h, h->next_ns, 0);
@@ -427,9 +450,18 @@ void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < CALLS_MAX; i++)
-		if (c->calls[i].used && c->calls[i].tgid == tgid)
-			emit(c, &c->calls[i], c->calls[i].next_ns ? c->calls[i].next_ns : ktime, 0);
+	for (int i = 0; i < CALLS_MAX; i++) {
+		struct held_call *h = &c->calls[i];
+
+		if (!h->used || h->tgid != tgid)
+			continue;
+		if (h->wire) {
+			h->used = 0;
+			c->expired++;
+		} else {
+			emit(c, h, h->next_ns ? h->next_ns : ktime, 0);
+		}
+	}
 }
 
 void dbclient__poll(struct dbclient *c)
@@ -442,7 +474,7 @@ void dbclient__collect(struct dbclient *c)
 {
 	static const char *const joined[] = { "joined" }, *const alone[] = { "alone" },
 			  *const evicted[] = { "evicted" }, *const lost[] = { "lost" },
-			  *const filtered[] = { "filtered" };
+			  *const filtered[] = { "filtered" }, *const expired[] = { "expired" };
 	uint64_t drops = 0;
 	int ncpu = libbpf_num_possible_cpus();
 
@@ -461,6 +493,7 @@ void dbclient__collect(struct dbclient *c)
 	metrics__set(c->m, c->fam_calls, evicted, (double)c->evicted);
 	metrics__set(c->m, c->fam_calls, lost, (double)drops);
 	metrics__set(c->m, c->fam_calls, filtered, (double)c->filtered);
+	metrics__set(c->m, c->fam_calls, expired, (double)c->expired);
 }
 
 /* The usual places, attached at start whether or not a process maps them
@@ -502,7 +535,8 @@ int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct 
 	c->fam_calls = metrics__family(m, METRIC_COUNTER, "sonde_db_client_calls_total",
 				       "Database client library calls seen by uprobes: joined to a wire "
 				       "span, alone (span from the uprobe only), evicted, lost (ring full), filtered "
-				       "(--port: not a connection the filter kept).",
+				       "(--port: not a connection the filter kept), expired (sent on the wire, "
+				       "never answered there).",
 				       l_outcome, 1, NULL, 0, 0);
 	c->fam_libs = metrics__family(m, METRIC_COUNTER, "sonde_db_client_libraries_probed_total",
 				      "Database client library files given uprobes.", l_lib, 1, NULL, 0, 0);

@@ -36,6 +36,8 @@ void dbclient__collect(struct dbclient *c);
  * --port filter, uprobe-only spans come only from such processes (the
  * filter saw their handshake), not from connections filtered out. */
 void dbclient__encrypted_conn(uint32_t tgid);
+/* For dbconn.c: thread tid wrote a plaintext database request at ns. */
+void dbclient__wire(uint32_t tid, uint64_t ns);
 
 /* For dbconn.c: the wire saw a client request of thread tid starting at
  * start_ns. Claims the oldest earlier unclaimed call of that thread: the

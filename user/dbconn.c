@@ -38,6 +38,12 @@ struct feed {
 
 static dbconn_claim_fn claim;
 static dbconn_encrypted_fn encrypted_hook;
+static dbconn_wire_fn wire_hook;
+
+void dbconn__set_wire_hook(dbconn_wire_fn fn)
+{
+	wire_hook = fn;
+}
 
 void dbconn__set_encrypted_hook(dbconn_encrypted_fn fn)
 {
@@ -262,6 +268,10 @@ void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 			    &callbacks, &x);
 		break;
 	}
+	if (wire_hook && !server && request && d->proto != DBCONN_REDIS &&
+	    !(d->proto == DBCONN_PG && d->u.pg.encrypted) &&
+	    !(d->proto == DBCONN_MYSQL && mysql__encrypted(&d->u.my)))
+		wire_hook(ev->tid, ev->enter_ns);
 	if (!d->encrypted_told && encrypted_hook &&
 	    ((d->proto == DBCONN_PG && d->u.pg.encrypted) ||
 	     (d->proto == DBCONN_MYSQL && mysql__encrypted(&d->u.my)))) {

@@ -55,6 +55,11 @@ void dbconn__set_claim(dbconn_claim_fn fn);
  * answered 'S', MySQL SSL login): its operations are not on the wire. */
 typedef void (*dbconn_encrypted_fn)(uint32_t tgid);
 void dbconn__set_encrypted_hook(dbconn_encrypted_fn fn);
+/* Told of each plaintext request chunk a client thread writes on a
+ * database connection: the library calls it made before ns reached the
+ * wire, so they will have a wire span (even when its answer comes late). */
+typedef void (*dbconn_wire_fn)(uint32_t tid, uint64_t ns);
+void dbconn__set_wire_hook(dbconn_wire_fn fn);
 /* The protocol's name for the sonde_* counters ("postgresql", ...). */
 const char *dbconn__proto_name(enum dbconn_proto p);
 

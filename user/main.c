@@ -941,6 +941,7 @@ int main(int argc, char **argv)
 		{
 			dbconn__set_claim(dbclient__claim);
 			dbconn__set_encrypted_hook(dbclient__encrypted_conn);
+			dbconn__set_wire_hook(dbclient__wire);
 		}
 	}
 	a.attached = true;

@@ -117,15 +117,25 @@ def test_postgres():
              "-p", str(pg.port), "-U", "postgres", "postgres"])
     check_eq(r.returncode, 0, f"pgbench prepared ({r.stderr.strip()[-200:]})")
 
+    # libpq pipeline mode: three queries sent before any result is read
+    script = os.path.join(pg.dir, "pipeline.sql")
+    with open(script, "w") as f:
+        f.write("\\startpipeline\nSELECT 1;\nSELECT 2 AS two;\nSELECT 3;\n\\endpipeline\n")
+    NPL = 5
+    r = run(["pgbench", "-n", "-M", "extended", "-f", script, "-t", str(NPL), "-c", "1", "-h",
+             "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "postgres"])
+    check_eq(r.returncode, 0, f"pgbench pipeline ({r.stderr.strip()[-200:]})")
+
     T = N + NP
     want_client = {
         ("postgresql", "CREATE", "sonde_items", "", "psql"): 1,
         ("postgresql", "INSERT", "sonde_items", "", "psql"): 2,
         ("postgresql", "SELECT", "sonde_items", "", "psql"): 1,
         ("postgresql", "SELEC", "", "42601", "psql"): 1,
-        # pgbench's own start-up queries, once per run
+        # pgbench's own start-up queries, once per builtin-script run
         ("postgresql", "SELECT", "pgbench_branches", "", "pgbench"): 2,
         ("postgresql", "SELECT", "pg_catalog.pg_class", "", "pgbench"): 2,
+        ("postgresql", "SELECT", "", "", "pgbench"): 3 * NPL,
         ("postgresql", "BEGIN", "", "", "pgbench"): T,
         ("postgresql", "UPDATE", "pgbench_accounts", "", "pgbench"): T,
         ("postgresql", "SELECT", "pgbench_accounts", "", "pgbench"): T,
