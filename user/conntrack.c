@@ -534,7 +534,11 @@ static bool classify_db(struct conn *c, const struct sonde_data_event *ev)
 	bool from_start;
 	enum dbconn_proto p = dbconn__infer(ev, &role, &from_start);
 
-	if (p == DBCONN_NONE || !(c->db = dbconn__new(p, from_start)))
+	if (p == DBCONN_NONE)
+		return false;
+	/* reclassified (TLS plaintext replacing the wire): a fresh parser */
+	dbconn__free(c->db, NULL);
+	if (!(c->db = dbconn__new(p, from_start)))
 		return false;
 	c->role = role;
 	c->proto = PROTO_DB;

@@ -181,6 +181,8 @@ static void on_op(void *arg, const struct db_op *op)
 	s.tuple = *p->tuple;
 	s.proto = SPAN_DB;
 	s.incomplete = op->incomplete;
+	/* plaintext from the TLS uprobes (SSL_read/SSL_write), not the wire */
+	s.tls = x->ev && (x->ev->hdr.flags & SONDE_F_TLS);
 	s.db_system = system_name(d);
 	if (s.kind == SPAN_CLIENT && d->proto != DBCONN_REDIS && claim &&
 	    claim(op->tid, op->start_ns, &call_ns, claimed, sizeof(claimed))) {
