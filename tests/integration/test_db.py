@@ -209,19 +209,35 @@ def test_postgres_tls():
                      "-c", f"ssl_key_file={key}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until("postgres (ssl) up", lambda: run(["pg_isready", "-q", "-h", "127.0.0.1", "-p",
                                                  str(pg.port)]).returncode == 0, timeout=30)
-    agent = Agent("--port", str(pg.port), name="postgres tls agent")
+    has_tls_tracer = "--no-tls" in run([os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))), "build", "sonde"), "--help"]).stdout
+    # uprobe-only: the OpenSSL tracer (when built in) is turned off
+    postgres_tls_case(pg, ["--no-tls"] if has_tls_tracer else [], plaintext=False)
+    if has_tls_tracer:
+        # with SSL_read/SSL_write plaintext, the wire parser sees the queries:
+        # the libpq calls must join those spans, not add to them
+        postgres_tls_case(pg, [], plaintext=True)
+    else:
+        print("   note: this build has no OpenSSL tracer (--no-tls): the TLS plaintext "
+              "path of the PostgreSQL parser is not tested here", flush=True)
+    pg.stop()
+
+
+def postgres_tls_case(pg, args, plaintext):
+    agent = Agent("--port", str(pg.port), *args, name="postgres tls agent")
     dsn = f"host=127.0.0.1 port={pg.port} user=postgres dbname=postgres sslmode=require"
-    r = run(["psql", "-X", dsn, "-c", "CREATE TABLE sonde_tls (id int)",
+    r = run(["psql", "-X", dsn, "-c", "CREATE TABLE IF NOT EXISTS sonde_tls (id int)",
              "-c", "INSERT INTO sonde_tls VALUES (42)", "-c", "SELECT id FROM sonde_tls WHERE id = 42",
              "-c", "SELEC tls_oops"])
     check("syntax error" in r.stderr, f"psql over TLS ran ({r.stderr.strip()[-200:]})")
     r = run(["psql", "-X", dsn, "-c", "SHOW ssl"])
     check_eq(r.stdout.split()[2] if len(r.stdout.split()) > 2 else r.stdout, "on", "connection used TLS")
+    # uprobe only: the SQLSTATE is inside the encrypted reply, not known
+    err = "42601" if plaintext else ""
     want = {("postgresql", "CREATE", "sonde_tls", "", "psql"): 1,
             ("postgresql", "INSERT", "sonde_tls", "", "psql"): 1,
             ("postgresql", "SELECT", "sonde_tls", "", "psql"): 1,
-            # the SQLSTATE is inside the encrypted reply: not known here
-            ("postgresql", "SELEC", "", "", "psql"): 1,
+            ("postgresql", "SELEC", "", err, "psql"): 1,
             ("postgresql", "SHOW", "", "", "psql"): 1}
 
     def have_all(m):
@@ -229,17 +245,22 @@ def test_postgres_tls():
         return all(c.get(k, 0) >= v for k, v in want.items())
     m = settle(agent, have_all)
     got = counts(m, CLIENT_H)
-    print("   client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}), flush=True)
-    check_eq(got, want, "client counts from the uprobe, exactly these label sets")
-    check_eq(counts(m, SERVER_H), {}, "no server spans: the server side is ciphertext")
-    spans = db_spans(agent, "postgresql")
+    mode = "TLS plaintext + uprobe" if plaintext else "uprobe only"
+    print(f"   [{mode}] client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}),
+          flush=True)
+    check_eq(got, want, f"[{mode}] client counts, exactly these label sets")
+    srv_want = {k[:4] + ("postgres",): v for k, v in want.items()} if plaintext else {}
+    check_eq(counts(m, SERVER_H), srv_want, f"[{mode}] server spans")
+    calls = {o: series(m, "sonde_db_client_calls_total", outcome=o) for o in ("joined", "alone")}
+    check_eq(calls, {"joined": 5.0 if plaintext else 0.0, "alone": 0.0 if plaintext else 5.0},
+             f"[{mode}] libpq calls joined / alone")
+    spans = [s for s in db_spans(agent, "postgresql") if s["kind"] == "client"]
     check_eq(sorted(s["db_query"] for s in spans),
-             sorted(["CREATE TABLE sonde_tls (id int)", "INSERT INTO sonde_tls VALUES (?)",
+             sorted(["CREATE TABLE IF NOT EXISTS sonde_tls (id int)", "INSERT INTO sonde_tls VALUES (?)",
                      "SELECT id FROM sonde_tls WHERE id = ?", "SELEC tls_oops", "SHOW ssl"]),
-             "uprobe span queries, normalised")
-    check(all(s["duration_ms"] > 0 for s in spans), "uprobe spans have a duration")
-    check_eq(series(m, "sonde_db_client_calls_total", outcome="alone"), 5.0, "calls alone")
-    pg.stop()
+             f"[{mode}] client span queries, normalised")
+    check(all(s["duration_ms"] > 0 for s in spans), f"[{mode}] spans have a duration")
+    check_eq(sorted(bool(s.get("tls")) for s in spans), [plaintext] * 5, f"[{mode}] tls flag")
 
 
 # ---- MariaDB ----
