@@ -226,12 +226,16 @@ static void on_error(void *arg, int reason)
 	struct dbconn *d = x->d;
 	struct dbconn_stats *st = x->peer->stats;
 
-	if ((d->proto == DBCONN_REDIS && reason == REDIS_ERR_UNMATCHED) ||
-	    (d->proto == DBCONN_MYSQL && reason == MYSQL_ERR_UNANSWERED)) {
-		if (reason == REDIS_ERR_UNMATCHED)
-			st->unmatched[d->proto]++;
-		else
-			st->unanswered[d->proto]++;
+	if (d->proto == DBCONN_REDIS && reason == REDIS_ERR_UNMATCHED) {
+		st->unmatched[d->proto]++;
+		return;
+	}
+	/* forgotten operations (a lost answer, pipelining deeper than
+	 * followed) are not malformed input */
+	if ((d->proto == DBCONN_MYSQL && reason == MYSQL_ERR_UNANSWERED) ||
+	    (d->proto == DBCONN_PG && reason == PG_ERR_OVERFLOW) ||
+	    (d->proto == DBCONN_REDIS && reason == REDIS_ERR_OVERFLOW)) {
+		st->unanswered[d->proto]++;
 		return;
 	}
 	st->parse_errors[d->proto]++;
