@@ -366,7 +366,10 @@ static int on_call(void *ctx, void *data, size_t size)
 			if (c->calls[i].ktime < h->ktime)
 				h = &c->calls[i];
 		c->evicted++;
-		emit(c, h, h->next_ns ? h->next_ns : h->ktime, 1);
+		if (h->wire)	/* its wire span will simply not find it */
+			h->used = 0;
+		else
+			emit(c, h, h->next_ns ? h->next_ns : h->ktime, 1);
 	}
 	h->used = 1;
 	h->wire = 0;
