@@ -26,6 +26,7 @@
 #include "log.h"
 #include "proc.h"
 #include "sql.h"
+#include "tracectx.h"
 
 #define FILES_MAX 32
 #define CALLS_MAX 256		/* calls held, host-wide */
@@ -298,6 +299,12 @@ static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int i
 	s.proto = SPAN_DB;
 	s.incomplete = (uint8_t)incomplete;
 	s.db_system = pg ? "postgresql" : "mysql";
+	{
+		static const struct http1_message no_headers;
+
+		/* a child of the server span the thread is serving, if any */
+		tracectx__client_request(h->tgid, h->tid, &s.tuple, &no_headers, &s.ctx);
+	}
 	sql__normalize(h->text, h->len, pg ? SQL_POSTGRES : SQL_MYSQL, s.db_query, sizeof(s.db_query));
 	sql__operation(h->text, h->len, s.db_operation, sizeof(s.db_operation));
 	sql__collection(h->text, h->len, s.db_collection, sizeof(s.db_collection));

@@ -13,6 +13,7 @@
 #include "proto/pg.h"
 #include "proto/redis.h"
 #include "sql.h"
+#include "tracectx.h"
 
 #define PG_PORT 5432
 #define MYSQL_PORT 3306
@@ -195,10 +196,19 @@ static void on_op(void *arg, const struct db_op *op)
 			text_len = strlen(claimed);
 		}
 	}
-	/* Trace context: a client span belongs to the trace of the server span
-	 * its thread is serving. The HTTP side does this in tracectx.c (branch
-	 * tracectx, not on main yet); once it is, call its client-request hook
-	 * here with (p->tgid, op->tid, p->tuple) to fill s.ctx. */
+	/* Trace context: a client span is a child of the server span its
+	 * thread is serving (tracectx.c, as for HTTP client requests; a
+	 * database request carries no traceparent of its own). A server span
+	 * has no incoming context: a root. */
+	if (s.kind == SPAN_CLIENT) {
+		static const struct http1_message no_headers;
+
+		tracectx__client_request(p->tgid, op->tid, p->tuple, &no_headers, &s.ctx);
+	} else {
+		tracectx__random_id(s.ctx.trace_id, 16);
+		tracectx__random_id(s.ctx.span_id, 8);
+		s.ctx.trace_flags = 0x01;
+	}
 	if (d->proto == DBCONN_REDIS) {
 		snprintf(s.db_operation, sizeof(s.db_operation), "%s", op->name);
 		snprintf(s.db_query, sizeof(s.db_query), "%s", op->text);

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, check, check_eq, finish, free_port, series, spawn,  # noqa: E402
@@ -50,6 +51,11 @@ def settle(agent, want_fn, timeout=10):
         return want_fn(last[0])
     wait_until("expected database counts", ok, timeout=timeout, fatal=False)
     return last[0]
+
+
+def db_spans_all(agent):
+    check_eq(agent.stop(), 0, "agent exit status after SIGINT")
+    return agent.spans()
 
 
 def db_spans_read(agent, system):
@@ -162,7 +168,7 @@ def test_postgres():
             check_eq(srv.get(sk, 0), want, f"server count {sk}")
 
     spans = db_spans(agent, "postgresql")
-    err = [s for s in spans if s["error_type"] == "42601" and s["kind"] == "client"]
+    err = [s for s in spans if s.get("error_type") == "42601" and s["kind"] == "client"]
     check_eq(len(err), 1, "one client error span for the syntax error")
     if err:
         check_eq(err[0]["db_status"], "42601", "SQLSTATE of the syntax error")
@@ -385,7 +391,7 @@ def test_mariadb():
     ex = [s for s in spans if s["kind"] == "client" and
           s["db_query"] == "SELECT COUNT(*) FROM sonde_items WHERE id > ?"]
     check_eq(len(ex), 2, "COM_STMT_EXECUTE spans named by the prepared SQL")
-    err = [s for s in spans if s["kind"] == "client" and s["error_type"]]
+    err = [s for s in spans if s["kind"] == "client" and s.get("error_type")]
     check_eq(sorted((s["comm"], s["db_status"], s["error_type"]) for s in err),
              [("python3", "1064", "1064"), ("sonde-mdbc", "1064", "1064")], "MySQL error code")
     tls = [s["db_query"] for s in db_spans_read(agent, "mysql")]
@@ -444,8 +450,31 @@ def test_redis():
           "no key or value in any db_query")
     lp = [s["db_query"] for s in spans if s["db_operation"] == "LPUSH" and s["kind"] == "client"]
     check_eq(lp, ["LPUSH ? ? ? ?"], "LPUSH shape")
-    err = [s for s in spans if s["kind"] == "client" and s["error_type"]]
+    err = [s for s in spans if s["kind"] == "client" and s.get("error_type")]
     check_eq([(s["db_operation"], s["db_status"]) for s in err], [("NOSUCHCMD", "ERR")], "error span")
+
+    # trace context: a Redis call made while serving an HTTP request is a
+    # child of that request's server span
+    http_port = free_port()
+    web = spawn([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "redis_http.py"),
+                 str(http_port), str(port)], stdout=subprocess.PIPE, text=True)
+    check_eq(web.stdout.readline().strip(), "ready", "HTTP server calling Redis started")
+    traced = Agent("--pid", str(web.pid), name="trace agent")
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/sonde-db-trace", timeout=5) as r:
+        check_eq(r.read(), b"redis said $-1\n", "HTTP handler called Redis")
+
+    def both(m):
+        c = counts(m, CLIENT_H)
+        return c.get(("redis", "GET", "", "", os.path.basename(os.path.realpath(sys.executable))), 0) >= 1
+    settle(traced, both)
+    tspans = db_spans_all(traced)
+    srv_span = [s for s in tspans if s.get("target") == "/sonde-db-trace" and s["kind"] == "server"]
+    db_span = [s for s in tspans if s.get("db_system") == "redis" and s["kind"] == "client"]
+    check_eq((len(srv_span), len(db_span)), (1, 1), "one HTTP server span, one Redis client span")
+    if srv_span and db_span:
+        check_eq(db_span[0]["trace_id"], srv_span[0]["trace_id"], "Redis span in the request's trace")
+        check_eq(db_span[0]["parent_span_id"], srv_span[0]["span_id"], "Redis span's parent: the server span")
+        check_eq(db_span[0]["tid"], srv_span[0]["tid"], "same thread")
     srv.terminate()
     srv.wait(10)
     shutil.rmtree(d, ignore_errors=True)
