@@ -11,6 +11,7 @@ VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 # One BPF object per concern; each gets a skeleton. The objects are kept
 # (not deleted as intermediates): the guest test loads them for verifier logs.
 BPF_OBJS := sock tcp floor tcpstate sched inject
+BPF_OBJS += dbclient
 USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
 SKELS    := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
@@ -38,6 +39,17 @@ UNIT_TESTS += otlp sampler
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_config.c user/sampler.c user/metrics.c \
 	user/span.c user/tracectx.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/sampler.c
+UNIT_TESTS += libwatch
+test_libwatch_SRCS := user/libwatch.c
+test_libwatch_LIBS := -lelf
+# databases (issue #4)
+UNIT_TESTS += sql pg mysql redis dbconn
+test_sql_SRCS     := user/sql.c
+test_pg_SRCS      := user/proto/pg.c
+test_mysql_SRCS   := user/proto/mysql.c
+test_redis_SRCS   := user/proto/redis.c
+test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
+test_dbconn_SRCS  = $(test_conntrack_SRCS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
@@ -88,13 +100,13 @@ $(BUILD):
 # ---- tests ----
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard user/*.c user/*/*.c user/*.h user/*/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(test_$*_SRCS) -lm -o $@
+	$(CC) $(CFLAGS) -Itests/unit $< $(test_$*_SRCS) -lm $(test_$*_LIBS) -o $@
 # (unit tests link only the sources they name; the prerequisite list is broad so edits rebuild them)
 
 $(BUILD)/tests-asan/test_%: tests/unit/test_%.c $(wildcard user/*.c user/*/*.c user/*.h user/*/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -Itests/unit $(SAN_FLAGS) \
-		$< $(test_$*_SRCS) -lm -o $@
+		$< $(test_$*_SRCS) -lm $(test_$*_LIBS) -o $@
 
 unit: $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS))
 	@set -e; for t in $^; do $$t; done
@@ -111,11 +123,12 @@ integration: all
 	python3 tests/integration/test_otlp.py
 	python3 tests/integration/test_tracectx.py
 	python3 tests/integration/test_trace_otlp.py
+	python3 tests/integration/test_db.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1
+FUZZ_TARGETS := http1 pg mysql redis
 FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard user/*/*.c user/*/*.h user/*.h)
 	@mkdir -p $(dir $@)

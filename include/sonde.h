@@ -106,6 +106,35 @@ struct sonde_exit_event {
 	__u32 pad;
 };
 
+/* ---- database client calls (dbclient.bpf.c, issue #4) ---- */
+
+/* Which client library function a SONDE_OP_DB_CALL record comes from. */
+enum sonde_db_func {
+	SONDE_DB_PQ_SEND_QUERY = 1,		/* PQsendQuery(conn, query) */
+	SONDE_DB_PQ_SEND_QUERY_PARAMS = 2,	/* PQsendQueryParams(conn, command, ...) */
+	SONDE_DB_PQ_SEND_PREPARE = 3,		/* PQsendPrepare(conn, name, query, ...): text is
+						 * "name\0query" */
+	SONDE_DB_PQ_SEND_QUERY_PREPARED = 4,	/* PQsendQueryPrepared(conn, name, ...): text = name */
+	SONDE_DB_MYSQL_REAL_QUERY = 5,		/* mysql_real_query(mysql, q, len) */
+	SONDE_DB_MYSQL_SEND_QUERY = 6,		/* mysql_send_query(mysql, q, len) */
+	SONDE_DB_MYSQL_STMT_PREPARE = 7,	/* mysql_stmt_prepare(stmt, q, len) */
+	SONDE_DB_MYSQL_STMT_EXECUTE = 8,	/* mysql_stmt_execute(stmt): no text */
+};
+
+#define SONDE_DB_TEXT_MAX 512	/* SQL bytes captured per call (power of two) */
+
+struct sonde_db_call_event {
+	struct sonde_event_hdr hdr;	/* op = SONDE_OP_DB_CALL, ktime = function entry */
+	__u64 conn;		/* PGconn * / MYSQL * / MYSQL_STMT * */
+	__u32 tgid;
+	__u32 tid;
+	__u8 func;		/* enum sonde_db_func */
+	__u8 pad[3];
+	__u32 text_len;		/* bytes in text (NUL excluded), cut to fit */
+	char comm[SONDE_COMM_LEN];
+	char text[SONDE_DB_TEXT_MAX];
+};
+
 /* conns map value: one tracked socket, keyed by tgid << 32 | fd. */
 #define SONDE_CONN_IGNORED 0x01	/* not TCP, or filtered out: skip cheaply */
 struct sonde_conn {
@@ -256,6 +285,7 @@ _Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
 _Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
 _Static_assert(sizeof(struct sonde_conn) == 104, "conn size");
+_Static_assert(sizeof(struct sonde_db_call_event) == 56 + SONDE_DB_TEXT_MAX, "db call size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
 _Static_assert(sizeof(struct sonde_sk_owner) == 56, "sk owner size");
 _Static_assert(sizeof(struct sonde_tcp_stats) == 32 + 8 * 17 + 8 * 2 * SONDE_HIST_SLOTS,

@@ -16,7 +16,7 @@
 #define PENDING_MAX 8		/* pipelined requests awaiting a response */
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
 
-enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1 };
+enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_DB = 2 };
 
 /* A connection is a socket as seen by one process: several fds may point at
  * it (inetd-style servers read stdin and write stdout, both the socket), so
@@ -93,6 +93,7 @@ struct conn {
 	uint8_t proto;			/* enum conn_proto */
 	uint8_t tries;
 	struct http_state *http;
+	struct dbconn *db;		/* PROTO_DB: dbconn.c */
 };
 
 struct conntrack {
@@ -235,6 +236,7 @@ static void conn_free(struct conntrack *t, struct conn *c)
 	if (c->http)
 		free(c->http->extra);
 	free(c->http);
+	dbconn__free(c->db, &t->stats.db);
 	free(c);
 	t->count--;
 }
@@ -524,6 +526,25 @@ http:
 	return true;
 }
 
+/* Databases are recognised by their first message (a MySQL server speaks
+ * first), so this runs before the HTTP inference gives up on the socket. */
+static bool classify_db(struct conn *c, const struct sonde_data_event *ev)
+{
+	uint8_t role = c->role;
+	bool from_start;
+	enum dbconn_proto p = dbconn__infer(ev, &role, &from_start);
+
+	if (p == DBCONN_NONE)
+		return false;
+	/* reclassified (TLS plaintext replacing the wire): a fresh parser */
+	dbconn__free(c->db, NULL);
+	if (!(c->db = dbconn__new(p, from_start)))
+		return false;
+	c->role = role;
+	c->proto = PROTO_DB;
+	return true;
+}
+
 void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 {
 	struct conn *c = conn_get(t, ev);
@@ -539,7 +560,7 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 		/* sendfile and failed copies carry no bytes to judge by */
 		if (ev->cap_len == 0)
 			return;
-		if (!classify(t, c, ev)) {
+		if (!classify_db(c, ev) && !classify(t, c, ev)) {
 			t->stats.conns_not_http++;
 			if (t->ops.on_ignore)
 				t->ops.on_ignore(t->ops.arg, ev->tgid, ev->fd, ev->sk);
@@ -548,6 +569,14 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 		}
 		if (c->proto == PROTO_UNKNOWN)
 			return;
+	}
+	if (c->proto == PROTO_DB) {
+		struct dbconn_peer p = { .tgid = c->key.tgid, .role = c->role, .comm = c->comm,
+					 .exe = c->exe, .tuple = &c->tuple, .on_span = t->ops.on_span,
+					 .arg = t->ops.arg, .stats = &t->stats.db };
+
+		dbconn__feed(c->db, &p, ev);
+		return;
 	}
 	if (c->http->upgraded)	/* 101 / CONNECT: the rest is not HTTP */
 		return;

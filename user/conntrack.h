@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dbconn.h"
 #include "sonde.h"
 #include "span.h"
 
@@ -17,6 +18,7 @@ struct conntrack_stats {
 	uint64_t conns_evicted;		/* table full or idle */
 	uint64_t conns_not_http;	/* handed back to the kernel as ignored */
 	uint64_t spans;
+	struct dbconn_stats db;		/* PostgreSQL, MySQL/MariaDB, Redis (dbconn.c) */
 };
 
 struct conntrack_ops {

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "conntrack.h"
+#include "dbclient.h"
 #include "export/otlp.h"
 #include "inject.h"
 #include "tracectx.h"
@@ -54,6 +55,7 @@ struct options {
 	bool no_host_metrics;
 	bool no_tcp_health;
 	bool no_sched;
+	bool no_db_uprobes;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
@@ -73,6 +75,7 @@ struct agent {
 	struct procstat *procstat;	/* /proc resource metrics per service */
 	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
 	struct inject *inject;		/* NULL: --no-inject or it could not attach */
+	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -81,17 +84,22 @@ struct agent {
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped;
+	int fam_db_client, fam_db_server, fam_db_infer, fam_db_unanswered, fam_db_unmatched;
 };
 
 /* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
 static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 				      0.5,   0.75, 1,     2.5,  5,     7.5, 10 };
 
+/* OpenTelemetry's advised bucket bounds for db.client.operation.duration (s). */
+static const double db_bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10 };
+
 static const char usage[] =
 "Usage: sonde [OPTIONS]\n"
 "\n"
 "eBPF observability agent: traces TCP traffic of every process on this host,\n"
-"rebuilds HTTP/1.x requests into spans and serves RED metrics on /metrics.\n"
+"rebuilds HTTP/1.x requests and PostgreSQL, MySQL/MariaDB and Redis operations\n"
+"into spans and serves RED metrics on /metrics.\n"
 "No change to the observed programs. Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).\n"
 "\n"
 "Options:\n"
@@ -138,6 +146,9 @@ static const char usage[] =
 "                          (repeatable, up to 15); ports that client connections are\n"
 "                          seen speaking HTTP/1.x to are added as they are learnt\n"
 "  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
+"  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
+"                          libmariadb (mysql_real_query, ...): database spans then come\n"
+"                          from the wire only, none for TLS connections\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -171,7 +182,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
-	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN };
+	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300 };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -193,6 +204,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "no-inject", no_argument, NULL, O_NO_INJECT },
 		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
 		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
+		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -268,6 +280,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->inject_ports[n] = (uint16_t)v;
 			break;
 		}
+		case O_NO_DBU: o->no_db_uprobes = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -376,8 +389,18 @@ static void on_span(void *arg, const struct span *s)
 
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
+	/* database uprobe spans do not pass through on_record's --comm filter */
+	if (a->opt.comm && strncmp(s->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
+		return;
+
 	metrics__add(a->m, a->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
-	if (s->kind == SPAN_SERVER) {
+	if (s->proto == SPAN_DB) {
+		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
+				     s->service };
+
+		metrics__observe(a->m, s->kind == SPAN_SERVER ? a->fam_db_server : a->fam_db_client,
+				 lv, secs);
+	} else if (s->kind == SPAN_SERVER) {
 		port = utoa(s->tuple.sport, port_buf, sizeof(port_buf));
 		const char *lv[] = { method_label(s->method), status, s->route, s->service, port };
 
@@ -465,6 +488,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 			return;
 		}
 		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid);
+		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		break;
 	default:
 		a->bad_records++;
@@ -485,7 +509,9 @@ static void drain(struct agent *a, bool everything)
 	uint64_t now = mono_ns();
 	uint64_t horizon = everything ? UINT64_MAX : now - DRAIN_HORIZON_NS;
 
+	dbclient__poll(a->dbc);	/* a call is known before the request it wrote */
 	ring_set__drain(loader__rings(a->ld), horizon, on_record, a);
+	dbclient__tick(a->dbc, everything ? now : horizon);
 }
 
 /* ---- /metrics ---- */
@@ -497,6 +523,8 @@ static int register_metrics(struct agent *a)
 	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
 						     "http_route", "service_name", "server_address",
 						     "server_port" };
+	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
+						 "db_collection_name", "error_type", "service_name" };
 	static const char *const l_netio[] = { "service_name", "network_io_direction" };
 	static const char *const l_probe[] = { "hook", "mode" };
 	static const char *const l_ring[] = { "ring" };
@@ -522,6 +550,21 @@ static int register_metrics(struct agent *a)
 	FAM(fam_client, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
 	    "Duration of HTTP client requests, observed in the client process.", L(client_labels),
 	    http_bounds, sizeof(http_bounds) / sizeof(double), cap);
+	FAM(fam_db_client, METRIC_HISTOGRAM, "db_client_operation_duration_seconds",
+	    "Duration of database operations, observed in the client process.", L(db_labels),
+	    db_bounds, sizeof(db_bounds) / sizeof(double), cap);
+	FAM(fam_db_server, METRIC_HISTOGRAM, "db_server_operation_duration_seconds",
+	    "Duration of database operations, observed in the database server process.",
+	    L(db_labels), db_bounds, sizeof(db_bounds) / sizeof(double), cap);
+	FAM(fam_db_infer, METRIC_COUNTER, "sonde_protocol_inference_failures_total",
+	    "Connections taken for a database protocol whose first messages did not parse.",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unanswered, METRIC_COUNTER, "sonde_db_unanswered_operations_total",
+	    "Database operations forgotten without a result (closed, lost or pipelined too deep).",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unmatched, METRIC_COUNTER, "sonde_db_unmatched_replies_total",
+	    "Database replies seen with no operation waiting (e.g. pub/sub messages).",
+	    L(l_proto), NULL, 0, 0);
 	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
 	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
 	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
@@ -631,6 +674,7 @@ static void collect_metrics(void *arg)
 	tcpstate__collect(a->tcpstate, loader__tcp_stats_fd(a->ld));
 	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
 	procstat__collect(a->procstat);
+	dbclient__collect(a->dbc);
 	for (size_t i = 0; i < np; i++) {
 		const char *lv[] = { p[i].hook, p[i].mode };
 
@@ -642,6 +686,14 @@ static void collect_metrics(void *arg)
 	for (size_t i = 0; i < sizeof(st->parse_errors) / sizeof(st->parse_errors[0]); i++)
 		perr += st->parse_errors[i];
 	metrics__set(a->m, a->fam_parse_err, http1, (double)perr);
+	for (int p = DBCONN_PG; p < DBCONN__MAX; p++) {
+		const char *lv[] = { dbconn__proto_name(p) };
+
+		metrics__set(a->m, a->fam_parse_err, lv, (double)st->db.parse_errors[p]);
+		metrics__set(a->m, a->fam_db_infer, lv, (double)st->db.inference_failures[p]);
+		metrics__set(a->m, a->fam_db_unanswered, lv, (double)st->db.unanswered[p]);
+		metrics__set(a->m, a->fam_db_unmatched, lv, (double)st->db.unmatched[p]);
+	}
 	metrics__set(a->m, a->fam_unmatched, NULL, (double)st->unmatched_responses);
 	metrics__set(a->m, a->fam_unanswered, NULL, (double)st->pending_dropped);
 	metrics__set(a->m, a->fam_conns, NULL, (double)conntrack__count(a->ct));
@@ -876,6 +928,22 @@ int main(int argc, char **argv)
 			inject__add_port(a.inject, a.opt.inject_ports[i]);
 		inject__add_port(a.inject, a.opt.port);
 	}
+	if (!a.opt.no_db_uprobes) {
+		struct dbclient_opts dco = { .self_tgid = lo.self_tgid, .filter_tgid = lo.filter_tgid,
+					     .filter_port = lo.filter_port, .on_span = on_span,
+					     .arg = &a };
+		int derr = dbclient__open(&a.dbc, &dco, a.m);
+
+		if (derr)
+			log_warn("database client uprobes unavailable; database spans from the wire only",
+				 LS("error", strerror(-derr)));
+		else
+		{
+			dbconn__set_claim(dbclient__claim);
+			dbconn__set_encrypted_hook(dbclient__encrypted_conn);
+			dbconn__set_wire_hook(dbclient__wire);
+		}
+	}
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)
@@ -883,6 +951,7 @@ int main(int argc, char **argv)
 	err = run(&a);
 cleanup:
 	inject__close(a.inject);	/* shares maps of the loader's objects */
+	dbclient__free(a.dbc);
 	loader__close(a.ld);
 	otlp__free(a.otlp);	/* after the final drain; flushes for at most 2 s */
 	prom__stop(a.prom);

@@ -72,6 +72,32 @@ static void span__ctx_json(const struct span *s, char *out, size_t n)
 	}
 }
 
+/* Database spans: the db.* attributes in place of the HTTP fields. */
+static int print_db(FILE *f, const struct span *s, const char *start, uint64_t wall,
+		    const char *comm, const char *svc, const char *local, const char *peer,
+		    const char *ctx)
+{
+	char op[SPAN_DB_OP_MAX * 6], coll[SPAN_DB_COLLECTION_MAX * 6], query[SPAN_DB_QUERY_MAX * 6];
+	char status[SPAN_DB_STATUS_MAX * 6];
+
+	op[log__json_escape(op, sizeof(op) - 1, s->db_operation, strlen(s->db_operation))] = 0;
+	coll[log__json_escape(coll, sizeof(coll) - 1, s->db_collection, strlen(s->db_collection))] = 0;
+	query[log__json_escape(query, sizeof(query) - 1, s->db_query, strlen(s->db_query))] = 0;
+	status[log__json_escape(status, sizeof(status) - 1, s->db_status, strlen(s->db_status))] = 0;
+	return fprintf(f,
+		       "{\"start\":\"%s\",\"start_unix_nano\":%llu,"
+		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","
+		       "\"kind\":\"%s\",\"local_addr\":\"%s\",\"local_port\":%u,"
+		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"%s\","
+		       "\"db_system\":\"%s\",\"db_operation\":\"%s\",\"db_collection\":\"%s\","
+		       "\"db_query\":\"%s\",\"db_status\":\"%s\"%s%s%s}\n",
+		       start, (unsigned long long)wall, (double)(s->end_ns - s->start_ns) / 1e6,
+		       s->tgid, s->tid, comm, svc, s->kind == SPAN_SERVER ? "server" : "client",
+		       local, s->tuple.sport, peer, s->tuple.dport, s->db_system, s->db_system, op,
+		       coll, query, status, ctx, s->tls ? ",\"tls\":true" : "",
+		       s->incomplete ? ",\"incomplete\":true" : "");
+}
+
 int span__print_json(FILE *f, const struct span *s)
 {
 	char ctx[4096];
@@ -90,6 +116,14 @@ int span__print_json(FILE *f, const struct span *s)
 	target[log__json_escape(target, sizeof(target) - 1, s->target, strlen(s->target))] = 0;
 	route[log__json_escape(route, sizeof(route) - 1, s->route, strlen(s->route))] = 0;
 	span__ctx_json(s, ctx, sizeof(ctx));
+	if (s->proto == SPAN_DB) {
+		char start[96];
+
+		snprintf(start, sizeof(start), "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (unsigned long long)(wall % 1000000000ULL));
+		return print_db(f, s, start, wall, comm, svc, local, peer, ctx);
+	}
 	return fprintf(f,
 		       "{\"start\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ\",\"start_unix_nano\":%llu,"
 		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","

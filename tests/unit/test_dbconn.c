@@ -1,0 +1,296 @@
+/* Unit tests for the database glue (dbconn.c) through the connection
+ * tracker: protocol and role inference from first bytes on any port
+ * (MySQL's server speaks first), span timing, kinds and fields, the
+ * uprobe claim and TLS hooks, and the per-protocol counters. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "conntrack.h"
+#include "sonde.h"
+#include "span.h"
+
+#define NO_PID 0xfffffff0u	/* cannot exist: service falls back to comm */
+
+static struct span got[16];
+static int nspans;
+
+static void on_span(void *arg, const struct span *s)
+{
+	(void)arg;
+	if (nspans < 16)
+		got[nspans] = *s;
+	nspans++;
+}
+
+static const struct conntrack_ops ops = { .on_span = on_span };
+static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 4096];
+
+struct sock {
+	uint32_t tgid;
+	uint64_t sk;
+	uint8_t role;
+	uint16_t sport, dport;
+};
+
+static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
+	       uint64_t ktime, const void *data, size_t n)
+{
+	struct sonde_data_event *e = (struct sonde_data_event *)evbuf;
+
+	memset(e, 0, sizeof(*e));
+	e->hdr.op = SONDE_OP_DATA;
+	e->hdr.size = (uint32_t)(sizeof(*e) + n);
+	e->hdr.ktime = ktime;
+	e->enter_ns = enter_ns;
+	e->sk = k->sk;
+	e->tgid = k->tgid;
+	e->tid = k->tgid + 1;
+	e->fd = 5;
+	e->len = e->cap_len = (uint32_t)n;
+	e->dir = dir;
+	e->role = k->role;
+	e->tuple.family = 2;
+	e->tuple.sport = k->sport;
+	e->tuple.dport = k->dport;
+	snprintf(e->comm, sizeof(e->comm), "dbtest");
+	memcpy(e->data, data, n);
+	conntrack__data(t, e);
+}
+
+#define IN SONDE_DIR_INGRESS
+#define OUT SONDE_DIR_EGRESS
+
+static uint64_t claim_ns;
+static const char *claim_text;
+static int claims;
+
+static int fake_claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n)
+{
+	(void)tid;
+	if (!claim_ns || claim_ns > start_ns)
+		return 0;
+	claims++;
+	*call_ns = claim_ns;
+	snprintf(text, n, "%s", claim_text);
+	return 1;
+}
+
+static uint32_t tls_tgid;
+
+static void fake_tls(uint32_t tgid)
+{
+	tls_tgid = tgid;
+}
+
+static void pgmsg(uint8_t *b, size_t *n, char type, const char *body, size_t blen)
+{
+	uint32_t l = (uint32_t)blen + 4;
+
+	b[(*n)++] = (uint8_t)type;
+	b[(*n)++] = (uint8_t)(l >> 24);
+	b[(*n)++] = (uint8_t)(l >> 16);
+	b[(*n)++] = (uint8_t)(l >> 8);
+	b[(*n)++] = (uint8_t)l;
+	memcpy(b + *n, body, blen);
+	*n += blen;
+}
+
+static void mypkt(uint8_t *b, size_t *n, uint8_t seq, const void *p, size_t len)
+{
+	b[(*n)++] = (uint8_t)len;
+	b[(*n)++] = (uint8_t)(len >> 8);
+	b[(*n)++] = (uint8_t)(len >> 16);
+	b[(*n)++] = seq;
+	memcpy(b + *n, p, len);
+	*n += len;
+}
+
+int main(void)
+{
+	struct conntrack *t = conntrack__new(64, &ops);
+	const struct conntrack_stats *st = conntrack__stats(t);
+	uint8_t b[1024];
+	size_t n;
+
+	/* Redis client on port 7000 (not 6379): inferred from the array */
+	{
+		struct sock k = { NO_PID, 0x100, SONDE_ROLE_CLIENT, 40000, 7000 };
+		const char *cmd = "*2\r\n$3\r\nGET\r\n$6\r\nsecret\r\n";
+
+		ev(t, &k, OUT, 1000, 1100, cmd, strlen(cmd));
+		ev(t, &k, IN, 1900, 2000, "$-1\r\n", 5);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_CLIENT);
+		CHECK_EQ_INT(got[0].proto, SPAN_DB);
+		CHECK_EQ_STR(got[0].db_system, "redis");
+		CHECK_EQ_STR(got[0].db_operation, "GET");
+		CHECK_EQ_STR(got[0].db_query, "GET ?");
+		CHECK_EQ_STR(got[0].db_collection, "");
+		CHECK_EQ_STR(got[0].error_type, "");
+		CHECK_EQ_INT(got[0].start_ns, 1000);	/* client: write entry */
+		CHECK_EQ_INT(got[0].end_ns, 2000);
+		CHECK_EQ_INT(got[0].tuple.dport, 7000);
+		CHECK_EQ_STR(got[0].service, "dbtest");
+	}
+
+	/* MySQL server socket of unknown role: the greeting it writes makes it
+	 * the server; a query it reads is a server span */
+	{
+		struct sock k = { NO_PID - 1, 0x200, SONDE_ROLE_UNKNOWN, 4406, 51000 };
+		uint8_t g[64] = { 0x0a };
+		uint8_t login[40] = { 0 };
+		size_t gl = 1;
+
+		memcpy(g + gl, "11.4.2-MariaDB", 15);
+		gl += 15 + 13;
+		g[gl++] = 0; g[gl++] = 2; g[gl++] = 8; g[gl++] = 2; g[gl++] = 0;
+		g[gl++] = 0; g[gl++] = 1;	/* DEPRECATE_EOF in the high capabilities */
+		memset(g + gl, 0, 20);
+		gl += 20;
+		n = 0;
+		mypkt(b, &n, 0, g, gl);
+		nspans = 0;
+		ev(t, &k, OUT, 100, 110, b, n);
+		login[1] = 2;	/* PROTOCOL_41 */
+		login[3] = 1;	/* DEPRECATE_EOF */
+		n = 0;
+		mypkt(b, &n, 1, login, sizeof(login));
+		ev(t, &k, IN, 150, 200, b, n);
+		n = 0;
+		mypkt(b, &n, 2, "\0\0\0\2\0\0\0", 7);
+		ev(t, &k, OUT, 210, 220, b, n);
+		n = 0;
+		mypkt(b, &n, 0, "\x03INSERT INTO `shop`.`orders` VALUES (1, 'x')", 45);
+		ev(t, &k, IN, 300, 5000, b, n);	/* blocked in read since 300 */
+		n = 0;
+		mypkt(b, &n, 1, "\0\1\0\2\0\0\0", 7);
+		ev(t, &k, OUT, 5900, 6000, b, n);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_SERVER);
+		CHECK_EQ_STR(got[0].db_system, "mariadb");
+		CHECK_EQ_STR(got[0].db_operation, "INSERT");
+		CHECK_EQ_STR(got[0].db_collection, "shop.orders");
+		CHECK_EQ_STR(got[0].db_query, "INSERT INTO `shop`.`orders` VALUES (?, ?)");
+		CHECK_EQ_INT(got[0].start_ns, 5000);	/* server: read return */
+		CHECK_EQ_INT(got[0].end_ns, 6000);
+	}
+
+	/* PostgreSQL backend (forked: role unknown) on port 6000; an error;
+	 * then a client whose call the uprobe side claims */
+	{
+		struct sock k = { NO_PID - 2, 0x300, SONDE_ROLE_UNKNOWN, 6000, 52000 };
+		uint8_t su[32] = { 0, 0, 0, 17, 0, 3, 0, 0 };
+
+		memcpy(su + 8, "user\0pg\0", 9);
+		nspans = 0;
+		ev(t, &k, IN, 10, 20, su, 17);
+		n = 0;
+		pgmsg(b, &n, 'R', "\0\0\0\0", 4);
+		pgmsg(b, &n, 'Z', "I", 1);
+		ev(t, &k, OUT, 30, 40, b, n);
+		n = 0;
+		pgmsg(b, &n, 'Q', "SELEC 1\0", 8);
+		ev(t, &k, IN, 50, 1000, b, n);
+		n = 0;
+		pgmsg(b, &n, 'E', "SERROR\0C42601\0Mx\0\0", 19);
+		pgmsg(b, &n, 'Z', "I", 1);
+		ev(t, &k, OUT, 1200, 1300, b, n);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_SERVER);
+		CHECK_EQ_STR(got[0].db_system, "postgresql");
+		CHECK_EQ_STR(got[0].db_status, "42601");
+		CHECK_EQ_STR(got[0].error_type, "42601");
+		CHECK_EQ_STR(got[0].db_operation, "SELEC");
+	}
+	{
+		struct sock k = { NO_PID - 3, 0x400, SONDE_ROLE_CLIENT, 53000, 6000 };
+		uint8_t ssl[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+		uint8_t su[32] = { 0, 0, 0, 17, 0, 3, 0, 0 };
+
+		dbconn__set_claim(fake_claim);
+		dbconn__set_encrypted_hook(fake_tls);
+		memcpy(su + 8, "user\0pg\0", 9);
+		nspans = 0;
+		ev(t, &k, OUT, 10, 20, ssl, 8);
+		ev(t, &k, IN, 25, 30, "N", 1);
+		ev(t, &k, OUT, 40, 50, su, 17);
+		CHECK_EQ_INT(tls_tgid, 0);	/* refused: plaintext */
+		n = 0;
+		pgmsg(b, &n, 'Z', "I", 1);
+		ev(t, &k, IN, 60, 70, b, n);
+		/* Execute of a statement prepared before the agent: the call's SQL names it */
+		claim_ns = 950;
+		claim_text = "UPDATE accounts SET balance = 7 WHERE id = 3";
+		n = 0;
+		pgmsg(b, &n, 'B', "\0s9\0\0\0\0\0\0\0", 10);
+		pgmsg(b, &n, 'E', "\0\0\0\0\0", 5);
+		pgmsg(b, &n, 'S', "", 0);
+		ev(t, &k, OUT, 1000, 1010, b, n);
+		n = 0;
+		pgmsg(b, &n, '2', "", 0);
+		pgmsg(b, &n, 'C', "UPDATE 1\0", 9);
+		pgmsg(b, &n, 'Z', "I", 1);
+		ev(t, &k, IN, 1500, 2000, b, n);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(claims, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_CLIENT);
+		CHECK_EQ_INT(got[0].start_ns, 950);	/* from the library call */
+		CHECK_EQ_INT(got[0].end_ns, 2000);
+		CHECK_EQ_STR(got[0].db_query, "UPDATE accounts SET balance = ? WHERE id = ?");
+		CHECK_EQ_STR(got[0].db_collection, "accounts");
+		dbconn__set_claim(NULL);
+	}
+	{
+		/* SSL accepted: the hook learns the process has a TLS connection */
+		struct sock k = { NO_PID - 4, 0x500, SONDE_ROLE_CLIENT, 54000, 6000 };
+		uint8_t ssl[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+
+		ev(t, &k, OUT, 10, 20, ssl, 8);
+		ev(t, &k, IN, 25, 30, "S", 1);
+		CHECK_EQ_INT(tls_tgid, NO_PID - 4);
+		dbconn__set_encrypted_hook(NULL);
+	}
+
+	/* a client query left unanswered at close is counted */
+	{
+		struct sock k = { NO_PID - 5, 0x600, SONDE_ROLE_CLIENT, 55000, 6379 };
+		struct sonde_close_event c = { .sk = 0x600, .tgid = NO_PID - 5, .fd = 5 };
+
+		nspans = 0;
+		ev(t, &k, OUT, 10, 20, "*1\r\n$4\r\nPING\r\n", 14);
+		c.hdr.ktime = 30;
+		conntrack__close(t, &c);
+		CHECK_EQ_INT(nspans, 0);
+		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], 1);
+	}
+	/* garbage on an inferred Redis connection: an inference failure, counted once */
+	{
+		struct sock k = { NO_PID - 6, 0x700, SONDE_ROLE_CLIENT, 56000, 7001 };
+
+		ev(t, &k, OUT, 10, 20, "*1\r\n$4\r\nPING\r\n", 14);
+		ev(t, &k, IN, 30, 40, "?garbage\r\n", 10);
+		ev(t, &k, IN, 50, 60, "?more\r\n", 7);
+		CHECK_EQ_INT(st->db.inference_failures[DBCONN_REDIS], 1);
+		CHECK_EQ_INT(st->db.parse_errors[DBCONN_REDIS], 1);
+	}
+	CHECK_EQ_INT(st->db.spans[DBCONN_PG], 2);
+	CHECK_EQ_INT(st->db.spans[DBCONN_MYSQL], 1);
+	CHECK_EQ_INT(st->db.spans[DBCONN_REDIS], 1);
+	/* an HTTP connection is still HTTP */
+	{
+		struct sock k = { NO_PID - 7, 0x800, SONDE_ROLE_SERVER, 8080, 57000 };
+		const char *req = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+		const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+		nspans = 0;
+		ev(t, &k, IN, 10, 20, req, strlen(req));
+		ev(t, &k, OUT, 30, 40, resp, strlen(resp));
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].proto, SPAN_HTTP);
+	}
+	conntrack__free(t);
+	return check_summary("test_dbconn");
+}

@@ -1,0 +1,38 @@
+/* One database operation as the wire parsers (pg, mysql, redis) report it
+ * when its response completes: raw request text (the glue normalises it;
+ * never exported as is), when and on which thread the request started,
+ * and the outcome. */
+#ifndef SONDE_PROTO_DBOP_H
+#define SONDE_PROTO_DBOP_H
+
+#include <stdint.h>
+
+#define DBOP_TEXT_MAX 512	/* SQL / command text kept per operation */
+#define DBOP_NAME_MAX 32	/* Redis command name */
+#define DBOP_STATUS_MAX 16	/* SQLSTATE, MySQL error number, Redis error prefix */
+
+struct db_op {
+	uint64_t start_ns;	/* as given to the feed that carried the request's first byte */
+	uint32_t tid;
+	uint16_t text_len;
+	uint8_t text_cut;	/* text longer than captured/kept */
+	uint8_t error;		/* the server answered with an error */
+	uint8_t incomplete;	/* end guessed: the response was not seen whole */
+	uint8_t prepared;	/* extended protocol / prepared statement execution */
+	char name[DBOP_NAME_MAX];	/* Redis: command uppercased; SQL: "" (from text) */
+	char status[DBOP_STATUS_MAX];	/* "" on success */
+	char text[DBOP_TEXT_MAX];	/* text_len bytes, NUL-terminated */
+};
+
+/* Called once per finished operation, in request order. */
+typedef void (*db_op_fn)(void *ctx, const struct db_op *op);
+
+/* Where the parsers report malformed input (reason codes per protocol). */
+typedef void (*db_err_fn)(void *ctx, int reason);
+
+struct db_callbacks {
+	db_op_fn on_op;
+	db_err_fn on_error;
+};
+
+#endif
