@@ -10,7 +10,7 @@ VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 
 # One BPF object per concern; each gets a skeleton. The objects are kept
 # (not deleted as intermediates): the guest test loads them for verifier logs.
-BPF_OBJS := sock tcp floor tcpstate sched inject
+BPF_OBJS := sock tcp floor tcpstate sched inject tls
 BPF_OBJS += dbclient
 USER_SRCS := $(wildcard user/*.c user/proto/*.c user/export/*.c user/host/*.c)
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
@@ -59,7 +59,7 @@ all: $(BUILD)/sonde $(BUILD)/sonde-floor
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c include/sonde.h $(wildcard bpf/lib/*.h) | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h) $(wildcard bpf/lib/*.h) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
 	$(STRIP) -g $@.tmp -o $@   # drop DWARF, keep BTF
 	@rm -f $@.tmp
@@ -124,6 +124,7 @@ integration: all
 	python3 tests/integration/test_tracectx.py
 	python3 tests/integration/test_trace_otlp.py
 	python3 tests/integration/test_db.py
+	python3 tests/integration/test_tls.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

@@ -8,6 +8,7 @@
 #include "sonde.h"
 #include "lib/fd_sock.h"
 #include "lib/tcp_bytes.h"
+#include "lib/ssl_calls.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -18,6 +19,7 @@ const volatile __u16 filter_port = 0;		/* 0 = every port; else local or remote p
 const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
 const volatile __u64 wakeup_bytes = 512 * 1024;	/* wake the reader past this fill level */
 const volatile __u8 count_tcp_bytes = 1;	/* 0 when tcp.bpf.c counts bytes itself */
+const volatile __u8 tls_bind = 0;		/* 1 when tls.bpf.c runs: bind SSL calls to sockets */
 
 /* Set by the daemon while the preexisting map may hold entries; lets the
  * common exit path skip the register lookup entirely afterwards. */
@@ -229,6 +231,29 @@ static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct so
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* ---- TLS: a syscall made inside SSL_read/SSL_write names the SSL's socket ---- */
+
+/* Records the socket in the thread's pending SSL call and marks the
+ * connection TLS, so its ciphertext is not captured. Runs on every such
+ * syscall: the mark comes back if the daemon overwrote the entry. */
+static __always_inline void tls_bind_call(__u64 id, int fd, struct sock *sk, struct file *f,
+					  struct sonde_conn *c)
+{
+	struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &id);
+
+	if (!sc)
+		return;
+	if (!c || c->sk != (__u64)sk)
+		c = conn_get(id >> 32, fd, sk, f, true, SONDE_ROLE_UNKNOWN);
+	if (!c)
+		return;
+	sc->fd = fd;
+	sc->sk = (__u64)sk;
+	sc->bound = 1;
+	if (!filter_port || c->tuple.sport == filter_port || c->tuple.dport == filter_port)
+		c->flags |= SONDE_CONN_TLS;
+}
+
 /* ---- entry side: remember arguments of syscalls on socket fds ---- */
 
 static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
@@ -252,6 +277,8 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 	key = id_key(id >> 32, fd);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && c->file == (__u64)f) {
+		if (tls_bind)
+			tls_bind_call(id, fd, (struct sock *)c->sk, f, c);
 		if (c->flags & SONDE_CONN_IGNORED)
 			return 0;
 		sk = (struct sock *)c->sk;
@@ -259,6 +286,8 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 		sk = fd_sock__from_file(f, &is_tcp);
 		if (!sk || !is_tcp)
 			return 0;
+		if (tls_bind)
+			tls_bind_call(id, fd, sk, f, NULL);
 	}
 	a.enter_ns = bpf_ktime_get_ns();
 	a.buf = buf;
@@ -371,6 +400,9 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	/* Only when tcp.bpf.c could not attach (it sees sendfile too). */
 	if (count_tcp_bytes)
 		tcp_bytes__add(tgid, ret, dir == SONDE_DIR_EGRESS);
+	/* Ciphertext: tls.bpf.c reports the plaintext of this connection. */
+	if (c->flags & SONDE_CONN_TLS)
+		return 0;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)

@@ -137,6 +137,8 @@ struct sonde_db_call_event {
 
 /* conns map value: one tracked socket, keyed by tgid << 32 | fd. */
 #define SONDE_CONN_IGNORED 0x01	/* not TCP, or filtered out: skip cheaply */
+#define SONDE_CONN_TLS 0x02	/* OpenSSL runs on it: plaintext comes from the TLS
+				 * uprobes, the ciphertext is not captured */
 struct sonde_conn {
 	__u64 sk;
 	__u64 open_ns;

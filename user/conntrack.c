@@ -16,7 +16,10 @@
 #define PENDING_MAX 8		/* pipelined requests awaiting a response */
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
 
-enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_DB = 2 };
+/* PROTO_OTHER: TLS plaintext of another protocol. The kernel cannot be told
+ * to stop (the IGNORED mark is for wire bytes), so the connection is kept
+ * and its records dropped here. */
+enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_DB = 2, PROTO_OTHER = 3 };
 
 /* A connection is a socket as seen by one process: several fds may point at
  * it (inetd-style servers read stdin and write stdout, both the socket), so
@@ -92,6 +95,7 @@ struct conn {
 	uint8_t role;			/* enum sonde_role */
 	uint8_t proto;			/* enum conn_proto */
 	uint8_t tries;
+	uint8_t tls;			/* fed from the TLS uprobes: wire bytes are ciphertext */
 	struct http_state *http;
 	struct dbconn *db;		/* PROTO_DB: dbconn.c */
 };
@@ -452,6 +456,7 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	tracectx__error_type(s.error_type, sizeof(s.error_type), is_server(c), s.status);
 	if (is_server(c))
 		tracectx__server_done(s.tgid, s.tid, &s.ctx);
+	s.tls = c->tls;
 	x->t->stats.spans++;
 	if (x->t->ops.on_span)
 		x->t->ops.on_span(x->t->ops.arg, &s);
@@ -545,12 +550,43 @@ static bool classify_db(struct conn *c, const struct sonde_data_event *ev)
 	return true;
 }
 
+/* A TLS record header (RFC 8446 §5.1: content type 20..23, legacy version
+ * 3.x), or the lone first byte of one (nginx peeks at a single byte). */
+static bool looks_like_tls(const uint8_t *d, size_t n)
+{
+	if (n == 0 || d[0] < 0x14 || d[0] > 0x17)
+		return false;
+	return n == 1 || (d[1] == 0x03 && (n == 2 || d[2] <= 0x04));
+}
+
 void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 {
 	struct conn *c = conn_get(t, ev);
 	struct feed_ctx x = { .t = t, .c = c, .ev = ev };
 
 	if (!c)
+		return;
+	/* The plaintext of a TLS connection replaces its wire bytes: whatever
+	 * was made of ciphertext so far is dropped, and wire bytes that still
+	 * come (a connection older than the binding) are skipped. */
+	if (ev->hdr.flags & SONDE_F_TLS) {
+		if (!c->tls) {
+			if (c->http) {
+				t->stats.pending_dropped += c->http->qlen;
+				free(c->http->extra);
+			}
+			free(c->http);
+			c->http = NULL;
+			dbconn__free(c->db, &t->stats.db);
+			c->db = NULL;
+			c->proto = PROTO_UNKNOWN;
+			c->tries = 0;
+			c->tls = 1;
+		}
+	} else if (c->tls) {
+		return;
+	}
+	if (c->proto == PROTO_OTHER)
 		return;
 	c->last_ns = ev->hdr.ktime;
 	c->tuple = ev->tuple;
@@ -560,8 +596,17 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 		/* sendfile and failed copies carry no bytes to judge by */
 		if (ev->cap_len == 0)
 			return;
+		/* Ciphertext seen before the TLS uprobes bound the socket (bytes
+		 * read ahead of SSL_do_handshake): the plaintext follows. A TLS
+		 * stack without uprobes (Go, rustls) is given up after a few. */
+		if (!c->tls && looks_like_tls(ev->data, ev->cap_len) && ++c->tries < INFER_MAX_TRIES)
+			return;
 		if (!classify_db(c, ev) && !classify(t, c, ev)) {
 			t->stats.conns_not_http++;
+			if (c->tls) {
+				c->proto = PROTO_OTHER;
+				return;
+			}
 			if (t->ops.on_ignore)
 				t->ops.on_ignore(t->ops.arg, ev->tgid, ev->fd, ev->sk);
 			conn_free(t, c);

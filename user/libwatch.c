@@ -110,6 +110,13 @@ int libwatch__add_exe_symbol(struct libwatch *w, const char *sym, libwatch_fn fn
 	return watch__add(w, WATCH_SYMBOL, sym, fn, arg);
 }
 
+void libwatch__forget(struct libwatch *w, void *arg)
+{
+	for (unsigned int i = 0; i < w->nw; i++)
+		if (w->w[i].arg == arg)
+			w->w[i].fn = NULL;
+}
+
 const struct libwatch_stats *libwatch__stats(const struct libwatch *w)
 {
 	return &w->st;
@@ -214,6 +221,10 @@ int libwatch__parse_maps_line(const char *line, struct libwatch_mapping *m)
 static void call(struct libwatch *w, struct file_ent *f, unsigned int i, const char *path,
 		 uint32_t pid)
 {
+	if (!w->w[i].fn) {	/* forgotten */
+		f->done |= 1u << i;
+		return;
+	}
 	w->st.calls++;
 	if (w->w[i].fn(w->w[i].arg, path, pid) == 0) {
 		f->done |= 1u << i;

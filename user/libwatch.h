@@ -23,7 +23,11 @@ int libwatch__add_exe_symbol(struct libwatch *w, const char *sym, libwatch_fn fn
 void libwatch__scan_all(struct libwatch *w);          /* every /proc/<pid>/maps; at start */
 void libwatch__scan_pid(struct libwatch *w, uint32_t pid); /* after exec, or on a periodic cheap rescan */
 
-/* ---- beyond the shared interface: for tests and the agent's own health ---- */
+/* ---- beyond the shared interface ---- */
+
+/* Stops calling the watchers registered with arg (their owner is going
+ * away, e.g. its BPF object failed to load after registering). */
+void libwatch__forget(struct libwatch *w, void *arg);
 
 /* One file-backed line of /proc/<pid>/maps. */
 struct libwatch_mapping {

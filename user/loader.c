@@ -285,6 +285,9 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	l->sock->rodata->count_tcp_bytes = l->tcp == NULL;
 	l->sock->rodata->args_in_task = args_in_task;
 	l->sock->rodata->trace_ctx_on = !o->no_inject;
+	l->sock->rodata->tls_bind = o->tls;
+	if (!o->tls)	/* unused, but referenced by the program: keep it tiny */
+		bpf_map__set_max_entries(l->sock->maps.ssl_calls, 1);
 	bpf_map__set_max_entries(l->sock->maps.rings, (uint32_t)l->ncpus);
 	/* The inner template's size is left alone: the kernel does not compare
 	 * max_entries when a ring is stored, and libbpf 1.1 crashes resizing

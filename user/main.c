@@ -33,6 +33,7 @@
 #include "sched.h"
 #include "span.h"
 #include "tcpstate.h"
+#include "tls.h"
 
 #define SONDE_VERSION "0.1.0"
 #define TICK_MS 25			/* ring drain period; wakeups are batched */
@@ -40,6 +41,7 @@
  * one still being written on another CPU cannot be overtaken. */
 #define DRAIN_HORIZON_NS 1000000ULL
 #define IDLE_CONN_NS (300ULL * 1000000000ULL)
+#define LIB_RESCAN_S 10			/* /proc/PID/maps rescan for libraries dlopen()ed late */
 
 struct options {
 	const char *listen;
@@ -56,6 +58,7 @@ struct options {
 	bool no_tcp_health;
 	bool no_sched;
 	bool no_db_uprobes;
+	bool no_tls;
 	enum loader_args_store args_store;
 	enum loader_attach_mode attach_mode;
 	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
@@ -76,6 +79,8 @@ struct agent {
 	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
 	struct inject *inject;		/* NULL: --no-inject or it could not attach */
 	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
+	struct tls *tls;		/* OpenSSL uprobes; NULL when off or unavailable */
+	struct libwatch *watch;		/* libraries to uprobe, found in /proc/PID/maps */
 	bool attached;
 	bool print_failed;
 	uint64_t bad_records;
@@ -149,6 +154,8 @@ static const char usage[] =
 "  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
 "                          libmariadb (mysql_real_query, ...): database spans then come\n"
 "                          from the wire only, none for TLS connections\n"
+"  --no-tls                leave out HTTPS: no uprobes on OpenSSL's SSL_read/SSL_write\n"
+"                          (libssl.so* and static executables, found in /proc/*/maps)\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -182,7 +189,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
-	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300 };
+	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
+	       O_NO_TLS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -205,6 +213,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
 		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
 		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
+		{ "no-tls", no_argument, NULL, O_NO_TLS },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -281,6 +290,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case O_NO_DBU: o->no_db_uprobes = true; break;
+		case O_NO_TLS: o->no_tls = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -675,6 +685,7 @@ static void collect_metrics(void *arg)
 	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
 	procstat__collect(a->procstat);
 	dbclient__collect(a->dbc);
+	tls__collect(a->tls);
 	for (size_t i = 0; i < np; i++) {
 		const char *lv[] = { p[i].hook, p[i].mode };
 
@@ -822,6 +833,7 @@ static int run(struct agent *a)
 				}
 				drain(a, false);
 				otlp__tick(a->otlp);
+				tls__tick(a->tls, mono_ns());
 				if (a->opt.print_spans)
 					fflush(stdout);
 				if (++ticks % (1000 / TICK_MS) == 0) {
@@ -834,6 +846,13 @@ static int run(struct agent *a)
 					loader__preexisting_tick(a->ld);
 					if (ticks % (5 * 1000 / TICK_MS) == 0)
 						a->args_gc += (uint64_t)loader__gc_args(a->ld);
+					if (a->watch && ticks % (LIB_RESCAN_S * 1000 / TICK_MS) == 0) {
+						uint64_t t0 = mono_ns();
+
+						libwatch__scan_all(a->watch);
+						log_debug("libraries rescanned",
+							  LI("scan_us", (mono_ns() - t0) / 1000));
+					}
 					if (a->prom)
 						prom__run(a->prom);
 				}
@@ -917,6 +936,7 @@ int main(int argc, char **argv)
 	lo.no_tcp_health = a.opt.no_tcp_health;
 	lo.no_sched = a.opt.no_sched;
 	lo.no_inject = a.opt.no_inject;
+	lo.tls = !a.opt.no_tls;
 	err = loader__open(&a.ld, &lo);
 	if (err) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));
@@ -944,6 +964,39 @@ int main(int argc, char **argv)
 			dbconn__set_wire_hook(dbclient__wire);
 		}
 	}
+	/* Uprobe users register with one libwatch, then one scan serves all. */
+	a.watch = libwatch__new();
+	if (!a.watch) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (!a.opt.no_tls) {
+		struct tls_opts to = { .self_tgid = lo.self_tgid, .filter_tgid = lo.filter_tgid,
+				       .capture_bytes = lo.capture_bytes,
+				       .rings_fd = loader__sock_map_fd(a.ld, "rings"),
+				       .conns_fd = loader__sock_map_fd(a.ld, "conns"),
+				       .ssl_calls_fd = loader__sock_map_fd(a.ld, "ssl_calls") };
+		int terr = tls__open(&a.tls, &to, a.m, a.watch);
+
+		if (terr)
+			log_warn("TLS tracer unavailable; HTTPS is not traced",
+				 LS("error", strerror(-terr)));
+		/* per file: sonde_tls_probe_info */
+		loader__add_probe(a.ld, "ssl_read_write", terr ? "unavailable" : "uprobe", !terr,
+				  terr ? strerror(-terr) : NULL);
+		loader__add_probe(a.ld, "tls:sched_process_exec",
+				  tls__exec_hooked(a.tls) ? "tracepoint" : "unavailable",
+				  tls__exec_hooked(a.tls), NULL);
+	}
+	{
+		uint64_t t0 = mono_ns();
+
+		libwatch__scan_all(a.watch);
+		log_info("libraries scanned for uprobes", LI("openssl_files", tls__files(a.tls))
+			 LI("processes", libwatch__stats(a.watch)->scans)
+			 LI("executables_checked", libwatch__stats(a.watch)->exes_checked)
+			 LI("scan_us", (mono_ns() - t0) / 1000) LI("rescan_s", LIB_RESCAN_S));
+	}
 	a.attached = true;
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", a.opt.print_spans ? "spans" : "none") LI("filter_pid", a.opt.pid)
@@ -952,6 +1005,8 @@ int main(int argc, char **argv)
 cleanup:
 	inject__close(a.inject);	/* shares maps of the loader's objects */
 	dbclient__free(a.dbc);
+	tls__free(a.tls);	/* its uprobes write into the loader's rings */
+	libwatch__free(a.watch);
 	loader__close(a.ld);
 	otlp__free(a.otlp);	/* after the final drain; flushes for at most 2 s */
 	prom__stop(a.prom);

@@ -129,11 +129,12 @@ int span__print_json(FILE *f, const struct span *s)
 		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","
 		       "\"kind\":\"%s\",\"local_addr\":\"%s\",\"local_port\":%u,"
 		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"HTTP/1.%u\","
-		       "\"method\":\"%s\",\"target\":\"%s\",\"route\":\"%s\",\"status\":%u%s%s}\n",
+		       "\"method\":\"%s\",\"target\":\"%s\",\"route\":\"%s\",\"status\":%u%s%s%s}\n",
 		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		       (unsigned long long)(wall % 1000000000ULL), (unsigned long long)wall,
 		       (double)(s->end_ns - s->start_ns) / 1e6, s->tgid, s->tid, comm, svc,
 		       s->kind == SPAN_SERVER ? "server" : "client", local, s->tuple.sport, peer,
 		       s->tuple.dport, s->version_minor, method, target, route, s->status,
-		       s->incomplete ? ",\"incomplete\":true" : "", ctx);
+		       s->incomplete ? ",\"incomplete\":true" : "",
+		       s->tls ? ",\"scheme\":\"https\"" : "", ctx);
 }

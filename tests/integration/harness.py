@@ -246,3 +246,65 @@ class Nginx:
                            "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_until("nginx up", lambda: http_status(self.url + "/") == 200)
+
+
+# ---- TLS (test_tls.py) ----
+
+def make_cert(directory):
+    """Self-signed EC certificate for 127.0.0.1; returns (cert, key) paths."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+NGINX_TLS_CONF = """
+user root;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    default_type text/html;
+    keepalive_timeout 30s;
+    keepalive_requests 10000;
+    sendfile on;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {dir}/www;
+        location = /error {{ return 500; }}
+        location /users/ {{ return 200 "user\\n"; }}
+    }}
+}}
+"""
+
+
+class NginxTls:
+    """nginx serving HTTPS (HTTP/1.1 only: no http2 in the config)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="sonde-nginx-tls-")
+        os.makedirs(os.path.join(self.dir, "www"))
+        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
+            f.write("<html><body>" + "sonde tls page " * 30 + "</body></html>\n")
+        cert, key = make_cert(self.dir)
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_TLS_CONF.format(dir=self.dir, port=self.port, cert=cert, key=key))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
+                           "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.url = f"https://127.0.0.1:{self.port}"
+        wait_until("nginx https up", lambda: subprocess.run(
+            ["curl", "-sk", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", self.url + "/"],
+            capture_output=True, text=True, timeout=10).stdout == "200")

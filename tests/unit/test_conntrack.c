@@ -86,6 +86,7 @@ struct sock {
 };
 
 static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 200000];
+static int evbuf_tls;		/* data_ev marks its events SONDE_F_TLS */
 
 /* One read/write: len bytes moved, the first cap of them captured. */
 static void data_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
@@ -99,7 +100,7 @@ static void data_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint
 	}
 	memset(ev, 0, sizeof(*ev));
 	ev->hdr.op = SONDE_OP_DATA;
-	ev->hdr.flags = cap < len ? SONDE_F_TRUNCATED : 0;
+	ev->hdr.flags = (cap < len ? SONDE_F_TRUNCATED : 0) | (evbuf_tls ? SONDE_F_TLS : 0);
 	ev->hdr.size = (uint32_t)(sizeof(*ev) + cap);
 	ev->hdr.ktime = ktime;
 	ev->enter_ns = enter_ns;
@@ -636,10 +637,11 @@ static void test_not_http(void)
 	struct sock k = { NO_PID, 61, 17, 0x8000, SONDE_ROLE_SERVER, 443, 56000 };
 	struct sock c = { NO_PID, 62, 18, 0x8100, SONDE_ROLE_CLIENT, 56001, 5432 };
 	const struct conntrack_stats *st = conntrack__stats(t);
-	static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+	/* (TLS records wait for the plaintext: see test_tls) */
+	static const uint8_t ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
 	static const uint8_t pg[] = { 0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f };
 
-	data_ev(t, &k, SONDE_DIR_INGRESS, 900, 1000, tls, sizeof(tls), 517);
+	data_ev(t, &k, SONDE_DIR_INGRESS, 900, 1000, ssh, sizeof(ssh) - 1, 517);
 	CHECK_EQ_INT(nignores, 1);
 	CHECK_EQ_INT(ign_tgid, k.tgid);
 	CHECK_EQ_INT(ign_fd, k.fd);
@@ -649,7 +651,7 @@ static void test_not_http(void)
 	/* An event already in flight for the ignored socket: harmless. The
 	 * table keeps no tombstone, so it is classified afresh and handed
 	 * back once more (idempotent for the kernel side). */
-	data_ev(t, &k, SONDE_DIR_EGRESS, 1100, 1200, tls, sizeof(tls), 3000);
+	data_ev(t, &k, SONDE_DIR_EGRESS, 1100, 1200, ssh, sizeof(ssh) - 1, 3000);
 	CHECK_EQ_INT(conntrack__count(t), 0);
 	CHECK_EQ_INT(nignores, 2);
 	CHECK_EQ_INT(ign_sk, k.sk);
@@ -667,6 +669,72 @@ static void test_not_http(void)
 	CHECK_EQ_INT(conntrack__count(t), 1);
 	CHECK_EQ_INT(nspans, 0);
 	CHECK_EQ_INT(st->spans, 0);
+	check_stats_zero_errors(st);
+	conntrack__free(t);
+}
+
+/* ---- TLS: plaintext from the uprobes, ciphertext from the syscalls ---- */
+
+/* A plaintext chunk from SSL_read/SSL_write (SONDE_F_TLS). */
+static void tls_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t ktime,
+		   const char *s)
+{
+	evbuf_tls = 1;
+	data_ev(t, k, dir, ktime - 100, ktime, s, strlen(s), strlen(s));
+	evbuf_tls = 0;
+}
+
+static void test_tls(void)
+{
+	struct conntrack *t = new_ct(64);
+	struct sock k = { NO_PID, 71, 19, 0x9000, SONDE_ROLE_SERVER, 443, 56100 };
+	struct sock g = { NO_PID, 72, 20, 0x9100, SONDE_ROLE_CLIENT, 56101, 443 };
+	struct sock p = { NO_PID, 73, 21, 0x9200, SONDE_ROLE_CLIENT, 56102, 587 };
+	const struct conntrack_stats *st = conntrack__stats(t);
+	static const uint8_t hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+	static const uint8_t peek[] = { 0x16 };
+	static const uint8_t appdata[] = { 0x17, 0x03, 0x03, 0x00, 0x20, 0xaa, 0xbb };
+	static const char banner[] = "SSH-2.0-OpenSSH_9.2p1\r\n";
+	static const char ehlo[] = "EHLO mail.example\r\n";
+
+	/* nginx peeks at one byte, then the ClientHello is read by OpenSSL
+	 * before the uprobes bind the socket: neither is given up on. */
+	data_ev(t, &k, SONDE_DIR_INGRESS, 900, 1000, peek, sizeof(peek), 1);
+	data_ev(t, &k, SONDE_DIR_INGRESS, 1100, 1200, hello, sizeof(hello), 517);
+	CHECK_EQ_INT(nignores, 0);
+	CHECK_EQ_INT(st->conns_not_http, 0);
+	CHECK_EQ_INT(conntrack__count(t), 1);
+
+	/* The plaintext: a span marked TLS. */
+	tls_ev(t, &k, SONDE_DIR_INGRESS, 2000, "GET /a/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* ciphertext still in flight for the bound socket: skipped */
+	data_ev(t, &k, SONDE_DIR_INGRESS, 2050, 2060, appdata, sizeof(appdata), 40);
+	tls_ev(t, &k, SONDE_DIR_EGRESS, 2500, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_SPAN(0, SPAN_SERVER, 2000, 2500, &k, "GET", "/a/1", "/a/{id}", 201);
+	CHECK_EQ_INT(spans[0].s.tls, 1);
+	CHECK_EQ_INT(nignores, 0);
+
+	/* A TLS stack without uprobes (Go, rustls): given up on after 8 records. */
+	for (int i = 0; i < 7; i++)
+		data_ev(t, &g, SONDE_DIR_EGRESS, 3000 + i * 10, 3005 + i * 10, appdata, sizeof(appdata), 40);
+	CHECK_EQ_INT(nignores, 0);
+	data_ev(t, &g, SONDE_DIR_EGRESS, 3100, 3105, appdata, sizeof(appdata), 40);
+	CHECK_EQ_INT(nignores, 1);
+	CHECK_EQ_INT(ign_sk, g.sk);
+	CHECK_EQ_INT(st->conns_not_http, 1);
+
+	/* TLS plaintext of another protocol: kept (the kernel cannot be told
+	 * to stop the plaintext), counted once, never parsed as HTTP. */
+	data_ev(t, &p, SONDE_DIR_EGRESS, 3900, 4000, banner, sizeof(banner) - 1, sizeof(banner) - 1);
+	evbuf_tls = 1;
+	data_ev(t, &p, SONDE_DIR_EGRESS, 4000, 4100, ehlo, sizeof(ehlo) - 1, sizeof(ehlo) - 1);
+	data_ev(t, &p, SONDE_DIR_EGRESS, 4150, 4200, ehlo, sizeof(ehlo) - 1, sizeof(ehlo) - 1);
+	evbuf_tls = 0;
+	CHECK_EQ_INT(nignores, 2);	/* the wire banner, handed back */
+	CHECK_EQ_INT(st->conns_not_http, 3);
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_INT(conntrack__count(t), 2);	/* the server and the SMTP-over-TLS client */
 	check_stats_zero_errors(st);
 	conntrack__free(t);
 }
@@ -1055,6 +1123,7 @@ int main(void)
 	test_capture_gap();
 	test_close_delimited();
 	test_not_http();
+	test_tls();
 	test_fd_reuse();
 	test_table_bound();
 	test_parse_errors();

@@ -116,6 +116,23 @@ static void test_self(void)
 	CHECK_EQ_INT(libwatch__stats(w)->exes_checked, 1);
 	CHECK_EQ_INT(libwatch__stats(w)->call_failures, 3);
 
+	/* a forgotten watcher is not called, not even for a file it never saw */
+	{
+		struct libwatch *w2 = libwatch__new();
+		struct calls gone = { 0 }, kept = { 0 };
+
+		CHECK(w2 != NULL);
+		if (w2) {
+			CHECK_EQ_INT(libwatch__add(w2, "libc.so", on_file, &gone), 0);
+			CHECK_EQ_INT(libwatch__add(w2, "libc.so", on_file, &kept), 0);
+			libwatch__forget(w2, &gone);
+			libwatch__scan_pid(w2, me);
+			CHECK_EQ_INT(gone.n, 0);
+			CHECK_EQ_INT(kept.n, 1);
+			libwatch__free(w2);
+		}
+	}
+
 	/* a vanished pid is not an error */
 	libwatch__scan_pid(w, 0x7ffffff0u);
 	CHECK_EQ_INT(libc.n, 1);
