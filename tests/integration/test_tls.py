@@ -253,7 +253,7 @@ def main():
     check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0, "--no-tls: ciphertext not parsed")
     check_eq(ag_off.stop(), 0, "--no-tls agent exit status")
 
-    print("== PostgreSQL over TLS: not tested here (needs the PostgreSQL parser of branch db)", flush=True)
+    print("== PostgreSQL over TLS: covered by test_db.py (TLS plaintext + libpq uprobe joined)", flush=True)
     check_eq(ag_ng.stop(), 0, "nginx agent exit status")
     check_eq(ag_py.stop(), 0, "python agent exit status")
     finish("test_tls")
