@@ -351,6 +351,8 @@ for m in "${MODES[@]}"; do
 	# traceparent line sonde inserted into each injected request.
 	tx=$(get "$m" bytes_tx) rx=$(get "$m" bytes_rx) inj=$(get "$m" injected)
 	[[ $inj =~ ^[0-9]+$ ]] || inj=0
+	# --inject-port names httpd's port: every wget request carries the header
+	check "$m: requests injected with traceparent (sonde_injected_total)" "$inj" "$(get "$m" wget_ok)"
 	if [[ $tx =~ ^[0-9]+$ && $rx =~ ^[0-9]+$ && $tx -gt 0 && $((tx + 70 * inj)) -eq $rx ]]; then
 		ok "$m: busybox bytes received = transmitted $tx + 70 x $inj injected (process_network_io_bytes_total)"
 	else

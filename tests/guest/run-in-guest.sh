@@ -149,6 +149,11 @@ run_mode() {
 		[ $supports_mode_flag = 1 ] && args="$args --attach-mode $attach"
 	fi
 
+	# Injection by a learnt port depends on how fast the first connection is
+	# classified; naming the port makes every request injected, so every
+	# mode carries the same bytes.
+	$SONDE --help 2>&1 | grep -q -- '--inject-port' && args="$args --inject-port ${HTTP##*:}"
+
 	httpd -f -p "$HTTP" -h /www &
 	hpid=$!
 
