@@ -34,7 +34,6 @@
 #define CALL_TIMEOUT_NS (10ULL * 1000000000ULL)	/* no next call, no exit: give up waiting */
 #define CLAIM_WINDOW_NS (1000ULL * 1000000ULL)	/* a call older than this is not the wire's */
 #define TLS_TGIDS 64
-#define RESCAN_NS (30ULL * 1000000000ULL)
 
 struct lib_file {
 	uint64_t dev, ino;
@@ -73,7 +72,6 @@ struct dbclient {
 	struct held_call calls[CALLS_MAX];
 	struct prep preps[PREPS_MAX];
 	uint32_t clock;
-	uint64_t last_rescan_ns;
 	uint64_t joined, alone, evicted, records, filtered, expired;
 	uint32_t tls_tgids[TLS_TGIDS];	/* ring of processes with TLS database connections */
 	unsigned int tls_next;
@@ -450,10 +448,6 @@ void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 		else if (drained_ns > h->ktime + CALL_TIMEOUT_NS)
 			emit(c, h, h->ktime, 1);
 	}
-	if (drained_ns - c->last_rescan_ns > RESCAN_NS) {
-		c->last_rescan_ns = drained_ns;
-		libwatch__scan_all(c->watch);
-	}
 }
 
 void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime)
@@ -531,7 +525,8 @@ static void attach_known(struct dbclient *c)
 	}
 }
 
-int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct metrics *m)
+int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct metrics *m,
+		   struct libwatch *w)
 {
 	static const char *const l_outcome[] = { "outcome" }, *const l_lib[] = { "library" };
 	struct dbclient *c = calloc(1, sizeof(*c));
@@ -564,7 +559,7 @@ int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct 
 	if ((err = dbclient_bpf__load(c->skel)))
 		goto fail;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.db_calls), on_call, c, NULL);
-	c->watch = libwatch__new();
+	c->watch = w;
 	if (!c->rb || !c->watch) {
 		err = -ENOMEM;
 		goto fail;
@@ -574,7 +569,6 @@ int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct 
 	    (err = libwatch__add(c->watch, "libmysqlclient.so", on_mysql, c)) ||
 	    (err = libwatch__add(c->watch, "libmariadb.so", on_mysql, c)))
 		goto fail;
-	libwatch__scan_all(c->watch);
 	the_client = c;
 	*out = c;
 	return 0;
@@ -592,7 +586,8 @@ void dbclient__free(struct dbclient *c)
 	for (int i = 0; i < c->nlinks; i++)
 		bpf_link__destroy(c->links[i]);
 	ring_buffer__free(c->rb);
-	libwatch__free(c->watch);
+	if (c->watch)
+		libwatch__forget(c->watch, c);
 	dbclient_bpf__destroy(c->skel);
 	free(c);
 }

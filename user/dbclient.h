@@ -21,7 +21,12 @@ struct dbclient_opts {
 	void *arg;
 };
 
-int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct metrics *m);
+struct libwatch;
+
+/* Registers its libraries on w (shared with the other uprobe users: the
+ * caller's scans and exec rescans find them); w must outlive c. */
+int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct metrics *m,
+		   struct libwatch *w);
 void dbclient__free(struct dbclient *c);
 /* Reads the call records committed so far. Call right before draining the
  * data rings, so a call is known before the wire request it made. */

@@ -948,11 +948,17 @@ int main(int argc, char **argv)
 			inject__add_port(a.inject, a.opt.inject_ports[i]);
 		inject__add_port(a.inject, a.opt.port);
 	}
+	/* Uprobe users register with one libwatch, then one scan serves all. */
+	a.watch = libwatch__new();
+	if (!a.watch) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	if (!a.opt.no_db_uprobes) {
 		struct dbclient_opts dco = { .self_tgid = lo.self_tgid, .filter_tgid = lo.filter_tgid,
 					     .filter_port = lo.filter_port, .on_span = on_span,
 					     .arg = &a };
-		int derr = dbclient__open(&a.dbc, &dco, a.m);
+		int derr = dbclient__open(&a.dbc, &dco, a.m, a.watch);
 
 		if (derr)
 			log_warn("database client uprobes unavailable; database spans from the wire only",
@@ -963,12 +969,6 @@ int main(int argc, char **argv)
 			dbconn__set_encrypted_hook(dbclient__encrypted_conn);
 			dbconn__set_wire_hook(dbclient__wire);
 		}
-	}
-	/* Uprobe users register with one libwatch, then one scan serves all. */
-	a.watch = libwatch__new();
-	if (!a.watch) {
-		err = -ENOMEM;
-		goto cleanup;
 	}
 	if (!a.opt.no_tls) {
 		struct tls_opts to = { .self_tgid = lo.self_tgid, .filter_tgid = lo.filter_tgid,

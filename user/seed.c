@@ -104,7 +104,8 @@ int seed__preexisting(int map_fd, uint32_t self_tgid, uint32_t only_tgid, uint32
 		link[n] = 0;
 		if (sscanf(link, "net:[%llu]", &ns) != 1)
 			continue;
-		qsort(netns.v, netns.n, sizeof(uint64_t), cmp_u64);
+		if (netns.n)	/* qsort wants a non-NULL base even for 0 elements */
+			qsort(netns.v, netns.n, sizeof(uint64_t), cmp_u64);
 		if (set_has(&netns, ns))
 			continue;
 		set_add(&netns, ns);
