@@ -131,7 +131,7 @@ integration: all
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
 FUZZ_TARGETS := http1 pg mysql redis
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard user/*/*.c user/*/*.h user/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h user/*/*.c user/*/*.h user/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
 		$< user/proto/$*.c -o $@

@@ -1,56 +1,9 @@
-/* libFuzzer target for the mysql wire follower: the input is split into
- * feeds (with capture gaps, alternating directions) by its own control
- * bytes. The follower must never read out of bounds, crash or hang, and
- * every operation it reports must be a NUL-terminated, bounded record. */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* libFuzzer target for the mysql wire follower (driver: db_fuzz.h). */
 #include "proto/mysql.h"
 
-static void on_op(void *ctx, const struct db_op *op)
-{
-	(void)ctx;
-	if (op->text_len >= DBOP_TEXT_MAX || op->text[op->text_len] != 0 ||
-	    !memchr(op->name, 0, sizeof(op->name)) || !memchr(op->status, 0, sizeof(op->status)))
-		abort();
-}
-
-static void on_error(void *ctx, int e)
-{
-	(void)ctx;
-	if (e < 1 || e > 4)
-		abort();
-}
-
-static const struct db_callbacks cb = { on_op, on_error };
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	static struct mysql_session s;
-	size_t i = 1;
-
-	if (size < 2)
-		return 0;
-	mysql__init(&s, data[0] & 1);
-	while (i < size) {
-		/* one control byte per feed: length, direction and a gap */
-		uint8_t c = data[i++];
-		size_t cap = (size_t)(c & 0x3f) + 1, gap = (c & 0x40) ? (size_t)(c & 0x0f) * 97 : 0;
-		uint8_t *copy;
-
-		if (cap > size - i)
-			cap = size - i;
-		copy = malloc(cap ? cap : 1);	/* exact size: sanitizers see overreads */
-		if (!copy)
-			return 0;
-		memcpy(copy, data + i, cap);
-		mysql__feed(&s, (c & 0x80) != 0, copy, cap, cap + gap, i, 1, &cb, NULL);
-		free(copy);
-		i += cap;
-	}
-	if (mysql__pending(&s) > 1)
-		abort();
-	return 0;
-}
+#define FUZZ_SESSION struct mysql_session
+#define FUZZ_INIT(s, b) mysql__init((s), (b) & 1)
+#define FUZZ_FEED mysql__feed
+#define FUZZ_PENDING mysql__pending
+#define FUZZ_PENDING_MAX 1
+#include "db_fuzz.h"
