@@ -9,6 +9,7 @@
 #include "lib/fd_sock.h"
 #include "lib/tcp_bytes.h"
 #include "lib/ssl_calls.h"
+#include "lib/data_event.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -422,31 +423,14 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	barrier_var(cap);
 	cap &= 2 * SONDE_CAPTURE_MAX - 1;
 
-	s->ev.hdr.op = SONDE_OP_DATA;
-	s->ev.hdr.flags = 0;
-	s->ev.hdr.ktime = bpf_ktime_get_ns();
-	s->ev.enter_ns = a.enter_ns;
-	s->ev.sk = a.sk;
-	s->ev.tgid = tgid;
-	s->ev.tid = (__u32)id;
-	s->ev.fd = a.fd;
-	s->ev.len = ret;
-	s->ev.dir = dir;
-	s->ev.role = c->role;
-	s->ev.syscall = a.syscall;
-	s->ev.tuple = c->tuple;
-	__builtin_memcpy(s->ev.exe, c->exe, sizeof(s->ev.exe));
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	data_event__fill(&s->ev, 0, a.enter_ns, a.sk, id, a.fd, ret, dir, a.syscall, c);
 
 	err = cap ? bpf_probe_read_user(s->data, cap, (void *)base) : 0;
 	if (err) {
 		count(SONDE_CNT_READ_FAIL, 1);
 		cap = 0;
 	}
-	if (cap < (__u64)ret)
-		s->ev.hdr.flags |= SONDE_F_TRUNCATED;
-	s->ev.cap_len = cap;
-	s->ev.hdr.size = sizeof(s->ev) + cap;
+	data_event__close(&s->ev, cap, ret);
 
 	/* Batched wakeups: waking the reader costs ~1.4 µs on this CPU, so only
 	 * do it past a fill level; the daemon also drains on a short timer. */

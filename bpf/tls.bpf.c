@@ -10,6 +10,7 @@
 #include "sonde.h"
 #include "sonde_tls.h"
 #include "lib/ssl_calls.h"
+#include "lib/data_event.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -194,31 +195,13 @@ static __always_inline int call_exit(long rc, __u8 dir)
 	barrier_var(cap);
 	cap &= 2 * SONDE_CAPTURE_MAX - 1;
 
-	s->ev.hdr.op = SONDE_OP_DATA;
-	s->ev.hdr.flags = SONDE_F_TLS;
-	s->ev.hdr.pad = 0;
-	s->ev.hdr.ktime = bpf_ktime_get_ns();
-	s->ev.enter_ns = c.enter_ns;
-	s->ev.sk = ss.sk;
-	s->ev.tgid = tgid;
-	s->ev.tid = (__u32)id;
-	s->ev.fd = ss.fd;
-	s->ev.len = n;
-	s->ev.dir = dir;
-	s->ev.role = conn->role;
-	s->ev.syscall = 0;	/* not a syscall: a library call */
-	s->ev.pad = 0;
-	s->ev.tuple = conn->tuple;
-	__builtin_memcpy(s->ev.exe, conn->exe, sizeof(s->ev.exe));
-	bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	/* syscall 0: not a syscall but a library call */
+	data_event__fill(&s->ev, SONDE_F_TLS, c.enter_ns, ss.sk, id, ss.fd, n, dir, 0, conn);
 	if (cap && bpf_probe_read_user(s->data, cap, (void *)c.buf)) {
 		count(SONDE_TLS_CNT_READ_FAIL);
 		cap = 0;
 	}
-	if (cap < (__u64)n)
-		s->ev.hdr.flags |= SONDE_F_TRUNCATED;
-	s->ev.cap_len = cap;
-	s->ev.hdr.size = sizeof(s->ev) + cap;
+	data_event__close(&s->ev, cap, n);
 
 	ring = bpf_map_lookup_elem(&rings, &(__u32){ bpf_get_smp_processor_id() });
 	if (!ring || bpf_ringbuf_output(ring, s, sizeof(s->ev) + cap, BPF_RB_NO_WAKEUP)) {

@@ -221,8 +221,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     server {{
-        listen 127.0.0.1:{port};
-        listen [::1]:{port};
+{listen}
         root {dir}/www;
         location = /error {{ return 500; }}
         location /users/ {{ return 200 "user\\n"; }}
@@ -230,22 +229,43 @@ http {{
 }}
 """
 
+PLAIN_LISTEN = "        listen 127.0.0.1:{port};\n        listen [::1]:{port};"
+TLS_LISTEN = ("        listen 127.0.0.1:{port} ssl;\n"
+              "        ssl_certificate {cert};\n        ssl_certificate_key {key};")
+
+
+def nginx_conf(directory, port, cert=None, key=None):
+    """nginx.conf text: plain HTTP on 127.0.0.1 and ::1, or HTTPS on 127.0.0.1."""
+    listen = (TLS_LISTEN.format(port=port, cert=cert, key=key) if cert
+              else PLAIN_LISTEN.format(port=port))
+    return NGINX_CONF.format(dir=directory, port=port, listen=listen)
+
 
 class Nginx:
-    def __init__(self):
+    """nginx-light on a free port; with tls, HTTPS (HTTP/1.1 only: no http2)
+    with a self-signed certificate."""
+
+    def __init__(self, tls=False):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="sonde-nginx-")
+        self.dir = tempfile.mkdtemp(prefix="sonde-nginx-tls-" if tls else "sonde-nginx-")
         os.makedirs(os.path.join(self.dir, "www"))
         with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
-            f.write("<html><body>" + "sonde test page " * 30 + "</body></html>\n")
+            f.write("<html><body>" + ("sonde tls page " if tls else "sonde test page ") * 30
+                    + "</body></html>\n")
+        cert, key = make_cert(self.dir) if tls else (None, None)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=self.dir, port=self.port))
+            f.write(nginx_conf(self.dir, self.port, cert, key))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
                            "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.url = f"http://127.0.0.1:{self.port}"
-        wait_until("nginx up", lambda: http_status(self.url + "/") == 200)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        if tls:
+            wait_until("nginx https up", lambda: subprocess.run(
+                ["curl", "-sk", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", self.url + "/"],
+                capture_output=True, text=True, timeout=10).stdout == "200")
+        else:
+            wait_until("nginx up", lambda: http_status(self.url + "/") == 200)
 
 
 # ---- TLS (test_tls.py) ----
@@ -259,52 +279,6 @@ def make_cert(directory):
     return cert, key
 
 
-NGINX_TLS_CONF = """
-user root;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    default_type text/html;
-    keepalive_timeout 30s;
-    keepalive_requests 10000;
-    sendfile on;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        root {dir}/www;
-        location = /error {{ return 500; }}
-        location /users/ {{ return 200 "user\\n"; }}
-    }}
-}}
-"""
-
-
-class NginxTls:
-    """nginx serving HTTPS (HTTP/1.1 only: no http2 in the config)."""
-
+class NginxTls(Nginx):
     def __init__(self):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="sonde-nginx-tls-")
-        os.makedirs(os.path.join(self.dir, "www"))
-        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
-            f.write("<html><body>" + "sonde tls page " * 30 + "</body></html>\n")
-        cert, key = make_cert(self.dir)
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_TLS_CONF.format(dir=self.dir, port=self.port, cert=cert, key=key))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
-                           "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.url = f"https://127.0.0.1:{self.port}"
-        wait_until("nginx https up", lambda: subprocess.run(
-            ["curl", "-sk", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", self.url + "/"],
-            capture_output=True, text=True, timeout=10).stdout == "200")
+        super().__init__(tls=True)

@@ -256,7 +256,7 @@ class RenamedNginx:
             f.write("<html><body>promtest</body></html>\n")
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(harness.NGINX_CONF.format(dir=self.dir, port=self.port))
+            f.write(harness.nginx_conf(self.dir, self.port))
         exe = os.path.join(self.dir, PROMTEST_SVC)
         shutil.copy2(shutil.which("nginx") or "/usr/sbin/nginx", exe)
         self.proc = spawn([exe, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),

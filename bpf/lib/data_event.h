@@ -1,0 +1,40 @@
+/* The connection and call part of a data record, shared by the two capture
+ * paths (syscalls in sock.bpf.c, OpenSSL calls in tls.bpf.c), so both emit
+ * records the daemon cannot tell apart except by SONDE_F_TLS. */
+#ifndef SONDE_BPF_DATA_EVENT_H
+#define SONDE_BPF_DATA_EVENT_H
+
+static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 flags,
+					     __u64 enter_ns, __u64 sk, __u64 pid_tgid,
+					     __s32 fd, __u32 len, __u8 dir, __u8 syscall,
+					     const struct sonde_conn *c)
+{
+	ev->hdr.op = SONDE_OP_DATA;
+	ev->hdr.flags = flags;
+	ev->hdr.pad = 0;
+	ev->hdr.ktime = bpf_ktime_get_ns();
+	ev->enter_ns = enter_ns;
+	ev->sk = sk;
+	ev->tgid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	ev->fd = fd;
+	ev->len = len;
+	ev->dir = dir;
+	ev->role = c->role;
+	ev->syscall = syscall;
+	ev->pad = 0;
+	ev->tuple = c->tuple;
+	__builtin_memcpy(ev->exe, c->exe, sizeof(ev->exe));
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/* After the payload copy: cap bytes of len made it into the record. */
+static __always_inline void data_event__close(struct sonde_data_event *ev, __u64 cap, __u64 len)
+{
+	if (cap < len)
+		ev->hdr.flags |= SONDE_F_TRUNCATED;
+	ev->cap_len = cap;
+	ev->hdr.size = sizeof(*ev) + cap;
+}
+
+#endif
