@@ -27,6 +27,12 @@ const volatile __u8 tls_bind = 0;		/* 1 when tls.bpf.c runs: bind SSL calls to s
 volatile __u32 preexisting_live = 0;
 
 #define EINPROGRESS 115
+#define EPIPE 32
+#define ENETUNREACH 101
+#define ECONNABORTED 103
+#define ECONNRESET 104
+#define ETIMEDOUT 110
+#define EHOSTUNREACH 113
 
 /* One ring of sonde_data_event / sonde_close_event records per CPU: a
  * single shared ring costs a cross-CPU spinlock and cache-line transfers
@@ -377,6 +383,52 @@ static __always_inline int args_from_regs(__u64 id, __u8 sys, long ret, struct s
 	return 0;
 }
 
+/* Errors after which nothing more will come on the connection. */
+static __always_inline bool ends_conn(long ret)
+{
+	return ret == -ECONNRESET || ret == -EPIPE || ret == -ETIMEDOUT ||
+	       ret == -ECONNABORTED || ret == -EHOSTUNREACH || ret == -ENETUNREACH;
+}
+
+/* A read that returned 0, or a failure in ends_conn(), on a connection the
+ * daemon may hold unanswered client requests for. Server sockets are left
+ * out: every client hanging up would cost a record. */
+static __always_inline void io_end(__u64 id, const struct sonde_args *a, long ret, __u8 dir)
+{
+	__u64 key = id_key(id >> 32, a->fd);
+	struct sonde_io_end_event *ev;
+	struct sonde_conn *c;
+	void *ring;
+
+	if (ret == 0 ? dir != SONDE_DIR_INGRESS : !ends_conn(ret))
+		return;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->sk != a->sk || c->role == SONDE_ROLE_SERVER ||
+	    (c->flags & SONDE_CONN_IGNORED))
+		return;
+	ring = cpu_ring();
+	ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
+	if (!ev) {
+		count(SONDE_CNT_RING_DROPS, 1);
+		return;
+	}
+	ev->hdr.op = SONDE_OP_IO_END;
+	ev->hdr.flags = 0;
+	ev->hdr.pad = 0;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ktime = bpf_ktime_get_ns();
+	ev->sk = a->sk;
+	ev->tgid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->fd = a->fd;
+	ev->err = (__s32)-ret;
+	ev->dir = dir;
+	ev->syscall = a->syscall;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	count(SONDE_CNT_EVENTS, 1);
+}
+
 static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -390,8 +442,10 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 
 	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
 		return 0;
-	if (ret <= 0)
+	if (ret <= 0) {
+		io_end(id, &a, ret, dir);
 		return 0;
+	}
 
 	c = conn_get(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true,
 		     SONDE_ROLE_UNKNOWN);

@@ -25,6 +25,7 @@ enum sonde_op {
 	SONDE_OP_DB_CALL = 4,	/* libpq/libmysqlclient call: SQL text (issue #4) */
 	SONDE_OP_TLS_BIND = 5,	/* an SSL* bound to its socket (issue #5) */
 	SONDE_OP_TRACE_CTX = 6,	/* ids the kernel chose for a request (tracectx.h, inject.bpf.c) */
+	SONDE_OP_IO_END = 7,	/* a client connection ended under a read or send: EOF or error */
 };
 
 enum sonde_dir {
@@ -104,6 +105,23 @@ struct sonde_exit_event {
 	struct sonde_event_hdr hdr;
 	__u32 tgid;
 	__u32 pad;
+};
+
+/* SONDE_OP_IO_END: on a connection that is not known to be a server's, a
+ * read returned 0 (the peer closed) or a read or send failed with an error
+ * that ends the connection (reset, timeout, unreachable). Requests still
+ * waiting for their response there have failed. Never sent for EAGAIN,
+ * EINTR and the like, which end nothing. */
+struct sonde_io_end_event {
+	struct sonde_event_hdr hdr;	/* ktime: syscall exit */
+	__u64 sk;
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__s32 err;		/* 0: end of stream; else the errno (positive) */
+	__u8 dir;		/* enum sonde_dir */
+	__u8 syscall;		/* enum sonde_syscall */
+	__u8 pad[6];
 };
 
 /* ---- database client calls (dbclient.bpf.c, issue #4) ---- */
@@ -286,6 +304,7 @@ _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
 _Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
 _Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
+_Static_assert(sizeof(struct sonde_io_end_event) == 48, "io end event size");
 _Static_assert(sizeof(struct sonde_conn) == 104, "conn size");
 _Static_assert(sizeof(struct sonde_db_call_event) == 56 + SONDE_DB_TEXT_MAX, "db call size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");

@@ -114,6 +114,10 @@ struct feed_ctx {
 	struct conntrack *t;
 	struct conn *c;
 	const struct sonde_data_event *ev;	/* NULL when completing at close */
+	/* The connection failed under the requests still open (ev NULL):
+	 * their spans end at end_ns with this error.type. */
+	const char *fail;
+	uint64_t end_ns;
 };
 
 static size_t key_hash(const struct conn_key *k)
@@ -405,28 +409,23 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 	return h->resp_is_head;
 }
 
-static void resp_on_complete(void *arg, const struct http1_message *m)
+/* Reports the oldest open request of the connection as a span, answered
+ * by status (0: no response came), and takes it off the queue. */
+static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor,
+		      uint8_t incomplete)
 {
-	struct feed_ctx *x = arg;
 	struct conn *c = x->c;
 	struct http_state *h = c->http;
-	struct pending *p;
+	struct pending *p = &h->q[h->qhead];
 	struct span s;
 
-	h->resp_open = false;
-	h->resp_head = false;
-	if (h->resp_unmatched || h->qlen == 0) {
-		h->resp_unmatched = false;
-		return;
-	}
-	p = &h->q[h->qhead];
 	h->qhead = (h->qhead + 1) % PENDING_MAX;
 	h->qlen--;
 
 	memset(&s, 0, sizeof(s));
 	s.kind = is_server(c) ? SPAN_SERVER : SPAN_CLIENT;
 	s.start_ns = p->start_ns;
-	s.end_ns = x->ev ? x->ev->hdr.ktime : c->last_resp_ns;
+	s.end_ns = x->ev ? x->ev->hdr.ktime : x->fail ? x->end_ns : c->last_resp_ns;
 	if (s.end_ns < s.start_ns)
 		s.end_ns = s.start_ns;
 	s.tgid = c->key.tgid;
@@ -437,9 +436,9 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	memcpy(s.method, p->method, sizeof(s.method));
 	memcpy(s.target, p->target, sizeof(s.target));
 	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
-	s.status = m->status;
-	s.version_minor = m->version_minor;
-	s.incomplete = m->head_incomplete;
+	s.status = status;
+	s.version_minor = version_minor;
+	s.incomplete = incomplete;
 	memcpy(s.ctx.trace_id, p->trace_id, sizeof(s.ctx.trace_id));
 	memcpy(s.ctx.span_id, p->span_id, sizeof(s.ctx.span_id));
 	memcpy(s.ctx.parent_span_id, p->parent_span_id, sizeof(s.ctx.parent_span_id));
@@ -453,13 +452,33 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 		memcpy(s.tracking_id, e->tracking_id, sizeof(s.tracking_id));
 		memcpy(s.correlation_id, e->correlation_id, sizeof(s.correlation_id));
 	}
-	tracectx__error_type(s.error_type, sizeof(s.error_type), is_server(c), s.status);
+	/* A transport failure says more than the status of a cut response. */
+	if (x->fail)
+		snprintf(s.error_type, sizeof(s.error_type), "%s", x->fail);
+	else
+		tracectx__error_type(s.error_type, sizeof(s.error_type), is_server(c), s.status);
 	if (is_server(c))
 		tracectx__server_done(s.tgid, s.tid, &s.ctx);
 	s.tls = c->tls;
 	x->t->stats.spans++;
+	if (x->fail)
+		x->t->stats.failed_spans++;
 	if (x->t->ops.on_span)
 		x->t->ops.on_span(x->t->ops.arg, &s);
+}
+
+static void resp_on_complete(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->c->http;
+
+	h->resp_open = false;
+	h->resp_head = false;
+	if (h->resp_unmatched || h->qlen == 0) {
+		h->resp_unmatched = false;
+		return;
+	}
+	emit_span(x, m->status, m->version_minor, m->head_incomplete);
 }
 
 static const struct http1_callbacks req_cb = {
@@ -637,12 +656,37 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 	}
 }
 
-/* The connection is over: a response that runs to the end of the
- * connection completes now, and one whose body was cut off by the peer
- * hanging up is still reported (status known, marked incomplete). */
-static void conn_finish(struct conntrack *t, struct conn *c)
+/* Client requests whose response did not (fully) come before the
+ * connection failed: the response being read, if any, is reported with its
+ * status, and every request still waiting as a span with no status; all
+ * with error.type x->fail. Leaves the connection between messages. */
+static void fail_open_requests(struct feed_ctx *x)
 {
-	struct feed_ctx x = { .t = t, .c = c, .ev = NULL };
+	struct http_state *h = x->c->http;
+
+	if (h->resp_open) {
+		h->resp_open = false;
+		h->resp_head = false;
+		if (!h->resp_unmatched && h->qlen)
+			emit_span(x, h->resp_status, h->resp_minor, 1);
+	}
+	while (h->qlen)
+		emit_span(x, 0, 1, 0);
+	h->resp_unmatched = false;
+	http1__init(&h->req, HTTP1_REQUESTS);
+	http1__init(&h->resp, HTTP1_RESPONSES);
+}
+
+/* The connection is over: a response that runs to the end of the
+ * connection completes now, and one whose head was read but not all its
+ * body (a client that stopped reading: wget exits on a 404 head) is still
+ * reported, status known and marked incomplete. A client whose own process
+ * closed the connection, or exited, before a response came gave up on the
+ * request (its timeout, or a cancellation). The peer hanging up was
+ * reported before this (conntrack__io_end). */
+static void conn_finish(struct conntrack *t, struct conn *c, uint64_t end_ns)
+{
+	struct feed_ctx x = { .t = t, .c = c, .ev = NULL, .end_ns = end_ns };
 
 	if (c->http)
 		http1__close(&c->http->resp, &resp_cb, &x);
@@ -653,7 +697,46 @@ static void conn_finish(struct conntrack *t, struct conn *c)
 
 		resp_on_complete(&x, &m);
 	}
+	if (c->http && !is_server(c) && !c->http->upgraded && c->http->qlen) {
+		x.fail = SPAN_ERR_CANCELLED;
+		fail_open_requests(&x);
+	}
 	conn_free(t, c);
+}
+
+/* errno of a SONDE_OP_IO_END record → error.type of the requests it ends. */
+static const char *io_end_error(int32_t err)
+{
+	switch (err) {
+	case 0:
+		return SPAN_ERR_CLOSED;
+	case ETIMEDOUT:
+		return SPAN_ERR_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return SPAN_ERR_UNREACHABLE;
+	default:	/* ECONNRESET, EPIPE, ECONNABORTED */
+		return SPAN_ERR_RESET;
+	}
+}
+
+void conntrack__io_end(struct conntrack *t, const struct sonde_io_end_event *ev)
+{
+	struct conn_key k = { .tgid = ev->tgid, .sk = ev->sk };
+	struct conn *c = *bucket_slot(t, &k);
+	struct feed_ctx x = { .t = t, .c = c, .ev = NULL, .end_ns = ev->hdr.ktime };
+	struct http_state *h;
+
+	if (!c || is_server(c) || c->proto != PROTO_HTTP1 || !(h = c->http) || h->upgraded)
+		return;
+	if (ev->err == 0) {
+		/* A body delimited by the end of the connection ends well. */
+		http1__close(&h->resp, &resp_cb, &x);
+		if (!h->resp_open && h->qlen == 0)
+			return;
+	}
+	x.fail = io_end_error(ev->err);
+	fail_open_requests(&x);
 }
 
 void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
@@ -662,10 +745,10 @@ void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev)
 	struct conn *c = *bucket_slot(t, &k);
 
 	if (c)
-		conn_finish(t, c);
+		conn_finish(t, c, ev->hdr.ktime);
 }
 
-void conntrack__exit(struct conntrack *t, uint32_t tgid)
+void conntrack__exit(struct conntrack *t, uint32_t tgid, uint64_t ktime)
 {
 	struct proc_conns *p = *proc_slot(t, tgid);
 
@@ -674,7 +757,7 @@ void conntrack__exit(struct conntrack *t, uint32_t tgid)
 		struct conn *c = p->first;
 		bool last = c->pnext == NULL;
 
-		conn_finish(t, c);
+		conn_finish(t, c, ktime);
 		if (last)
 			break;
 	}

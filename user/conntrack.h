@@ -14,7 +14,8 @@
 struct conntrack_stats {
 	uint64_t parse_errors[4];	/* HTTP/1.x, by enum http1_error */
 	uint64_t unmatched_responses;	/* response with no request seen */
-	uint64_t pending_dropped;	/* request never answered (closed, evicted, overflow) */
+	uint64_t pending_dropped;	/* request never answered, no span (evicted, overflow, server) */
+	uint64_t failed_spans;		/* client spans ended by the connection failing */
 	uint64_t conns_evicted;		/* table full or idle */
 	uint64_t conns_not_http;	/* handed back to the kernel as ignored */
 	uint64_t spans;
@@ -37,8 +38,11 @@ void conntrack__free(struct conntrack *t);
 void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev);
 /* The last fd of a socket was closed. */
 void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev);
-/* Every thread of process tgid exited: its connections are over. */
-void conntrack__exit(struct conntrack *t, uint32_t tgid);
+/* A client connection ended under a read or send (peer closed, reset...):
+ * the requests waiting on it become failed spans. */
+void conntrack__io_end(struct conntrack *t, const struct sonde_io_end_event *ev);
+/* Every thread of process tgid exited (at ktime): its connections are over. */
+void conntrack__exit(struct conntrack *t, uint32_t tgid, uint64_t ktime);
 /* Forgets connections idle since before idle_before_ns (monotonic). */
 void conntrack__sweep(struct conntrack *t, uint64_t idle_before_ns);
 size_t conntrack__count(const struct conntrack *t);

@@ -395,7 +395,9 @@ static void on_span(void *arg, const struct span *s)
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
 	char status_buf[8], port_buf[8];
 	const char *peer;
-	const char *status = utoa(s->status, status_buf, sizeof(status_buf)), *port;
+	/* no response (a failed client request): no status code */
+	const char *status = s->status ? utoa(s->status, status_buf, sizeof(status_buf)) : "";
+	const char *port;
 
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
@@ -412,13 +414,15 @@ static void on_span(void *arg, const struct span *s)
 				 lv, secs);
 	} else if (s->kind == SPAN_SERVER) {
 		port = utoa(s->tuple.sport, port_buf, sizeof(port_buf));
-		const char *lv[] = { method_label(s->method), status, s->route, s->service, port };
+		const char *lv[] = { method_label(s->method), status, s->route, s->service, port,
+				     s->error_type };
 
 		metrics__observe(a->m, a->fam_server, lv, secs);
 	} else {
 		port = utoa(s->tuple.dport, port_buf, sizeof(port_buf));
 		peer = peer_label(&s->tuple);
-		const char *lv[] = { method_label(s->method), status, s->route, s->service, peer, port };
+		const char *lv[] = { method_label(s->method), status, s->route, s->service, peer, port,
+				     s->error_type };
 
 		metrics__observe(a->m, a->fam_client, lv, secs);
 	}
@@ -492,12 +496,19 @@ static void on_record(void *ctx, const void *data, size_t size)
 		}
 		conntrack__close(a->ct, (const struct sonde_close_event *)data);
 		break;
+	case SONDE_OP_IO_END:
+		if (size < sizeof(struct sonde_io_end_event)) {
+			a->bad_records++;
+			return;
+		}
+		conntrack__io_end(a->ct, (const struct sonde_io_end_event *)data);
+		break;
 	case SONDE_OP_EXIT:
 		if (size < sizeof(struct sonde_exit_event)) {
 			a->bad_records++;
 			return;
 		}
-		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid);
+		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		break;
 	default:
@@ -529,10 +540,11 @@ static void drain(struct agent *a, bool everything)
 static int register_metrics(struct agent *a)
 {
 	static const char *const server_labels[] = { "http_request_method", "http_response_status_code",
-						     "http_route", "service_name", "server_port" };
+						     "http_route", "service_name", "server_port",
+						     "error_type" };
 	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
 						     "http_route", "service_name", "server_address",
-						     "server_port" };
+						     "server_port", "error_type" };
 	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
 						 "db_collection_name", "error_type", "service_name" };
 	static const char *const l_netio[] = { "service_name", "network_io_direction" };

@@ -21,6 +21,14 @@ enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
 #define SPAN_DB_STATUS_MAX 16
 #define SPAN_ERROR_TYPE_MAX 32
 
+/* error.type of a client request the connection failed under (no status,
+ * or a response cut short). The set is closed: dashboards can rely on it. */
+#define SPAN_ERR_CLOSED "connection_closed"	/* the server hung up (EOF) */
+#define SPAN_ERR_RESET "connection_reset"	/* ECONNRESET, EPIPE, ECONNABORTED */
+#define SPAN_ERR_TIMEOUT "timeout"		/* ETIMEDOUT: the kernel gave up */
+#define SPAN_ERR_UNREACHABLE "host_unreachable"	/* EHOSTUNREACH, ENETUNREACH */
+#define SPAN_ERR_CANCELLED "request_cancelled"	/* the client closed or exited first */
+
 /* W3C trace context of a span. All-zero parent_span_id: a root span. */
 struct span_ctx {
 	uint8_t trace_id[16];

@@ -130,6 +130,13 @@ def parse_metrics(text):
     return out
 
 
+def http_error_type(kind, status):
+    """error_type label of an HTTP histogram series: the status for 5xx, and
+    for 4xx on the client side (semantic conventions); "" otherwise."""
+    status = int(status)
+    return str(status) if status >= 500 or (kind == "client" and status >= 400) else ""
+
+
 def series(metrics, name, **labels):
     """Value of the one series of name whose labels are exactly labels."""
     return metrics.get((name, frozenset(labels.items())))
@@ -225,6 +232,7 @@ http {{
         root {dir}/www;
         location = /error {{ return 500; }}
         location /users/ {{ return 200 "user\\n"; }}
+{locations}
     }}
 }}
 """
@@ -234,18 +242,19 @@ TLS_LISTEN = ("        listen 127.0.0.1:{port} ssl;\n"
               "        ssl_certificate {cert};\n        ssl_certificate_key {key};")
 
 
-def nginx_conf(directory, port, cert=None, key=None):
-    """nginx.conf text: plain HTTP on 127.0.0.1 and ::1, or HTTPS on 127.0.0.1."""
+def nginx_conf(directory, port, cert=None, key=None, locations=""):
+    """nginx.conf text: plain HTTP on 127.0.0.1 and ::1, or HTTPS on 127.0.0.1;
+    locations: more location blocks for the server (e.g. a proxy_pass)."""
     listen = (TLS_LISTEN.format(port=port, cert=cert, key=key) if cert
               else PLAIN_LISTEN.format(port=port))
-    return NGINX_CONF.format(dir=directory, port=port, listen=listen)
+    return NGINX_CONF.format(dir=directory, port=port, listen=listen, locations=locations)
 
 
 class Nginx:
     """nginx-light on a free port; with tls, HTTPS (HTTP/1.1 only: no http2)
     with a self-signed certificate."""
 
-    def __init__(self, tls=False):
+    def __init__(self, tls=False, locations=""):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="sonde-nginx-tls-" if tls else "sonde-nginx-")
         os.makedirs(os.path.join(self.dir, "www"))
@@ -255,7 +264,7 @@ class Nginx:
         cert, key = make_cert(self.dir) if tls else (None, None)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(nginx_conf(self.dir, self.port, cert, key))
+            f.write(nginx_conf(self.dir, self.port, cert, key, locations))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
                            "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

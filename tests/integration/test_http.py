@@ -13,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, Nginx, ROOT, check, check_eq, exe_name, finish, free_port,  # noqa: E402
-                     http_status, series, spawn, wait_until)
+                     http_error_type, http_status, series, spawn, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_H = "http_server_request_duration_seconds"
@@ -112,17 +112,20 @@ def main():
 
     def server_count(m, method, status, route, svc, port):
         v = series(m, SERVER_H + "_count", http_request_method=method, http_response_status_code=status,
-                   http_route=route, service_name=svc, server_port=str(port))
+                   http_route=route, service_name=svc, server_port=str(port),
+                   error_type=http_error_type("server", status))
         return v or 0
 
     def client_count(m, method, status, route, svc, port):
         v = series(m, CLIENT_H + "_count", http_request_method=method, http_response_status_code=status,
-                   http_route=route, service_name=svc, server_address="127.0.0.1", server_port=str(port))
+                   http_route=route, service_name=svc, server_address="127.0.0.1", server_port=str(port),
+                   error_type=http_error_type("client", status))
         return v or 0
 
     def client_count_v6(m, method, status, route, svc, port):
         v = series(m, CLIENT_H + "_count", http_request_method=method, http_response_status_code=status,
-                   http_route=route, service_name=svc, server_address="::1", server_port=str(port))
+                   http_route=route, service_name=svc, server_address="::1", server_port=str(port),
+                   error_type=http_error_type("client", status))
         return v or 0
 
     def delta(m, fn, *key):
@@ -150,7 +153,7 @@ def main():
 
     # The 200 ms handler: both slow requests lie in (0.1, 0.25].
     slow = dict(http_request_method="GET", http_response_status_code="200", http_route="/slow",
-                service_name=py_svc, server_port=str(py_port))
+                service_name=py_svc, server_port=str(py_port), error_type="")
     check_eq(series(m, SERVER_H + "_bucket", le="0.1", **slow), 0.0, "/slow not under 100 ms")
     check_eq(series(m, SERVER_H + "_bucket", le="0.25", **slow), 2.0, "/slow under 250 ms")
     s = series(m, SERVER_H + "_sum", **slow)

@@ -248,7 +248,8 @@ def main():
         prom_count = series(agent.metrics(), "http_server_request_duration_seconds_count",
                             http_request_method=pa["http.request.method"],
                             http_response_status_code=str(pa["http.response.status_code"]),
-                            http_route=pa["http.route"], service_name=pa["service.name"], server_port=str(port))
+                            http_route=pa["http.route"], service_name=pa["service.name"], server_port=str(port),
+                            error_type=pa.get("error.type", ""))
         check_eq(int(p["count"]), int(prom_count or -1), f"A: count of {pa['http.route']} equals /metrics")
 
     # 503 for 1.5 s: retried, nothing lost, nothing duplicated
@@ -406,7 +407,7 @@ def main():
     m = agent.metrics()
     check_eq(series(m, "http_server_request_duration_seconds_count", http_request_method="GET",
                     http_response_status_code="200", http_route="/hello", service_name=exe_name(srv.pid),
-                    server_port=str(port)), float(total), "D: /metrics still counts every request")
+                    server_port=str(port), error_type=""), float(total), "D: /metrics still counts every request")
 
     def settled_drops():
         q = export_series(agent, "sonde_export_queue_spans")

@@ -313,9 +313,9 @@ def main():
     def agent_has_all():
         m = agent.metrics()
         return (harness.series(m, SERVER_COUNT, http_request_method="GET", http_response_status_code="404",
-                               http_route="/sonde-prom-404", **ng) == 7 and
+                               http_route="/sonde-prom-404", error_type="", **ng) == 7 and
                 harness.series(m, SERVER_COUNT, http_request_method="GET", http_response_status_code="500",
-                               http_route="/error", **ng) == 3)
+                               http_route="/error", error_type="500", **ng) == 3)
     # One refused connect: a sonde_tcp_connect_failures_total series where
     # the TCP-state hooks attach (not asserted: they are optional).
     with socket.socket() as s:

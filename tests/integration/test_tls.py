@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, NginxTls, check, check_eq, exe_name, finish, free_port,  # noqa: E402
-                     make_cert, series, spawn, wait_until)
+                     http_error_type, make_cert, series, spawn, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_H = "http_server_request_duration_seconds_count"
@@ -107,11 +107,11 @@ def main():
     m = ag_ng.metrics()
     for (route, status), n in want.items():
         check_eq(series(m, SERVER_H, http_request_method="GET", http_response_status_code=str(status),
-                        http_route=route, service_name="nginx", server_port=str(nginx.port)),
+                        http_route=route, service_name="nginx", server_port=str(nginx.port), error_type=http_error_type("server", status)),
                  float(n), f"nginx {route} {status} in /metrics")
         check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                         http_route=route, service_name="curl", server_address="127.0.0.1",
-                        server_port=str(nginx.port)),
+                        server_port=str(nginx.port), error_type=http_error_type("client", status)),
                  float(n), f"curl {route} {status} in /metrics")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0,
              "no HTTP parse errors (ciphertext not parsed)")
@@ -176,11 +176,11 @@ def main():
     m = ag_py.metrics()
     for (route, status), n in pwant.items():
         check_eq(series(m, SERVER_H, http_request_method="GET", http_response_status_code=str(status),
-                        http_route=route, service_name=py_svc, server_port=str(py_port)),
+                        http_route=route, service_name=py_svc, server_port=str(py_port), error_type=http_error_type("server", status)),
                  float(n), f"python server {route} {status} in /metrics")
         check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                         http_route=route, service_name=py_svc, server_address="127.0.0.1",
-                        server_port=str(py_port)),
+                        server_port=str(py_port), error_type=http_error_type("client", status)),
                  float(n), f"urllib client {route} {status} in /metrics")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0, "python: no parse errors")
     check_eq(series(m, "sonde_connections_unsupported_total"), 0.0, "python: no unsupported conns")
@@ -213,7 +213,7 @@ def main():
         for (route, status), n in swant.items():
             check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                             http_route=route, service_name="tlsstatic", server_address="127.0.0.1",
-                            server_port=str(py_port)),
+                            server_port=str(py_port), error_type=http_error_type("client", status)),
                      float(n), f"static client {route} {status} in /metrics")
         check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0, "static: no parse errors")
 

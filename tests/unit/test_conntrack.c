@@ -1,6 +1,7 @@
 /* Unit tests for the connection tracker: events are built byte for byte as
  * the BPF side writes them (header + data[]), with explicit timestamps, and
  * the exact spans, ignore callbacks and counters are checked. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,9 +568,9 @@ static void test_close_delimited(void)
 
 /* ---- inetd-style sockets and process exit ---- */
 
-static void exit_ev(struct conntrack *t, uint32_t tgid)
+static void exit_ev(struct conntrack *t, uint32_t tgid, uint64_t ktime)
 {
-	conntrack__exit(t, tgid);
+	conntrack__exit(t, tgid, ktime);
 }
 
 /* busybox httpd and inetd children read the request on fd 0 and write the
@@ -612,20 +613,171 @@ static void test_process_exit(void)
 	io(t, &other, SONDE_DIR_EGRESS, 1400, 1410, "GET /other HTTP/1.1\r\n\r\n");
 	CHECK_EQ_INT(nspans, 0);
 	CHECK_EQ_INT(conntrack__count(t), 3);
-	exit_ev(t, c1.tgid);
-	CHECK_EQ_INT(nspans, 1);
-	if (nspans >= 1) {
-		CHECK_SPAN(0, SPAN_CLIENT, 1000, 1200, &c1, "GET", "/missing", "/missing", 404);
-		CHECK_EQ_INT(spans[0].s.incomplete, 1);
+	exit_ev(t, c1.tgid, 1500);
+	CHECK_EQ_INT(nspans, 2);
+	for (int i = 0; i < nspans; i++) {
+		const struct span *sp = &spans[i].s;
+
+		if (sp->tuple.sport == c1.sport) {
+			/* the head came: the client chose not to read the body */
+			CHECK_SPAN(i, SPAN_CLIENT, 1000, 1200, &c1, "GET", "/missing", "/missing", 404);
+			CHECK_EQ_INT(sp->incomplete, 1);
+			CHECK_EQ_STR(sp->error_type, "404");
+		} else {
+			/* no response at all: the client gave up on it */
+			CHECK_SPAN(i, SPAN_CLIENT, 1300, 1500, &c2, "GET", "/never", "/never", 0);
+			CHECK_EQ_STR(sp->error_type, "request_cancelled");
+		}
 	}
-	CHECK_EQ_INT(st->pending_dropped, 1);	/* /never had no response at all */
+	CHECK_EQ_INT(st->pending_dropped, 0);
+	CHECK_EQ_INT(st->failed_spans, 1);
 	CHECK_EQ_INT(conntrack__count(t), 1);	/* the other process keeps its own */
-	exit_ev(t, c1.tgid);			/* again, and an unknown process: no-ops */
-	exit_ev(t, 12345);
+	exit_ev(t, c1.tgid, 1600);		/* again, and an unknown process: no-ops */
+	exit_ev(t, 12345, 1600);
 	CHECK_EQ_INT(conntrack__count(t), 1);
-	exit_ev(t, other.tgid);
+	exit_ev(t, other.tgid, 1700);
 	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(nspans, 3);
+	if (nspans >= 3)
+		CHECK_SPAN(2, SPAN_CLIENT, 1400, 1700, &other, "GET", "/other", "/other", 0);
+	conntrack__free(t);
+}
+
+/* ---- connection failures under client requests ---- */
+
+static void io_end_ev(struct conntrack *t, const struct sock *k, uint8_t dir, int32_t err,
+		      uint64_t ktime)
+{
+	struct sonde_io_end_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.hdr.op = SONDE_OP_IO_END;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.ktime = ktime;
+	ev.sk = k->sk;
+	ev.tgid = k->tgid;
+	ev.tid = k->tid;
+	ev.fd = k->fd;
+	ev.err = err;
+	ev.dir = dir;
+	ev.syscall = dir == SONDE_DIR_INGRESS ? SONDE_SYS_READ : SONDE_SYS_WRITE;
+	conntrack__io_end(t, &ev);
+}
+
+#define CHECK_FAILED(i, start_, end_, k, target_, status_, incomplete_, error_)        \
+	do {                                                                           \
+		CHECK_SPAN(i, SPAN_CLIENT, start_, end_, k, "GET", target_, target_, status_); \
+		CHECK_EQ_INT(spans[i].s.incomplete, incomplete_);                      \
+		CHECK_EQ_STR(spans[i].s.error_type, error_);                           \
+	} while (0)
+
+static void test_connection_failures(void)
+{
+	struct conntrack *t = new_ct(64);
+	struct sock k = { NO_PID, 81, 3, 0xa000, SONDE_ROLE_CLIENT, 58000, 8080 };
+	struct sock srv = { NO_PID, 82, 4, 0xa100, SONDE_ROLE_SERVER, 8080, 58001 };
+	struct sock pre = { NO_PID, 83, 5, 0xa200, SONDE_ROLE_UNKNOWN, 58002, 8080 };
+	const struct conntrack_stats *st = conntrack__stats(t);
+
+	/* the server hangs up before answering */
+	io(t, &k, SONDE_DIR_EGRESS, 1000, 1010, "GET /a HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, 0, 2000);
 	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_FAILED(0, 1000, 2000, &k, "/a", 0, 0, "connection_closed");
+	/* the close that follows reports nothing more */
+	close_ev(t, &k, 2100);
+	CHECK_EQ_INT(nspans, 1);
+
+	/* reset in the middle of a body: the status is kept, the span failed,
+	 * and the transport error wins over the status's */
+	reset_seen();
+	io(t, &k, SONDE_DIR_EGRESS, 3000, 3010, "GET /b HTTP/1.1\r\n\r\n");
+	rd(t, &k, 3200, "HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n0123456789");
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, ECONNRESET, 3300);
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_FAILED(0, 3000, 3300, &k, "/b", 503, 1, "connection_reset");
+
+	/* the connection lives on (a half-closed peer): the parsers start over */
+	reset_seen();
+	io(t, &k, SONDE_DIR_EGRESS, 3400, 3410, "GET /c HTTP/1.1\r\n\r\n");
+	rd(t, &k, 3500, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_FAILED(0, 3400, 3500, &k, "/c", 200, 0, "");
+
+	/* an idle keep-alive connection closed by the server: nothing failed */
+	reset_seen();
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, 0, 3600);
+	CHECK_EQ_INT(nspans, 0);
+
+	/* a body delimited by the end of the connection ends well at EOF */
+	io(t, &k, SONDE_DIR_EGRESS, 4000, 4010, "GET /d HTTP/1.0\r\n\r\n");
+	rd(t, &k, 4100, "HTTP/1.0 200 OK\r\n\r\nall of it");
+	CHECK_EQ_INT(nspans, 0);
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, 0, 4200);
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_FAILED(0, 4000, 4100, &k, "/d", 200, 0, "");
+	close_ev(t, &k, 4300);
+	CHECK_EQ_INT(nspans, 1);
+
+	/* pipelined requests, the send of the third fails: all three failed */
+	reset_seen();
+	io(t, &k, SONDE_DIR_EGRESS, 5000, 5010, "GET /e1 HTTP/1.1\r\n\r\nGET /e2 HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &k, SONDE_DIR_EGRESS, EPIPE, 5100);
+	CHECK_EQ_INT(nspans, 2);
+	if (nspans >= 2) {
+		CHECK_FAILED(0, 5000, 5100, &k, "/e1", 0, 0, "connection_reset");
+		CHECK_FAILED(1, 5000, 5100, &k, "/e2", 0, 0, "connection_reset");
+	}
+	close_ev(t, &k, 5200);
+
+	/* timeout and unreachable, from the kernel's errno */
+	reset_seen();
+	io(t, &k, SONDE_DIR_EGRESS, 6000, 6010, "GET /f HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, ETIMEDOUT, 6100);
+	io(t, &k, SONDE_DIR_EGRESS, 6200, 6210, "GET /g HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, EHOSTUNREACH, 6300);
+	io(t, &k, SONDE_DIR_EGRESS, 6400, 6410, "GET /h HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, ECONNABORTED, 6500);
+	CHECK_EQ_INT(nspans, 3);
+	if (nspans >= 3) {
+		CHECK_FAILED(0, 6000, 6100, &k, "/f", 0, 0, "timeout");
+		CHECK_FAILED(1, 6200, 6300, &k, "/g", 0, 0, "host_unreachable");
+		CHECK_FAILED(2, 6400, 6500, &k, "/h", 0, 0, "connection_reset");
+	}
+	/* the client gives up itself: its close ends the request */
+	io(t, &k, SONDE_DIR_EGRESS, 6600, 6610, "GET /i HTTP/1.1\r\n\r\n");
+	close_ev(t, &k, 7600);
+	CHECK_EQ_INT(nspans, 4);
+	if (nspans >= 4)
+		CHECK_FAILED(3, 6600, 7600, &k, "/i", 0, 0, "request_cancelled");
+
+	/* a socket older than the agent, found to be a client by its bytes */
+	reset_seen();
+	io(t, &pre, SONDE_DIR_EGRESS, 8000, 8010, "GET /j HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &pre, SONDE_DIR_INGRESS, ECONNRESET, 8100);
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_FAILED(0, 8000, 8100, &pre, "/j", 0, 0, "connection_reset");
+	close_ev(t, &pre, 8200);
+
+	/* server side: a client hanging up is not a failed server span, and an
+	 * unknown connection is a no-op */
+	reset_seen();
+	rd(t, &srv, 9000, "GET /k HTTP/1.1\r\n\r\n");
+	io_end_ev(t, &srv, SONDE_DIR_INGRESS, 0, 9100);
+	io_end_ev(t, &srv, SONDE_DIR_INGRESS, ECONNRESET, 9100);
+	io_end_ev(t, &k, SONDE_DIR_INGRESS, ECONNRESET, 9100);
+	CHECK_EQ_INT(nspans, 0);
+	close_ev(t, &srv, 9200);
+	CHECK_EQ_INT(nspans, 0);
+	CHECK_EQ_INT(st->pending_dropped, 1);	/* /k: a server request never answered */
+	CHECK_EQ_INT(st->failed_spans, 9);
+	CHECK_EQ_INT(conntrack__count(t), 0);
+	check_stats_zero_errors(st);
 	conntrack__free(t);
 }
 
@@ -1055,7 +1207,13 @@ static void test_garbage(void)
 			continue;
 		}
 		if (r < 8) {
-			conntrack__exit(t, k.tgid);
+			conntrack__exit(t, k.tgid, now);
+			continue;
+		}
+		if (r < 10) {
+			static const int32_t errs[] = { 0, ECONNRESET, ETIMEDOUT, EPIPE, EHOSTUNREACH };
+
+			io_end_ev(t, &k, (uint8_t)(1 + rnd() % 2), errs[rnd() % 5], now);
 			continue;
 		}
 		k.role = (uint8_t)(rnd() % 4);	/* 3 is not a valid role */
@@ -1131,6 +1289,7 @@ int main(void)
 	test_upgrade_tunnel();
 	test_inetd_fds();
 	test_process_exit();
+	test_connection_failures();
 	test_garbage();
 	return check_summary("test_conntrack");
 }

@@ -523,7 +523,13 @@ static Otlp__KeyValue **point_attrs(struct mctx *x, const struct metrics_series_
 			const char *key = otlp__attr_key(x->d->label_names[i]);
 			const char *val = v->label_values[i] ? v->label_values[i] : "";
 			char *end;
-			long iv = strtol(val, &end, 10);
+			long iv;
+
+			/* an empty label is an absent attribute (error.type of a
+			 * success, the status of a request never answered) */
+			if (!*val)
+				continue;
+			iv = strtol(val, &end, 10);
 
 			if (int_attr(key) && *val && !*end)
 				attr_int(x->a, &l, key, iv);
