@@ -544,9 +544,10 @@ http:
 	http1__init(&c->http->req, HTTP1_REQUESTS);
 	http1__init(&c->http->resp, HTTP1_RESPONSES);
 	c->proto = PROTO_HTTP1;
-	/* Later connections to this port can get a traceparent injected. */
-	if (c->role == SONDE_ROLE_CLIENT && t->ops.on_http_port)
-		t->ops.on_http_port(t->ops.arg, ev->tuple.dport);
+	/* Its later requests, and later connections to this port, can get a
+	 * traceparent injected (never over TLS: sk_msg sees ciphertext). */
+	if (c->role == SONDE_ROLE_CLIENT && !c->tls && t->ops.on_http_client)
+		t->ops.on_http_client(t->ops.arg, ev);
 	return true;
 }
 

@@ -26,8 +26,9 @@ struct conntrack_ops {
 	void (*on_span)(void *arg, const struct span *s);
 	/* The connection is not HTTP: the kernel may stop reporting it. */
 	void (*on_ignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
-	/* A client connection to this remote port speaks HTTP/1.x (may be NULL). */
-	void (*on_http_port)(void *arg, uint16_t port);
+	/* A plaintext client connection was found to speak HTTP/1.x; ev is the
+	 * chunk that showed it (may be NULL). */
+	void (*on_http_client)(void *arg, const struct sonde_data_event *ev);
 	void *arg;
 };
 

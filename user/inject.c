@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -145,14 +148,70 @@ void inject__close(struct inject *in)
 	free(in);
 }
 
-void inject__add_port(struct inject *in, uint16_t port)
+bool inject__has_port(const struct inject *in, uint16_t port)
+{
+	return in && (in->known[port / 8] & (1u << (port % 8)));
+}
+
+bool inject__add_port(struct inject *in, uint16_t port)
 {
 	uint8_t one = 1;
 
-	if (!in || !port || (in->known[port / 8] & (1u << (port % 8))))
-		return;
-	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.http_ports), &port, &one, BPF_ANY) == 0)
-		in->known[port / 8] |= (uint8_t)(1u << (port % 8));
+	if (!in || !port || inject__has_port(in, port))
+		return false;
+	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.http_ports), &port, &one, BPF_ANY) != 0)
+		return false;
+	in->known[port / 8] |= (uint8_t)(1u << (port % 8));
+	return true;
+}
+
+/* Local and remote port of a socket, host order. */
+static int sock_ports(int fd, uint16_t *sport, uint16_t *dport)
+{
+	struct sockaddr_storage a;
+	socklen_t n = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &n) != 0)
+		return -errno;
+	*sport = ntohs(((struct sockaddr_in *)&a)->sin_port);	/* same offset in sockaddr_in6 */
+	n = sizeof(a);
+	if (getpeername(fd, (struct sockaddr *)&a, &n) != 0)
+		return -errno;
+	*dport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+	return 0;
+}
+
+int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
+		       const struct sonde_tuple *tuple)
+{
+	uint64_t cookie, value;
+	socklen_t n = sizeof(cookie);
+	uint16_t sport = 0, dport = 0;
+	int pidfd, sfd, err;
+
+	if (!in)
+		return -ENOENT;
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
+	if (pidfd < 0)
+		return -errno;
+	/* a duplicate in this process: closing it leaves the owner's intact */
+	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	err = sfd < 0 ? -errno : 0;
+	close(pidfd);
+	if (err)
+		return err;
+	/* the fd may have been closed and reused since the record was made */
+	err = sock_ports(sfd, &sport, &dport);
+	if (!err && (sport != tuple->sport || dport != tuple->dport))
+		err = -ESTALE;
+	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &cookie, &n) != 0)
+		err = -errno;
+	value = (uint64_t)sfd;
+	if (!err && bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
+					BPF_NOEXIST) != 0)
+		err = -errno;
+	close(sfd);
+	return err;
 }
 
 uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c)

@@ -88,7 +88,8 @@ struct agent {
 	int fam_server, fam_client, fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
-	int fam_tp_invalid, fam_injected, fam_inject_skipped;
+	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
+	uint64_t inject_adopted;	/* connections put in the sockhash by on_http_client */
 	int fam_db_client, fam_db_server, fam_db_infer, fam_db_unanswered, fam_db_unmatched;
 };
 
@@ -149,7 +150,9 @@ static const char usage[] =
 "                          are then linked in userspace only\n"
 "  --inject-port PORT      inject into requests to this remote port from the start\n"
 "                          (repeatable, up to 15); ports that client connections are\n"
-"                          seen speaking HTTP/1.x to are added as they are learnt\n"
+"                          seen speaking HTTP/1.x to are added as they are learnt, and\n"
+"                          the connection that taught it (or one older than the agent)\n"
+"                          is injected from its next request on\n"
 "  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
 "  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
 "                          libmariadb (mysql_real_query, ...): database spans then come\n"
@@ -447,17 +450,31 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	}
 }
 
-static void on_http_port(void *arg, uint16_t port)
+/* A client connection speaks HTTP/1.x: its port is learnt for injection,
+ * and a connection sockops could not have put in the sockhash (older than
+ * the agent, or than the learning of its port) is adopted, so that its
+ * next requests get a traceparent too (keep-alive pools). */
+static void on_http_client(void *arg, const struct sonde_data_event *ev)
 {
 	struct agent *a = arg;
-
+	uint16_t port = ev->tuple.dport;
 	const char *colon = strrchr(a->opt.listen, ':');
+	bool learnt = false;
+	int err;
 
 	/* Requests to the agent's own /metrics are never traced: no point. */
-	if (colon && strtoul(colon + 1, NULL, 10) == port)
+	if (!a->inject || (colon && strtoul(colon + 1, NULL, 10) == port))
 		return;
 	if (!a->opt.no_inject_learn)
-		inject__add_port(a->inject, port);
+		learnt = inject__add_port(a->inject, port);
+	if (!inject__has_port(a->inject, port) || (!learnt && ev->role != SONDE_ROLE_UNKNOWN))
+		return;
+	err = inject__add_socket(a->inject, ev->tgid, ev->fd, &ev->tuple);
+	if (err == 0)
+		a->inject_adopted++;
+	else if (err != -EEXIST)	/* EEXIST: sockops was first */
+		log_debug("could not adopt a connection for injection", LI("pid", ev->tgid)
+			  LI("fd", ev->fd) LS("error", strerror(-err)));
 }
 
 static void on_record(void *ctx, const void *data, size_t size)
@@ -628,6 +645,9 @@ static int register_metrics(struct agent *a)
 	FAM(fam_inject_skipped, METRIC_COUNTER, "sonde_inject_skipped_total",
 	    "Outgoing requests left untouched by traceparent injection, by reason.", L(l_reason),
 	    NULL, 0, 0);
+	FAM(fam_inject_adopted, METRIC_COUNTER, "sonde_inject_connections_adopted_total",
+	    "Established HTTP client connections put under injection after their first request "
+	    "(connected before the agent, or before their port was learnt).", NOL, NULL, 0, 0);
 #undef FAM
 #undef L
 #undef NOL
@@ -730,6 +750,7 @@ static void collect_metrics(void *arg)
 	metrics__set(a->m, a->fam_build, version, 1);
 	metrics__set(a->m, a->fam_tp_invalid, NULL, (double)tracectx__stats()->traceparent_invalid);
 	metrics__set(a->m, a->fam_injected, NULL, (double)inject__counter(a->inject, SONDE_INJ_DONE));
+	metrics__set(a->m, a->fam_inject_adopted, NULL, (double)a->inject_adopted);
 	{
 		static const char *const reasons[SONDE_INJ__MAX] = {
 			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
@@ -924,7 +945,7 @@ int main(int argc, char **argv)
 	if ((err = otlp__setup(&a.otlp, a.m, a.opt.otlp_endpoint, SONDE_VERSION, collect_metrics, &a)))
 		return err == -EINVAL ? 2 : 1;
 	struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore,
-				     .on_http_port = on_http_port, .arg = &a };
+				     .on_http_client = on_http_client, .arg = &a };
 	a.ct = conntrack__new(a.opt.max_conns, &ops);
 	if (!a.ct)
 		return 1;

@@ -20,6 +20,7 @@ from harness import Agent, check, check_eq, finish, free_port, series, spawn, wa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHAIN = os.path.join(HERE, "tracechain.py")
+KACLIENT = os.path.join(HERE, "kaclient.py")
 OWN_TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"  # tracechain.py /fwd
 CLIENT_TP = "00-11112222333344445555666677778888-aaaabbbbccccdddd-01"
 BAD_TP = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"  # uppercase: invalid
@@ -268,6 +269,51 @@ def main():
     m = agent.metrics()
     check_eq(series(m, "sonde_injected_total"), 1.0, "--pid A: one request injected")
     check_eq(agent.stop(), 0, "agent --pid exits cleanly")
+
+    # Keep-alive connections sockops never saw are adopted by the daemon
+    # after their first request it parses: one older than the agent (to an
+    # --inject-port port), and the one that taught a learnt port.
+    for title, pre, args in (("older than the agent", True, ["--inject-port", str(chain.b4), "--no-inject-learn"]),
+                             ("that taught the port", False, [])):
+        print(f"== adopted connection {title}", flush=True)
+        prefix = "/pre/" if pre else "/taught/"
+        ka, agent = None, None
+        if pre:
+            ka = spawn([sys.executable, KACLIENT, str(chain.b4), "3", "0.5", prefix],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            check_eq(ka.stdout.readline().strip(), "connected", f"{title}: connected before the agent")
+            agent = Agent("--pid", str(ka.pid), *args, name="agent adopt")
+        else:
+            # the agent must know the pid first: a client that waits for a line
+            ka = spawn([sys.executable, "-c", "import os,sys; sys.stdin.readline(); "
+                        f"os.execv(sys.executable, [sys.executable, {KACLIENT!r}, '{chain.b4}', '3', '0.5', '{prefix}'])"],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            agent = Agent("--pid", str(ka.pid), *args, name="agent adopt")
+            ka.stdin.write("go\n")
+            ka.stdin.flush()
+            check_eq(ka.stdout.readline().strip(), "connected", f"{title}: first request answered")
+            # adoption follows the parsed request by a drain period (~25 ms)
+            wait_until(f"{title}: adopted", lambda: series(agent.metrics(),
+                       "sonde_inject_connections_adopted_total") == 1.0, timeout=5, fatal=False)
+        ka.stdin.write("go\n")
+        ka.stdin.flush()
+        check_eq(ka.stdout.readline().strip(), "done", f"{title}: keep-alive requests done")
+        ka.wait(10)
+        first = 1 if pre else 0   # the first request the agent parses teaches it
+        wait_until(f"{title}: client spans", lambda: len([s for s in agent.spans() if s["kind"] == "client"
+                                                           and s["target"].startswith(prefix)]) >= 4 - first,
+                   timeout=10, fatal=False)
+        cli = {s["target"]: s for s in agent.spans() if s["kind"] == "client" and s["target"].startswith(prefix)}
+        check_eq(sorted(cli), [f"{prefix}{i}" for i in range(first, 4)], f"{title}: client spans")
+        check_eq(chain.received(chain.blog, f"{prefix}{first}"), [], f"{title}: the request that taught it: not injected")
+        for i in range(first + 1, 4):
+            p = f"{prefix}{i}"
+            check_eq(chain.received(chain.blog, p), [tp_of(cli[p])] if p in cli else None,
+                     f"{title}: {p} on the same connection injected with its client span's ids")
+        m = agent.metrics()
+        check_eq(series(m, "sonde_inject_connections_adopted_total"), 1.0, f"{title}: one connection adopted")
+        check_eq(series(m, "sonde_injected_total"), float(3 - first), f"{title}: requests injected")
+        check_eq(agent.stop(), 0, f"{title}: agent exits cleanly")
     finish("test_tracectx")
 
 
