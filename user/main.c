@@ -90,6 +90,7 @@ struct agent {
 	int fam_spans, fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
 	uint64_t inject_adopted;	/* connections put in the sockhash by on_http_client */
+	uint64_t inject_learnt_ns;	/* ktime of the last port learnt */
 	int fam_db_client, fam_db_server, fam_db_infer, fam_db_unanswered, fam_db_unmatched;
 };
 
@@ -450,6 +451,8 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	}
 }
 
+#define ADOPT_WINDOW_NS 2000000000ULL
+
 /* A client connection speaks HTTP/1.x: its port is learnt for injection,
  * and a connection sockops could not have put in the sockhash (older than
  * the agent, or than the learning of its port) is adopted, so that its
@@ -467,7 +470,13 @@ static void on_http_client(void *arg, const struct sonde_data_event *ev)
 		return;
 	if (!a->opt.no_inject_learn)
 		learnt = inject__add_port(a->inject, port);
-	if (!inject__has_port(a->inject, port) || (!learnt && ev->role != SONDE_ROLE_UNKNOWN))
+	if (learnt)
+		a->inject_learnt_ns = ev->hdr.ktime;
+	/* Connected after the agent to a port known before: sockops has it.
+	 * Around a learning, a pool's other connections (opened together,
+	 * classified one after another) need adopting too: tried for 2 s. */
+	if (!inject__has_port(a->inject, port) ||
+	    (ev->role != SONDE_ROLE_UNKNOWN && ev->hdr.ktime - a->inject_learnt_ns > ADOPT_WINDOW_NS))
 		return;
 	err = inject__add_socket(a->inject, ev->tgid, ev->fd, &ev->tuple);
 	if (err == 0)
