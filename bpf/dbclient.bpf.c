@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
+#include "lib/event_hdr.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -52,11 +53,7 @@ static __always_inline int record(__u8 func, const void *conn, const char *name,
 		count(0);
 		return 0;
 	}
-	e->hdr.op = SONDE_OP_DB_CALL;
-	e->hdr.flags = 0;
-	e->hdr.pad = 0;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ktime = bpf_ktime_get_ns();
+	event_hdr__set(&e->hdr, SONDE_OP_DB_CALL, 0, sizeof(*e));
 	e->conn = (__u64)conn;
 	e->tgid = tgid;
 	e->tid = (__u32)id;

@@ -10,6 +10,7 @@
 #include "lib/tcp_bytes.h"
 #include "lib/ssl_calls.h"
 #include "lib/data_event.h"
+#include "lib/event_hdr.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -412,11 +413,7 @@ static __always_inline void io_end(__u64 id, const struct sonde_args *a, long re
 		count(SONDE_CNT_RING_DROPS, 1);
 		return;
 	}
-	ev->hdr.op = SONDE_OP_IO_END;
-	ev->hdr.flags = 0;
-	ev->hdr.pad = 0;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.ktime = bpf_ktime_get_ns();
+	event_hdr__set(&ev->hdr, SONDE_OP_IO_END, 0, sizeof(*ev));
 	ev->sk = a->sk;
 	ev->tgid = id >> 32;
 	ev->tid = (__u32)id;
@@ -634,11 +631,7 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 
 		ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
 		if (ev) {
-			ev->hdr.op = SONDE_OP_CLOSE;
-			ev->hdr.flags = 0;
-			ev->hdr.pad = 0;
-			ev->hdr.size = sizeof(*ev);
-			ev->hdr.ktime = bpf_ktime_get_ns();
+			event_hdr__set(&ev->hdr, SONDE_OP_CLOSE, 0, sizeof(*ev));
 			ev->sk = c->sk;
 			ev->tgid = tgid;
 			ev->fd = fd;
@@ -671,11 +664,7 @@ int BPF_PROG(tp_process_exit, struct task_struct *p)
 		count(SONDE_CNT_RING_DROPS, 1);
 		return 0;
 	}
-	ev->hdr.op = SONDE_OP_EXIT;
-	ev->hdr.flags = 0;
-	ev->hdr.pad = 0;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.ktime = bpf_ktime_get_ns();
+	event_hdr__set(&ev->hdr, SONDE_OP_EXIT, 0, sizeof(*ev));
 	ev->tgid = tgid;
 	ev->pad = 0;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);

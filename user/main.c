@@ -488,10 +488,19 @@ static void on_http_client(void *arg, const struct sonde_data_event *ev)
 
 static void on_record(void *ctx, const void *data, size_t size)
 {
+	/* the smallest valid record of each op this ring carries (0: none) */
+	static const size_t min_size[] = {
+		[SONDE_OP_DATA] = sizeof(struct sonde_data_event),
+		[SONDE_OP_CLOSE] = sizeof(struct sonde_close_event),
+		[SONDE_OP_EXIT] = sizeof(struct sonde_exit_event),
+		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
+		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
+	};
 	struct agent *a = ctx;
 	const struct sonde_event_hdr *h = data;
 
-	if (size < sizeof(*h) || h->size > size) {
+	if (size < sizeof(*h) || h->size > size || h->op >= sizeof(min_size) / sizeof(min_size[0]) ||
+	    !min_size[h->op] || size < min_size[h->op]) {
 		a->bad_records++;
 		return;
 	}
@@ -499,7 +508,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 	case SONDE_OP_DATA: {
 		const struct sonde_data_event *ev = data;
 
-		if (size < sizeof(*ev) || ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
+		if (ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
 			a->bad_records++;
 			return;
 		}
@@ -509,36 +518,18 @@ static void on_record(void *ctx, const void *data, size_t size)
 		break;
 	}
 	case SONDE_OP_TRACE_CTX:
-		if (size < sizeof(struct sonde_trace_ctx_event)) {
-			a->bad_records++;
-			return;
-		}
 		tracectx__kernel((const struct sonde_trace_ctx_event *)data);
 		break;
 	case SONDE_OP_CLOSE:
-		if (size < sizeof(struct sonde_close_event)) {
-			a->bad_records++;
-			return;
-		}
 		conntrack__close(a->ct, (const struct sonde_close_event *)data);
 		break;
 	case SONDE_OP_IO_END:
-		if (size < sizeof(struct sonde_io_end_event)) {
-			a->bad_records++;
-			return;
-		}
 		conntrack__io_end(a->ct, (const struct sonde_io_end_event *)data);
 		break;
 	case SONDE_OP_EXIT:
-		if (size < sizeof(struct sonde_exit_event)) {
-			a->bad_records++;
-			return;
-		}
 		conntrack__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		break;
-	default:
-		a->bad_records++;
 	}
 }
 

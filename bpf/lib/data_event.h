@@ -4,15 +4,14 @@
 #ifndef SONDE_BPF_DATA_EVENT_H
 #define SONDE_BPF_DATA_EVENT_H
 
+#include "event_hdr.h"
+
 static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 flags,
 					     __u64 enter_ns, __u64 sk, __u64 pid_tgid,
 					     __s32 fd, __u32 len, __u8 dir, __u8 syscall,
 					     const struct sonde_conn *c)
 {
-	ev->hdr.op = SONDE_OP_DATA;
-	ev->hdr.flags = flags;
-	ev->hdr.pad = 0;
-	ev->hdr.ktime = bpf_ktime_get_ns();
+	event_hdr__set(&ev->hdr, SONDE_OP_DATA, flags, 0);	/* size: at close */
 	ev->enter_ns = enter_ns;
 	ev->sk = sk;
 	ev->tgid = pid_tgid >> 32;
