@@ -678,6 +678,17 @@ static void fail_open_requests(struct feed_ctx *x)
 	http1__init(&h->resp, HTTP1_RESPONSES);
 }
 
+/* Database operations still waiting on a client connection that failed
+ * (dbconn.c ends them as spans). */
+static void db_fail(struct conntrack *t, struct conn *c, const char *error_type, uint64_t end_ns)
+{
+	struct dbconn_peer p = { .tgid = c->key.tgid, .role = c->role, .comm = c->comm,
+				 .exe = c->exe, .tuple = &c->tuple, .on_span = t->ops.on_span,
+				 .arg = t->ops.arg, .stats = &t->stats.db };
+
+	dbconn__fail(c->db, &p, error_type, end_ns);
+}
+
 /* The connection is over: a response that runs to the end of the
  * connection completes now, and one whose head was read but not all its
  * body (a client that stopped reading: wget exits on a 404 head) is still
@@ -702,6 +713,8 @@ static void conn_finish(struct conntrack *t, struct conn *c, uint64_t end_ns)
 		x.fail = SPAN_ERR_CANCELLED;
 		fail_open_requests(&x);
 	}
+	if (c->proto == PROTO_DB && !is_server(c))
+		db_fail(t, c, SPAN_ERR_CANCELLED, end_ns);
 	conn_free(t, c);
 }
 
@@ -728,6 +741,10 @@ void conntrack__io_end(struct conntrack *t, const struct sonde_io_end_event *ev)
 	struct feed_ctx x = { .t = t, .c = c, .ev = NULL, .end_ns = ev->hdr.ktime };
 	struct http_state *h;
 
+	if (c && !is_server(c) && c->proto == PROTO_DB) {
+		db_fail(t, c, io_end_error(ev->err), ev->hdr.ktime);
+		return;
+	}
 	if (!c || is_server(c) || c->proto != PROTO_HTTP1 || !(h = c->http) || h->upgraded)
 		return;
 	if (ev->err == 0) {

@@ -23,6 +23,7 @@ struct dbconn {
 	uint8_t parsed_ok;	/* at least one operation reported */
 	uint8_t inference_counted;
 	uint8_t encrypted_told;
+	uint8_t tls;		/* fed plaintext from the TLS uprobes */
 	uint64_t last_resp_ns;	/* last chunk in the result direction */
 	union {
 		struct pg_session pg;
@@ -34,7 +35,9 @@ struct dbconn {
 struct feed {
 	struct dbconn *d;
 	const struct dbconn_peer *peer;
-	const struct sonde_data_event *ev;
+	const struct sonde_data_event *ev;	/* NULL: failing (dbconn__fail) */
+	const char *fail;	/* error.type of the operations reported failed */
+	uint64_t end_ns;	/* when the connection failed */
 };
 
 static dbconn_claim_fn claim;
@@ -171,8 +174,12 @@ static void on_op(void *arg, const struct db_op *op)
 	memset(&s, 0, sizeof(s));
 	s.kind = p->role == SONDE_ROLE_SERVER ? SPAN_SERVER : SPAN_CLIENT;
 	s.start_ns = op->start_ns;
-	/* a result not seen to its end ends with the last result bytes seen */
-	s.end_ns = op->incomplete || !x->ev ? d->last_resp_ns : x->ev->hdr.ktime;
+	/* a result not seen to its end ends with the last result bytes seen;
+	 * one the connection failed under, when it failed */
+	if (op->failed)
+		s.end_ns = x->end_ns;
+	else
+		s.end_ns = op->incomplete || !x->ev ? d->last_resp_ns : x->ev->hdr.ktime;
 	if (s.end_ns < s.start_ns)
 		s.end_ns = s.start_ns;
 	s.tgid = p->tgid;
@@ -183,7 +190,7 @@ static void on_op(void *arg, const struct db_op *op)
 	s.proto = SPAN_DB;
 	s.incomplete = op->incomplete;
 	/* plaintext from the TLS uprobes (SSL_read/SSL_write), not the wire */
-	s.tls = x->ev && (x->ev->hdr.flags & SONDE_F_TLS);
+	s.tls = d->tls;
 	s.db_system = system_name(d);
 	if (s.kind == SPAN_CLIENT && d->proto != DBCONN_REDIS && claim &&
 	    claim(op->tid, op->start_ns, &call_ns, claimed, sizeof(claimed))) {
@@ -224,8 +231,12 @@ static void on_op(void *arg, const struct db_op *op)
 	snprintf(s.db_status, sizeof(s.db_status), "%s", op->status);
 	if (op->error)
 		snprintf(s.error_type, sizeof(s.error_type), "%s", op->status[0] ? op->status : "_OTHER");
+	else if (op->failed)
+		snprintf(s.error_type, sizeof(s.error_type), "%s", x->fail);
 	d->parsed_ok = 1;
 	p->stats->spans[d->proto]++;
+	if (op->failed)
+		p->stats->failed[d->proto]++;
 	if (p->on_span)
 		p->on_span(p->arg, &s);
 }
@@ -243,8 +254,9 @@ static void on_error(void *arg, int reason)
 	/* forgotten operations (a lost answer, pipelining deeper than
 	 * followed) are not malformed input */
 	if ((d->proto == DBCONN_MYSQL && reason == MYSQL_ERR_UNANSWERED) ||
-	    (d->proto == DBCONN_PG && reason == PG_ERR_OVERFLOW) ||
-	    (d->proto == DBCONN_REDIS && reason == REDIS_ERR_OVERFLOW)) {
+	    (d->proto == DBCONN_PG && (reason == PG_ERR_OVERFLOW || reason == PG_ERR_UNANSWERED)) ||
+	    (d->proto == DBCONN_REDIS &&
+	     (reason == REDIS_ERR_OVERFLOW || reason == REDIS_ERR_UNANSWERED))) {
 		st->unanswered[d->proto]++;
 		return;
 	}
@@ -270,6 +282,7 @@ void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 
 	if (!request)
 		d->last_resp_ns = ev->hdr.ktime;
+	d->tls = (ev->hdr.flags & SONDE_F_TLS) != 0;
 	switch (d->proto) {
 	case DBCONN_PG:
 		pg__feed(&d->u.pg, request, ev->data, ev->cap_len, ev->len, start, ev->tid,
@@ -293,5 +306,25 @@ void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 	     (d->proto == DBCONN_MYSQL && mysql__encrypted(&d->u.my)))) {
 		d->encrypted_told = 1;
 		encrypted_hook(peer->tgid);
+	}
+}
+
+void dbconn__fail(struct dbconn *d, const struct dbconn_peer *peer, const char *error_type,
+		  uint64_t end_ns)
+{
+	struct feed x = { .d = d, .peer = peer, .ev = NULL, .fail = error_type, .end_ns = end_ns };
+
+	if (!d || peer->role == SONDE_ROLE_SERVER)
+		return;
+	switch (d->proto) {
+	case DBCONN_PG:
+		pg__fail(&d->u.pg, &callbacks, &x);
+		break;
+	case DBCONN_MYSQL:
+		mysql__fail(&d->u.my, &callbacks, &x);
+		break;
+	case DBCONN_REDIS:
+		redis__fail(&d->u.redis, &callbacks, &x);
+		break;
 	}
 }

@@ -20,6 +20,7 @@ struct dbconn_stats {		/* indexed by enum dbconn_proto */
 	uint64_t unanswered[DBCONN__MAX];	/* operations whose result was never seen */
 	uint64_t unmatched[DBCONN__MAX];	/* results with no operation waiting */
 	uint64_t spans[DBCONN__MAX];
+	uint64_t failed[DBCONN__MAX];	/* of spans: client operations the connection failed under */
 };
 
 /* The connection as conntrack knows it, for the spans. */
@@ -46,6 +47,13 @@ struct dbconn *dbconn__new(enum dbconn_proto p, bool from_start);
 void dbconn__free(struct dbconn *d, struct dbconn_stats *stats);
 void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
 		  const struct sonde_data_event *ev);
+/* A client connection failed (end_ns: when the kernel or the close saw
+ * it): every operation still waiting for its result becomes a client span
+ * with this error.type (SPAN_ERR_*), no db_status, ending at end_ns. An
+ * operation the server had already answered with an error (PostgreSQL's
+ * FATAL before it hangs up) keeps that error. Nothing for server roles. */
+void dbconn__fail(struct dbconn *d, const struct dbconn_peer *peer, const char *error_type,
+		  uint64_t end_ns);
 /* Where client spans look for the client library call that made them
  * (dbclient__claim: uprobes); NULL: none. */
 typedef int (*dbconn_claim_fn)(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,

@@ -1,7 +1,9 @@
 /* Unit tests for the database glue (dbconn.c) through the connection
  * tracker: protocol and role inference from first bytes on any port
  * (MySQL's server speaks first), span timing, kinds and fields, the
- * uprobe claim and TLS hooks, and the per-protocol counters. */
+ * uprobe claim and TLS hooks, the per-protocol counters, and operations a
+ * client connection failed under (IO_END, close, exit) as failed spans. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,222 @@ static void mypkt(uint8_t *b, size_t *n, uint8_t seq, const void *p, size_t len)
 	b[(*n)++] = seq;
 	memcpy(b + *n, p, len);
 	*n += len;
+}
+
+static void io_end(struct conntrack *t, const struct sock *k, int32_t err, uint64_t ktime)
+{
+	struct sonde_io_end_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.hdr.op = SONDE_OP_IO_END;
+	e.hdr.size = sizeof(e);
+	e.hdr.ktime = ktime;
+	e.sk = k->sk;
+	e.tgid = k->tgid;
+	e.tid = k->tgid + 1;
+	e.fd = 5;
+	e.err = err;
+	e.dir = SONDE_DIR_INGRESS;
+	conntrack__io_end(t, &e);
+}
+
+static void pg_client(struct conntrack *t, const struct sock *k, uint8_t *b)
+{
+	uint8_t su[32] = { 0, 0, 0, 17, 0, 3, 0, 0 };
+	size_t n = 0;
+
+	memcpy(su + 8, "user\0pg\0", 9);
+	ev(t, k, OUT, 1, 2, su, 17);
+	pgmsg(b, &n, 'R', "\0\0\0\0", 4);
+	pgmsg(b, &n, 'Z', "I", 1);
+	ev(t, k, IN, 3, 4, b, n);
+}
+
+/* Operations a client connection failed under: each a client span with
+ * the connection's error.type, no db_status, ending when it failed. */
+static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
+{
+	uint8_t b[1024];
+	size_t n;
+
+	/* Redis BLPOP, the server hangs up (CLIENT KILL): connection_closed */
+	{
+		struct sock k = { NO_PID - 20, 0x2000, SONDE_ROLE_CLIENT, 41000, 6379 };
+		const char *blpop = "*3\r\n$5\r\nBLPOP\r\n$6\r\nsecret\r\n$1\r\n0\r\n";
+
+		nspans = 0;
+		ev(t, &k, OUT, 1000, 1010, blpop, strlen(blpop));
+		io_end(t, &k, 0, 5000);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_CLIENT);
+		CHECK_EQ_INT(got[0].proto, SPAN_DB);
+		CHECK_EQ_STR(got[0].db_system, "redis");
+		CHECK_EQ_STR(got[0].db_operation, "BLPOP");
+		CHECK_EQ_STR(got[0].db_query, "BLPOP ? ?");
+		CHECK_EQ_STR(got[0].db_status, "");
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CLOSED);
+		CHECK_EQ_INT(got[0].start_ns, 1000);
+		CHECK_EQ_INT(got[0].end_ns, 5000);
+		CHECK_EQ_INT(got[0].incomplete, 0);
+		CHECK_EQ_INT(got[0].tid, NO_PID - 20 + 1);
+		/* the close that follows: nothing left */
+		{
+			struct sonde_close_event c = { .sk = k.sk, .tgid = k.tgid, .fd = 5 };
+
+			c.hdr.ktime = 5100;
+			conntrack__close(t, &c);
+		}
+		CHECK_EQ_INT(nspans, 1);
+	}
+	/* pipelined Redis commands, reset by the peer: all failed, in order */
+	{
+		struct sock k = { NO_PID - 21, 0x2100, SONDE_ROLE_CLIENT, 41001, 6379 };
+		const char *p = "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+				"*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n";
+
+		nspans = 0;
+		ev(t, &k, OUT, 2000, 2010, p, strlen(p));
+		ev(t, &k, IN, 2100, 2200, "+PONG\r\n", 7);
+		io_end(t, &k, ECONNRESET, 3000);
+		CHECK_EQ_INT(nspans, 3);
+		CHECK_EQ_STR(got[0].error_type, "");
+		CHECK_EQ_INT(got[0].end_ns, 2200);
+		CHECK_EQ_STR(got[1].db_operation, "GET");
+		CHECK_EQ_STR(got[1].error_type, SPAN_ERR_RESET);
+		CHECK_EQ_INT(got[1].end_ns, 3000);
+		CHECK_EQ_STR(got[2].db_operation, "INCR");
+		CHECK_EQ_STR(got[2].error_type, SPAN_ERR_RESET);
+		CHECK_EQ_INT(got[2].start_ns, 2000);
+		/* nothing pending: a second record reports nothing */
+		io_end(t, &k, EPIPE, 3100);
+		CHECK_EQ_INT(nspans, 3);
+	}
+	/* PostgreSQL pg_terminate_backend: FATAL 57P01 read, then EOF: one
+	 * span, with the SQLSTATE, ended by the error */
+	{
+		struct sock k = { NO_PID - 22, 0x2200, SONDE_ROLE_CLIENT, 41002, 5432 };
+
+		nspans = 0;
+		pg_client(t, &k, b);
+		n = 0;
+		pgmsg(b, &n, 'Q', "SELECT pg_sleep(5)\0", 19);
+		ev(t, &k, OUT, 100, 110, b, n);
+		n = 0;
+		pgmsg(b, &n, 'E', "SFATAL\0C57P01\0Mterminating\0\0", 28);
+		ev(t, &k, IN, 150, 900, b, n);
+		CHECK_EQ_INT(nspans, 0);
+		io_end(t, &k, 0, 950);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_STR(got[0].db_operation, "SELECT");
+		CHECK_EQ_STR(got[0].db_query, "SELECT pg_sleep(?)");
+		CHECK_EQ_STR(got[0].db_status, "57P01");
+		CHECK_EQ_STR(got[0].error_type, "57P01");
+		CHECK_EQ_INT(got[0].start_ns, 100);
+		CHECK_EQ_INT(got[0].end_ns, 900);
+		conntrack__exit(t, k.tgid, 1000);
+		CHECK_EQ_INT(nspans, 1);
+	}
+	/* PostgreSQL, a result set cut by a reset; the libpq call (uprobe)
+	 * still joins the span */
+	{
+		struct sock k = { NO_PID - 23, 0x2300, SONDE_ROLE_CLIENT, 41003, 5432 };
+
+		nspans = 0;
+		claims = 0;
+		claim_ns = 190;
+		claim_text = "SELECT * FROM big";
+		dbconn__set_claim(fake_claim);
+		pg_client(t, &k, b);
+		n = 0;
+		pgmsg(b, &n, 'Q', "SELECT * FROM big\0", 18);
+		ev(t, &k, OUT, 200, 210, b, n);
+		n = 0;
+		pgmsg(b, &n, 'T', "\0\0", 2);
+		pgmsg(b, &n, 'D', "\0\0", 2);
+		ev(t, &k, IN, 300, 400, b, n);
+		io_end(t, &k, ECONNRESET, 700);
+		dbconn__set_claim(NULL);
+		claim_ns = 0;
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(claims, 1);
+		CHECK_EQ_INT(got[0].start_ns, 190);
+		CHECK_EQ_INT(got[0].end_ns, 700);
+		CHECK_EQ_INT(got[0].incomplete, 1);
+		CHECK_EQ_STR(got[0].db_collection, "big");
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_RESET);
+	}
+	/* MariaDB client, mid-stream: a query whose answer never came, the
+	 * kernel gives up (ETIMEDOUT); then one to an unreachable host */
+	{
+		struct sock k = { NO_PID - 24, 0x2400, SONDE_ROLE_CLIENT, 41004, 3306 };
+		static const char q[] = "\x03SELECT SLEEP(5)";
+
+		nspans = 0;
+		n = 0;
+		mypkt(b, &n, 0, q, sizeof(q) - 1);
+		ev(t, &k, OUT, 100, 110, b, n);
+		io_end(t, &k, ETIMEDOUT, 9000);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_STR(got[0].db_system, "mysql");
+		CHECK_EQ_STR(got[0].db_query, "SELECT SLEEP(?)");
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_TIMEOUT);
+		CHECK_EQ_INT(got[0].end_ns, 9000);
+		n = 0;
+		mypkt(b, &n, 0, q, sizeof(q) - 1);
+		ev(t, &k, OUT, 9100, 9110, b, n);
+		io_end(t, &k, EHOSTUNREACH, 9500);
+		CHECK_EQ_INT(nspans, 2);
+		CHECK_EQ_STR(got[1].error_type, SPAN_ERR_UNREACHABLE);
+	}
+	/* the client process exits with a command waiting: request_cancelled */
+	{
+		struct sock k = { NO_PID - 25, 0x2500, SONDE_ROLE_CLIENT, 41005, 6379 };
+		const char *blpop = "*3\r\n$5\r\nBLPOP\r\n$1\r\nl\r\n$1\r\n0\r\n";
+
+		nspans = 0;
+		ev(t, &k, OUT, 100, 110, blpop, strlen(blpop));
+		conntrack__exit(t, k.tgid, 4000);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CANCELLED);
+		CHECK_EQ_INT(got[0].end_ns, 4000);
+	}
+	/* a server's connection: unchanged (unanswered counted at close) */
+	{
+		struct sock k = { NO_PID - 26, 0x2600, SONDE_ROLE_SERVER, 6379, 41006 };
+		struct sonde_close_event c = { .sk = 0x2600, .tgid = NO_PID - 26, .fd = 5 };
+		uint64_t before = st->db.unanswered[DBCONN_REDIS];
+
+		nspans = 0;
+		ev(t, &k, IN, 100, 110, "*1\r\n$4\r\nPING\r\n", 14);
+		io_end(t, &k, 0, 200);
+		c.hdr.ktime = 300;
+		conntrack__close(t, &c);
+		CHECK_EQ_INT(nspans, 0);
+		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], before + 1);
+	}
+	/* trace context: a failed call made while serving an HTTP request is
+	 * a child of that request's server span */
+	{
+		struct sock web = { NO_PID - 27, 0x2700, SONDE_ROLE_SERVER, 8080, 41007 };
+		struct sock k = { NO_PID - 27, 0x2701, SONDE_ROLE_CLIENT, 41008, 6379 };
+		const char *req = "GET /t HTTP/1.1\r\nHost: a\r\n\r\n";
+		const char *resp = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+
+		nspans = 0;
+		ev(t, &web, IN, 100, 110, req, strlen(req));
+		ev(t, &k, OUT, 120, 130, "*1\r\n$4\r\nPING\r\n", 14);
+		io_end(t, &k, 0, 140);
+		ev(t, &web, OUT, 150, 160, resp, strlen(resp));
+		CHECK_EQ_INT(nspans, 2);
+		CHECK_EQ_INT(got[0].proto, SPAN_DB);
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CLOSED);
+		CHECK_EQ_INT(got[1].proto, SPAN_HTTP);
+		CHECK(memcmp(got[0].ctx.trace_id, got[1].ctx.trace_id, 16) == 0);
+		CHECK(memcmp(got[0].ctx.parent_span_id, got[1].ctx.span_id, 8) == 0);
+	}
+	CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1 + 1 + 2 + 1 + 1);	/* with the close above */
+	CHECK_EQ_INT(st->db.failed[DBCONN_PG], 1);
+	CHECK_EQ_INT(st->db.failed[DBCONN_MYSQL], 2);
 }
 
 int main(void)
@@ -254,7 +472,8 @@ int main(void)
 		dbconn__set_encrypted_hook(NULL);
 	}
 
-	/* a client query left unanswered at close is counted */
+	/* a client that closes its connection before the answer gave up on
+	 * the command: a failed span, not an unanswered count */
 	{
 		struct sock k = { NO_PID - 5, 0x600, SONDE_ROLE_CLIENT, 55000, 6379 };
 		struct sonde_close_event c = { .sk = 0x600, .tgid = NO_PID - 5, .fd = 5 };
@@ -263,8 +482,15 @@ int main(void)
 		ev(t, &k, OUT, 10, 20, "*1\r\n$4\r\nPING\r\n", 14);
 		c.hdr.ktime = 30;
 		conntrack__close(t, &c);
-		CHECK_EQ_INT(nspans, 0);
-		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], 1);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].kind, SPAN_CLIENT);
+		CHECK_EQ_STR(got[0].db_operation, "PING");
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CANCELLED);
+		CHECK_EQ_STR(got[0].db_status, "");
+		CHECK_EQ_INT(got[0].start_ns, 10);
+		CHECK_EQ_INT(got[0].end_ns, 30);
+		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], 0);
+		CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1);
 	}
 	/* garbage on an inferred Redis connection: an inference failure, counted once */
 	{
@@ -278,7 +504,8 @@ int main(void)
 	}
 	CHECK_EQ_INT(st->db.spans[DBCONN_PG], 2);
 	CHECK_EQ_INT(st->db.spans[DBCONN_MYSQL], 1);
-	CHECK_EQ_INT(st->db.spans[DBCONN_REDIS], 1);
+	CHECK_EQ_INT(st->db.spans[DBCONN_REDIS], 2);
+	test_fail(t, st);
 	/* an HTTP connection is still HTTP */
 	{
 		struct sock k = { NO_PID - 7, 0x800, SONDE_ROLE_SERVER, 8080, 57000 };

@@ -1,6 +1,7 @@
 /* Unit tests for user/proto/mysql.c with byte fixtures: handshake (MySQL
  * vs MariaDB, DEPRECATE_EOF or not), COM_QUERY with OK/ERR/result sets,
- * prepared statements, multi-results, gaps, byte-wise feeds and garbage. */
+ * prepared statements, multi-results, gaps, byte-wise feeds and garbage,
+ * and a command the connection failed under (mysql__fail). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,10 +279,91 @@ static void test_gaps_garbage(void)
 	CHECK(!mysql__looks_like_command((const uint8_t *)"\x05\0\0\0\x03", 5));
 }
 
+/* The connection fails under the waiting command: one failed op (also
+ * incomplete when its result set was being read); a KILL's ERR packet
+ * already ended it (no second report); nothing waiting, nothing. */
+static void test_fail(void)
+{
+	struct buf b = { .n = 0 };
+	uint32_t caps = MYSQL_CLIENT_PROTOCOL_41 | MYSQL_CLIENT_DEPRECATE_EOF;
+
+	reset(true);
+	handshake("5.5.5-10.11.19-MariaDB-0+deb12u1", caps);
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 0);
+
+	query("SELECT SLEEP(5)", 100);
+	CHECK_EQ_INT(mysql__pending(&S), 1);
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 1);
+	CHECK_EQ_STR(ops[0].text, "SELECT SLEEP(5)");
+	CHECK_EQ_INT(ops[0].start_ns, 100);
+	CHECK_EQ_INT(ops[0].failed, 1);
+	CHECK_EQ_INT(ops[0].incomplete, 0);
+	CHECK_EQ_INT(ops[0].error, 0);
+	CHECK_EQ_STR(ops[0].status, "");
+	CHECK_EQ_INT(mysql__pending(&S), 0);
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 1);
+
+	/* a result set cut off after its column definition and half a row */
+	query("SELECT c FROM t", 200);
+	pkt(&b, 1, "\x01", 1);
+	pkt(&b, 2, "\x03" "def\0\0\0\x01" "c\0\x0c\x3f\0\x0b\0\0\0\x03\0\0\0\0\0", 23);
+	b.d[b.n++] = 9; b.d[b.n++] = 0; b.d[b.n++] = 0; b.d[b.n++] = 3; b.d[b.n++] = 8;
+	feed(false, &b, 210);
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 2);
+	CHECK_EQ_STR(ops[1].text, "SELECT c FROM t");
+	CHECK_EQ_INT(ops[1].failed, 1);
+	CHECK_EQ_INT(ops[1].incomplete, 1);
+
+	/* between packets again: the next exchange parses */
+	query("INSERT INTO t VALUES (1)", 300);
+	pkt(&b, 1, "\0\1\0\2\0\0\0", 7);
+	feed(false, &b, 310);
+	CHECK_EQ_INT(nops, 3);
+	CHECK_EQ_INT(ops[2].failed, 0);
+	CHECK_EQ_INT(ops[2].incomplete, 0);
+
+	/* KILL <id>: ERR 1927 (connection killed), then the hang-up */
+	query("SELECT SLEEP(5)", 400);
+	pkt(&b, 1, "\xff\x87\x07#70100Connection was killed", 30);
+	feed(false, &b, 450);
+	CHECK_EQ_INT(nops, 4);
+	CHECK_EQ_STR(ops[3].status, "1927");
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 4);
+
+	/* a prepare is not an operation of its own */
+	{
+		uint8_t p[32] = { 0x16 };
+
+		memcpy(p + 1, "SELECT ?", 8);
+		pkt(&b, 0, p, 9);
+		feed(true, &b, 500);
+		mysql__fail(&S, &cb, NULL);
+		CHECK_EQ_INT(nops, 4);
+	}
+
+	/* a response lost in a capture gap: counted, not failed */
+	query("SELECT big FROM t", 600);
+	result_set(&b, 40, false, 2);
+	mysql__feed(&S, false, b.d, 40, b.n + 5000, 610, 5, &cb, NULL);
+	b.n = 0;
+	CHECK_EQ_INT(nerr[MYSQL_ERR_LOST], 1);
+	mysql__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 4);
+	CHECK_EQ_INT(nerr[MYSQL_ERR_UNANSWERED], 1);
+	CHECK_EQ_INT(mysql__pending(&S), 0);
+	CHECK_EQ_INT(S.s2c.lost, 0);
+}
+
 int main(void)
 {
 	test_queries(true);
 	test_queries(false);
 	test_gaps_garbage();
+	test_fail();
 	return check_summary("test_mysql");
 }

@@ -1,6 +1,7 @@
 /* Unit tests for user/proto/pg.c with byte fixtures: startup and SSL
  * negotiation, simple and extended (pipelined) queries, errors, capture
- * gaps, byte-by-byte feeds and garbage. */
+ * gaps, byte-by-byte feeds and garbage, and queries the connection failed
+ * under (pg__fail). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@
 #include "proto/pg.h"
 
 static struct db_op ops[16];
-static int nops, nerr[4];
+static int nops, nerr[5];
 
 static void on_op(void *ctx, const struct db_op *op)
 {
@@ -21,7 +22,7 @@ static void on_op(void *ctx, const struct db_op *op)
 static void on_error(void *ctx, int e)
 {
 	(void)ctx;
-	if (e >= 0 && e < 4)
+	if (e >= 0 && e < 5)
 		nerr[e]++;
 }
 
@@ -394,10 +395,129 @@ static void test_bytewise_gaps_garbage(void)
 	CHECK_EQ_INT(pg__pending(&S), PG_PENDING);
 }
 
+/* The connection fails under waiting queries: each becomes a failed op;
+ * one cut off mid-result is also incomplete; a FATAL already read keeps its
+ * SQLSTATE (no second report); nothing pending, nothing reported. */
+static void test_fail(void)
+{
+	struct buf b = { .n = 0 };
+
+	/* nothing pending */
+	reset(&S, false);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 0);
+
+	/* a simple query, no answer at all */
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT pg_sleep(5)");
+	feed(&S, true, &b, 100);
+	CHECK_EQ_INT(pg__pending(&S), 1);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 1);
+	CHECK_EQ_STR(ops[0].text, "SELECT pg_sleep(5)");
+	CHECK_EQ_INT(ops[0].start_ns, 100);
+	CHECK_EQ_INT(ops[0].tid, 7);
+	CHECK_EQ_INT(ops[0].failed, 1);
+	CHECK_EQ_INT(ops[0].incomplete, 0);
+	CHECK_EQ_INT(ops[0].error, 0);
+	CHECK_EQ_STR(ops[0].status, "");
+	CHECK_EQ_INT(pg__pending(&S), 0);
+	pg__fail(&S, &cb, NULL);	/* twice: nothing more */
+	CHECK_EQ_INT(nops, 1);
+
+	/* a result set cut off: row description and a row, then the end */
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT * FROM t");
+	feed(&S, true, &b, 200);
+	b.n = 0;
+	msg(&b, 'T', "\0\0", 2);
+	msg(&b, 'D', "\0\1\0\0\0\1" "1", 7);
+	put(&b, "D\0\0\0\x20" "abc", 8);	/* and half a row */
+	feed(&S, false, &b, 250);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 2);
+	CHECK_EQ_STR(ops[1].text, "SELECT * FROM t");
+	CHECK_EQ_INT(ops[1].failed, 1);
+	CHECK_EQ_INT(ops[1].incomplete, 1);
+	/* between messages again: the next exchange parses */
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT 2");
+	feed(&S, true, &b, 300);
+	b.n = 0;
+	complete(&b, "SELECT 1");
+	ready(&b);
+	feed(&S, false, &b, 350);
+	CHECK_EQ_INT(nops, 3);
+	CHECK_EQ_STR(ops[2].text, "SELECT 2");
+	CHECK_EQ_INT(ops[2].failed, 0);
+	CHECK_EQ_INT(ops[2].incomplete, 0);
+
+	/* pg_terminate_backend: FATAL 57P01, no ReadyForQuery, then EOF */
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT pg_sleep(5)");
+	feed(&S, true, &b, 400);
+	b.n = 0;
+	error_resp(&b, "57P01");
+	feed(&S, false, &b, 450);
+	CHECK_EQ_INT(nops, 3);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 4);
+	CHECK_EQ_INT(ops[3].error, 1);
+	CHECK_EQ_STR(ops[3].status, "57P01");
+	CHECK_EQ_INT(ops[3].failed, 0);
+	CHECK_EQ_INT(ops[3].incomplete, 0);
+	CHECK_EQ_INT(pg__pending(&S), 0);
+
+	/* extended, pipelined: three executes and a Sync, the first answered */
+	reset(&S, false);
+	b.n = 0;
+	parse_msg(&b, "s1", "UPDATE a SET x = $1");
+	for (int i = 0; i < 3; i++) {
+		bind_msg(&b, "", "s1");
+		exec_msg(&b, "");
+	}
+	msg(&b, 'S', "", 0);
+	feed(&S, true, &b, 500);
+	b.n = 0;
+	msg(&b, '1', "", 0);
+	msg(&b, '2', "", 0);
+	complete(&b, "UPDATE 1");
+	feed(&S, false, &b, 550);
+	CHECK_EQ_INT(nops, 1);
+	CHECK_EQ_INT(ops[0].failed, 0);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 3);
+	for (int i = 1; i < 3; i++) {
+		CHECK_EQ_STR(ops[i].text, "UPDATE a SET x = $1");
+		CHECK_EQ_INT(ops[i].failed, 1);
+		CHECK_EQ_INT(ops[i].incomplete, 0);
+		CHECK_EQ_INT(ops[i].prepared, 1);
+		CHECK_EQ_INT(ops[i].start_ns, 500);
+	}
+	CHECK_EQ_INT(pg__pending(&S), 0);
+	CHECK_EQ_INT(S.qlen, 0);	/* the Sync marker too */
+
+	/* answers possibly hidden by a capture gap: counted, not failed */
+	reset(&S, false);
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT 1");
+	feed(&S, true, &b, 1);
+	pg__feed(&S, false, (const uint8_t *)"D\0\0\0\x05x", 5, 4000, 2, 1, &cb, NULL);
+	b.n = 0;
+	msg_str(&b, 'Q', "SELECT 2");
+	feed(&S, true, &b, 3);
+	pg__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 0);
+	CHECK_EQ_INT(nerr[PG_ERR_UNANSWERED], 2);
+	CHECK_EQ_INT(pg__pending(&S), 0);
+	CHECK_EQ_INT(S.be.lost, 0);
+}
+
 int main(void)
 {
 	test_startup_and_simple();
 	test_extended();
 	test_bytewise_gaps_garbage();
+	test_fail();
 	return check_summary("test_pg");
 }

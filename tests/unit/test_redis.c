@@ -1,5 +1,6 @@
 /* Unit tests for user/proto/redis.c: RESP2/RESP3 commands and replies,
- * inline commands, pipelining, errors, nesting, gaps and garbage. */
+ * inline commands, pipelining, errors, nesting, gaps and garbage, and
+ * commands the connection failed under (redis__fail). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 #include "proto/redis.h"
 
 static struct db_op ops[64];
-static int nops, nerr[5];
+static int nops, nerr[6];
 
 static void on_op(void *ctx, const struct db_op *op)
 {
@@ -20,7 +21,7 @@ static void on_op(void *ctx, const struct db_op *op)
 static void on_error(void *ctx, int e)
 {
 	(void)ctx;
-	if (e >= 0 && e < 5)
+	if (e >= 0 && e < 6)
 		nerr[e]++;
 }
 
@@ -42,6 +43,68 @@ static void feed(bool req, const char *s, uint64_t t)
 	memcpy(c, s, n);
 	redis__feed(&S, req, c, n, n, t, 3, &cb, NULL);
 	free(c);
+}
+
+/* The connection fails under waiting commands: each becomes a failed op
+ * (the one whose reply was being read also incomplete); nothing waiting,
+ * nothing; replies possibly lost in a gap: counted instead. */
+static void test_fail(void)
+{
+	reset();
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 0);
+
+	/* BLPOP, killed before any reply */
+	feed(true, "*3\r\n$5\r\nBLPOP\r\n$4\r\nlist\r\n$1\r\n0\r\n", 100);
+	CHECK_EQ_INT(redis__pending(&S), 1);
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 1);
+	CHECK_EQ_STR(ops[0].name, "BLPOP");
+	CHECK_EQ_STR(ops[0].text, "BLPOP ? ?");
+	CHECK_EQ_INT(ops[0].start_ns, 100);
+	CHECK_EQ_INT(ops[0].tid, 3);
+	CHECK_EQ_INT(ops[0].failed, 1);
+	CHECK_EQ_INT(ops[0].incomplete, 0);
+	CHECK_EQ_INT(ops[0].error, 0);
+	CHECK_EQ_STR(ops[0].status, "");
+	CHECK_EQ_INT(redis__pending(&S), 0);
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 1);
+
+	/* pipelined: four commands, the first answered, the second's reply cut
+	 * in its bulk payload, two more waiting */
+	feed(true, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"
+		   "*1\r\n$4\r\nINCR\r\n*1\r\n$4\r\nPING\r\n", 200);
+	feed(false, "+x\r\n$10\r\nhel", 210);
+	CHECK_EQ_INT(nops, 2);
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 5);
+	CHECK_EQ_STR(ops[2].text, "GET ?");
+	CHECK_EQ_INT(ops[2].failed, 1);
+	CHECK_EQ_INT(ops[2].incomplete, 1);
+	CHECK_EQ_STR(ops[3].name, "INCR");
+	CHECK_EQ_INT(ops[3].failed, 1);
+	CHECK_EQ_INT(ops[3].incomplete, 0);
+	CHECK_EQ_STR(ops[4].name, "PING");
+	CHECK_EQ_INT(ops[4].failed, 1);
+	CHECK_EQ_INT(ops[4].incomplete, 0);
+	CHECK_EQ_INT(ops[4].start_ns, 200);
+
+	/* between messages again: the next exchange parses */
+	feed(true, "*1\r\n$4\r\nPING\r\n", 300);
+	feed(false, "+PONG\r\n", 310);
+	CHECK_EQ_INT(nops, 6);
+	CHECK_EQ_INT(ops[5].failed, 0);
+	CHECK_EQ_INT(nerr[REDIS_ERR_SYNTAX] + nerr[REDIS_ERR_LOST] + nerr[REDIS_ERR_UNMATCHED], 0);
+
+	/* replies lost in a gap: the command sent after it is not known failed */
+	redis__feed(&S, false, (const uint8_t *)"$100\r\nab", 9, 300, 400, 3, &cb, NULL);
+	CHECK_EQ_INT(nerr[REDIS_ERR_LOST], 1);
+	feed(true, "*1\r\n$4\r\nPING\r\n", 410);
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 6);
+	CHECK_EQ_INT(nerr[REDIS_ERR_UNANSWERED], 1);
+	CHECK_EQ_INT(redis__pending(&S), 0);
 }
 
 int main(void)
@@ -164,5 +227,6 @@ int main(void)
 		feed(true, "*1\r\n$4\r\nPING\r\n", 1);
 	CHECK_EQ_INT(nerr[REDIS_ERR_OVERFLOW], 3);
 	CHECK_EQ_INT(redis__pending(&S), REDIS_PENDING);
+	test_fail();
 	return check_summary("test_redis");
 }

@@ -19,12 +19,15 @@ struct db_op {
 	uint8_t error;		/* the server answered with an error */
 	uint8_t incomplete;	/* end guessed: the response was not seen whole */
 	uint8_t prepared;	/* extended protocol / prepared statement execution */
+	uint8_t failed;		/* no (whole) result: the connection failed under it (xx__fail) */
 	char name[DBOP_NAME_MAX];	/* Redis: command uppercased; SQL: "" (from text) */
 	char status[DBOP_STATUS_MAX];	/* "" on success */
 	char text[DBOP_TEXT_MAX];	/* text_len bytes, NUL-terminated */
 };
 
-/* Called once per finished operation, in request order. */
+/* Called once per finished operation, in request order; also by the
+ * parsers' xx__fail() for each operation still waiting when the connection
+ * failed (failed set; incomplete set too when its result was being read). */
 typedef void (*db_op_fn)(void *ctx, const struct db_op *op);
 
 /* Where the parsers report malformed input (reason codes per protocol). */

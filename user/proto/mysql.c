@@ -3,6 +3,7 @@
  * skipped packet by packet (column count, column definitions, optional EOF,
  * rows, then EOF/OK; SERVER_MORE_RESULTS_EXISTS loops). A packet of
  * 0xffffff bytes continues in the next one: they form one logical packet. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -300,6 +301,24 @@ static void response(struct mysql_session *s, const struct db_callbacks *cb, voi
 			finish(s, cb, ctx);
 		return;
 	}
+}
+
+void mysql__fail(struct mysql_session *s, const struct db_callbacks *cb, void *ctx)
+{
+	if (s->cmd && s->emit) {
+		if (s->s2c.lost) {
+			error(cb, ctx, MYSQL_ERR_UNANSWERED);
+		} else {
+			s->op.failed = 1;
+			s->op.incomplete = s->rstate != RS_FIRST || s->s2c.in_body || s->s2c.hlen;
+			finish(s, cb, ctx);
+		}
+	}
+	s->cmd = 0;
+	s->emit = 0;
+	s->rstate = RS_IDLE;
+	memset(&s->c2s, 0, offsetof(struct mysql_stream, body));
+	memset(&s->s2c, 0, offsetof(struct mysql_stream, body));
 }
 
 static void greeting(struct mysql_session *s, const struct mysql_stream *st)

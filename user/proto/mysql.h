@@ -75,6 +75,12 @@ void mysql__feed(struct mysql_session *s, bool client, const uint8_t *data, size
 		 size_t len, uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb,
 		 void *ctx);
 size_t mysql__pending(const struct mysql_session *s);
+/* The connection failed (peer hung up, reset, or the client gave up): the
+ * command still waiting is reported through cb->on_op with failed set (and
+ * incomplete when its response was being read), or counted
+ * (MYSQL_ERR_UNANSWERED) when a capture gap may have hidden its response.
+ * Leaves both directions between packets. */
+void mysql__fail(struct mysql_session *s, const struct db_callbacks *cb, void *ctx);
 /* The login asked for TLS: the rest of the connection is ciphertext. */
 bool mysql__encrypted(const struct mysql_session *s);
 

@@ -37,6 +37,7 @@ void pg__init(struct pg_session *s, bool expect_startup)
 	s->startup = expect_startup;
 	s->ssl_answer = s->encrypted = 0;
 	s->qhead = s->qlen = 0;
+	s->answering = s->unsure = 0;
 	s->clock = 0;
 	s->ops = 0;
 	memset(s->stmts, 0, sizeof(s->stmts));
@@ -99,6 +100,15 @@ static const char *cstr(const struct pg_stream *st, size_t *off, size_t *len)
 	return (const char *)p;
 }
 
+static void pop(struct pg_session *s)
+{
+	s->qhead = (s->qhead + 1) % PG_PENDING;
+	s->qlen--;
+	s->answering = 0;
+	if (s->unsure)
+		s->unsure--;
+}
+
 static struct db_op *push(struct pg_session *s, int kind, const struct pg_stream *st,
 			  const struct db_callbacks *cb, void *ctx)
 {
@@ -106,8 +116,7 @@ static struct db_op *push(struct pg_session *s, int kind, const struct pg_stream
 	uint8_t i;
 
 	if (s->qlen == PG_PENDING) {
-		s->qhead = (s->qhead + 1) % PG_PENDING;
-		s->qlen--;
+		pop(s);
 		error(cb, ctx, PG_ERR_OVERFLOW);
 	}
 	i = (s->qhead + s->qlen) % PG_PENDING;
@@ -133,11 +142,7 @@ static void set_text(struct db_op *op, const char *sql, size_t len, bool cut)
 	op->text_cut = cut;
 }
 
-static void pop(struct pg_session *s)
-{
-	s->qhead = (s->qhead + 1) % PG_PENDING;
-	s->qlen--;
-}
+static void reset(struct pg_stream *st);
 
 static void finish_head(struct pg_session *s, const struct db_callbacks *cb, void *ctx)
 {
@@ -329,7 +334,7 @@ static void error_code(const struct pg_stream *st, struct db_op *op)
 static void backend_msg(struct pg_session *s, const struct db_callbacks *cb, void *ctx)
 {
 	struct pg_stream *st = &s->be;
-	uint8_t kind = s->qlen ? s->qkind[s->qhead] : 0;
+	uint8_t kind = s->qlen ? s->qkind[s->qhead] : 0, qlen = s->qlen;
 
 	switch (st->type) {
 	case 'C': case 'I': case 's':	/* CommandComplete, EmptyQuery, PortalSuspended */
@@ -357,10 +362,44 @@ static void backend_msg(struct pg_session *s, const struct db_callbacks *cb, voi
 			if (kind == K_SYNC)
 				break;
 		}
-		break;
+		return;
+	case 'N': case 'S': case 'A': case 'K': case 'R':
+		return;	/* notices, parameters, notifications: not a result */
 	default:
 		break;
 	}
+	/* row descriptions, rows, a statement of a multi-statement query
+	 * done: the oldest query's result is on its way (still open unless
+	 * the message above finished it) */
+	if (s->qlen == qlen && qlen && kind != K_SYNC)
+		s->answering = 1;
+}
+
+void pg__fail(struct pg_session *s, const struct db_callbacks *cb, void *ctx)
+{
+	while (s->qlen) {
+		uint8_t kind = s->qkind[s->qhead];
+		struct db_op *op = &s->q[s->qhead];
+
+		if (kind == K_SYNC) {
+			pop(s);
+		} else if (s->unsure || s->be.lost) {
+			error(cb, ctx, PG_ERR_UNANSWERED);
+			pop(s);
+		} else {
+			/* an ErrorResponse already answered it (a FATAL such as
+			 * 57P01 comes before the hang-up): that is its outcome */
+			if (!op->error) {
+				op->failed = 1;
+				op->incomplete = s->answering;
+			}
+			finish_head(s, cb, ctx);
+		}
+	}
+	reset(&s->fe);
+	reset(&s->be);
+	s->fe.lost = s->be.lost = 0;
+	s->ssl_answer = 0;
 }
 
 static void reset(struct pg_stream *st)
@@ -427,6 +466,8 @@ void pg__feed(struct pg_session *s, bool fe, const uint8_t *d, size_t cap, size_
 				error(cb, ctx, PG_ERR_BAD_HEADER);
 				reset(st);
 				st->lost = 1;
+				if (!fe)
+					s->unsure = s->qlen;
 				return;
 			}
 			st->remaining = mlen - 4;
@@ -473,5 +514,7 @@ void pg__feed(struct pg_session *s, bool fe, const uint8_t *d, size_t cap, size_
 	}
 	reset(st);
 	st->lost = 1;
+	if (!fe)	/* answers may be in the gap */
+		s->unsure = s->qlen;
 	error(cb, ctx, PG_ERR_LOST);
 }

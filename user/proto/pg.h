@@ -14,6 +14,7 @@ enum pg_error {			/* numbered explicitly, for counters */
 	PG_ERR_BAD_HEADER = 1,	/* unknown message type or impossible length */
 	PG_ERR_LOST = 2,	/* a capture gap hid a message boundary: resynchronising */
 	PG_ERR_OVERFLOW = 3,	/* more pipelined queries than followed: oldest forgotten */
+	PG_ERR_UNANSWERED = 4,	/* connection failed under a query whose answer a capture gap may have hidden */
 };
 
 #define PG_BODY_MAX 1024	/* bytes of a message body kept for decoding */
@@ -58,6 +59,8 @@ struct pg_session {
 	uint8_t ssl_answer;	/* backend's next byte answers SSLRequest/GSSENCRequest */
 	uint8_t encrypted;	/* TLS/GSS negotiated: the wire is ciphertext from here on */
 	uint8_t qhead, qlen;
+	uint8_t answering;	/* the backend has begun answering the oldest query */
+	uint8_t unsure;		/* oldest queries queued before a backend capture gap */
 	uint8_t qkind[PG_PENDING];
 	uint32_t clock;
 	uint64_t ops;		/* operations reported */
@@ -76,6 +79,13 @@ void pg__feed(struct pg_session *s, bool frontend, const uint8_t *data, size_t c
 	      uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb, void *ctx);
 /* Pending queries whose result will never be seen (connection over). */
 size_t pg__pending(const struct pg_session *s);
+/* The connection failed (peer hung up, reset, or the client gave up):
+ * every query still waiting is reported through cb->on_op with failed set
+ * (and incomplete when its result was being read), except one the backend
+ * had already answered with an ErrorResponse (a FATAL before hanging up:
+ * reported with its SQLSTATE) and ones whose answer a capture gap may have
+ * hidden (PG_ERR_UNANSWERED). Leaves both directions between messages. */
+void pg__fail(struct pg_session *s, const struct db_callbacks *cb, void *ctx);
 
 /* Inference over the first bytes a client sends: a startup packet,
  * SSLRequest, GSSENCRequest or CancelRequest. */

@@ -48,6 +48,59 @@ static bool type_byte(uint8_t c)
 	return c && strchr("+-:$*_,#!=(%~|>", c);
 }
 
+/* Reports the oldest waiting command and takes it off the queue. status:
+ * the error reply's prefix, NULL on success; failed: no (whole) reply,
+ * the connection failed (2: its reply was being read). */
+static void report(struct redis_session *s, const char *status, int failed,
+		   const struct db_callbacks *cb, void *ctx)
+{
+	struct redis_cmd *c = &s->q[s->qhead];
+	struct db_op op;
+	size_t off;
+
+	s->qhead = (s->qhead + 1) % REDIS_PENDING;
+	s->qlen--;
+	memset(&op, 0, sizeof(op));
+	op.start_ns = c->start_ns;
+	op.tid = c->tid;
+	memcpy(op.name, c->name, sizeof(op.name));
+	/* "SET ? ?": the shape of the command, never its arguments */
+	off = (size_t)snprintf(op.text, sizeof(op.text), "%s", c->name);
+	for (uint32_t i = 1; i < c->argc && i <= 8; i++)
+		off += (size_t)snprintf(op.text + off, sizeof(op.text) - off, " ?");
+	if (c->argc > 9)
+		off += (size_t)snprintf(op.text + off, sizeof(op.text) - off, " ...");
+	op.text_len = (uint16_t)off;
+	if (status) {
+		op.error = 1;
+		snprintf(op.status, sizeof(op.status), "%s", status);
+	}
+	op.failed = failed != 0;
+	op.incomplete = failed == 2;
+	s->ops++;
+	if (cb->on_op)
+		cb->on_op(ctx, &op);
+}
+
+void redis__fail(struct redis_session *s, const struct db_callbacks *cb, void *ctx)
+{
+	/* a reply cut short (bulk payload, aggregate elements, a line) */
+	bool partial = s->rep.state != S_START || s->rep.depth;
+
+	while (s->qlen) {
+		if (s->rep.lost) {
+			s->qhead = (s->qhead + 1) % REDIS_PENDING;
+			s->qlen--;
+			error(cb, ctx, REDIS_ERR_UNANSWERED);
+			continue;
+		}
+		report(s, NULL, partial ? 2 : 1, cb, ctx);
+		partial = false;
+	}
+	memset(&s->req, 0, sizeof(s->req));
+	memset(&s->rep, 0, sizeof(s->rep));
+}
+
 static void message_done(struct redis_session *s, bool request, const struct db_callbacks *cb,
 			 void *ctx)
 {
@@ -70,33 +123,11 @@ static void message_done(struct redis_session *s, bool request, const struct db_
 		c->argc = st->argc;
 		memcpy(c->name, st->name, sizeof(c->name));
 	} else if (!st->push) {
-		struct db_op op;
-		struct redis_cmd *c;
-		size_t off;
-
 		if (!s->qlen) {
 			error(cb, ctx, REDIS_ERR_UNMATCHED);
 			return;
 		}
-		c = &s->q[s->qhead];
-		s->qhead = (s->qhead + 1) % REDIS_PENDING;
-		s->qlen--;
-		memset(&op, 0, sizeof(op));
-		op.start_ns = c->start_ns;
-		op.tid = c->tid;
-		memcpy(op.name, c->name, sizeof(op.name));
-		/* "SET ? ?": the shape of the command, never its arguments */
-		off = (size_t)snprintf(op.text, sizeof(op.text), "%s", c->name);
-		for (uint32_t i = 1; i < c->argc && i <= 8; i++)
-			off += (size_t)snprintf(op.text + off, sizeof(op.text) - off, " ?");
-		if (c->argc > 9)
-			off += (size_t)snprintf(op.text + off, sizeof(op.text) - off, " ...");
-		op.text_len = (uint16_t)off;
-		op.error = st->error;
-		memcpy(op.status, st->status, sizeof(op.status));
-		s->ops++;
-		if (cb->on_op)
-			cb->on_op(ctx, &op);
+		report(s, st->error ? st->status : NULL, 0, cb, ctx);
 	}
 }
 

@@ -16,6 +16,7 @@ enum redis_error {		/* numbered explicitly, for counters */
 	REDIS_ERR_LOST = 2,		/* a capture gap hid a message boundary */
 	REDIS_ERR_UNMATCHED = 3,	/* a reply with no command waiting (pub/sub, lost) */
 	REDIS_ERR_OVERFLOW = 4,		/* pipelined deeper than followed: oldest forgotten */
+	REDIS_ERR_UNANSWERED = 5,	/* connection failed under a command whose reply a gap may have hidden */
 };
 
 #define REDIS_DEPTH 8		/* nesting of aggregates followed */
@@ -61,6 +62,12 @@ void redis__feed(struct redis_session *s, bool request, const uint8_t *data, siz
 		 size_t len, uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb,
 		 void *ctx);
 size_t redis__pending(const struct redis_session *s);
+/* The connection failed (peer hung up, reset, or the client gave up):
+ * every command still waiting is reported through cb->on_op with failed
+ * set (the oldest also incomplete when its reply was being read), or
+ * counted (REDIS_ERR_UNANSWERED) while the reply stream is lost. Leaves
+ * both directions between messages. */
+void redis__fail(struct redis_session *s, const struct db_callbacks *cb, void *ctx);
 /* A command array "*N\r\n$L\r\n" at d[0]. */
 bool redis__looks_like_command(const uint8_t *d, size_t n);
 
