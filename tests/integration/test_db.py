@@ -3,7 +3,9 @@
 port, driven by their own clients (psql, pgbench, mariadb, redis-cli,
 redis-benchmark) and by PyMySQL, a client that does not use libmysqlclient.
 Asserts exact per-operation counts on /metrics (client and server side),
---print spans fields, SQLSTATE / error codes and literal-free queries."""
+--print spans fields, SQLSTATE / error codes and literal-free queries, and
+operations the connection fails under (a server that kills the client's
+connection, a client killed while it waits) as failed client spans."""
 import json
 import os
 import pwd
@@ -11,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Agent, check, check_eq, finish, free_port, series, spawn,  # noqa: E402
-                     wait_until)
+from harness import (Agent, check, check_eq, finish, free_port, http_status, series,  # noqa: E402
+                     spawn, wait_until)
 
 CLIENT_H = "db_client_operation_duration_seconds"
 SERVER_H = "db_server_operation_duration_seconds"
@@ -67,6 +70,34 @@ def db_spans(agent, system):
     full stdout buffer may end the file in the middle of a line."""
     check_eq(agent.stop(), 0, "agent exit status after SIGINT")
     return [s for s in agent.spans() if s.get("db_system") == system]
+
+
+def polled(what, fn, timeout=15):
+    """Calls fn (a client call) until it returns a true value; returns that
+    value and how many calls it took, so exact counts can include them."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    while True:
+        n += 1
+        v = fn()
+        if v:
+            return v, n
+        if time.monotonic() > deadline:
+            raise SystemExit(f"FAIL: timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def failed_view(spans, op):
+    """(error_type, db_status, db_query, incomplete) of the client spans of op."""
+    return sorted((s.get("error_type", ""), s["db_status"], s["db_query"], bool(s.get("incomplete")))
+                  for s in spans if s["kind"] == "client" and s["db_operation"] == op)
+
+
+def check_waited(spans, op, error_type, low_ms, what):
+    """The failed spans of op lasted from the request to the failure."""
+    d = [s["duration_ms"] for s in spans if s["kind"] == "client" and s["db_operation"] == op and
+         s.get("error_type") == error_type]
+    check(len(d) == 1 and low_ms <= d[0] < 10000, f"{what}: duration {d} ms in [{low_ms}, 10000)")
 
 
 # ---- PostgreSQL ----
@@ -191,7 +222,50 @@ def test_postgres():
     check_eq(calls, {"joined": float(sum(want_client.values())), "alone": 0.0},
              "libpq calls joined to their wire spans")
 
+    postgres_failures(pg)
     pg.stop()
+
+
+def postgres_failures(pg):
+    """pg_terminate_backend under a running query (the backend sends FATAL
+    57P01, then hangs up: one span with that SQLSTATE, not a second
+    connection_closed one), and a psql killed while waiting
+    (request_cancelled). The libpq calls still join these spans."""
+    print("   failures: pg_terminate_backend, psql killed by timeout", flush=True)
+    agent = Agent("--port", str(pg.port), name="postgres failure agent")
+    base = ["psql", "-X", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", "postgres", "-tA"]
+    sleeper = spawn(base + ["-c", "SELECT pg_sleep(10)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+    active = "FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'"
+    _, polls = polled("psql running pg_sleep", lambda: run(base + ["-c", f"SELECT count(*) {active}"]
+                                                          ).stdout.strip() == "1")
+    time.sleep(0.3)
+    r = run(base + ["-c", f"SELECT count(pg_terminate_backend(pid)) {active}"])
+    check_eq(r.stdout.strip(), "1", "pg_terminate_backend ended one backend")
+    out, err = sleeper.communicate(timeout=10)
+    check("terminating connection due to administrator command" in err,
+          f"psql saw the FATAL ({err.strip()[:120]})")
+    r = run(["timeout", "-s", "KILL", "1"] + base + ["-c", "SELECT pg_sleep(4)"])
+    # timeout's KILL reaches its own process group: -9, or 137 from timeout
+    check(r.returncode in (-9, 137), f"psql killed by timeout -s KILL 1 (status {r.returncode})")
+
+    want = {("postgresql", "SELECT", "pg_stat_activity", "", "psql"): polls + 1,
+            ("postgresql", "SELECT", "", "57P01", "psql"): 1,
+            ("postgresql", "SELECT", "", "request_cancelled", "psql"): 1}
+    m = settle(agent, lambda m: counts(m, CLIENT_H) == want)
+    got = counts(m, CLIENT_H)
+    print("   failure client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}),
+          flush=True)
+    check_eq(got, want, "failure client counts, exactly these label sets")
+    calls = {o: series(m, "sonde_db_client_calls_total", outcome=o) for o in ("joined", "alone")}
+    check_eq(calls, {"joined": float(polls + 3), "alone": 0.0}, "libpq calls joined, failed spans too")
+    spans = db_spans(agent, "postgresql")
+    check_eq(failed_view([s for s in spans if s["db_query"] == "SELECT pg_sleep(?)"], "SELECT"),
+             [("57P01", "57P01", "SELECT pg_sleep(?)", False),
+              ("request_cancelled", "", "SELECT pg_sleep(?)", False)],
+             "pg_sleep spans: one 57P01 (no duplicate), one request_cancelled")
+    check_waited(spans, "SELECT", "request_cancelled", 900, "cancelled pg_sleep")
+    check_waited(spans, "SELECT", "57P01", 250, "terminated pg_sleep")
 
 
 def test_postgres_tls():
@@ -400,7 +474,46 @@ def test_mariadb():
                                   "SELECT COUNT(*) FROM sonde_lib WHERE id > ?",
                                   "SELECT COUNT(*) FROM sonde_lib WHERE id > ?"]),
              "TLS uprobe spans: SQL from mysql_real_query and the prepared statement")
+    mariadb_failures(db)
     db.stop()
+
+
+def mariadb_failures(db):
+    """KILL <id> under a running query (the client only sees the hang-up:
+    ERROR 2013, connection_closed) and a mariadb client killed while it
+    waits (request_cancelled)."""
+    print("   failures: KILL <id>, mariadb killed by timeout", flush=True)
+    agent = Agent("--port", str(db.port), name="mariadb failure agent")
+    sleeper = spawn(["mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", str(db.port),
+                     "-u", "root", "-N", "-B", "--skip-ssl", "-e", "SELECT SLEEP(10)"],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ids, polls = polled("mariadb running SLEEP", lambda: db.cli(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(10)'").stdout.split())
+    time.sleep(0.3)
+    check_eq(db.cli(f"KILL {ids[0]}").returncode, 0, "KILL the sleeping connection")
+    out, err = sleeper.communicate(timeout=10)
+    check("Lost connection" in err, f"the client lost its connection ({err.strip()[-80:]})")
+    r = run(["timeout", "-s", "KILL", "1", "mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1",
+             "-P", str(db.port), "-u", "root", "--skip-ssl", "-e", "SELECT SLEEP(4)"])
+    # timeout's KILL reaches its own process group: -9, or 137 from timeout
+    check(r.returncode in (-9, 137), f"mariadb killed by timeout -s KILL 1 (status {r.returncode})")
+
+    want = {("mariadb", "SELECT", "information_schema.PROCESSLIST", "", "mariadb"): polls,
+            ("mariadb", "KILL", "", "", "mariadb"): 1,
+            ("mariadb", "SELECT", "", "connection_closed", "mariadb"): 1,
+            ("mariadb", "SELECT", "", "request_cancelled", "mariadb"): 1}
+    m = settle(agent, lambda m: counts(m, CLIENT_H) == want)
+    got = counts(m, CLIENT_H)
+    print("   failure client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}),
+          flush=True)
+    check_eq(got, want, "failure client counts, exactly these label sets")
+    spans = db_spans(agent, "mariadb")
+    check_eq(failed_view([s for s in spans if s["db_query"] == "SELECT SLEEP(?)"], "SELECT"),
+             [("connection_closed", "", "SELECT SLEEP(?)", False),
+              ("request_cancelled", "", "SELECT SLEEP(?)", False)],
+             "SLEEP spans: connection_closed (KILL), request_cancelled (client killed)")
+    check_waited(spans, "SELECT", "connection_closed", 250, "killed SLEEP")
+    check_waited(spans, "SELECT", "request_cancelled", 900, "cancelled SLEEP")
 
 
 # ---- Redis ----
@@ -475,9 +588,82 @@ def test_redis():
         check_eq(db_span[0]["trace_id"], srv_span[0]["trace_id"], "Redis span in the request's trace")
         check_eq(db_span[0]["parent_span_id"], srv_span[0]["span_id"], "Redis span's parent: the server span")
         check_eq(db_span[0]["tid"], srv_span[0]["tid"], "same thread")
+    redis_failures(port, redis_svc, web, http_port)
     srv.terminate()
     srv.wait(10)
     shutil.rmtree(d, ignore_errors=True)
+
+
+def redis_failures(port, redis_svc, web, http_port):
+    """BLPOP under CLIENT KILL (connection_closed) and a redis-cli killed
+    in BLPOP (request_cancelled); Redis itself still counts both as
+    unanswered on its side. Then a killed call made while serving an HTTP
+    request: a failed child of that request's server span."""
+    print("   failures: CLIENT KILL, SIGKILL, a killed call inside an HTTP request", flush=True)
+    agent = Agent("--port", str(port), name="redis failure agent")
+    cli = lambda *a: run(["redis-cli", "-p", str(port), *a]).stdout.strip()  # noqa: E731
+
+    def blocked():
+        return [l.split()[0].split("=", 1)[1] for l in cli("CLIENT", "LIST").splitlines()
+                if " cmd=blpop " in l]
+    b = spawn(["redis-cli", "-p", str(port), "BLPOP", "sonde:never", "0"], stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE, text=True)
+    ids, polls = polled("redis-cli blocked in BLPOP", blocked)
+    time.sleep(0.5)
+    check_eq(cli("CLIENT", "KILL", "ID", ids[0]), "1", "CLIENT KILL ID")
+    out, err = b.communicate(timeout=10)
+    check("Server closed the connection" in out + err, f"redis-cli saw the hang-up ({(out + err).strip()})")
+    k = spawn(["redis-cli", "-p", str(port), "BLPOP", "sonde:never", "0"], stdout=subprocess.DEVNULL)
+    _, polls2 = polled("second redis-cli blocked in BLPOP", blocked)
+    time.sleep(0.5)
+    k.kill()
+    k.wait(10)
+
+    n_client = polls + polls2 + 1
+    want = {("redis", "BLPOP", "", "connection_closed", "redis-cli"): 1,
+            ("redis", "BLPOP", "", "request_cancelled", "redis-cli"): 1,
+            ("redis", "CLIENT", "", "", "redis-cli"): n_client}
+
+    def done(m):
+        return (counts(m, CLIENT_H) == want and
+                series(m, "sonde_db_unanswered_operations_total", protocol="redis") == 2.0)
+    m = settle(agent, done)
+    got = counts(m, CLIENT_H)
+    print("   failure client counts:", json.dumps({"|".join(k): v for k, v in sorted(got.items())}),
+          flush=True)
+    check_eq(got, want, "failure client counts, exactly these label sets")
+    check_eq(counts(m, SERVER_H), {("redis", "CLIENT", "", "", redis_svc): n_client},
+             "server side unchanged: no BLPOP span")
+    check_eq(series(m, "sonde_db_unanswered_operations_total", protocol="redis"), 2.0,
+             "server side: the two BLPOPs counted unanswered, as before")
+    spans = db_spans(agent, "redis")
+    check_eq(failed_view(spans, "BLPOP"), [("connection_closed", "", "BLPOP ? ?", False),
+                                           ("request_cancelled", "", "BLPOP ? ?", False)],
+             "BLPOP spans: connection_closed (CLIENT KILL), request_cancelled (SIGKILL)")
+    check_waited(spans, "BLPOP", "connection_closed", 500, "killed BLPOP")
+    check_waited(spans, "BLPOP", "request_cancelled", 500, "cancelled BLPOP")
+
+    traced = Agent("--pid", str(web.pid), name="trace failure agent")
+    status = {}
+    t = threading.Thread(target=lambda: status.update(
+        code=http_status(f"http://127.0.0.1:{http_port}/sonde-db-kill")))
+    t.start()
+    ids, _ = polled("the HTTP handler blocked in BLPOP", blocked)
+    check_eq(cli("CLIENT", "KILL", "ID", ids[0]), "1", "CLIENT KILL the handler's Redis client")
+    t.join(10)
+    check_eq(status.get("code"), 502, "the handler answered 502 after losing Redis")
+    py_svc = os.path.basename(os.path.realpath(sys.executable))
+    settle(traced, lambda m: counts(m, CLIENT_H).get(("redis", "BLPOP", "", "connection_closed", py_svc)))
+    tspans = db_spans_all(traced)
+    srv_span = [s for s in tspans if s.get("target") == "/sonde-db-kill" and s["kind"] == "server"]
+    db_span = [s for s in tspans if s.get("db_system") == "redis" and s["kind"] == "client"]
+    check_eq((len(srv_span), len(db_span)), (1, 1), "one HTTP server span, one failed Redis span")
+    if srv_span and db_span:
+        check_eq((srv_span[0]["status"], db_span[0]["error_type"], db_span[0]["db_operation"]),
+                 (502, "connection_closed", "BLPOP"), "502 server span, failed BLPOP")
+        check_eq(db_span[0]["trace_id"], srv_span[0]["trace_id"], "failed Redis span in the request's trace")
+        check_eq(db_span[0]["parent_span_id"], srv_span[0]["span_id"],
+                 "failed Redis span's parent: the server span")
 
 
 def main():
