@@ -2,8 +2,10 @@
  * redis): the input is split into feeds (with capture gaps, alternating
  * directions) by its own control bytes. The follower must never read out of
  * bounds, crash or hang, and every operation it reports must be a
- * NUL-terminated, bounded record. A target defines FUZZ_SESSION, FUZZ_INIT,
- * FUZZ_FEED, FUZZ_PENDING and FUZZ_PENDING_MAX, then includes this file. */
+ * NUL-terminated, bounded record. The connection failing (FUZZ_FAIL) at
+ * any point and at the end must leave nothing pending. A target defines
+ * FUZZ_SESSION, FUZZ_INIT, FUZZ_FEED, FUZZ_FAIL, FUZZ_PENDING and
+ * FUZZ_PENDING_MAX, then includes this file. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ static void on_op(void *ctx, const struct db_op *op)
 static void on_error(void *ctx, int e)
 {
 	(void)ctx;
-	if (e < 1 || e > 4)
+	if (e < 1 || e > 5)
 		abort();
 }
 
@@ -40,6 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t cap = (size_t)(c & 0x3f) + 1, gap = (c & 0x40) ? (size_t)(c & 0x0f) * 97 : 0;
 		uint8_t *copy;
 
+		if (c == 0x7f) {	/* the connection fails here */
+			FUZZ_FAIL(&s, &cb, NULL);
+			if (FUZZ_PENDING(&s))
+				abort();
+			continue;
+		}
 		if (cap > size - i)
 			cap = size - i;
 		copy = malloc(cap ? cap : 1);	/* exact size: sanitizers see overreads */
@@ -51,6 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		i += cap;
 	}
 	if (FUZZ_PENDING(&s) > FUZZ_PENDING_MAX)
+		abort();
+	FUZZ_FAIL(&s, &cb, NULL);
+	if (FUZZ_PENDING(&s))
 		abort();
 	return 0;
 }
