@@ -97,6 +97,12 @@ static void test_fail(void)
 	CHECK_EQ_INT(ops[5].failed, 0);
 	CHECK_EQ_INT(nerr[REDIS_ERR_SYNTAX] + nerr[REDIS_ERR_LOST] + nerr[REDIS_ERR_UNMATCHED], 0);
 
+	/* QUIT then the hang-up, the +OK not read: no failure */
+	feed(true, "*1\r\n$4\r\nQUIT\r\n", 350);
+	redis__fail(&S, &cb, NULL);
+	CHECK_EQ_INT(nops, 6);
+	CHECK_EQ_INT(redis__pending(&S), 0);
+
 	/* replies lost in a gap: the command sent after it is not known failed */
 	redis__feed(&S, false, (const uint8_t *)"$100\r\nab", 9, 300, 400, 3, &cb, NULL);
 	CHECK_EQ_INT(nerr[REDIS_ERR_LOST], 1);

@@ -88,6 +88,12 @@ void redis__fail(struct redis_session *s, const struct db_callbacks *cb, void *c
 	bool partial = s->rep.state != S_START || s->rep.depth;
 
 	while (s->qlen) {
+		/* the server hangs up after QUIT; a client need not wait for +OK */
+		if (!strcmp(s->q[s->qhead].name, "QUIT")) {
+			s->qhead = (s->qhead + 1) % REDIS_PENDING;
+			s->qlen--;
+			continue;
+		}
 		if (s->rep.lost) {
 			s->qhead = (s->qhead + 1) % REDIS_PENDING;
 			s->qlen--;

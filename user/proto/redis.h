@@ -65,8 +65,9 @@ size_t redis__pending(const struct redis_session *s);
 /* The connection failed (peer hung up, reset, or the client gave up):
  * every command still waiting is reported through cb->on_op with failed
  * set (the oldest also incomplete when its reply was being read), or
- * counted (REDIS_ERR_UNANSWERED) while the reply stream is lost. Leaves
- * both directions between messages. */
+ * counted (REDIS_ERR_UNANSWERED) while the reply stream is lost; a QUIT
+ * left waiting is no failure (dropped). Leaves both directions between
+ * messages. */
 void redis__fail(struct redis_session *s, const struct db_callbacks *cb, void *ctx);
 /* A command array "*N\r\n$L\r\n" at d[0]. */
 bool redis__looks_like_command(const uint8_t *d, size_t n);
