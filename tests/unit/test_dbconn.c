@@ -37,6 +37,8 @@ struct sock {
 	uint16_t sport, dport;
 };
 
+static uint8_t ev_flags;	/* SONDE_F_TLS: plaintext from the TLS uprobes */
+
 static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
 	       uint64_t ktime, const void *data, size_t n)
 {
@@ -46,6 +48,7 @@ static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t 
 	e->hdr.op = SONDE_OP_DATA;
 	e->hdr.size = (uint32_t)(sizeof(*e) + n);
 	e->hdr.ktime = ktime;
+	e->hdr.flags = ev_flags;
 	e->enter_ns = enter_ns;
 	e->sk = k->sk;
 	e->tgid = k->tgid;
@@ -321,7 +324,20 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 		CHECK(memcmp(got[0].ctx.trace_id, got[1].ctx.trace_id, 16) == 0);
 		CHECK(memcmp(got[0].ctx.parent_span_id, got[1].ctx.span_id, 8) == 0);
 	}
-	CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1 + 1 + 2 + 1 + 1);	/* with the close above */
+	/* over TLS (plaintext from the uprobes): the failed span says so */
+	{
+		struct sock k = { NO_PID - 28, 0x2800, SONDE_ROLE_CLIENT, 41009, 6380 };
+
+		nspans = 0;
+		ev_flags = SONDE_F_TLS;
+		ev(t, &k, OUT, 100, 110, "*1\r\n$4\r\nPING\r\n", 14);
+		ev_flags = 0;
+		io_end(t, &k, ECONNRESET, 200);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_INT(got[0].tls, 1);
+		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_RESET);
+	}
+	CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1 + 1 + 2 + 1 + 1 + 1);	/* with the close above */
 	CHECK_EQ_INT(st->db.failed[DBCONN_PG], 1);
 	CHECK_EQ_INT(st->db.failed[DBCONN_MYSQL], 2);
 }
