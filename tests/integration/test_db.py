@@ -93,11 +93,13 @@ def failed_view(spans, op):
                   for s in spans if s["kind"] == "client" and s["db_operation"] == op)
 
 
-def check_waited(spans, op, error_type, low_ms, what):
-    """The failed spans of op lasted from the request to the failure."""
+def check_waited(spans, op, error_type, low_ms, high_ms, what):
+    """The failed span of op lasted from the request to the failure (not to
+    when the server would have answered)."""
     d = [s["duration_ms"] for s in spans if s["kind"] == "client" and s["db_operation"] == op and
          s.get("error_type") == error_type]
-    check(len(d) == 1 and low_ms <= d[0] < 10000, f"{what}: duration {d} ms in [{low_ms}, 10000)")
+    print(f"   {what}: {d} ms", flush=True)
+    check(len(d) == 1 and low_ms <= d[0] < high_ms, f"{what}: duration {d} ms in [{low_ms}, {high_ms})")
 
 
 # ---- PostgreSQL ----
@@ -245,6 +247,7 @@ def postgres_failures(pg):
     out, err = sleeper.communicate(timeout=10)
     check("terminating connection due to administrator command" in err,
           f"psql saw the FATAL ({err.strip()[:120]})")
+    # killed 1 s after it started (start-up and connect included), 3 s before its answer
     r = run(["timeout", "-s", "KILL", "1"] + base + ["-c", "SELECT pg_sleep(4)"])
     # timeout's KILL reaches its own process group: -9, or 137 from timeout
     check(r.returncode in (-9, 137), f"psql killed by timeout -s KILL 1 (status {r.returncode})")
@@ -264,8 +267,8 @@ def postgres_failures(pg):
              [("57P01", "57P01", "SELECT pg_sleep(?)", False),
               ("request_cancelled", "", "SELECT pg_sleep(?)", False)],
              "pg_sleep spans: one 57P01 (no duplicate), one request_cancelled")
-    check_waited(spans, "SELECT", "request_cancelled", 900, "cancelled pg_sleep")
-    check_waited(spans, "SELECT", "57P01", 250, "terminated pg_sleep")
+    check_waited(spans, "SELECT", "request_cancelled", 500, 2000, "cancelled pg_sleep")
+    check_waited(spans, "SELECT", "57P01", 250, 5000, "terminated pg_sleep")
 
 
 def test_postgres_tls():
@@ -512,8 +515,8 @@ def mariadb_failures(db):
              [("connection_closed", "", "SELECT SLEEP(?)", False),
               ("request_cancelled", "", "SELECT SLEEP(?)", False)],
              "SLEEP spans: connection_closed (KILL), request_cancelled (client killed)")
-    check_waited(spans, "SELECT", "connection_closed", 250, "killed SLEEP")
-    check_waited(spans, "SELECT", "request_cancelled", 900, "cancelled SLEEP")
+    check_waited(spans, "SELECT", "connection_closed", 250, 5000, "killed SLEEP")
+    check_waited(spans, "SELECT", "request_cancelled", 500, 2000, "cancelled SLEEP")
 
 
 # ---- Redis ----
@@ -640,8 +643,8 @@ def redis_failures(port, redis_svc, web, http_port):
     check_eq(failed_view(spans, "BLPOP"), [("connection_closed", "", "BLPOP ? ?", False),
                                            ("request_cancelled", "", "BLPOP ? ?", False)],
              "BLPOP spans: connection_closed (CLIENT KILL), request_cancelled (SIGKILL)")
-    check_waited(spans, "BLPOP", "connection_closed", 500, "killed BLPOP")
-    check_waited(spans, "BLPOP", "request_cancelled", 500, "cancelled BLPOP")
+    check_waited(spans, "BLPOP", "connection_closed", 500, 5000, "killed BLPOP")
+    check_waited(spans, "BLPOP", "request_cancelled", 500, 5000, "cancelled BLPOP")
 
     traced = Agent("--pid", str(web.pid), name="trace failure agent")
     status = {}
