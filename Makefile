@@ -36,7 +36,7 @@ test_metrics_SRCS := user/metrics.c
 test_conntrack_SRCS := user/tracectx.c user/conntrack.c user/proto/http1.c user/route.c user/proc.c user/span.c user/log.c
 test_tracectx_SRCS := user/tracectx.c
 UNIT_TESTS += otlp sampler
-test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_config.c user/sampler.c user/metrics.c \
+test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_span.c user/export/otlp_config.c user/sampler.c user/metrics.c \
 	user/span.c user/tracectx.c user/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/sampler.c
 UNIT_TESTS += libwatch
@@ -90,7 +90,7 @@ $(BUILD)/sonde: $(USER_OBJS)
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
-$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/span.c user/tracectx.c user/log.c user/metrics.c \
+$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/export/otlp_span.c user/span.c user/tracectx.c user/log.c user/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
 

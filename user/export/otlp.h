@@ -92,8 +92,8 @@ struct otlp_span_item {
 typedef void (*otlp_proc_info_fn)(void *arg, uint32_t pid, char *exe, size_t exelen,
 				  char *cmdline, size_t cmdlen);
 
-/* ExportTraceServiceRequest: one ResourceSpans per (pid, service), scope
- * "sonde". *out is malloc'd. 0 or -ENOMEM. */
+/* otlp__enc_spans of items (through their records). *out is malloc'd. 0 or
+ * -ENOMEM. */
 int otlp__encode_spans(const struct otlp_config *c, const struct otlp_span_item *items, size_t n,
 		       otlp_proc_info_fn info, void *info_arg, uint8_t **out, size_t *outlen);
 /* ExportMetricsServiceRequest with every family of the registry (cumulative;
@@ -107,6 +107,34 @@ const char *otlp__metric_name(const char *prom_name, enum metric_type t, char *b
 const char *otlp__attr_key(const char *label);
 /* gzip (RFC 1952) of in; *out malloc'd. 0 or -ENOMEM. */
 int otlp__gzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
+
+/* ---- queued spans and the batch encoder (otlp_span.c) ---- */
+
+/* A span waits for export as a compact record: its numbers and only the
+ * bytes of its strings (a few hundred bytes, where struct span is ~1.8 KiB).
+ * Records are 8-aligned, at most OTLP_REC_MAX bytes, and start with their
+ * size as a uint32_t. */
+#define OTLP_REC_MAX 4096
+#define OTLP_REC_NSTR 15
+/* Size of s's record; lens[OTLP_REC_NSTR] gets its string lengths for
+ * otlp__rec_write, which writes it to dst (8-aligned, size bytes). ctx
+ * replaces s->ctx (ids made up at queueing); service replaces s->service. */
+size_t otlp__rec_size(const struct span *s, const char *service, uint16_t lens[]);
+void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx, const char *service,
+		     const uint16_t lens[], size_t size);
+size_t otlp__rec_len(const void *rec);
+
+/* Buffers reused from batch to batch: span bodies, the request, gzip. */
+struct otlp_enc;
+struct otlp_enc *otlp__enc_new(void);
+void otlp__enc_free(struct otlp_enc *e);
+/* ExportTraceServiceRequest of n records: one ResourceSpans per (pid,
+ * service) in order of first appearance, spans in arrival order, scope
+ * "sonde"; gzip'd (level 1) when asked. *body points into e and stays valid
+ * until e's next use. 0 or -ENOMEM. */
+int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void *const *recs, size_t n,
+		    otlp_proc_info_fn info, void *info_arg, bool gzip, const uint8_t **body, size_t *len);
+int otlp__enc_gzip(struct otlp_enc *e, const uint8_t *in, size_t n, const uint8_t **out, size_t *outlen);
 /* Rejected count and message of an Export*ServiceResponse body; 0 with
  * *rejected 0 for an empty body, -EINVAL for one that does not decode. */
 int otlp__decode_response(enum otlp_signal sig, const uint8_t *body, size_t n, int64_t *rejected,

@@ -1,11 +1,10 @@
-/* OTLP protobuf encoding of spans (semantic conventions for HTTP and
- * database spans) and of the metrics registry, plus gzip and response
- * decoding. Messages are built in an arena and packed by protobuf-c. */
+/* OTLP protobuf encoding of the metrics registry, and response decoding.
+ * Messages are built in an arena and packed by protobuf-c; spans, the hot
+ * path, have their own writer (otlp_span.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "export/otlp.h"
 #include "otlp.pb-c.h"
@@ -141,27 +140,6 @@ static void attr_bool(struct arena *a, struct attrs *l, const char *key, bool va
 	}
 }
 
-/* Header values are string arrays in the semantic conventions (a header
- * may repeat); sonde records one value. */
-static void attr_str_array(struct arena *a, struct attrs *l, const char *key, const char *val)
-{
-	Otlp__AnyValue *v = attr_add(a, l, key), *e = any_new(a);
-	Otlp__ArrayValue *arr = arena_alloc(a, sizeof(*arr));
-	Otlp__AnyValue **vals = arena_alloc(a, sizeof(*vals));
-	char *s = astr(a, val);
-
-	if (!v || !e || !arr || !vals || !s)
-		return;
-	otlp__array_value__init(arr);
-	e->value_case = OTLP__ANY_VALUE__VALUE_STRING_VALUE;
-	e->string_value = s;
-	vals[0] = e;
-	arr->n_values = 1;
-	arr->values = vals;
-	v->value_case = OTLP__ANY_VALUE__VALUE_ARRAY_VALUE;
-	v->array_value = arr;
-}
-
 static Otlp__InstrumentationScope *scope_new(struct arena *a, const struct otlp_config *c)
 {
 	Otlp__InstrumentationScope *s = arena_alloc(a, sizeof(*s));
@@ -208,165 +186,6 @@ static Otlp__Resource *resource_new(struct arena *a, struct attrs *l)
 	return r;
 }
 
-/* ---- spans ---- */
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-static const char *known_method(const char *m)
-{
-	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
-					     "OPTIONS", "TRACE", "PATCH" };
-
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(m, known[i]) == 0)
-			return m;
-	return NULL;
-}
-
-static void http_attrs(struct arena *a, struct attrs *l, const struct span *s, const char *local,
-		       const char *peer, char *name, size_t namelen)
-{
-	const char *method = known_method(s->method);
-	const char *scheme = s->tls ? "https" : "http";
-	bool server = s->kind == SPAN_SERVER;
-	const char *q = strchr(s->target, '?');
-	char buf[HTTP1_TARGET_MAX + 128], ver[8];
-
-	/* "{method} {route}" for both kinds: sonde's normalised route plays
-	 * the part of url.template on the client side. */
-	snprintf(name, namelen, "%s%s%s", method ? method : "HTTP", s->route[0] ? " " : "", s->route);
-	attr_str(a, l, "http.request.method", method ? method : "_OTHER");
-	if (!method)
-		attr_str(a, l, "http.request.method_original", s->method);
-	if (server) {
-		snprintf(buf, sizeof(buf), "%.*s", q ? (int)(q - s->target) : (int)strlen(s->target),
-			 s->target);
-		attr_str(a, l, "url.path", buf);
-		if (q && q[1])
-			attr_str(a, l, "url.query", q + 1);
-	} else {
-		bool v6 = strchr(peer, ':') != NULL;
-
-		if (s->target[0] == '/')
-			snprintf(buf, sizeof(buf), "%s://%s%s%s:%u%s", scheme, v6 ? "[" : "", peer,
-				 v6 ? "]" : "", s->tuple.dport, s->target);
-		else	/* absolute-form (proxy requests) is already a full URL */
-			snprintf(buf, sizeof(buf), "%s", s->target);
-		attr_str(a, l, "url.full", buf);
-	}
-	attr_str(a, l, "url.scheme", scheme);
-	if (s->route[0])
-		attr_str(a, l, "http.route", s->route);
-	if (s->status)
-		attr_int(a, l, "http.response.status_code", s->status);
-	attr_str(a, l, "server.address", server ? local : peer);
-	attr_int(a, l, "server.port", server ? s->tuple.sport : s->tuple.dport);
-	if (server) {
-		attr_str(a, l, "client.address", peer);
-		attr_int(a, l, "client.port", s->tuple.dport);
-	}
-	attr_str(a, l, "network.peer.address", peer);
-	attr_int(a, l, "network.peer.port", s->tuple.dport);
-	snprintf(ver, sizeof(ver), "1.%u", s->version_minor);
-	attr_str(a, l, "network.protocol.version", ver);
-	if (s->request_id[0])
-		attr_str_array(a, l, "http.request.header.x-request-id", s->request_id);
-	if (s->tracking_id[0])
-		attr_str_array(a, l, "http.request.header.x-tracking-id", s->tracking_id);
-	if (s->correlation_id[0])
-		attr_str_array(a, l, "http.request.header.x-correlation-id", s->correlation_id);
-}
-
-static void db_attrs(struct arena *a, struct attrs *l, const struct span *s, const char *local,
-		     const char *peer, char *name, size_t namelen)
-{
-	bool server = s->kind == SPAN_SERVER;
-
-	if (s->db_operation[0])
-		snprintf(name, namelen, "%s%s%s", s->db_operation, s->db_collection[0] ? " " : "",
-			 s->db_collection);
-	else
-		snprintf(name, namelen, "%s", s->db_system ? s->db_system : "db");
-	if (s->db_system)
-		attr_str(a, l, "db.system.name", s->db_system);
-	if (s->db_operation[0])
-		attr_str(a, l, "db.operation.name", s->db_operation);
-	if (s->db_collection[0])
-		attr_str(a, l, "db.collection.name", s->db_collection);
-	if (s->db_query[0])
-		attr_str(a, l, "db.query.text", s->db_query);
-	if (s->db_status[0])
-		attr_str(a, l, "db.response.status_code", s->db_status);
-	attr_str(a, l, "server.address", server ? local : peer);
-	attr_int(a, l, "server.port", server ? s->tuple.sport : s->tuple.dport);
-	attr_str(a, l, "network.peer.address", peer);
-	attr_int(a, l, "network.peer.port", s->tuple.dport);
-}
-
-static Otlp__Span *span_new(struct arena *a, const struct span *s)
-{
-	Otlp__Span *o = arena_alloc(a, sizeof(*o));
-	Otlp__Status *st = arena_alloc(a, sizeof(*st));
-	struct attrs l = { 0 };
-	char local[64], peer[64], name[HTTP1_TARGET_MAX + 64];
-	uint8_t *ids = arena_alloc(a, 32);
-
-	if (!o || !st || !ids)
-		return NULL;
-	otlp__span__init(o);
-	otlp__status__init(st);
-	memcpy(ids, s->ctx.trace_id, 16);
-	memcpy(ids + 16, s->ctx.span_id, 8);
-	memcpy(ids + 24, s->ctx.parent_span_id, 8);
-	o->trace_id = (ProtobufCBinaryData){ 16, ids };
-	o->span_id = (ProtobufCBinaryData){ 8, ids + 16 };
-	if (!all_zero(s->ctx.parent_span_id, 8))
-		o->parent_span_id = (ProtobufCBinaryData){ 8, ids + 24 };
-	if (s->ctx.tracestate[0])
-		o->trace_state = astr(a, s->ctx.tracestate);
-	/* W3C flags in the low byte; bit 8 says bit 9 (parent is remote) is known */
-	o->flags = s->ctx.trace_flags | 0x100u | (s->ctx.remote_parent ? 0x200u : 0);
-	o->kind = s->kind == SPAN_SERVER ? OTLP__SPAN__SPAN_KIND__SPAN_KIND_SERVER
-					 : OTLP__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
-	o->start_time_unix_nano = span__wall_ns(s->start_ns);
-	o->end_time_unix_nano = span__wall_ns(s->end_ns);
-	span__addr(&s->tuple, 0, local, sizeof(local));
-	span__addr(&s->tuple, 1, peer, sizeof(peer));
-	if (s->proto == SPAN_DB)
-		db_attrs(a, &l, s, local, peer, name, sizeof(name));
-	else
-		http_attrs(a, &l, s, local, peer, name, sizeof(name));
-	if (s->error_type[0]) {
-		attr_str(a, &l, "error.type", s->error_type);
-		st->code = OTLP__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-	}
-	o->name = astr(a, name);
-	o->status = st;
-	o->n_attributes = l.n;
-	o->attributes = l.kv;
-	return a->failed ? NULL : o;
-}
-
-static int cmp_item(const void *x, const void *y)
-{
-	const struct otlp_span_item *a = *(const struct otlp_span_item *const *)x;
-	const struct otlp_span_item *b = *(const struct otlp_span_item *const *)y;
-	int c;
-
-	if (a->s.tgid != b->s.tgid)
-		return a->s.tgid < b->s.tgid ? -1 : 1;
-	if ((c = strcmp(a->service, b->service)))
-		return c;
-	/* keep arrival order inside a group */
-	return a < b ? -1 : a > b;
-}
-
 static int pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
@@ -376,74 +195,6 @@ static int pack(const ProtobufCMessage *msg, uint8_t **out, size_t *outlen)
 		return -ENOMEM;
 	*outlen = protobuf_c_message_pack(msg, *out);
 	return 0;
-}
-
-int otlp__encode_spans(const struct otlp_config *c, const struct otlp_span_item *items, size_t n,
-		       otlp_proc_info_fn info, void *info_arg, uint8_t **out, size_t *outlen)
-{
-	Otlp__ExportTraceServiceRequest req = OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-	struct arena a = { 0 };
-	const struct otlp_span_item **ord = malloc((n ? n : 1) * sizeof(*ord));
-	Otlp__ResourceSpans **rs = malloc((n ? n : 1) * sizeof(*rs));
-	size_t nrs = 0;
-	int rc = -ENOMEM;
-
-	*out = NULL;
-	*outlen = 0;
-	if (!ord || !rs)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		ord[i] = &items[i];
-	qsort(ord, n, sizeof(*ord), cmp_item);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		Otlp__ResourceSpans *r = arena_alloc(&a, sizeof(*r));
-		Otlp__ScopeSpans *ss = arena_alloc(&a, sizeof(*ss));
-		Otlp__ScopeSpans **ssv = arena_alloc(&a, sizeof(*ssv));
-		struct attrs l = { 0 };
-		char exe[256] = "", cmd[1024] = "", comm[SONDE_COMM_LEN + 1];
-		Otlp__Span **spans;
-
-		while (j < n && ord[j]->s.tgid == ord[i]->s.tgid &&
-		       strcmp(ord[j]->service, ord[i]->service) == 0)
-			j++;
-		spans = arena_alloc(&a, (j - i) * sizeof(*spans));
-		if (!r || !ss || !ssv || !spans)
-			goto out;
-		otlp__resource_spans__init(r);
-		otlp__scope_spans__init(ss);
-		if (info)
-			info(info_arg, ord[i]->s.tgid, exe, sizeof(exe), cmd, sizeof(cmd));
-		attr_str(&a, &l, "service.name", ord[i]->service);
-		attr_int(&a, &l, "process.pid", ord[i]->s.tgid);
-		snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(ord[i]->s.comm), ord[i]->s.comm);
-		attr_str(&a, &l, "process.executable.name", exe[0] ? exe : comm);
-		if (cmd[0])
-			attr_str(&a, &l, "process.command_line", cmd);
-		resource_common(&a, &l, c);
-		r->resource = resource_new(&a, &l);
-		ss->scope = scope_new(&a, c);
-		for (size_t k = i; k < j; k++)
-			if (!(spans[k - i] = span_new(&a, &ord[k]->s)))
-				goto out;
-		ss->n_spans = j - i;
-		ss->spans = spans;
-		ssv[0] = ss;
-		r->n_scope_spans = 1;
-		r->scope_spans = ssv;
-		rs[nrs++] = r;
-		i = j;
-	}
-	if (a.failed)
-		goto out;
-	req.n_resource_spans = nrs;
-	req.resource_spans = rs;
-	rc = pack(&req.base, out, outlen);
-out:
-	arena_free(&a);
-	free(ord);
-	free(rs);
-	return rc;
 }
 
 /* ---- metrics ---- */
@@ -689,38 +440,7 @@ out:
 	return rc;
 }
 
-/* ---- gzip, responses ---- */
-
-int otlp__gzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen)
-{
-	z_stream z = { 0 };
-	size_t cap;
-	int rc;
-
-	*out = NULL;
-	/* windowBits 15 + 16: the gzip wrapper rather than zlib's */
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	cap = deflateBound(&z, n) + 32;
-	*out = malloc(cap);
-	if (!*out) {
-		deflateEnd(&z);
-		return -ENOMEM;
-	}
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = *out;
-	z.avail_out = (uInt)cap;
-	rc = deflate(&z, Z_FINISH);
-	*outlen = z.total_out;
-	deflateEnd(&z);
-	if (rc != Z_STREAM_END) {
-		free(*out);
-		*out = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
+/* ---- responses ---- */
 
 int otlp__decode_response(enum otlp_signal sig, const uint8_t *body, size_t n, int64_t *rejected,
 			  char *msg, size_t msglen)
