@@ -21,6 +21,9 @@
 #define SHUTDOWN_FLUSH_NS 2000000000ULL
 #define PCACHE 128
 #define PINFO_TTL_NS (30ULL * 1000000000ULL)
+/* Bytes of queue per span of OTEL_BSP_MAX_QUEUE_SIZE: a record of a typical
+ * HTTP span takes ~200 bytes, a database span with its query ~300. */
+#define QUEUE_REC_BYTES 384
 
 static struct otlp_curl cu;		/* filled once by otlp__setup */
 static const char *const signal_name[] = { "traces", "metrics" };
@@ -39,7 +42,9 @@ struct worker {
 	uint8_t resp[RESP_MAX];
 	size_t resp_len;
 	long retry_after;
-	struct otlp_span_item *batch;	/* traces: what is being sent */
+	/* traces: the records of the batch being encoded, and the encoder */
+	const void **recs;
+	struct otlp_enc *enc;
 };
 
 struct pinfo {
@@ -57,8 +62,12 @@ struct otlp {
 	pthread_mutex_t mu;		/* everything below up to the counters */
 	bool stop;
 	uint64_t deadline_ns;		/* shutdown: give up after this */
-	struct otlp_span_item *q;	/* ring of queued spans */
-	size_t qhead, qlen;
+	/* Queued spans: records (otlp__rec_*) back to back in a byte ring, at
+	 * most cfg.queue_size of them. The traces worker encodes straight from
+	 * the ring: what it took stays in rused until it is done with it. */
+	uint8_t *ring;
+	size_t rcap, rhead, rtail, rused;
+	size_t qlen;			/* records queued and not taken */
 	uint64_t last_export_ns;
 	uint8_t *mbody;			/* metrics snapshot waiting to be sent */
 	size_t mlen, mpoints;
@@ -310,6 +319,57 @@ static void send_body(struct worker *w, const uint8_t *body, size_t len, uint64_
 	}
 }
 
+/* Room for a record of sz bytes at the ring's tail (mu held), or NULL. A
+ * record never wraps: when the end is too short, a zero size there sends
+ * the reader back to the start. */
+static void *ring_reserve(struct otlp *o, size_t sz)
+{
+	uint8_t *p;
+
+	if (!o->rused)
+		o->rhead = o->rtail = 0;
+	if (o->rtail >= o->rhead && !(o->rused && o->rtail == o->rhead)) {
+		if (o->rcap - o->rtail < sz) {
+			if (o->rhead < sz)
+				return NULL;
+			if (o->rtail < o->rcap)
+				*(uint32_t *)(o->ring + o->rtail) = 0;
+			o->rused += o->rcap - o->rtail;
+			o->rtail = 0;
+		}
+	} else if (o->rhead - o->rtail < sz) {
+		return NULL;
+	}
+	p = o->ring + o->rtail;
+	o->rtail += sz;
+	o->rused += sz;
+	return p;
+}
+
+/* The n oldest records (mu held). *head gets where the ring starts once
+ * they are released; returns the bytes they and any wrap gap take. */
+static size_t ring_take(struct otlp *o, const void **recs, size_t n, size_t *head)
+{
+	size_t pos = o->rhead, taken = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t sz;
+
+		if (pos == o->rcap) {
+			pos = 0;
+		} else if (*(const uint32_t *)(o->ring + pos) == 0) {
+			taken += o->rcap - pos;
+			pos = 0;
+		}
+		recs[i] = o->ring + pos;
+		sz = otlp__rec_len(o->ring + pos);
+		pos += sz;
+		taken += sz;
+	}
+	*head = pos;
+	return taken;
+}
+
 static void *traces_main(void *arg)
 {
 	struct worker *w = arg;
@@ -319,9 +379,8 @@ static void *traces_main(void *arg)
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
 		uint64_t now = mono_ns();
-		size_t n;
-		uint8_t *body = NULL, *gz = NULL;
-		size_t len = 0, gzlen = 0;
+		const uint8_t *body = NULL;
+		size_t n, len = 0, taken, head;
 		int rc;
 
 		if (o->stop && (!o->qlen || now >= o->deadline_ns))
@@ -331,20 +390,18 @@ static void *traces_main(void *arg)
 			continue;
 		}
 		n = o->qlen < o->cfg.batch_size ? o->qlen : o->cfg.batch_size;
-		for (size_t i = 0; i < n; i++)
-			w->batch[i] = o->q[(o->qhead + i) % o->cfg.queue_size];
-		o->qhead = (o->qhead + n) % o->cfg.queue_size;
+		taken = ring_take(o, w->recs, n, &head);
 		o->qlen -= n;
 		o->last_export_ns = now;
 		pthread_mutex_unlock(&o->mu);
 
-		rc = otlp__encode_spans(&o->cfg, w->batch, n, proc_info, o, &body, &len);
-		if (!rc && o->cfg.sig[OTLP_TRACES].gzip) {
-			rc = otlp__gzip(body, len, &gz, &gzlen);
-			free(body);
-			body = gz;
-			len = gzlen;
-		}
+		rc = otlp__enc_spans(w->enc, &o->cfg, w->recs, n, proc_info, o,
+				     o->cfg.sig[OTLP_TRACES].gzip, &body, &len);
+		/* the request is built: the records' room goes back to the loop */
+		pthread_mutex_lock(&o->mu);
+		o->rhead = head;
+		o->rused -= taken;
+		pthread_mutex_unlock(&o->mu);
 		if (rc) {
 			/* only allocation fails here; count it where a full queue would */
 			drop(o, OTLP_TRACES, OTLP_DROP_QUEUE_FULL, n);
@@ -352,12 +409,12 @@ static void *traces_main(void *arg)
 		} else {
 			send_body(w, body, len, n);
 		}
-		free(body);
 		pthread_mutex_lock(&o->mu);
 	}
 	if (o->qlen) {
 		drop(o, OTLP_TRACES, OTLP_DROP_SHUTDOWN, o->qlen);
 		o->qlen = 0;
+		o->rused = 0;
 	}
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
@@ -406,6 +463,10 @@ static bool random_bytes(struct otlp *o, uint8_t *dst, size_t n)
 void otlp__span(struct otlp *o, const struct span *s)
 {
 	struct span_ctx ctx;
+	uint16_t lens[OTLP_REC_NSTR];
+	const char *service;
+	void *rec;
+	size_t sz;
 	bool parent;
 
 	if (!o || !o->cfg.sig[OTLP_TRACES].url[0])
@@ -423,20 +484,15 @@ void otlp__span(struct otlp *o, const struct span *s)
 	parent = memcmp(ctx.parent_span_id, (uint8_t[8]){ 0 }, 8) != 0;
 	if (!sampler__decide(&o->cfg.sampler, ctx.trace_id, parent, ctx.trace_flags & 1))
 		return;
+	service = s->service ? s->service : "";
+	sz = otlp__rec_size(s, service, lens);
 	pthread_mutex_lock(&o->mu);
-	if (o->qlen == o->cfg.queue_size) {
+	if (o->qlen == o->cfg.queue_size || !(rec = ring_reserve(o, sz))) {
 		pthread_mutex_unlock(&o->mu);
 		drop(o, OTLP_TRACES, OTLP_DROP_QUEUE_FULL, 1);
 		return;
 	}
-	{
-		struct otlp_span_item *it = &o->q[(o->qhead + o->qlen) % o->cfg.queue_size];
-
-		it->s = *s;
-		it->s.ctx = ctx;
-		snprintf(it->service, sizeof(it->service), "%s", s->service ? s->service : "");
-		it->s.service = NULL;	/* the copy's pointer would dangle; service[] replaces it */
-	}
+	otlp__rec_write(rec, s, &ctx, service, lens, sz);
 	if (++o->qlen == o->cfg.batch_size)
 		pthread_cond_signal(&o->w[OTLP_TRACES].cond);
 	pthread_mutex_unlock(&o->mu);
@@ -595,9 +651,14 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	o->refresh_arg = refresh_arg;
 	if ((rc = register_families(o)))
 		goto fail;
-	o->q = calloc(o->cfg.queue_size, sizeof(*o->q));
-	o->w[OTLP_TRACES].batch = calloc(o->cfg.batch_size, sizeof(struct otlp_span_item));
-	if (!o->q || !o->w[OTLP_TRACES].batch) {
+	o->rcap = (size_t)o->cfg.queue_size * QUEUE_REC_BYTES;
+	if (o->rcap < 2 * OTLP_REC_MAX)
+		o->rcap = 2 * OTLP_REC_MAX;
+	/* pages are touched as the ring first goes round, not here */
+	o->ring = malloc(o->rcap);
+	o->w[OTLP_TRACES].recs = malloc(o->cfg.batch_size * sizeof(*o->w[OTLP_TRACES].recs));
+	o->w[OTLP_TRACES].enc = otlp__enc_new();
+	if (!o->ring || !o->w[OTLP_TRACES].recs || !o->w[OTLP_TRACES].enc) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -646,8 +707,9 @@ fail_threads:
 	return rc;
 fail:
 	otlp__config_free(&o->cfg);
-	free(o->q);
-	free(o->w[OTLP_TRACES].batch);
+	free(o->ring);
+	free(o->w[OTLP_TRACES].recs);
+	otlp__enc_free(o->w[OTLP_TRACES].enc);
 	free(o);
 	return rc;
 }
@@ -686,7 +748,8 @@ void otlp__free(struct otlp *o)
 	pthread_mutex_destroy(&o->mu);
 	cu.global_cleanup();
 	otlp__config_free(&o->cfg);
-	free(o->q);
-	free(o->w[OTLP_TRACES].batch);
+	free(o->ring);
+	free(o->w[OTLP_TRACES].recs);
+	otlp__enc_free(o->w[OTLP_TRACES].enc);
 	free(o);
 }

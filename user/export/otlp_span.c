@@ -729,7 +729,7 @@ int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void 
 			return -ENOMEM;
 		e->len[i] = (uint32_t)(e->spans.len - e->off[i]);
 	}
-	ng = group(e, recs, n);
+	ng = n ? group(e, recs, n) : 0;
 	/* InstrumentationScope: the same for every group */
 	p = bytes(scope, 0x0a, "sonde", 5);
 	if (vn)
