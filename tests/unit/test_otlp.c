@@ -1,6 +1,8 @@
 /* Unit tests for the OTLP exporter's pure parts: environment parsing, the
  * retry policy, span and metric encoding (decoded back with the generated
- * protobuf-c code and checked field by field), gzip and responses. */
+ * protobuf-c code and checked field by field; spans, written without
+ * protobuf-c, must also be what protobuf-c itself packs, byte for byte),
+ * the span queue ring, gzip and responses. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -209,6 +211,26 @@ static long long iattr(Otlp__KeyValue **kv, size_t n, const char *key)
 	return v && v->value_case == OTLP__ANY_VALUE__VALUE_INT_VALUE ? v->int_value : -999;
 }
 
+/* The request decodes, and protobuf-c packs the decoded message into the
+ * very same bytes: the direct writer emits canonical protobuf. */
+static Otlp__ExportTraceServiceRequest *decode_canonical(const uint8_t *buf, size_t len)
+{
+	Otlp__ExportTraceServiceRequest *r = otlp__export_trace_service_request__unpack(NULL, len, buf);
+	uint8_t *again;
+	size_t n;
+
+	CHECK(r != NULL);
+	if (!r)
+		return NULL;
+	n = otlp__export_trace_service_request__get_packed_size(r);
+	again = malloc(n ? n : 1);
+	CHECK_EQ_INT(otlp__export_trace_service_request__pack(r, again), len);
+	CHECK_EQ_INT(n, len);
+	CHECK(n == len && memcmp(again, buf, len) == 0);
+	free(again);
+	return r;
+}
+
 static void fake_info(void *arg, uint32_t pid, char *exe, size_t exelen, char *cmd, size_t cmdlen)
 {
 	(void)arg;
@@ -283,8 +305,7 @@ static void test_spans(void)
 	tuple4(&it[2].s.tuple, "127.0.0.1", 40001, "10.0.0.9", 443);
 
 	CHECK_EQ_INT(otlp__encode_spans(&c, it, 3, fake_info, NULL, &buf, &len), 0);
-	r = otlp__export_trace_service_request__unpack(NULL, len, buf);
-	CHECK(r != NULL);
+	r = decode_canonical(buf, len);
 	if (!r)
 		return;
 	CHECK_EQ_INT(r->n_resource_spans, 2);
@@ -388,6 +409,299 @@ static void test_spans(void)
 	CHECK_EQ_INT(len, 0);
 	free(buf);
 	otlp__config_free(&c);
+}
+
+static void http_item(struct otlp_span_item *it, uint32_t pid, const char *svc, uint8_t id)
+{
+	memset(it, 0, sizeof(*it));
+	it->s.kind = SPAN_CLIENT;
+	it->s.tgid = pid;
+	it->s.start_ns = 100;
+	it->s.end_ns = 200;
+	memcpy(it->s.comm, "curl", 5);
+	snprintf(it->service, sizeof(it->service), "%s", svc);
+	tuple4(&it->s.tuple, "127.0.0.1", 41000, "127.0.0.1", 80);
+	snprintf(it->s.method, sizeof(it->s.method), "GET");
+	snprintf(it->s.target, sizeof(it->s.target), "/");
+	it->s.status = 200;
+	it->s.version_minor = 1;
+	memset(it->s.ctx.trace_id, id, 16);
+	memset(it->s.ctx.span_id, id, 8);
+}
+
+/* Fields at their limits, IPv6 and absolute-form URLs, HTTP/1.0, a DB span
+ * without operation or system, error.type on a DB span. */
+static void test_span_edges(void)
+{
+	struct otlp_config c;
+	char err[256];
+	struct otlp_span_item *it = calloc(5, sizeof(*it));
+	uint8_t *buf;
+	size_t len;
+	Otlp__ExportTraceServiceRequest *r;
+
+	CHECK_EQ_INT(load(&c, (const char *const[]){ NULL }, NULL, err), 0);
+	/* [0] everything full: each string one byte short of its buffer */
+	http_item(&it[0], 7, "", 1);
+	it[0].s.kind = SPAN_SERVER;
+	memset(it[0].service, 's', sizeof(it[0].service) - 1);
+	memset(it[0].s.comm, 'c', sizeof(it[0].s.comm));	/* comm may fill its buffer */
+	memset(it[0].s.method, 'M', sizeof(it[0].s.method) - 1);
+	memset(it[0].s.target, 't', sizeof(it[0].s.target) - 1);
+	it[0].s.target[0] = '/';
+	it[0].s.target[100] = '?';
+	memset(it[0].s.route, 'r', sizeof(it[0].s.route) - 1);
+	memset(it[0].s.ctx.tracestate, 'x', sizeof(it[0].s.ctx.tracestate) - 1);
+	memset(it[0].s.request_id, 'q', sizeof(it[0].s.request_id) - 1);
+	memset(it[0].s.tracking_id, 'k', sizeof(it[0].s.tracking_id) - 1);
+	memset(it[0].s.correlation_id, 'o', sizeof(it[0].s.correlation_id) - 1);
+	memset(it[0].s.error_type, 'e', sizeof(it[0].s.error_type) - 1);
+	it[0].s.status = 65535;
+	it[0].s.version_minor = 255;
+	it[0].s.tuple.sport = 65535;
+	it[0].s.tuple.dport = 65535;
+	/* [1] IPv6 peer, HTTP/1.0 */
+	http_item(&it[1], 8, "v6", 2);
+	it[1].s.tuple.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", it[1].s.tuple.saddr);
+	inet_pton(AF_INET6, "2001:db8::2", it[1].s.tuple.daddr);
+	it[1].s.version_minor = 0;
+	/* [2] IPv4-mapped peer, absolute-form target (a proxy request) */
+	http_item(&it[2], 8, "v6", 3);
+	it[2].s.tuple.family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:10.9.8.7", it[2].s.tuple.saddr);
+	inet_pton(AF_INET6, "::ffff:10.9.8.6", it[2].s.tuple.daddr);
+	snprintf(it[2].s.target, sizeof(it[2].s.target), "http://example.com/x");
+	/* [3] DB span: system only, failed */
+	http_item(&it[3], 9, "db", 4);
+	it[3].s.proto = SPAN_DB;
+	it[3].s.db_system = "redis";
+	snprintf(it[3].s.error_type, sizeof(it[3].s.error_type), "ERR");
+	snprintf(it[3].s.db_status, sizeof(it[3].s.db_status), "ERR");
+	/* [4] DB span: nothing known */
+	http_item(&it[4], 9, "db", 5);
+	it[4].s.proto = SPAN_DB;
+	memset(it[4].s.db_query, 'Q', sizeof(it[4].s.db_query) - 1);
+
+	CHECK_EQ_INT(otlp__encode_spans(&c, it, 5, NULL, NULL, &buf, &len), 0);
+	r = decode_canonical(buf, len);
+	if (r) {
+		Otlp__Span *full, *v6, *mapped, *db1, *db2;
+		Otlp__Resource *res = r->resource_spans[0]->resource;
+		char want[300];
+
+		CHECK_EQ_INT(r->n_resource_spans, 3);
+		full = r->resource_spans[0]->scope_spans[0]->spans[0];
+		v6 = r->resource_spans[1]->scope_spans[0]->spans[0];
+		mapped = r->resource_spans[1]->scope_spans[0]->spans[1];
+		db1 = r->resource_spans[2]->scope_spans[0]->spans[0];
+		db2 = r->resource_spans[2]->scope_spans[0]->spans[1];
+		CHECK_EQ_INT(strlen(sattr(res->attributes, res->n_attributes, "service.name")), PROC_NAME_MAX - 1);
+		CHECK_EQ_INT(strlen(sattr(res->attributes, res->n_attributes, "process.executable.name")),
+			     SONDE_COMM_LEN);
+		CHECK_EQ_STR(sattr(full->attributes, full->n_attributes, "http.request.method"), "_OTHER");
+		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "http.request.method_original")),
+			     HTTP1_METHOD_MAX - 1);
+		CHECK_EQ_INT(strlen(full->name), 4 + 1 + HTTP1_TARGET_MAX - 1);	/* "HTTP " + route */
+		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "url.path")), 100);
+		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "url.query")),
+			     HTTP1_TARGET_MAX - 1 - 101);
+		CHECK_EQ_INT(strlen(full->trace_state), SPAN_TRACESTATE_MAX - 1);
+		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "error.type")),
+			     SPAN_ERROR_TYPE_MAX - 1);
+		CHECK_EQ_INT(iattr(full->attributes, full->n_attributes, "http.response.status_code"), 65535);
+		CHECK_EQ_INT(iattr(full->attributes, full->n_attributes, "server.port"), 65535);
+		CHECK_EQ_STR(sattr(full->attributes, full->n_attributes, "network.protocol.version"), "1.255");
+		CHECK_EQ_INT(full->n_attributes, 18);
+		CHECK_EQ_STR(sattr(v6->attributes, v6->n_attributes, "url.full"), "http://[2001:db8::2]:80/");
+		CHECK_EQ_STR(sattr(v6->attributes, v6->n_attributes, "server.address"), "2001:db8::2");
+		CHECK_EQ_STR(sattr(v6->attributes, v6->n_attributes, "network.protocol.version"), "1.0");
+		CHECK_EQ_STR(v6->name, "GET");
+		CHECK_EQ_STR(sattr(mapped->attributes, mapped->n_attributes, "url.full"), "http://example.com/x");
+		CHECK_EQ_STR(sattr(mapped->attributes, mapped->n_attributes, "network.peer.address"), "10.9.8.6");
+		snprintf(want, sizeof(want), "redis");
+		CHECK_EQ_STR(db1->name, want);
+		CHECK_EQ_INT(db1->status->code, OTLP__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+		CHECK_EQ_STR(sattr(db1->attributes, db1->n_attributes, "error.type"), "ERR");
+		CHECK_EQ_STR(sattr(db1->attributes, db1->n_attributes, "db.response.status_code"), "ERR");
+		CHECK_EQ_STR(db2->name, "db");
+		CHECK_EQ_INT(strlen(sattr(db2->attributes, db2->n_attributes, "db.query.text")),
+			     SPAN_DB_QUERY_MAX - 1);
+		CHECK(attr(db2->attributes, db2->n_attributes, "db.system.name") == NULL);
+		otlp__export_trace_service_request__free_unpacked(r, NULL);
+	}
+	free(buf);
+	free(it);
+	otlp__config_free(&c);
+}
+
+/* 600 spans of 150 resources interleaved: one ResourceSpans per (pid,
+ * service) in order of first appearance, arrival order inside each; the
+ * same service name in two pids is two resources. Encoded twice with one
+ * encoder (buffers reused), plain and gzip'd. */
+static void test_span_groups(void)
+{
+	enum { N = 600, NRES = 150 };
+	struct otlp_config c;
+	char err[256];
+	struct otlp_span_item *it = calloc(N, sizeof(*it));
+	uint8_t *mem = malloc((size_t)N * OTLP_REC_MAX), *plain;
+	const void **recs = malloc(N * sizeof(*recs));
+	struct otlp_enc *e = otlp__enc_new();
+	const uint8_t *body;
+	size_t len, off = 0, plen;
+	Otlp__ExportTraceServiceRequest *r;
+
+	CHECK_EQ_INT(load(&c, (const char *const[]){ NULL }, NULL, err), 0);
+	for (size_t i = 0; i < N; i++) {
+		char svc[16];
+
+		snprintf(svc, sizeof(svc), "svc%zu", i % 75);
+		http_item(&it[i], 1000 + (uint32_t)(i % NRES) / 75 * 7, svc, (uint8_t)i);
+		it[i].s.ctx.span_id[0] = (uint8_t)(i >> 8);
+	}
+	for (size_t i = 0; i < N; i++) {
+		uint16_t lens[OTLP_REC_NSTR];
+		size_t sz = otlp__rec_size(&it[i].s, it[i].service, lens);
+
+		CHECK_EQ_INT(sz % 8, 0);
+		otlp__rec_write(mem + off, &it[i].s, &it[i].s.ctx, it[i].service, lens, sz);
+		CHECK_EQ_INT(otlp__rec_len(mem + off), sz);
+		recs[i] = mem + off;
+		off += sz;
+	}
+	CHECK_EQ_INT(otlp__enc_spans(e, &c, recs, N, NULL, NULL, false, &body, &len), 0);
+	plain = malloc(len);
+	memcpy(plain, body, len);
+	plen = len;
+	r = decode_canonical(body, len);
+	if (r) {
+		size_t total = 0;
+		bool order = true;
+
+		CHECK_EQ_INT(r->n_resource_spans, NRES);
+		for (size_t g = 0; g < r->n_resource_spans; g++) {
+			Otlp__ResourceSpans *rs = r->resource_spans[g];
+			Otlp__ScopeSpans *ss = rs->scope_spans[0];
+			char svc[16];
+
+			snprintf(svc, sizeof(svc), "svc%zu", g % 75);
+			order &= strcmp(sattr(rs->resource->attributes, rs->resource->n_attributes,
+					      "service.name"), svc) == 0;
+			order &= iattr(rs->resource->attributes, rs->resource->n_attributes, "process.pid") ==
+				 1000 + (long long)(g / 75 * 7);
+			order &= ss->n_spans == N / NRES;
+			for (size_t k = 0; k < ss->n_spans; k++) {
+				size_t i = g + k * NRES;	/* the k-th arrival of group g */
+
+				order &= ss->spans[k]->span_id.data[0] == (uint8_t)(i >> 8) &&
+					 ss->spans[k]->span_id.data[1] == (uint8_t)i;
+			}
+			total += ss->n_spans;
+		}
+		CHECK(order);
+		CHECK_EQ_INT(total, N);
+		otlp__export_trace_service_request__free_unpacked(r, NULL);
+	}
+	/* again, gzip'd: the same request once inflated, and again (the
+	 * deflate stream is reset, not remade) */
+	for (int round = 0; round < 2; round++) {
+		uint8_t *out = malloc(plen);
+		z_stream z = { 0 };
+
+		CHECK_EQ_INT(otlp__enc_spans(e, &c, recs, N, NULL, NULL, true, &body, &len), 0);
+		CHECK(len > 18 && len < plen / 4 && body[0] == 0x1f && body[1] == 0x8b);
+		inflateInit2(&z, 15 + 16);
+		z.next_in = (Bytef *)body;
+		z.avail_in = (uInt)len;
+		z.next_out = out;
+		z.avail_out = (uInt)plen;
+		CHECK_EQ_INT(inflate(&z, Z_FINISH), Z_STREAM_END);
+		CHECK_EQ_INT(z.total_out, plen);
+		CHECK(memcmp(out, plain, plen) == 0);
+		inflateEnd(&z);
+		free(out);
+	}
+	otlp__enc_free(e);
+	free(plain);
+	free(recs);
+	free(mem);
+	free(it);
+	otlp__config_free(&c);
+}
+
+/* The queue ring: fill to refusal, take, release, wrap with a gap mark,
+ * take across the wrap, drain to empty; records come back intact, in
+ * order, and the byte count returns to 0. */
+static void test_ring(void)
+{
+	struct otlp_ring q;
+	struct otlp_span_item it;
+	const void *got[64];
+	uint32_t next_in = 0, next_out = 0;
+	size_t head, taken, queued = 0;
+	uint16_t lens[OTLP_REC_NSTR];
+	bool intact = true;
+
+	CHECK_EQ_INT(otlp__ring_init(&q, 100), 0);
+	CHECK_EQ_INT(q.cap, 2 * OTLP_REC_MAX);	/* at least two of the largest records */
+	http_item(&it, 0, "svc", 1);
+	for (int round = 0; round < 40; round++) {
+		/* push records of varying size until the ring refuses one */
+		for (;;) {
+			size_t sz;
+			void *p;
+
+			it.s.tgid = next_in;
+			memset(it.s.target, 0, sizeof(it.s.target));
+			memset(it.s.target, '/', 1 + (next_in * 37) % 250);
+			sz = otlp__rec_size(&it.s, it.service, lens);
+			p = otlp__ring_reserve(&q, sz);
+			if (!p)
+				break;
+			CHECK((uint8_t *)p + sz <= q.buf + q.cap);
+			otlp__rec_write(p, &it.s, &it.s.ctx, it.service, lens, sz);
+			next_in++;
+			queued++;
+		}
+		CHECK(q.used > q.cap - 2 * OTLP_REC_MAX / 4);	/* refused only when nearly full */
+		/* take a few, check them, release */
+		{
+			size_t n = queued < 7 ? queued : 7;
+			Otlp__ExportTraceServiceRequest *r;
+			struct otlp_config c = { 0 };
+			struct otlp_enc *e = otlp__enc_new();
+			const uint8_t *body;
+			size_t len;
+
+			taken = otlp__ring_take(&q, got, n, &head);
+			CHECK_EQ_INT(otlp__enc_spans(e, &c, got, n, NULL, NULL, false, &body, &len), 0);
+			r = otlp__export_trace_service_request__unpack(NULL, len, body);
+			CHECK(r != NULL);
+			for (size_t i = 0; r && i < r->n_resource_spans; i++) {
+				Otlp__ResourceSpans *rs = r->resource_spans[i];
+				Otlp__Span *sp = rs->scope_spans[0]->spans[0];
+				const char *url = sattr(sp->attributes, sp->n_attributes, "url.full");
+
+				intact &= iattr(rs->resource->attributes, rs->resource->n_attributes,
+						"process.pid") == next_out;
+				intact &= url && strlen(url) == strlen("http://127.0.0.1:80") +
+									1 + (next_out * 37) % 250;
+				next_out++;
+			}
+			if (r)
+				otlp__export_trace_service_request__free_unpacked(r, NULL);
+			otlp__enc_free(e);
+			otlp__ring_release(&q, head, taken);
+			queued -= n;
+		}
+	}
+	CHECK(intact);
+	CHECK(next_in > 200);	/* the ring went round several times */
+	taken = otlp__ring_take(&q, got, queued, &head);
+	otlp__ring_release(&q, head, taken);
+	CHECK_EQ_INT(q.used, 0);
+	free(q.buf);
 }
 
 /* ---- metrics ---- */
@@ -576,6 +890,9 @@ int main(void)
 	test_config();
 	test_retry();
 	test_spans();
+	test_span_edges();
+	test_span_groups();
+	test_ring();
 	test_metrics();
 	test_gzip_response();
 	return check_summary("test_otlp");

@@ -62,11 +62,10 @@ struct otlp {
 	pthread_mutex_t mu;		/* everything below up to the counters */
 	bool stop;
 	uint64_t deadline_ns;		/* shutdown: give up after this */
-	/* Queued spans: records (otlp__rec_*) back to back in a byte ring, at
-	 * most cfg.queue_size of them. The traces worker encodes straight from
-	 * the ring: what it took stays in rused until it is done with it. */
-	uint8_t *ring;
-	size_t rcap, rhead, rtail, rused;
+	/* Queued spans as records, at most cfg.queue_size of them. The traces
+	 * worker encodes straight from the ring and releases what it took
+	 * once the request is built. */
+	struct otlp_ring ring;
 	size_t qlen;			/* records queued and not taken */
 	uint64_t last_export_ns;
 	uint8_t *mbody;			/* metrics snapshot waiting to be sent */
@@ -319,57 +318,6 @@ static void send_body(struct worker *w, const uint8_t *body, size_t len, uint64_
 	}
 }
 
-/* Room for a record of sz bytes at the ring's tail (mu held), or NULL. A
- * record never wraps: when the end is too short, a zero size there sends
- * the reader back to the start. */
-static void *ring_reserve(struct otlp *o, size_t sz)
-{
-	uint8_t *p;
-
-	if (!o->rused)
-		o->rhead = o->rtail = 0;
-	if (o->rtail >= o->rhead && !(o->rused && o->rtail == o->rhead)) {
-		if (o->rcap - o->rtail < sz) {
-			if (o->rhead < sz)
-				return NULL;
-			if (o->rtail < o->rcap)
-				*(uint32_t *)(o->ring + o->rtail) = 0;
-			o->rused += o->rcap - o->rtail;
-			o->rtail = 0;
-		}
-	} else if (o->rhead - o->rtail < sz) {
-		return NULL;
-	}
-	p = o->ring + o->rtail;
-	o->rtail += sz;
-	o->rused += sz;
-	return p;
-}
-
-/* The n oldest records (mu held). *head gets where the ring starts once
- * they are released; returns the bytes they and any wrap gap take. */
-static size_t ring_take(struct otlp *o, const void **recs, size_t n, size_t *head)
-{
-	size_t pos = o->rhead, taken = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t sz;
-
-		if (pos == o->rcap) {
-			pos = 0;
-		} else if (*(const uint32_t *)(o->ring + pos) == 0) {
-			taken += o->rcap - pos;
-			pos = 0;
-		}
-		recs[i] = o->ring + pos;
-		sz = otlp__rec_len(o->ring + pos);
-		pos += sz;
-		taken += sz;
-	}
-	*head = pos;
-	return taken;
-}
-
 static void *traces_main(void *arg)
 {
 	struct worker *w = arg;
@@ -390,7 +338,7 @@ static void *traces_main(void *arg)
 			continue;
 		}
 		n = o->qlen < o->cfg.batch_size ? o->qlen : o->cfg.batch_size;
-		taken = ring_take(o, w->recs, n, &head);
+		taken = otlp__ring_take(&o->ring, w->recs, n, &head);
 		o->qlen -= n;
 		o->last_export_ns = now;
 		pthread_mutex_unlock(&o->mu);
@@ -399,8 +347,7 @@ static void *traces_main(void *arg)
 				     o->cfg.sig[OTLP_TRACES].gzip, &body, &len);
 		/* the request is built: the records' room goes back to the loop */
 		pthread_mutex_lock(&o->mu);
-		o->rhead = head;
-		o->rused -= taken;
+		otlp__ring_release(&o->ring, head, taken);
 		pthread_mutex_unlock(&o->mu);
 		if (rc) {
 			/* only allocation fails here; count it where a full queue would */
@@ -414,7 +361,6 @@ static void *traces_main(void *arg)
 	if (o->qlen) {
 		drop(o, OTLP_TRACES, OTLP_DROP_SHUTDOWN, o->qlen);
 		o->qlen = 0;
-		o->rused = 0;
 	}
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
@@ -487,7 +433,7 @@ void otlp__span(struct otlp *o, const struct span *s)
 	service = s->service ? s->service : "";
 	sz = otlp__rec_size(s, service, lens);
 	pthread_mutex_lock(&o->mu);
-	if (o->qlen == o->cfg.queue_size || !(rec = ring_reserve(o, sz))) {
+	if (o->qlen == o->cfg.queue_size || !(rec = otlp__ring_reserve(&o->ring, sz))) {
 		pthread_mutex_unlock(&o->mu);
 		drop(o, OTLP_TRACES, OTLP_DROP_QUEUE_FULL, 1);
 		return;
@@ -651,14 +597,10 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	o->refresh_arg = refresh_arg;
 	if ((rc = register_families(o)))
 		goto fail;
-	o->rcap = (size_t)o->cfg.queue_size * QUEUE_REC_BYTES;
-	if (o->rcap < 2 * OTLP_REC_MAX)
-		o->rcap = 2 * OTLP_REC_MAX;
-	/* pages are touched as the ring first goes round, not here */
-	o->ring = malloc(o->rcap);
 	o->w[OTLP_TRACES].recs = malloc(o->cfg.batch_size * sizeof(*o->w[OTLP_TRACES].recs));
 	o->w[OTLP_TRACES].enc = otlp__enc_new();
-	if (!o->ring || !o->w[OTLP_TRACES].recs || !o->w[OTLP_TRACES].enc) {
+	if (otlp__ring_init(&o->ring, (size_t)o->cfg.queue_size * QUEUE_REC_BYTES) ||
+	    !o->w[OTLP_TRACES].recs || !o->w[OTLP_TRACES].enc) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -707,7 +649,7 @@ fail_threads:
 	return rc;
 fail:
 	otlp__config_free(&o->cfg);
-	free(o->ring);
+	free(o->ring.buf);
 	free(o->w[OTLP_TRACES].recs);
 	otlp__enc_free(o->w[OTLP_TRACES].enc);
 	free(o);
@@ -748,7 +690,7 @@ void otlp__free(struct otlp *o)
 	pthread_mutex_destroy(&o->mu);
 	cu.global_cleanup();
 	otlp__config_free(&o->cfg);
-	free(o->ring);
+	free(o->ring.buf);
 	free(o->w[OTLP_TRACES].recs);
 	otlp__enc_free(o->w[OTLP_TRACES].enc);
 	free(o);

@@ -124,6 +124,26 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 		     const uint16_t lens[], size_t size);
 size_t otlp__rec_len(const void *rec);
 
+/* The span queue: records back to back in a byte ring; a record never
+ * wraps (a zero size at the end sends the reader to the start). One
+ * producer and one consumer, under the caller's lock; the consumer reads
+ * what it took without the lock and releases it afterwards. */
+struct otlp_ring {
+	uint8_t *buf;
+	size_t cap, head, tail;
+	size_t used;			/* bytes from head to tail, wrap gaps and taken records included */
+};
+/* cap bytes (rounded up to 8, at least 2 * OTLP_REC_MAX). 0 or -ENOMEM;
+ * free buf. */
+int otlp__ring_init(struct otlp_ring *r, size_t cap);
+/* Room for a record of sz (8-aligned) bytes, or NULL when full. */
+void *otlp__ring_reserve(struct otlp_ring *r, size_t sz);
+/* The n oldest records into recs (the caller knows n are there). *head
+ * gets where the ring starts once they are released; returns the bytes to
+ * release. */
+size_t otlp__ring_take(const struct otlp_ring *r, const void **recs, size_t n, size_t *head);
+void otlp__ring_release(struct otlp_ring *r, size_t head, size_t taken);
+
 /* Buffers reused from batch to batch: span bodies, the request, gzip. */
 struct otlp_enc;
 struct otlp_enc *otlp__enc_new(void);

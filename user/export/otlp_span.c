@@ -115,6 +115,72 @@ size_t otlp__rec_len(const void *rec)
 	return ((const struct otlp_rec *)rec)->size;
 }
 
+/* ---- the queue ---- */
+
+int otlp__ring_init(struct otlp_ring *r, size_t cap)
+{
+	memset(r, 0, sizeof(*r));
+	cap = (cap + 7) & ~(size_t)7;
+	r->cap = cap < 2 * OTLP_REC_MAX ? 2 * OTLP_REC_MAX : cap;
+	/* pages are touched as the ring first goes round, not here */
+	r->buf = malloc(r->cap);
+	return r->buf ? 0 : -ENOMEM;
+}
+
+void *otlp__ring_reserve(struct otlp_ring *r, size_t sz)
+{
+	uint8_t *p;
+
+	if (!r->used)
+		r->head = r->tail = 0;
+	if (r->tail >= r->head && !(r->used && r->tail == r->head)) {
+		/* free: [tail, cap) and [0, head) */
+		if (r->cap - r->tail < sz) {
+			if (r->head < sz)
+				return NULL;
+			/* a zero size sends the reader back to the start */
+			if (r->tail < r->cap)
+				*(uint32_t *)(r->buf + r->tail) = 0;
+			r->used += r->cap - r->tail;
+			r->tail = 0;
+		}
+	} else if (r->head - r->tail < sz) {
+		return NULL;
+	}
+	p = r->buf + r->tail;
+	r->tail += sz;
+	r->used += sz;
+	return p;
+}
+
+size_t otlp__ring_take(const struct otlp_ring *r, const void **recs, size_t n, size_t *head)
+{
+	size_t pos = r->head, taken = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t sz;
+
+		if (pos == r->cap) {
+			pos = 0;
+		} else if (*(const uint32_t *)(r->buf + pos) == 0) {
+			taken += r->cap - pos;
+			pos = 0;
+		}
+		recs[i] = r->buf + pos;
+		sz = otlp__rec_len(r->buf + pos);
+		pos += sz;
+		taken += sz;
+	}
+	*head = pos;
+	return taken;
+}
+
+void otlp__ring_release(struct otlp_ring *r, size_t head, size_t taken)
+{
+	r->head = head;
+	r->used -= taken;
+}
+
 /* ---- protobuf writing ---- */
 
 struct obuf {
