@@ -762,8 +762,9 @@ print("Total time %s s" % elapsed)
 PY
 
 # ---- OTLP export: span encoding cost (build/otlp-bench, no network) ----
-# Spans per second on one core to build and pack ExportTraceServiceRequest
-# batches of OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512), with and without gzip.
+# Spans per second on one core the agent's way: spans into queue records,
+# then ExportTraceServiceRequest batches of OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+# (512) written by one reused encoder, with and without gzip (level 1).
 # BENCH_OTLP_SECONDS=4 (split between the two); 0 = skip.
 if ((${BENCH_OTLP_SECONDS:-4} > 0)); then
 	echo
