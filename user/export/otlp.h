@@ -144,7 +144,7 @@ void *otlp__ring_reserve(struct otlp_ring *r, size_t sz);
 size_t otlp__ring_take(const struct otlp_ring *r, const void **recs, size_t n, size_t *head);
 void otlp__ring_release(struct otlp_ring *r, size_t head, size_t taken);
 
-/* Buffers reused from batch to batch: span bodies, the request, gzip. */
+/* Buffers reused from batch to batch: the request (spans written in place), gzip. */
 struct otlp_enc;
 struct otlp_enc *otlp__enc_new(void);
 void otlp__enc_free(struct otlp_enc *e);

@@ -105,10 +105,12 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 	memset(p, 0, (size_t)((char *)dst + size - p));
 }
 
-_Static_assert(sizeof(struct otlp_rec) + PROC_NAME_MAX + SONDE_COMM_LEN + HTTP1_METHOD_MAX +
-	       2 * HTTP1_TARGET_MAX + SPAN_TRACESTATE_MAX + 3 * SPAN_HDR_ID_MAX + SPAN_ERROR_TYPE_MAX +
-	       64 + SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX + 8
-	       <= OTLP_REC_MAX, "OTLP_REC_MAX bounds every record");
+/* the string bytes a record can carry (lens[] are bounded by the buffers) */
+#define REC_STR_MAX (PROC_NAME_MAX + SONDE_COMM_LEN + HTTP1_METHOD_MAX + 2 * HTTP1_TARGET_MAX + \
+		     SPAN_TRACESTATE_MAX + 3 * SPAN_HDR_ID_MAX + SPAN_ERROR_TYPE_MAX + 64 + \
+		     SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX)
+_Static_assert(sizeof(struct otlp_rec) + REC_STR_MAX + 8 <= OTLP_REC_MAX,
+	       "OTLP_REC_MAX bounds every record");
 
 size_t otlp__rec_len(const void *rec)
 {
@@ -531,9 +533,12 @@ static uint8_t *db_attrs(uint8_t *p, const struct otlp_rec *r, const struct rstr
 /* Most a span body can take: fixed fields, every key with its framing,
  * and each string at most 4 times (route: name and http.route; target:
  * path and query, or url.full), addresses included in the constant. */
+#define SPAN_BOUND_FIXED 2048
+_Static_assert(SPAN_BOUND_FIXED + 4 * REC_STR_MAX < 16384, "a span's length takes at most 2 varint bytes");
+
 static size_t span_bound(const struct otlp_rec *r)
 {
-	size_t n = 2048;
+	size_t n = SPAN_BOUND_FIXED;
 
 	for (int i = 0; i < R_NSTR; i++)
 		n += 4 * (size_t)r->len[i];
@@ -599,16 +604,14 @@ static int span_write(struct obuf *b, const struct otlp_rec *r)
 struct grp {
 	uint32_t first, last;		/* records, chained through otlp_enc.next */
 	const struct otlp_rec *rec;	/* the first: tgid, service, comm */
-	size_t spans;			/* bytes of the framed spans */
 };
 
 struct otlp_enc {
-	struct obuf spans;		/* span bodies of the batch, back to back */
 	struct obuf res;		/* one resource's attributes */
 	struct obuf out;		/* the request */
 	struct obuf gz;
 	size_t ncap;			/* entries in the arrays below */
-	uint32_t *off, *len, *next;	/* per record: its body in spans, next of its group */
+	uint32_t *next;			/* per record: the next of its group */
 	struct grp *grp;
 	uint32_t *slot;			/* hash of (tgid, service) -> group + 1; 2 * ncap */
 	z_stream z;
@@ -626,12 +629,9 @@ void otlp__enc_free(struct otlp_enc *e)
 		return;
 	if (e->zinit)
 		deflateEnd(&e->z);
-	free(e->spans.p);
 	free(e->res.p);
 	free(e->out.p);
 	free(e->gz.p);
-	free(e->off);
-	free(e->len);
 	free(e->next);
 	free(e->grp);
 	free(e->slot);
@@ -646,17 +646,13 @@ static int enc_arrays(struct otlp_enc *e, size_t n)
 		return 0;
 	while (cap < n)
 		cap *= 2;
-	free(e->off);
-	free(e->len);
 	free(e->next);
 	free(e->grp);
 	free(e->slot);
-	e->off = malloc(cap * sizeof(*e->off));
-	e->len = malloc(cap * sizeof(*e->len));
 	e->next = malloc(cap * sizeof(*e->next));
 	e->grp = malloc(cap * sizeof(*e->grp));
 	e->slot = malloc(2 * cap * sizeof(*e->slot));
-	if (!e->off || !e->len || !e->next || !e->grp || !e->slot) {
+	if (!e->next || !e->grp || !e->slot) {
 		e->ncap = 0;
 		return -ENOMEM;
 	}
@@ -696,14 +692,12 @@ static size_t group(struct otlp_enc *e, const struct otlp_rec *const *recs, size
 			g = &e->grp[ng++];
 			g->first = (uint32_t)i;
 			g->rec = recs[i];
-			g->spans = 0;
 			e->slot[h] = (uint32_t)ng;
 		} else {
 			g = &e->grp[e->slot[h] - 1];
 			e->next[g->last] = (uint32_t)i;
 		}
 		g->last = (uint32_t)i;
-		g->spans += 1 + vlen(e->len[i]) + e->len[i];
 	}
 	return ng;
 }
@@ -777,6 +771,36 @@ static size_t framed(size_t n)
 	return 1 + vlen(n) + n;
 }
 
+/* A message of n bytes was written at body, after a length slot at slot
+ * sized for the largest length: write the length there and close the gap. */
+static void close_len(struct obuf *b, size_t slot, size_t body, size_t n)
+{
+	uint8_t *q = varint(b->p + slot, n);
+	size_t gap = (size_t)(b->p + body - q);
+
+	if (gap) {
+		memmove(q, b->p + body, n);
+		b->len -= gap;
+	}
+}
+
+/* One ScopeSpans.spans entry: the span written in place after a two-byte
+ * length slot (span_bound keeps every span under 16 KiB). */
+static int span_frame(struct obuf *b, const struct otlp_rec *r)
+{
+	size_t slot, body;
+
+	if (obuf_reserve(b, 3))
+		return -ENOMEM;
+	b->p[b->len] = 0x12;			/* ScopeSpans.spans = 2 */
+	slot = b->len + 1;
+	body = b->len = slot + 2;
+	if (span_write(b, r))
+		return -ENOMEM;
+	close_len(b, slot, body, b->len - body);
+	return 0;
+}
+
 int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void *const *recv, size_t n,
 		    otlp_proc_info_fn info, void *info_arg, bool gzip, const uint8_t **body, size_t *len)
 {
@@ -788,13 +812,6 @@ int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void 
 	*len = 0;
 	if (enc_arrays(e, n))
 		return -ENOMEM;
-	e->spans.len = 0;
-	for (size_t i = 0; i < n; i++) {
-		e->off[i] = (uint32_t)e->spans.len;
-		if (span_write(&e->spans, recs[i]))
-			return -ENOMEM;
-		e->len[i] = (uint32_t)(e->spans.len - e->off[i]);
-	}
 	ng = n ? group(e, recs, n) : 0;
 	/* InstrumentationScope: the same for every group */
 	p = bytes(scope, 0x0a, "sonde", 5);
@@ -802,28 +819,41 @@ int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void 
 		p = bytes(p, 0x12, c->sdk_version, vn);
 	sn = (size_t)(p - scope);
 	e->out.len = 0;
+	/* Lengths of the nested messages are known once their content is
+	 * written: each gets a five-byte slot, filled and closed up after. */
 	for (size_t g = 0; g < ng; g++) {
 		const struct grp *gr = &e->grp[g];
-		size_t ss = framed(sn) + gr->spans, rs;
+		size_t rs_body, ss_body;
 
-		if (resource_write(&e->res, c, gr->rec, info, info_arg))
-			return -ENOMEM;
-		rs = framed(e->res.len) + framed(ss);
-		if (obuf_reserve(&e->out, framed(rs)))
+		if (resource_write(&e->res, c, gr->rec, info, info_arg) ||
+		    obuf_reserve(&e->out, 12 + framed(e->res.len) + framed(sn)))
 			return -ENOMEM;
 		p = e->out.p + e->out.len;
 		*p++ = 0x0a;			/* ExportTraceServiceRequest.resource_spans = 1 */
-		p = varint(p, rs);
+		p += 5;
+		rs_body = (size_t)(p - e->out.p);
 		p = bytes(p, 0x0a, e->res.p, e->res.len);	/* ResourceSpans.resource = 1 */
 		*p++ = 0x12;			/* ResourceSpans.scope_spans = 2 */
-		p = varint(p, ss);
+		p += 5;
+		ss_body = (size_t)(p - e->out.p);
 		p = bytes(p, 0x0a, scope, sn);	/* ScopeSpans.scope = 1 */
+		e->out.len = (size_t)(p - e->out.p);
 		for (uint32_t i = gr->first;; i = e->next[i]) {
-			p = bytes(p, 0x12, e->spans.p + e->off[i], e->len[i]);	/* ScopeSpans.spans = 2 */
+			if (span_frame(&e->out, recs[i]))
+				return -ENOMEM;
 			if (i == gr->last)
 				break;
 		}
-		e->out.len = (size_t)(p - e->out.p);
+		/* both lengths are known now: one move of the spans closes both gaps */
+		{
+			size_t ss = e->out.len - ss_body, head = ss_body - 5 - rs_body;	/* resource, tag */
+			uint8_t *q = varint(e->out.p + rs_body - 5, head + vlen(ss) + ss);
+
+			memmove(q, e->out.p + rs_body, head);
+			q = varint(q + head, ss);
+			memmove(q, e->out.p + ss_body, ss);
+			e->out.len = (size_t)(q - e->out.p) + ss;
+		}
 	}
 	if (!gzip) {
 		*body = e->out.p;
