@@ -59,6 +59,9 @@ struct otlp {
 	struct metrics *m;
 	void (*refresh)(void *arg);
 	void *refresh_arg;
+	bool running;			/* workers started (loop thread; see start_workers) */
+	bool curl_ready;		/* curl_global_init done */
+	bool dead;			/* workers could not start: export off */
 	pthread_mutex_t mu;		/* everything below up to the counters */
 	bool stop;
 	uint64_t deadline_ns;		/* shutdown: give up after this */
@@ -415,7 +418,7 @@ void otlp__span(struct otlp *o, const struct span *s)
 	size_t sz;
 	bool parent;
 
-	if (!o || !o->cfg.sig[OTLP_TRACES].url[0])
+	if (!o || o->dead || !o->cfg.sig[OTLP_TRACES].url[0])
 		return;
 	ctx = s->ctx;
 	/* Until trace context is known, every span starts its own sampled
@@ -520,12 +523,20 @@ static void snapshot_metrics(struct otlp *o, bool refresh)
 	pthread_mutex_unlock(&o->mu);
 }
 
+static int start_workers(struct otlp *o);
+
 void otlp__tick(struct otlp *o)
 {
 	uint64_t now;
 
 	if (!o)
 		return;
+	if (!o->running && !o->dead)
+		start_workers(o);
+	if (o->dead) {
+		mirror(o);
+		return;
+	}
 	now = mono_ns();
 	if (o->cfg.sig[OTLP_METRICS].url[0] &&
 	    now - o->last_metrics_ns >= (uint64_t)o->cfg.metric_interval_ms * 1000000ULL) {
@@ -566,6 +577,60 @@ static int register_families(struct otlp *o)
 }
 
 static void *(*const worker_main[])(void *) = { traces_main, metrics_main };
+
+/* libcurl's global state, the handles and the worker threads. They start on
+ * the loop's first tick rather than in otlp__setup: OpenSSL's initialisation
+ * inside curl_global_init takes ~2 MiB of RSS, which should not stack on the
+ * agent's start-up peak (BPF objects loading, the first process scan). On
+ * failure export is off for good (logged). 0 or negative errno. */
+static int start_workers(struct otlp *o)
+{
+	int rc = 0;
+
+	o->running = true;
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	o->curl_ready = true;
+	for (int s = 0; s < OTLP_NSIGNALS; s++) {
+		struct worker *w = &o->w[s];
+
+		if (!o->cfg.sig[s].url[0])
+			continue;
+		if ((rc = worker_curl(w, o->cfg.sdk_version)))
+			goto fail;
+		if ((rc = -pthread_create(&w->th, NULL, worker_main[s], w)))
+			goto fail;
+		w->started = true;
+		log_info("OTLP export on", LS("signal", signal_name[s]) LS("url", o->cfg.sig[s].url)
+			 LS("compression", o->cfg.sig[s].gzip ? "gzip" : "none")
+			 LI("timeout_ms", o->cfg.sig[s].timeout_ms)
+			 LS("sampler", s == OTLP_TRACES ? sampler__name(&o->cfg.sampler) : "")
+			 LI("batch", o->cfg.batch_size) LI("queue", o->cfg.queue_size)
+			 LI("interval_ms", s == OTLP_TRACES ? o->cfg.schedule_delay_ms
+							    : o->cfg.metric_interval_ms));
+	}
+	return 0;
+fail:
+	log_error("OTLP exporter could not start; export off", LS("error", strerror(-rc)));
+	/* a worker already running stops at once; what is queued is lost */
+	pthread_mutex_lock(&o->mu);
+	o->stop = true;
+	o->deadline_ns = mono_ns();
+	drop(o, OTLP_TRACES, OTLP_DROP_SHUTDOWN, o->qlen);
+	o->qlen = 0;
+	for (int s = 0; s < OTLP_NSIGNALS; s++)
+		pthread_cond_broadcast(&o->w[s].cond);
+	pthread_mutex_unlock(&o->mu);
+	for (int s = 0; s < OTLP_NSIGNALS; s++)
+		if (o->w[s].started) {
+			pthread_join(o->w[s].th, NULL);
+			o->w[s].started = false;
+		}
+	o->dead = true;
+	return rc;
+}
 
 int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version,
 		void (*refresh)(void *arg), void *refresh_arg)
@@ -610,43 +675,18 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 		log_error("OTLP export impossible", LS("error", err));
 		goto fail;
 	}
-	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	srandom((unsigned int)(o->start_unix_ns ^ (uint64_t)getpid()));
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	for (int s = 0; s < OTLP_NSIGNALS; s++) {
-		struct worker *w = &o->w[s];
-
-		w->o = o;
-		w->sig = (enum otlp_signal)s;
-		pthread_cond_init(&w->cond, &ca);
-		if (!o->cfg.sig[s].url[0])
-			continue;
-		if ((rc = worker_curl(w, version)))
-			goto fail_threads;
-		if ((rc = -pthread_create(&w->th, NULL, worker_main[s], w)))
-			goto fail_threads;
-		w->started = true;
-		log_info("OTLP export on", LS("signal", signal_name[s]) LS("url", o->cfg.sig[s].url)
-			 LS("compression", o->cfg.sig[s].gzip ? "gzip" : "none")
-			 LI("timeout_ms", o->cfg.sig[s].timeout_ms)
-			 LS("sampler", s == OTLP_TRACES ? sampler__name(&o->cfg.sampler) : "")
-			 LI("batch", o->cfg.batch_size) LI("queue", o->cfg.queue_size)
-			 LI("interval_ms", s == OTLP_TRACES ? o->cfg.schedule_delay_ms
-							    : o->cfg.metric_interval_ms));
+		o->w[s].o = o;
+		o->w[s].sig = (enum otlp_signal)s;
+		pthread_cond_init(&o->w[s].cond, &ca);
 	}
 	pthread_condattr_destroy(&ca);
 	*out = o;
 	return 0;
-fail_threads:
-	pthread_condattr_destroy(&ca);
-	log_error("OTLP exporter setup failed", LS("error", strerror(-rc)));
-	otlp__free(o);
-	return rc;
 fail:
 	otlp__config_free(&o->cfg);
 	free(o->ring.buf);
@@ -662,6 +702,9 @@ void otlp__free(struct otlp *o)
 
 	if (!o)
 		return;
+	/* stopped before the first tick: start now, so what is queued is sent */
+	if (!o->running && !o->dead)
+		start_workers(o);
 	/* one last snapshot so counts made since the previous interval arrive */
 	if (o->cfg.sig[OTLP_METRICS].url[0] && o->w[OTLP_METRICS].started)
 		snapshot_metrics(o, false);
@@ -688,7 +731,8 @@ void otlp__free(struct otlp *o)
 		 LI("spans_dropped_shutdown", load(&o->dropped[OTLP_TRACES][OTLP_DROP_SHUTDOWN])));
 	free(o->mbody);
 	pthread_mutex_destroy(&o->mu);
-	cu.global_cleanup();
+	if (o->curl_ready)
+		cu.global_cleanup();
 	otlp__config_free(&o->cfg);
 	free(o->ring.buf);
 	free(o->w[OTLP_TRACES].recs);
