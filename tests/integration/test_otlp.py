@@ -390,6 +390,21 @@ def main():
                            capture_output=True, text=True, timeout=30)
         check_eq(r.returncode, 2, f"E: invalid {what} exits with 2")
         check(what in r.stderr and "invalid OTLP configuration" in r.stderr, f"E: invalid {what} explained")
+    # libcurl is mapped only when the workers start, but its absence still
+    # stops the agent at start (a child process tries it): hidden here by a
+    # bind mount of /dev/null in a private mount namespace.
+    lib = os.path.realpath("/usr/lib/x86_64-linux-gnu/libcurl.so.4")
+    if os.path.exists(lib):
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            f'mount --bind /dev/null "{lib}" && exec "$0" --listen none',
+                            os.path.join(ROOT, "build", "sonde")],
+                           env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"},
+                           capture_output=True, text=True, timeout=30)
+        check_eq(r.returncode, 1, "E: libcurl missing exits with 1")
+        check("OTLP export impossible" in r.stderr and "libcurl.so.4" in r.stderr, "E: libcurl missing explained")
+        check("sonde running" not in r.stderr, "E: libcurl missing: nothing attached")
+    else:
+        print(f"   NOTE: {lib} not found; the missing-libcurl check needs it to hide", flush=True)
 
     # ---- D: receiver never there: /metrics keeps working, drops counted
     print("== D: receiver gone for the whole test", flush=True)

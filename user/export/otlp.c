@@ -25,7 +25,7 @@
  * HTTP span takes ~200 bytes, a database span with its query ~300. */
 #define QUEUE_REC_BYTES 384
 
-static struct otlp_curl cu;		/* filled once by otlp__setup */
+static struct otlp_curl cu;		/* filled once by start_workers */
 static const char *const signal_name[] = { "traces", "metrics" };
 static const char *const drop_name[] = { "queue_full", "retries_exhausted", "rejected",
 					 "partial_success", "shutdown" };
@@ -60,6 +60,7 @@ struct otlp {
 	void (*refresh)(void *arg);
 	void *refresh_arg;
 	bool running;			/* workers started (loop thread; see start_workers) */
+	bool curl_loaded;		/* cu filled */
 	bool curl_ready;		/* curl_global_init done */
 	bool dead;			/* workers could not start: export off */
 	pthread_mutex_t mu;		/* everything below up to the counters */
@@ -578,16 +579,23 @@ static int register_families(struct otlp *o)
 
 static void *(*const worker_main[])(void *) = { traces_main, metrics_main };
 
-/* libcurl's global state, the handles and the worker threads. They start on
- * the loop's first tick rather than in otlp__setup: OpenSSL's initialisation
- * inside curl_global_init takes ~2 MiB of RSS, which should not stack on the
- * agent's start-up peak (BPF objects loading, the first process scan). On
- * failure export is off for good (logged). 0 or negative errno. */
+/* libcurl, its global state, the handles and the worker threads. They start
+ * on the loop's first tick rather than in otlp__setup: libcurl's mappings
+ * and OpenSSL's initialisation inside curl_global_init take ~5 MiB of RSS,
+ * which should not stack on the agent's start-up peak (BPF objects loading,
+ * the first process scan). On failure export is off for good (logged). 0 or
+ * negative errno. */
 static int start_workers(struct otlp *o)
 {
-	int rc = 0;
+	char err[256];
+	int rc;
 
 	o->running = true;
+	if ((rc = otlp_curl__load(&cu, err, sizeof(err)))) {
+		log_error("OTLP export impossible", LS("error", err));
+		goto fail;
+	}
+	o->curl_loaded = true;
 	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rc = -ENOMEM;
 		goto fail;
@@ -671,7 +679,8 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	}
 	o->start_unix_ns = unix_ns();
 	o->last_metrics_ns = o->last_export_ns = mono_ns();
-	if ((rc = otlp_curl__load(&cu, err, sizeof(err)))) {
+	/* fail at start when libcurl is missing, but map it only later */
+	if ((rc = otlp_curl__probe(err, sizeof(err)))) {
 		log_error("OTLP export impossible", LS("error", err));
 		goto fail;
 	}
@@ -721,7 +730,8 @@ void otlp__free(struct otlp *o)
 			pthread_join(w->th, NULL);
 		if (w->curl)
 			cu.easy_cleanup(w->curl);
-		cu.slist_free_all(w->hdrs);
+		if (w->hdrs)
+			cu.slist_free_all(w->hdrs);
 		pthread_cond_destroy(&w->cond);
 	}
 	if (o->mbody)

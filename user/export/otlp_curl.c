@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "export/otlp_curl.h"
 
@@ -38,4 +40,51 @@ int otlp_curl__load(struct otlp_curl *api, char *err, size_t errlen)
 		}
 	}
 	return 0;
+}
+
+int otlp_curl__probe(char *err, size_t errlen)
+{
+	int pfd[2], st = 0;
+	ssize_t n = 0;
+	pid_t pid;
+
+	if (pipe(pfd))
+		goto here;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		goto here;
+	}
+	if (pid == 0) {
+		struct otlp_curl api;
+		char e[256];
+		int rc = otlp_curl__load(&api, e, sizeof(e));
+
+		if (rc && write(pfd[1], e, strlen(e)) < 0)
+			rc = -EIO;
+		_exit(rc ? 1 : 0);
+	}
+	close(pfd[1]);
+	if (errlen) {
+		do
+			n = read(pfd[0], err, errlen - 1);
+		while (n < 0 && errno == EINTR);
+		err[n > 0 ? n : 0] = 0;
+	}
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (errlen && !err[0])
+		snprintf(err, errlen, "cannot load libcurl.so.4 (the probe process failed)");
+	return -ENOENT;
+here:
+	/* no child to ask: load it here (and pay for it now) */
+	{
+		static struct otlp_curl api;
+
+		return otlp_curl__load(&api, err, errlen);
+	}
 }

@@ -1,6 +1,7 @@
 /* libcurl, loaded with dlopen() only when OTLP export is configured: linking
- * it would map libcurl and its TLS/Kerberos/LDAP dependencies (~3.5 MiB of
- * RSS) into every agent, including the many that never export. */
+ * it would map libcurl and its TLS/Kerberos/LDAP/SSH dependencies (~3.3 MiB
+ * of RSS, ~2 MiB more once curl_global_init has set OpenSSL up) into every
+ * agent, including the many that never export. */
 #ifndef SONDE_EXPORT_OTLP_CURL_H
 #define SONDE_EXPORT_OTLP_CURL_H
 
@@ -22,5 +23,9 @@ struct otlp_curl {
 /* Fills api from libcurl.so.4 (once per process; the library stays loaded).
  * 0, or -ENOENT with the reason in err. */
 int otlp_curl__load(struct otlp_curl *api, char *err, size_t errlen);
+/* Whether otlp_curl__load would succeed, asked of a forked child so that
+ * this process does not map libcurl yet (call while single-threaded). When
+ * no child can be made, loads it here. 0, or -ENOENT with the reason. */
+int otlp_curl__probe(char *err, size_t errlen);
 
 #endif
