@@ -251,7 +251,6 @@ struct okey {
 	uint8_t n;
 };
 #define KEY(name, str) static const struct okey name = { str, sizeof(str) - 1 }
-_Static_assert(OTLP_MAX_KV <= 127, "resource keys are written with a one-byte length");
 
 KEY(K_SERVICE, "service.name");
 KEY(K_PID, "process.pid");
@@ -407,7 +406,7 @@ static void rec_strings(const struct otlp_rec *r, struct rstr *v)
 
 #define STR(i) v->p[i], v->n[i]
 
-/* Span.name, and the attributes of an HTTP span. */
+/* The attributes of an HTTP span. */
 static uint8_t *http_attrs(uint8_t *p, const struct otlp_rec *r, const struct rstr *v, bool method,
 			   const char *local, size_t ln, const char *peer, size_t pn)
 {
