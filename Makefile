@@ -50,6 +50,9 @@ test_mysql_SRCS   := user/proto/mysql.c
 test_redis_SRCS   := user/proto/redis.c
 test_conntrack_SRCS += user/dbconn.c user/sql.c user/proto/pg.c user/proto/mysql.c user/proto/redis.c
 test_dbconn_SRCS  = $(test_conntrack_SRCS)
+# BPF word-at-a-time hex/traceparent code (bpf/lib/hexword.h), on the host
+UNIT_TESTS += hexword
+test_hexword_SRCS := user/tracectx.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz

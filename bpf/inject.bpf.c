@@ -22,6 +22,7 @@ const volatile __u32 filter_tgid = 0;	/* --pid: only this process's requests */
  * scans it; sk_msg data cannot be handed to a bpf_loop callback). */
 struct inj_buf {
 	__u8 data[1024 + 64];
+	__u8 hdr[INJECT_LEN + 2];	/* the header line being built (8-byte aligned) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -107,14 +108,38 @@ int sonde_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-static __always_inline void hex(__u8 *out, const __u8 *in, int n)
+/* The header line into h (8-byte aligned, in a map value: the unaligned
+ * word stores of the span id are allowed there), hex eight digits at a time. */
+static __always_inline void build_header(__u8 *h, const struct sonde_trace_ctx_event *rec)
 {
-	for (int i = 0; i < n; i++) {
-		__u8 hi = in[i] >> 4, lo = in[i] & 15;
+	__u32 v;
 
-		out[2 * i] = hi < 10 ? '0' + hi : 'a' + hi - 10;
-		out[2 * i + 1] = lo < 10 ? '0' + lo : 'a' + lo - 10;
+	*(__u64 *)h = 0x7261706563617274ULL;		/* "tracepar" */
+	*(__u64 *)(h + 8) = 0x2d3030203a746e65ULL;	/* "ent: 00-" */
+	for (int i = 0; i < 4; i++) {
+		__builtin_memcpy(&v, rec->trace_id + 4 * i, 4);
+		*(__u64 *)(h + 16 + 8 * i) = hexword__encode4(v);
 	}
+	h[48] = '-';
+	for (int i = 0; i < 2; i++) {
+		__builtin_memcpy(&v, rec->span_id + 4 * i, 4);
+		*(__u64 *)(h + 49 + 8 * i) = hexword__encode4(v);
+	}
+	h[65] = '-';
+	v = hexword__encode4(rec->trace_flags);	/* "0f000000": the first two */
+	h[66] = (__u8)v;
+	h[67] = (__u8)(v >> 8);
+	h[68] = '\r';
+	h[69] = '\n';
+}
+
+/* INJECT_LEN bytes from h to the packet at d (checked by the caller). */
+static __always_inline void put_header(__u8 *d, const __u8 *h)
+{
+	for (int i = 0; i < 8; i++)
+		*(__u64 *)(d + 8 * i) = *(const __u64 *)(h + 8 * i);
+	*(__u32 *)(d + 64) = *(const __u32 *)(h + 64);
+	*(__u16 *)(d + 68) = *(const __u16 *)(h + 68);
 }
 
 /* Bytes after the head that begin like another request: pipelined (a body
@@ -135,7 +160,7 @@ int sonde_sk_msg(struct sk_msg_md *msg)
 	struct tracectx_scan x;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 size = msg->size, len, pos, zero = 0;
-	__u8 hdr[INJECT_LEN + 2];
+	struct inj_buf *b;
 	void *data, *end, *ring;
 	__u8 *buf;
 
@@ -163,7 +188,7 @@ int sonde_sk_msg(struct sk_msg_md *msg)
 			return outcome(SONDE_INJ_SPLIT);
 		return SK_PASS;		/* body bytes or another protocol */
 	}
-	tracectx__scan(&x, len);
+	tracectx__scan(&x, buf, len, false);
 	if (x.first_nl < 0 || x.head_end < 0)
 		return outcome(size > len ? SONDE_INJ_HEAD_TOO_LONG : SONDE_INJ_SPLIT);
 	if (x.tp >= 0)
@@ -184,29 +209,33 @@ int sonde_sk_msg(struct sk_msg_md *msg)
 		rec.trace_flags = 1;
 	}
 	tracectx__random(rec.span_id, 8);
-	__builtin_memcpy(hdr, "traceparent: 00-", 16);
-	hex(hdr + 16, rec.trace_id, 16);
-	hdr[48] = '-';
-	hex(hdr + 49, rec.span_id, 8);
-	hdr[65] = '-';
-	hex(hdr + 66, &rec.trace_flags, 1);
-	hdr[68] = '\r';
-	hdr[69] = '\n';
+	b = bpf_map_lookup_elem(&inj_scratch, &zero);
+	if (!b)
+		return outcome(SONDE_INJ_FAILED);
+	build_header(b->hdr, &rec);
 
-	pos = (__u32)x.first_nl + 1;
+	pos = ((__u32)x.first_nl + 1) & (2 * TRACECTX_SCAN_MAX - 1);
 	if (bpf_msg_push_data(msg, pos, INJECT_LEN, 0))
 		return outcome(SONDE_INJ_FAILED);
-	/* Linear, so the request leaves as one segment (measured: 3 otherwise),
-	 * then a window at the hole to write it. */
-	bpf_msg_pull_data(msg, 0, size + INJECT_LEN, 0);
+	/* Linear, so the request leaves as one segment (measured: 3 otherwise);
+	 * the hole is then written in place. Only if that fails, a window at
+	 * the hole. */
+	if (bpf_msg_pull_data(msg, 0, size + INJECT_LEN, 0) == 0) {
+		data = msg->data;
+		end = msg->data_end;
+		if (data + pos + INJECT_LEN <= end) {
+			put_header((__u8 *)data + pos, b->hdr);
+			goto done;
+		}
+	}
 	if (bpf_msg_pull_data(msg, pos, pos + INJECT_LEN, 0))
 		goto undo;
 	data = msg->data;
 	end = msg->data_end;
 	if (data + INJECT_LEN > end)
 		goto undo;
-	__builtin_memcpy(data, hdr, INJECT_LEN);
-
+	put_header(data, b->hdr);
+done:
 	rec.hdr.op = SONDE_OP_TRACE_CTX;
 	rec.hdr.size = sizeof(rec);
 	rec.hdr.ktime = bpf_ktime_get_ns();

@@ -2,13 +2,15 @@
  * inject.bpf.c reads when the thread sends a request, a bounded scan of an
  * HTTP head (line end, head end, traceparent) and traceparent parsing.
  * The includer defines TRACECTX_BUF(): its per-CPU staging buffer holding
- * the bytes to scan (at least TRACECTX_SCAN_MAX + 64 bytes), or NULL. */
+ * the bytes to scan (at least TRACECTX_SCAN_MAX + 64 bytes, 8-byte
+ * aligned: words are loaded whole), or NULL. */
 #ifndef SONDE_BPF_TRACECTX_H
 #define SONDE_BPF_TRACECTX_H
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "sonde.h"
+#include "lib/hexword.h"
 
 /* Head bytes scanned; a power of two: indexes are masked with it - 1. */
 #define TRACECTX_SCAN_MAX 1024
@@ -26,20 +28,14 @@ struct {
 } thread_ctx SEC(".maps");
 
 struct tracectx_scan {
+	__u8 *buf;		/* TRACECTX_BUF(), looked up once for all words */
 	__u32 len;		/* bytes of the buffer that are data */
 	__s32 first_nl;		/* index of the first '\n', -1 */
 	__s32 head_end;		/* index just past the blank line ending the head, -1 */
 	__s32 tp;		/* index just past "traceparent:", -1 */
+	__u8 tp_only;		/* stop at the first traceparent (server reads need nothing else) */
+	__u8 pad[7];
 };
-
-static __always_inline bool tracectx__is_tp_name(const __u8 *p)
-{
-	/* | 0x20 folds exactly the uppercase letters onto the lowercase ones */
-	return (p[0] | 0x20) == 't' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'a' &&
-	       (p[3] | 0x20) == 'c' && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'p' &&
-	       (p[6] | 0x20) == 'a' && (p[7] | 0x20) == 'r' && (p[8] | 0x20) == 'e' &&
-	       (p[9] | 0x20) == 'n' && (p[10] | 0x20) == 't' && p[11] == ':';
-}
 
 /* One '\n' candidate at q. Returns 1 when the scan can stop. */
 static __always_inline int tracectx__at_nl(const __u8 *buf, __u32 q, struct tracectx_scan *x)
@@ -60,59 +56,43 @@ static __always_inline int tracectx__at_nl(const __u8 *buf, __u32 q, struct trac
 		x->head_end = q + (p[1] == '\r' ? 3 : 2);
 		return 1;
 	}
-	if (x->tp < 0 && q + 13 <= x->len && tracectx__is_tp_name(p + 1))
+	if (x->tp < 0 && q + 13 <= x->len && hexword__is_tp_name(p + 1)) {
 		x->tp = q + 13;
+		return x->tp_only;
+	}
 	return 0;
 }
 
-/* bpf_loop callback over 8-byte words: only words holding a '\n' are
- * looked at byte by byte, so a head costs about len / 8 iterations. */
+/* bpf_loop callback over aligned 8-byte words: only words holding a '\n'
+ * are looked at further, and only at their '\n' candidates, so a head
+ * costs about len / 8 cheap iterations. */
 static long tracectx__scan_word(__u64 i, struct tracectx_scan *x)
 {
-	const __u64 ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
 	__u32 off = ((__u32)i * 8) & (TRACECTX_SCAN_MAX - 1);
-	__u8 *buf = TRACECTX_BUF();
-	__u64 w, v;
+	const __u8 *buf = x->buf;
+	__u64 m;
 
 	if (!buf || off >= x->len)
 		return 1;
-	__builtin_memcpy(&w, buf + off, 8);
-	v = w ^ (ones * '\n');
-	if (!((v - ones) & ~v & high))
+	m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n');
+	if (!m)
 		return 0;
 	for (int k = 0; k < 8; k++)
-		if (tracectx__at_nl(buf, off + k, x))
+		if (((m >> (8 * k + 7)) & 1) && tracectx__at_nl(buf, off + k, x))
 			return 1;
 	return 0;
 }
 
-/* Scans the first len bytes of TRACECTX_BUF() (bounded by TRACECTX_SCAN_MAX). */
-static __always_inline void tracectx__scan(struct tracectx_scan *x, __u32 len)
+/* Scans the first len bytes of buf, TRACECTX_BUF() (bounded by
+ * TRACECTX_SCAN_MAX; buf must be 8-byte aligned). */
+static __always_inline void tracectx__scan(struct tracectx_scan *x, __u8 *buf, __u32 len,
+					   bool tp_only)
 {
+	x->buf = buf;
 	x->len = len < TRACECTX_SCAN_MAX ? len : TRACECTX_SCAN_MAX;
 	x->first_nl = x->head_end = x->tp = -1;
+	x->tp_only = tp_only;
 	bpf_loop((x->len + 7) / 8, tracectx__scan_word, x, 0);
-}
-
-static __always_inline int tracectx__hexval(__u8 c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;	/* uppercase is invalid in traceparent */
-}
-
-static __always_inline int tracectx__unhex(const __u8 *p, __u8 *out, int n)
-{
-	for (int i = 0; i < n; i++) {
-		int hi = tracectx__hexval(p[2 * i]), lo = tracectx__hexval(p[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (__u8)(hi << 4 | lo);
-	}
-	return 0;
 }
 
 /* Parses the traceparent value starting at index pos (just past the
@@ -120,35 +100,14 @@ static __always_inline int tracectx__unhex(const __u8 *p, __u8 *out, int n)
 static __always_inline int tracectx__parse(const __u8 *buf, __u32 pos, __u32 len,
 					   struct sonde_thread_ctx *tc, __u8 parent[8])
 {
-	const __u8 *p;
-	__u8 ver, any = 0;
-	__u32 end;
-
 	for (int k = 0; k < 2; k++)	/* optional whitespace */
 		if (pos < len && (buf[pos & (TRACECTX_SCAN_MAX - 1)] == ' ' ||
 				  buf[pos & (TRACECTX_SCAN_MAX - 1)] == '\t'))
 			pos++;
 	if (pos + TRACECTX_TP_LEN + 1 > len)
 		return -1;	/* the line end must be in the buffer too */
-	p = buf + (pos & (TRACECTX_SCAN_MAX - 1));
-	if (p[2] != '-' || p[35] != '-' || p[52] != '-')
-		return -1;
-	if (tracectx__unhex(p, &ver, 1) || ver == 0xff)
-		return -1;
-	end = p[TRACECTX_TP_LEN];
-	if (!(end == '\r' || end == '\n' || end == ' ' || end == '\t' || (ver && end == '-')))
-		return -1;
-	if (tracectx__unhex(p + 3, tc->trace_id, 16) || tracectx__unhex(p + 36, parent, 8) ||
-	    tracectx__unhex(p + 53, &tc->flags, 1))
-		return -1;
-	for (int i = 0; i < 16; i++)
-		any |= tc->trace_id[i];
-	if (!any)
-		return -1;
-	any = 0;
-	for (int i = 0; i < 8; i++)
-		any |= parent[i];
-	return any ? 0 : -1;
+	return hexword__traceparent(buf + (pos & (TRACECTX_SCAN_MAX - 1)), tc->trace_id, parent,
+				    &tc->flags);
 }
 
 static __always_inline void tracectx__random(__u8 *out, int n)
@@ -196,7 +155,7 @@ static __always_inline void tracectx__server_io(void *ring, const struct sonde_d
 	buf = TRACECTX_BUF();
 	if (!buf || !tracectx__request_start(buf, cap))
 		return;
-	tracectx__scan(&x, cap);
+	tracectx__scan(&x, buf, cap, true);
 	if (x.tp >= 0 && tracectx__parse(buf, x.tp, x.len, &tc, rec.parent_span_id) == 0) {
 		rec.remote = 1;
 	} else {
