@@ -70,7 +70,7 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h) $(wildcard bpf/lib/*.h) | 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/*/*.h) include/sonde.h
+$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/*/*.h) include/sonde.h bpf/lib/hexword.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

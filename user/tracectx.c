@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "tracectx.h"
+#include "../bpf/lib/hexword.h"
 
 /* Both tables are direct-mapped on (tgid, tid) and overwrite on collision:
  * bounded memory, and a lost entry only costs one link. */
@@ -51,6 +52,15 @@ static int hexval(char c)
 
 static int unhex(const char *s, uint8_t *out, size_t n)
 {
+	/* Eight digits at a time: random hex digits mispredict a branch per
+	 * character (this was ~10% of the daemon's CPU under load). */
+	for (; n >= 4; n -= 4, s += 8, out += 4) {
+		__u32 v;
+
+		if (hexword__decode8(HEXWORD_LOAD64(s), &v))
+			return -1;
+		memcpy(out, &v, 4);
+	}
 	for (size_t i = 0; i < n; i++) {
 		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 
