@@ -31,6 +31,9 @@
 #   BENCH_SENDFILE=on     nginx sendfile on|off
 #   BENCH_SONDE, BENCH_FLOOR  agent / floor binaries (default build/sonde,
 #                         build/sonde-floor), e.g. to compare two builds
+#   BENCH_BASE            a second agent build (e.g. the previous commit's) run as
+#                         two more configurations, base and bexport (as agent and
+#                         export), in the same rounds: before/after side by side
 #   BENCH_KEEP=0          1 = keep the temp dir (logs, wrk output) for inspection
 #   BENCH_QUIET_WAIT=0    before each run, wait up to this many seconds until no
 #                         other sonde/sonde-floor process runs (e.g. concurrent
@@ -62,7 +65,9 @@ SETTLE=1          # seconds after wrk before the last agent scrape (spans in fli
 
 SONDE=${BENCH_SONDE:-build/sonde}
 FLOOR=${BENCH_FLOOR:-build/sonde-floor}
+BASE=${BENCH_BASE:-}
 CONFIGS=(none floor agent export)
+[ -z "$BASE" ] || CONFIGS=(none floor base agent bexport export)
 
 die() {
 	echo "bench: error: $*" >&2
@@ -84,6 +89,7 @@ done
 [ "$(id -u)" -eq 0 ] || die "must run as root (BPF, tracefs)"
 [ -x "$SONDE" ] || die "$SONDE missing; run 'make all' first"
 [ -x "$FLOOR" ] || die "$FLOOR missing; run 'make all' first"
+[ -z "$BASE" ] || [ -x "$BASE" ] || die "BENCH_BASE=$BASE is not an executable"
 for tool in nginx wrk curl python3 getconf; do
 	command -v "$tool" >/dev/null || die "'$tool' not found (scripts/install-deps.sh installs it)"
 done
@@ -451,8 +457,14 @@ run_one() { # run_one ROUND CONFIG
 	local cpu="-" rss="-" events="-" drops="-" spans="-" skind="-" hits="-"
 	local others rps p99 req err wall n0 n1 w0 w1 s0 s1 ncpu wcpu other tcpu_ticks=0
 	local inj="-" exported="-" xdrop="-" sink_cpu="-" k0=0 k1=0 sink_ticks=0
+	# base / bexport: the BENCH_BASE build run exactly as agent / export
+	local bin=$SONDE kind=$cfg
 
 	case $cfg in
+	base) bin=$BASE kind=agent ;;
+	bexport) bin=$BASE kind=export ;;
+	esac
+	case $kind in
 	floor)
 		"$FLOOR" >"$WORK/$tag.out" 2>"$log" &
 		TRACER_PID=$!
@@ -460,22 +472,22 @@ run_one() { # run_one ROUND CONFIG
 		;;
 	agent)
 		aport=$(free_port "$PORT")
-		"$SONDE" --listen "127.0.0.1:$aport" >"$WORK/$tag.out" 2>"$log" &
+		"$bin" --listen "127.0.0.1:$aport" >"$WORK/$tag.out" 2>"$log" &
 		TRACER_PID=$!
 		wait_agent_healthy "$TRACER_PID" "$aport" "$log"
 		;;
 	export)
 		aport=$(free_port "$PORT" "$SINK_PORT")
 		OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" OTEL_METRIC_EXPORT_INTERVAL=5000 \
-			"$SONDE" --listen "127.0.0.1:$aport" --inject-port "$PORT" >"$WORK/$tag.out" 2>"$log" &
+			"$bin" --listen "127.0.0.1:$aport" --inject-port "$PORT" >"$WORK/$tag.out" 2>"$log" &
 		TRACER_PID=$!
 		wait_agent_healthy "$TRACER_PID" "$aport" "$log"
 		;;
 	esac
 	wait_quiet
 	others=$(other_tracers)
-	[ "$cfg" = agent ] || [ "$cfg" = export ] && scrape "$aport" "$WORK/$tag.m0"
-	[ "$cfg" = export ] && k0=$(cpu_ticks "$SINK_PID")
+	[ "$kind" = agent ] || [ "$kind" = export ] && scrape "$aport" "$WORK/$tag.m0"
+	[ "$kind" = export ] && k0=$(cpu_ticks "$SINK_PID")
 
 	[ "$cfg" = none ] || c0=$(cpu_ticks "$TRACER_PID")
 	n0=$(cpu_ticks "$NGINX_WORKER")
@@ -493,7 +505,7 @@ run_one() { # run_one ROUND CONFIG
 		c1=$(cpu_ticks "$TRACER_PID")
 		tcpu_ticks=$((c1 - c0))
 	fi
-	if [ "$cfg" = export ]; then
+	if [ "$kind" = export ]; then
 		k1=$(cpu_ticks "$SINK_PID")
 		sink_ticks=$((k1 - k0))
 		sink_cpu=$(ticks_to_s "$k0" "$k1")
@@ -510,7 +522,7 @@ run_one() { # run_one ROUND CONFIG
 	read -r rps p99 req err < <(parse_wrk "$out") || { cat "$out" >&2; die "cannot parse wrk output"; }
 	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 
-	case $cfg in
+	case $kind in
 	floor)
 		stop_pid "$TRACER_PID" sonde-floor || die "sonde-floor had to be killed"
 		TRACER_PID=""
@@ -543,7 +555,7 @@ run_one() { # run_one ROUND CONFIG
 		spans=$((sp1 - sp0))
 		skind=$((sk1 - sk0))
 		inj=$(($(metric_sum "$WORK/$tag.m2" sonde_injected_total '') - $(metric_sum "$WORK/$tag.m0" sonde_injected_total '')))
-		if [ "$cfg" = export ]; then
+		if [ "$kind" = export ]; then
 			exported=$(($(metric_sum "$WORK/$tag.m2" sonde_export_spans_total '') -
 				$(metric_sum "$WORK/$tag.m0" sonde_export_spans_total '')))
 			xdrop=$(($(metric_sum "$WORK/$tag.m2" sonde_export_dropped_total 'signal="traces"') -
@@ -572,7 +584,8 @@ echo "  software    $SONDE_VER; $NGINX_VER; $WRK_VER"
 echo "  nginx       worker_processes 1, 127.0.0.1:$PORT, keepalive_requests 1000, sendfile $SENDFILE, access_log $ACCESS_DESC, page $PAGE_BYTES bytes"
 echo "  wrk         -t$THREADS -c$CONNS -d${RUN_SECONDS}s --latency $URL (warm-up ${WARMUP}s, not measured)"
 echo "  pinning     $PIN_DESC"
-echo "  rounds      $ROUNDS; order per round: $ORDER ($(if [ "$ORDER" = fixed ]; then echo "none, floor, agent, export"; else echo "rotated by one each round"; fi))"
+echo "  rounds      $ROUNDS; order per round: $ORDER ($(if [ "$ORDER" = fixed ]; then echo "${CONFIGS[*]}" | sed 's/ /, /g'; else echo "rotated by one each round"; fi))"
+[ -z "$BASE" ] || echo "  base        $BASE run as agent (base) and as export (bexport): before/after in the same rounds"
 echo "  tracers     started before and stopped after each run; wrk starts once attached (floor: stderr line, agent: /healthz 200)"
 echo "  agent       $SONDE --listen 127.0.0.1:<free port>, all processes traced; CPU = utime+stime delta over the wrk run (CLK_TCK $CLK_TCK)"
 echo "  export      as agent, plus OTEL_EXPORTER_OTLP_ENDPOINT=<sink on 127.0.0.1:$SINK_PORT> OTEL_METRIC_EXPORT_INTERVAL=5000"
@@ -602,7 +615,7 @@ stop_nginx
 ELAPSED=$SECONDS # bash: seconds since the script started
 
 # ---- report ----
-python3 - "$RESULTS" "$ELAPSED" <<'PY'
+python3 - "$RESULTS" "$ELAPSED" "${BASE:-none}" "$SONDE" <<'PY'
 import csv, statistics, sys
 
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -631,7 +644,7 @@ cols = [("round", "{:>5}"), ("config", "{:<6}"), ("req/s", "{:>8}"), ("p99 ms", 
 fmt = " ".join(c[1] for c in cols)
 print(fmt.format(*(c[0] for c in cols)))
 for r in rows:
-    agent = r["config"] in ("agent", "export")
+    agent = r["config"] in ("agent", "export", "base", "bexport")
     flags = ("*" if r["tracers"] else "") + ("!" if r["other"] > NOISY_PCT else "")
     print(fmt.format(
         r["round"], r["config"], "%.0f" % r["rps_f"], "%.2f" % float(r["p99_ms"]), r["req"], r["errors"],
@@ -644,7 +657,7 @@ for r in rows:
         "%.3f" % (int(r["spans"]) / r["req"]) if agent and r["req"] else "-",
         "%.1f" % (int(r["floor_hits"]) / r["req"]) if r["config"] == "floor" and r["req"] else "-",
         "%.2f" % (int(r["injected"]) / r["req"]) if agent and r["req"] else "-",
-        "%.2f" % (int(r["exported"]) / r["req"]) if r["config"] == "export" and r["req"] else "-",
+        "%.2f" % (int(r["exported"]) / r["req"]) if r["config"] in ("export", "bexport") and r["req"] else "-",
         "%.1f" % r["other"], flags))
 print("  nginx/wrk us/req: CPU time (user+sys) of the nginx worker / of wrk during the run, per request;")
 print("    it includes the in-kernel cost of the BPF programs that run on their syscalls.")
@@ -751,6 +764,31 @@ print("  other CPU (noise)        %9.1f%%   median over all runs (max %.1f%%)"
       % (med([r["other"] for r in rows]), max(r["other"] for r in rows)))
 if errors:
     print("  wrk errors               %9d    (socket errors + non-2xx/3xx responses, all runs)" % errors)
+if any(r["config"] == "base" for r in rows):
+    # BENCH_BASE: the same figures for the other build, paired per round
+    def pair(cfg):
+        return med([d[cfg] / d["none"] for d in by_round.values() if cfg in d and d.get("none")])
+    def cpu1k(cfg):
+        return med([float(r["cpu_s"]) / r["req"] * 1000 for r in rows if r["config"] == cfg and r["req"]])
+    def evreq(cfg):
+        return med([int(r["events"]) / r["req"] for r in rows if r["config"] == cfg and r["req"]])
+    print()
+    print("Before / after (BENCH_BASE=%s vs %s; medians of per-round ratios to none)" % (
+        sys.argv[3], sys.argv[4]))
+    print("  %-26s %10s %10s" % ("", "base", "this"))
+    print("  %-26s %9.1f%% %9.1f%%" % ("agent / none", 100 * pair("base"), 100 * pair("agent")))
+    if any(r["config"] == "bexport" for r in rows):
+        print("  %-26s %9.1f%% %9.1f%%" % ("export+inject / none", 100 * pair("bexport"), 100 * pair("export")))
+    print("  %-26s %10.2f %10.2f" % ("agent CPU ms per 1k req", 1000 * cpu1k("base"), 1000 * cpu1k("agent")))
+    if any(r["config"] == "bexport" for r in rows):
+        print("  %-26s %10.2f %10.2f" % ("export CPU ms per 1k req", 1000 * cpu1k("bexport"), 1000 * cpu1k("export")))
+    print("  %-26s %10.2f %10.2f" % ("ring events per request", evreq("base"), evreq("agent")))
+    print("  %-26s %10.1f %10.1f" % ("nginx CPU us/req",
+          med(vals("base", lambda r: per_req_us(r, "nginx_cpu_s"))),
+          med(vals("agent", lambda r: per_req_us(r, "nginx_cpu_s")))))
+    print("  %-26s %10.1f %10.1f" % ("wrk CPU us/req",
+          med(vals("base", lambda r: per_req_us(r, "wrk_cpu_s"))),
+          med(vals("agent", lambda r: per_req_us(r, "wrk_cpu_s")))))
 print()
 print("Goals (measured, medians)")
 print("  throughput loss <= %.0f%% with full HTTP tracing   %6.1f%%      %s"
