@@ -160,6 +160,9 @@ struct {
  * loses the bound of a clamped length when the compiler passes an earlier
  * copy of the register to the helper ("R2 min value is negative"). */
 struct scratch {
+	/* A server read that starts a request sends tc, ev and the data as one
+	 * ring sample (one reservation instead of two); user/ring.c splits it. */
+	struct sonde_trace_ctx_event tc;
 	struct sonde_data_event ev;
 	__u8 data[2 * SONDE_CAPTURE_MAX];
 };
@@ -486,18 +489,24 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	/* Batched wakeups: waking the reader costs ~1.4 µs on this CPU, so only
 	 * do it past a fill level; the daemon also drains on a short timer. */
 	void *ring = cpu_ring();
+	bool with_tc = false;
 	__u64 flags;
 
 	if (!ring) {
 		count(SONDE_CNT_RING_DROPS, 1);
 		return 0;
 	}
-	/* Before the data record: the daemon must meet the ids first. */
+	/* Ahead of the data record in the same sample: the daemon must meet
+	 * the ids first. */
 	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
-		tracectx__server_io(ring, &s->ev, cap, id);
+		with_tc = tracectx__server_io(&s->tc, &s->ev, cap, id);
 	flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
 			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(ring, s, sizeof(s->ev) + cap, flags))
+	if (with_tc)
+		err = bpf_ringbuf_output(ring, &s->tc, sizeof(s->tc) + sizeof(s->ev) + cap, flags);
+	else
+		err = bpf_ringbuf_output(ring, &s->ev, sizeof(s->ev) + cap, flags);
+	if (err)
 		count(SONDE_CNT_RING_DROPS, 1);
 	else
 		count(SONDE_CNT_EVENTS, 1);

@@ -166,6 +166,22 @@ static const uint8_t *ring__peek(struct ring *rg, uint64_t horizon, uint64_t *kt
 	return NULL;
 }
 
+/* A sample may carry a trace-context record followed by the data record it
+ * belongs to (bpf/sock.bpf.c reserves once for both): hand them over one
+ * by one, so handlers always see single records. */
+static void ring__deliver(const uint8_t *p, uint32_t len, ring_fn fn, void *arg)
+{
+	const struct sonde_event_hdr *h = (const struct sonde_event_hdr *)p;
+	const uint32_t tc = sizeof(struct sonde_trace_ctx_event);
+
+	if (len > tc && h->op == SONDE_OP_TRACE_CTX && h->size == tc) {
+		fn(arg, p, tc);
+		p += tc;
+		len -= tc;
+	}
+	fn(arg, p, len);
+}
+
 size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void *arg)
 {
 	size_t delivered = 0;
@@ -197,7 +213,7 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 		{
 			uint32_t len = rec_len(best) & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 
-			fn(arg, best + BPF_RINGBUF_HDR_SZ, len);
+			ring__deliver(best + BPF_RINGBUF_HDR_SZ, len, fn, arg);
 			from->cons += rec_size(len);
 			delivered++;
 		}

@@ -137,9 +137,11 @@ static __always_inline bool tracectx__request_start(const __u8 *p, __u32 len)
 
 /* A server-role socket of thread id moved bytes (already in TRACECTX_BUF()):
  * a read that starts a request gets fresh server span ids, made the
- * thread's context and reported in a record; a write ends the context. */
-static __always_inline void tracectx__server_io(void *ring, const struct sonde_data_event *ev,
-						__u32 cap, __u64 id)
+ * thread's context and written to *out for the caller to send ahead of
+ * the data record (returns true); a write ends the context. */
+static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *out,
+						const struct sonde_data_event *ev, __u32 cap,
+						__u64 id)
 {
 	struct sonde_trace_ctx_event rec = {};
 	struct sonde_thread_ctx tc = {}, *cur;
@@ -150,11 +152,11 @@ static __always_inline void tracectx__server_io(void *ring, const struct sonde_d
 		cur = bpf_map_lookup_elem(&thread_ctx, &id);
 		if (cur && cur->active)
 			cur->active = 0;
-		return;
+		return false;
 	}
 	buf = TRACECTX_BUF();
 	if (!buf || !tracectx__request_start(buf, cap))
-		return;
+		return false;
 	tracectx__scan(&x, buf, cap, true);
 	if (x.tp >= 0 && tracectx__parse(buf, x.tp, x.len, &tc, rec.parent_span_id) == 0) {
 		rec.remote = 1;
@@ -186,7 +188,8 @@ static __always_inline void tracectx__server_io(void *ring, const struct sonde_d
 	rec.trace_flags = tc.flags;
 	__builtin_memcpy(rec.trace_id, tc.trace_id, 16);
 	__builtin_memcpy(rec.span_id, tc.span_id, 8);
-	bpf_ringbuf_output(ring, &rec, sizeof(rec), BPF_RB_NO_WAKEUP);
+	*out = rec;
+	return true;
 }
 
 #endif
