@@ -490,7 +490,8 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	 * do it past a fill level; the daemon also drains on a short timer. */
 	void *ring = cpu_ring();
 	bool with_tc = false;
-	__u64 flags;
+	__u64 flags, n;
+	void *start;
 
 	if (!ring) {
 		count(SONDE_CNT_RING_DROPS, 1);
@@ -502,10 +503,17 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 		with_tc = tracectx__server_io(&s->tc, &s->ev, cap, id);
 	flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
 			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (with_tc)
-		err = bpf_ringbuf_output(ring, &s->tc, sizeof(s->tc) + sizeof(s->ev) + cap, flags);
-	else
-		err = bpf_ringbuf_output(ring, &s->ev, sizeof(s->ev) + cap, flags);
+	start = &s->ev;
+	n = sizeof(s->ev) + cap;
+	if (with_tc) {
+		start = &s->tc;
+		n += sizeof(s->tc);
+	}
+	/* n <= 208 + SONDE_CAPTURE_MAX, so the mask never changes it; it is
+	 * there for Linux 6.1's verifier, which loses the bound of the sum. */
+	barrier_var(n);
+	n &= 2 * SONDE_CAPTURE_MAX - 1;
+	err = bpf_ringbuf_output(ring, start, n, flags);
 	if (err)
 		count(SONDE_CNT_RING_DROPS, 1);
 	else
