@@ -93,7 +93,7 @@ static void test_decode(void)
 
 				if (hi < 0 || lo < 0)
 					ok = 0;
-				want[i] = (uint8_t)(hi << 4 | lo);
+				want[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);	/* junk when invalid, unused */
 			}
 			out = 0xdeadbeef;
 			if (hexword__decode8(load(s), &out) != (ok ? 0 : -1))
