@@ -178,9 +178,11 @@ class Agent:
         return [json.loads(l) for l in self.log().splitlines() if l.startswith("{")]
 
     def spans(self):
+        """Every complete line: the agent may be halfway through writing the
+        last one (stdio flushes in blocks), which is left for the next call."""
         self.out.flush()
         with open(self.spans_path) as f:
-            return [json.loads(l) for l in f if l.strip()]
+            return [json.loads(l) for l in f if l.endswith("\n") and l.strip()]
 
     def map_id(self, name):
         """Id of the agent's BPF map called name (from its fds' fdinfo)."""
