@@ -295,31 +295,9 @@ done
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n 1 || true)
 [ -n "$NGINX_WORKER" ] || die "cannot find the nginx worker process"
 
-# ---- OTLP sink for the export configuration ----
-# Answers every POST with 200 and an empty body (a valid, fully successful
-# Export*ServiceResponse) after reading and discarding the request body.
-# Python's HTTP/1.1 handler answers "Expect: 100-continue" itself.
+# ---- OTLP sink for the export configuration (tests/bench/otlp_sink.py) ----
 SINK_PORT=$(free_port "$PORT")
-cat >"$WORK/otlp-sink.py" <<'PY'
-import http.server, sys
-class Sink(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        while n > 0:
-            b = self.rfile.read(min(n, 1 << 20))
-            if not b:
-                break
-            n -= len(b)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
-PY
-python3 "$WORK/otlp-sink.py" "$SINK_PORT" >"$WORK/otlp-sink.log" 2>&1 &
+python3 tests/bench/otlp_sink.py "$SINK_PORT" >"$WORK/otlp-sink.log" 2>&1 &
 SINK_PID=$!
 for ((i = 0; ; i++)); do
 	proc_exited "$SINK_PID" && { cat "$WORK/otlp-sink.log" >&2; SINK_PID=""; die "OTLP sink exited during start-up"; }

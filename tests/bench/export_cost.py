@@ -22,23 +22,7 @@ import tempfile
 import time
 import urllib.request
 
-SINK = '''import http.server, sys
-class S(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        while n > 0:
-            b = self.rfile.read(min(n, 1 << 20))
-            if not b:
-                break
-            n -= len(b)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), S).serve_forever()
-'''
+SINK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "otlp_sink.py")
 
 
 def free_port():
@@ -144,11 +128,9 @@ http {{ access_log off; client_body_temp_path {work}/tmp/b; proxy_temp_path {wor
   fastcgi_temp_path {work}/tmp/f; uwsgi_temp_path {work}/tmp/u; scgi_temp_path {work}/tmp/s;
   server {{ listen 127.0.0.1:{port}; root {work}/html; location / {{ index index.html; }} }} }}
 """)
-    with open(f"{work}/sink.py", "w") as f:
-        f.write(SINK)
     nginx = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", f"{work}/nginx.conf", "-p", f"{work}/",
                               "-g", "daemon off;"])
-    sink = subprocess.Popen([sys.executable, f"{work}/sink.py", str(sink_port)])
+    sink = subprocess.Popen([sys.executable, SINK, str(sink_port)])
     try:
         wait_ok(f"http://127.0.0.1:{port}/", "nginx", nginx)
         print(f"{'round':>5} {'build':<32} {'requests':>9} {'ms/1k req':>9} {'exported/req':>12} "
