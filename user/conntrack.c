@@ -551,6 +551,14 @@ http:
 	return true;
 }
 
+/* The connection as dbconn.c needs to know it for its spans. */
+static struct dbconn_peer db_peer(struct conntrack *t, struct conn *c)
+{
+	return (struct dbconn_peer){ .tgid = c->key.tgid, .role = c->role, .comm = c->comm,
+				     .exe = c->exe, .tuple = &c->tuple, .on_span = t->ops.on_span,
+				     .arg = t->ops.arg, .stats = &t->stats.db };
+}
+
 /* Databases are recognised by their first message (a MySQL server speaks
  * first), so this runs before the HTTP inference gives up on the socket. */
 static bool classify_db(struct conn *c, const struct sonde_data_event *ev)
@@ -636,9 +644,7 @@ void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev)
 			return;
 	}
 	if (c->proto == PROTO_DB) {
-		struct dbconn_peer p = { .tgid = c->key.tgid, .role = c->role, .comm = c->comm,
-					 .exe = c->exe, .tuple = &c->tuple, .on_span = t->ops.on_span,
-					 .arg = t->ops.arg, .stats = &t->stats.db };
+		struct dbconn_peer p = db_peer(t, c);
 
 		dbconn__feed(c->db, &p, ev);
 		return;
@@ -682,9 +688,7 @@ static void fail_open_requests(struct feed_ctx *x)
  * (dbconn.c ends them as spans). */
 static void db_fail(struct conntrack *t, struct conn *c, const char *error_type, uint64_t end_ns)
 {
-	struct dbconn_peer p = { .tgid = c->key.tgid, .role = c->role, .comm = c->comm,
-				 .exe = c->exe, .tuple = &c->tuple, .on_span = t->ops.on_span,
-				 .arg = t->ops.arg, .stats = &t->stats.db };
+	struct dbconn_peer p = db_peer(t, c);
 
 	dbconn__fail(c->db, &p, error_type, end_ns);
 }
