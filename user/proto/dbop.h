@@ -5,7 +5,10 @@
 #ifndef SONDE_PROTO_DBOP_H
 #define SONDE_PROTO_DBOP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DBOP_TEXT_MAX 512	/* SQL / command text kept per operation */
 #define DBOP_NAME_MAX 32	/* Redis command name */
@@ -24,6 +27,19 @@ struct db_op {
 	char status[DBOP_STATUS_MAX];	/* "" on success */
 	char text[DBOP_TEXT_MAX];	/* text_len bytes, NUL-terminated */
 };
+
+/* Keeps the first len bytes of a request's text (cut to fit, marked cut). */
+static inline void dbop__set_text(struct db_op *op, const void *p, size_t len, bool cut)
+{
+	if (len >= DBOP_TEXT_MAX) {
+		len = DBOP_TEXT_MAX - 1;
+		cut = true;
+	}
+	memcpy(op->text, p, len);
+	op->text[len] = 0;
+	op->text_len = (uint16_t)len;
+	op->text_cut = cut;
+}
 
 /* Called once per finished operation, in request order; also by the
  * parsers' xx__fail() for each operation still waiting when the connection

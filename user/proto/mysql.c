@@ -128,18 +128,6 @@ static void finish(struct mysql_session *s, const struct db_callbacks *cb, void 
 	s->rstate = RS_IDLE;
 }
 
-static void set_text(struct db_op *op, const void *p, size_t len, bool cut)
-{
-	if (len >= DBOP_TEXT_MAX) {
-		len = DBOP_TEXT_MAX - 1;
-		cut = true;
-	}
-	memcpy(op->text, p, len);
-	op->text[len] = 0;
-	op->text_len = (uint16_t)len;
-	op->text_cut = cut;
-}
-
 static struct mysql_stmt *stmt_find(struct mysql_session *s, uint32_t id)
 {
 	for (int i = 0; i < MYSQL_STMTS; i++)
@@ -182,7 +170,7 @@ static void command(struct mysql_session *s, const struct db_callbacks *cb, void
 	if (cmd == COM_QUERY || cmd == COM_STMT_PREPARE) {
 		/* prepare: not a span itself, the text is kept for its id */
 		s->emit = cmd == COM_QUERY;
-		set_text(&s->op, st->body + 1, st->blen - 1u, st->cut);
+		dbop__set_text(&s->op, st->body + 1, st->blen - 1u, st->cut);
 	} else if (cmd == COM_STMT_EXECUTE) {
 		struct mysql_stmt *m = st->blen >= 5 ? stmt_find(s, le32(st->body + 1)) : NULL;
 
@@ -190,7 +178,7 @@ static void command(struct mysql_session *s, const struct db_callbacks *cb, void
 		s->op.prepared = 1;
 		if (m) {
 			m->used = ++s->clock;
-			set_text(&s->op, m->sql, m->len, m->cut);
+			dbop__set_text(&s->op, m->sql, m->len, m->cut);
 		}
 	}
 }

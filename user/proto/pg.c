@@ -130,18 +130,6 @@ static struct db_op *push(struct pg_session *s, int kind, const struct pg_stream
 	return op;
 }
 
-static void set_text(struct db_op *op, const char *sql, size_t len, bool cut)
-{
-	if (len >= DBOP_TEXT_MAX) {
-		len = DBOP_TEXT_MAX - 1;
-		cut = true;
-	}
-	memcpy(op->text, sql, len);
-	op->text[len] = 0;
-	op->text_len = (uint16_t)len;
-	op->text_cut = cut;
-}
-
 static void reset(struct pg_stream *st);
 
 static void finish_head(struct pg_session *s, const struct db_callbacks *cb, void *ctx)
@@ -248,7 +236,7 @@ static void on_execute(struct pg_session *s, const struct pg_stream *st,
 	if (p && p->stmt >= 0 && s->stmts[p->stmt].used == p->stmt_used) {
 		const struct pg_stmt *ps = &s->stmts[p->stmt];
 
-		set_text(op, ps->sql, ps->len, ps->cut);
+		dbop__set_text(op, ps->sql, ps->len, ps->cut);
 	}
 }
 
@@ -295,9 +283,9 @@ static void frontend_msg(struct pg_session *s, const struct db_callbacks *cb, vo
 		struct db_op *op = push(s, K_SIMPLE, st, cb, ctx);
 
 		if (sql)
-			set_text(op, sql, len, st->cut);
+			dbop__set_text(op, sql, len, st->cut);
 		else	/* cut by capture: what was kept */
-			set_text(op, (const char *)st->body, st->blen, true);
+			dbop__set_text(op, (const char *)st->body, st->blen, true);
 		break;
 	}
 	case 'P': on_parse(s, st); break;
