@@ -161,7 +161,7 @@ struct {
  * copy of the register to the helper ("R2 min value is negative"). */
 struct scratch {
 	/* A server read that starts a request sends tc, ev and the data as one
-	 * ring sample (one reservation instead of two); user/ring.c splits it. */
+	 * ring sample (one reservation instead of two); user/probe/ring.c splits it. */
 	struct sonde_trace_ctx_event tc;
 	struct sonde_data_event ev;
 	__u8 data[2 * SONDE_CAPTURE_MAX];

@@ -1,4 +1,4 @@
-/* Shared by tls.bpf.c and user/tls.c: the TLS tracer's counters. Values
+/* Shared by tls.bpf.c and user/probe/tls.c: the TLS tracer's counters. Values
  * are never renumbered. */
 #ifndef SONDE_TLS_H
 #define SONDE_TLS_H

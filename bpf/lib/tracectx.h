@@ -10,7 +10,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "sonde.h"
-#include "lib/hexword.h"
+#include "hexword.h"
 
 /* Head bytes scanned; a power of two: indexes are masked with it - 1. */
 #define TRACECTX_SCAN_MAX 1024
@@ -96,7 +96,7 @@ static __always_inline void tracectx__scan(struct tracectx_scan *x, __u8 *buf, _
 }
 
 /* Parses the traceparent value starting at index pos (just past the
- * colon) with the same rules as user/tracectx.c; 0 when valid. */
+ * colon) with the same rules as user/span/tracectx.c; 0 when valid. */
 static __always_inline int tracectx__parse(const __u8 *buf, __u32 pos, __u32 len,
 					   struct sonde_thread_ctx *tc, __u8 parent[8])
 {

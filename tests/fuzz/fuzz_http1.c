@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/http1.h"
+#include "proto/http1/http1.h"
 
 struct state {
 	int open;	/* heads delivered, not yet completed */

@@ -1,5 +1,5 @@
 /* libFuzzer target for the mysql wire follower (driver: db_fuzz.h). */
-#include "proto/mysql.h"
+#include "proto/mysql/mysql.h"
 
 #define FUZZ_SESSION struct mysql_session
 #define FUZZ_INIT(s, b) mysql__init((s), (b) & 1)

@@ -1,5 +1,5 @@
 /* libFuzzer target for the pg wire follower (driver: db_fuzz.h). */
-#include "proto/pg.h"
+#include "proto/pg/pg.h"
 
 #define FUZZ_SESSION struct pg_session
 #define FUZZ_INIT(s, b) pg__init((s), (b) & 1)

@@ -1,5 +1,5 @@
 /* libFuzzer target for the redis wire follower (driver: db_fuzz.h). */
-#include "proto/redis.h"
+#include "proto/redis/redis.h"
 
 #define FUZZ_SESSION struct redis_session
 #define FUZZ_INIT(s, b) ((void)(b), redis__init(s))

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "conntrack.h"
-#include "tracectx.h"
+#include "conn/conn.h"
+#include "span/tracectx.h"
 #include "sonde.h"
-#include "span.h"
+#include "span/span.h"
 
 /* A tgid that cannot exist (pid_max <= 2^22): proc__service falls back to comm. */
 #define NO_PID 0xfffffff0u

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "conntrack.h"
+#include "conn/conn.h"
 #include "sonde.h"
-#include "span.h"
+#include "span/span.h"
 
 #define NO_PID 0xfffffff0u	/* cannot exist: service falls back to comm */
 

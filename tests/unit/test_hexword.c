@@ -1,6 +1,6 @@
-/* Unit tests for bpf/lib/hexword.h, the word-at-a-time hex and traceparent
+/* Unit tests for include/hexword.h, the word-at-a-time hex and traceparent
  * code of the BPF programs: exhaustive per-byte cases against a byte-wise
- * reference, and the traceparent rules against user/tracectx.c's parser. */
+ * reference, and the traceparent rules against user/span/tracectx.c's parser. */
 #include <linux/types.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "tracectx.h"
-#include "../../bpf/lib/hexword.h"
+#include "span/tracectx.h"
+#include "hexword.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
@@ -195,7 +195,7 @@ static void test_tp_name(void)
 	CHECK_EQ_INT(bad, 0);
 }
 
-/* The kernel rule for a value followed by byte after, against user/tracectx.c
+/* The kernel rule for a value followed by byte after, against user/span/tracectx.c
  * given the value as the daemon's parser would hand it over. */
 static int tp_agree(const char *v55, char after)
 {
@@ -279,7 +279,7 @@ static void test_traceparent(void)
 	}
 	CHECK_EQ_INT(bad, 0);
 	CHECK(valid > 15000);	/* the random values are mostly valid ones */
-	printf("  traceparent: %d cases agree with user/tracectx.c (%d valid random values)\n",
+	printf("  traceparent: %d cases agree with user/span/tracectx.c (%d valid random values)\n",
 	       total, valid);
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "proto/http1.h"
+#include "proto/http1/http1.h"
 
 /* What the callbacks saw, as text, so runs compare with one strcmp. */
 struct rec {

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "libwatch.h"
+#include "probe/libwatch.h"
 
 static void test_parse(void)
 {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
 				      0.25,  0.5,  0.75,  1,    2.5,   5,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "proto/pg.h"
+#include "proto/pg/pg.h"
 
 static struct db_op ops[16];
 static int nops, nerr[5];

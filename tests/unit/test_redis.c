@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "proto/redis.h"
+#include "proto/redis/redis.h"
 
 static struct db_op ops[64];
 static int nops, nerr[6];

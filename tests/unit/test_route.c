@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "route.h"
+#include "span/route.h"
 
 static char rbuf[512];
 

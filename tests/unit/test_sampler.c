@@ -1,10 +1,10 @@
-/* Unit tests for user/sampler.c: names, ratio parsing, parent-based rules,
+/* Unit tests for user/span/sampler.c: names, ratio parsing, parent-based rules,
  * and traceidratio's agreement and proportion over many trace ids. */
 #include <errno.h>
 #include <stdint.h>
 
 #include "check.h"
-#include "sampler.h"
+#include "span/sampler.h"
 
 static void id_with_low(uint8_t id[16], uint64_t low)
 {

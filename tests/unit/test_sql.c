@@ -1,8 +1,8 @@
-/* Unit tests for user/sql.c: normalisation, operation and table names. */
+/* Unit tests for user/span/sql.c: normalisation, operation and table names. */
 #include <string.h>
 
 #include "check.h"
-#include "sql.h"
+#include "span/sql.h"
 
 static const char *norm(const char *s, enum sql_dialect d)
 {

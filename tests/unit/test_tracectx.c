@@ -1,11 +1,11 @@
-/* Unit tests for user/tracectx.c: traceparent validation and formatting
+/* Unit tests for user/span/tracectx.c: traceparent validation and formatting
  * with byte fixtures, and the choice of ids for server and client spans
  * (kernel record, incoming header, thread link, fresh trace). */
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
-#include "tracectx.h"
+#include "span/tracectx.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID "00f067aa0ba902b7"

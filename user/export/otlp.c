@@ -15,7 +15,7 @@
 
 #include "export/otlp.h"
 #include "export/otlp_curl.h"
-#include "log.h"
+#include "util/log.h"
 
 #define RESP_MAX 65536			/* response bytes kept (partial_success) */
 #define SHUTDOWN_FLUSH_NS 2000000000ULL

@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "proc.h"
-#include "sampler.h"
-#include "span.h"
+#include "metrics/metrics.h"
+#include "util/proc.h"
+#include "span/sampler.h"
+#include "span/span.h"
 
 #define OTLP_MAX_KV 32		/* headers / resource attributes per list */
 #define OTLP_URL_MAX 1024

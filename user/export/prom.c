@@ -9,7 +9,7 @@
 #include <microhttpd.h>
 
 #include "export/prom.h"
-#include "log.h"
+#include "util/log.h"
 
 struct prom_server {
 	struct MHD_Daemon *d;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 struct prom_handlers {
 	/* Fill out with the exposition text; 0 or negative errno. */

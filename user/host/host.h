@@ -3,7 +3,7 @@
 #ifndef SONDE_HOST_H
 #define SONDE_HOST_H
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 /*
  * Appends the node_* families of every host collector (cpu, meminfo,

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 /* Writer: every append is a no-op once err is set, so collectors write a
  * whole family and check err (or just return) at the end. */

@@ -1,0 +1,593 @@
+/* Database client uprobes, userspace half. Libraries are attached once per
+ * file (dev, inode): those in the usual library directories at start, and
+ * any other copy libwatch finds mapped (containers, private installs).
+ * Dedup rule: a call is held per thread. A plaintext request the thread
+ * writes on a database connection marks its earlier calls as on the wire;
+ * the wire span, when its answer comes, claims the oldest (one span, timed
+ * from the call). A call never seen on the wire (TLS, Unix socket) becomes
+ * a span of its own once the wire had its chance: after the thread's next
+ * call has been drained past (that call ends it), or at process exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe/dbclient.h"
+#include "dbclient.skel.h"
+#include "probe/libwatch.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "span/sql.h"
+#include "span/tracectx.h"
+
+#define FILES_MAX 32
+#define CALLS_MAX 256		/* calls held, host-wide */
+#define PREPS_MAX 128		/* prepared statements remembered (conn, name) → SQL */
+#define CALL_TIMEOUT_NS (10ULL * 1000000000ULL)	/* no next call, no exit: give up waiting */
+#define CLAIM_WINDOW_NS (1000ULL * 1000000ULL)	/* a call older than this is not the wire's */
+#define TLS_TGIDS 64
+
+struct lib_file {
+	uint64_t dev, ino;
+};
+
+struct held_call {
+	uint8_t used;
+	uint8_t wire;		/* its request was seen on the wire: a wire span will claim it */
+	uint8_t func;
+	uint32_t tgid, tid;
+	uint64_t ktime, next_ns, conn;
+	char comm[SONDE_COMM_LEN];
+	uint16_t len;
+	char text[SONDE_DB_TEXT_MAX];
+};
+
+struct prep {
+	uint8_t used;
+	uint32_t tgid;
+	uint64_t conn;
+	uint32_t age;
+	char name[64];
+	char sql[SONDE_DB_TEXT_MAX];
+};
+
+struct dbclient {
+	struct dbclient_bpf *skel;
+	struct ring_buffer *rb;
+	struct libwatch *watch;
+	struct metrics *m;
+	struct dbclient_opts o;
+	struct lib_file files[FILES_MAX];
+	int nfiles;
+	struct bpf_link *links[FILES_MAX * 8];
+	int nlinks;
+	struct held_call calls[CALLS_MAX];
+	struct prep preps[PREPS_MAX];
+	uint32_t clock;
+	uint64_t joined, alone, evicted, records, filtered, expired;
+	uint32_t tls_tgids[TLS_TGIDS];	/* ring of processes with TLS database connections */
+	unsigned int tls_next;
+	int fam_calls, fam_libs;
+};
+
+/* dbconn.c reaches the one instance through dbclient__claim */
+static struct dbclient *the_client;
+
+struct probe_def {
+	const char *sym;
+	int lib;	/* 0 libpq, 1 mysql */
+};
+static const struct probe_def probes[] = {
+	{ "PQsendQuery", 0 }, { "PQsendQueryParams", 0 }, { "PQsendPrepare", 0 },
+	{ "PQsendQueryPrepared", 0 }, { "mysql_real_query", 1 }, { "mysql_send_query", 1 },
+	{ "mysql_stmt_prepare", 1 }, { "mysql_stmt_execute", 1 },
+};
+
+static struct bpf_program *probe_prog(struct dbclient_bpf *s, int i)
+{
+	struct bpf_program *p[] = { s->progs.pq_send_query, s->progs.pq_send_query_params,
+				    s->progs.pq_send_prepare, s->progs.pq_send_query_prepared,
+				    s->progs.mysql_real_query, s->progs.mysql_send_query,
+				    s->progs.mysql_stmt_prepare, s->progs.mysql_stmt_execute };
+
+	return p[i];
+}
+
+/* File offset of function sym, for libraries that export it under two
+ * symbol versions at one address (libmariadb: mysql_real_query@
+ * libmysqlclient_18 and @libmariadbclient_18), which libbpf's lookup
+ * rejects as ambiguous. 0 when not found. */
+static size_t elf_func_offset(const char *path, const char *sym)
+{
+	size_t off = 0, shstr;
+	uint64_t addr = 0;
+	Elf_Scn *scn = NULL;
+	Elf *e;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	elf_version(EV_CURRENT);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_getshdrstrndx(e, &shstr))
+		goto out;
+	while (!addr && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym st;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &st) || GELF_ST_TYPE(st.st_info) != STT_FUNC ||
+			    !st.st_value)
+				continue;
+			name = elf_strptr(e, sh.sh_link, st.st_name);
+			if (name && strcmp(name, sym) == 0) {
+				addr = st.st_value;
+				break;
+			}
+		}
+	}
+	if (addr) {
+		size_t n;
+
+		if (elf_getphdrnum(e, &n))
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+			    addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_memsz) {
+				off = addr - ph.p_vaddr + ph.p_offset;
+				break;
+			}
+		}
+	}
+out:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return off;
+}
+
+static int attach_file(struct dbclient *c, const char *path, int lib)
+{
+	struct stat st;
+	int n = 0;
+
+	if (stat(path, &st))
+		return -errno;
+	for (int i = 0; i < c->nfiles; i++)
+		if (c->files[i].dev == st.st_dev && c->files[i].ino == st.st_ino)
+			return 0;	/* same file by another path */
+	if (c->nfiles == FILES_MAX)
+		return 0;
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].sym);
+		struct bpf_link *l;
+
+		if (probes[i].lib != lib)
+			continue;
+		l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1, path, 0, &uo);
+		if (!l) {
+			size_t off = elf_func_offset(path, probes[i].sym);
+			LIBBPF_OPTS(bpf_uprobe_opts, uo2);
+
+			if (off)
+				l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1,
+								    path, off, &uo2);
+		}
+		if (!l) {
+			log_debug("database client symbol not probed", LS("path", path)
+				  LS("symbol", probes[i].sym) LS("error", strerror(errno)));
+			continue;
+		}
+		c->links[c->nlinks++] = l;
+		n++;
+	}
+	if (!n)
+		return -ENOENT;
+	c->files[c->nfiles].dev = st.st_dev;
+	c->files[c->nfiles].ino = st.st_ino;
+	c->nfiles++;
+	log_info("database client library probed", LS("path", path) LI("uprobes", n));
+	{
+		const char *lv[] = { lib ? "mysql" : "libpq" };
+
+		metrics__add(c->m, c->fam_libs, lv, 1);
+	}
+	return 0;
+}
+
+static int on_pq(void *arg, const char *path, uint32_t pid)
+{
+	(void)pid;
+	return attach_file(arg, path, 0);
+}
+
+static int on_mysql(void *arg, const char *path, uint32_t pid)
+{
+	(void)pid;
+	return attach_file(arg, path, 1);
+}
+
+static struct prep *prep_find(struct dbclient *c, uint32_t tgid, uint64_t conn, const char *name)
+{
+	for (int i = 0; i < PREPS_MAX; i++)
+		if (c->preps[i].used && c->preps[i].tgid == tgid && c->preps[i].conn == conn &&
+		    strcmp(c->preps[i].name, name) == 0)
+			return &c->preps[i];
+	return NULL;
+}
+
+static void prep_put(struct dbclient *c, uint32_t tgid, uint64_t conn, const char *name,
+		     const char *sql)
+{
+	struct prep *p = prep_find(c, tgid, conn, name);
+
+	if (!p) {
+		p = &c->preps[0];
+		for (int i = 0; i < PREPS_MAX; i++)
+			if (!c->preps[i].used || c->preps[i].age < p->age) {
+				p = &c->preps[i];
+				if (!p->used)
+					break;
+			}
+	}
+	p->used = 1;
+	p->tgid = tgid;
+	p->conn = conn;
+	p->age = ++c->clock;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->sql, sizeof(p->sql), "%s", sql);
+}
+
+void dbclient__encrypted_conn(uint32_t tgid)
+{
+	struct dbclient *c = the_client;
+
+	if (!c)
+		return;
+	for (int i = 0; i < TLS_TGIDS; i++)
+		if (c->tls_tgids[i] == tgid)
+			return;
+	c->tls_tgids[c->tls_next++ % TLS_TGIDS] = tgid;
+}
+
+static bool tls_tgid(const struct dbclient *c, uint32_t tgid)
+{
+	for (int i = 0; i < TLS_TGIDS; i++)
+		if (c->tls_tgids[i] == tgid)
+			return true;
+	return false;
+}
+
+static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int incomplete)
+{
+	struct span s;
+	bool pg = h->func <= SONDE_DB_PQ_SEND_QUERY_PREPARED;
+
+	if (c->o.filter_port && !tls_tgid(c, h->tgid)) {
+		/* a connection the port filter hid from the wire side */
+		h->used = 0;
+		c->filtered++;
+		return;
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.kind = SPAN_CLIENT;
+	s.start_ns = h->ktime;
+	s.end_ns = end_ns > h->ktime ? end_ns : h->ktime;
+	s.tgid = h->tgid;
+	s.tid = h->tid;
+	memcpy(s.comm, h->comm, sizeof(s.comm));
+	s.service = proc__service(h->tgid, NULL, h->comm);
+	s.proto = SPAN_DB;
+	s.incomplete = (uint8_t)incomplete;
+	s.db_system = pg ? "postgresql" : "mysql";
+	{
+		static const struct http1_message no_headers;
+
+		/* a child of the server span the thread is serving, if any */
+		tracectx__client_request(h->tgid, h->tid, &s.tuple, &no_headers, &s.ctx);
+	}
+	sql__normalize(h->text, h->len, pg ? SQL_POSTGRES : SQL_MYSQL, s.db_query, sizeof(s.db_query));
+	sql__operation(h->text, h->len, s.db_operation, sizeof(s.db_operation));
+	sql__collection(h->text, h->len, s.db_collection, sizeof(s.db_collection));
+	c->alone++;
+	h->used = 0;
+	if (c->o.on_span)
+		c->o.on_span(c->o.arg, &s);
+}
+
+static int on_call(void *ctx, void *data, size_t size)
+{
+	struct dbclient *c = ctx;
+	const struct sonde_db_call_event *e = data;
+	struct held_call *h = NULL;
+	char text[SONDE_DB_TEXT_MAX];
+	size_t len;
+
+	if (size < sizeof(*e) || e->hdr.op != SONDE_OP_DB_CALL)
+		return 0;
+	c->records++;
+	len = e->text_len < SONDE_DB_TEXT_MAX ? e->text_len : SONDE_DB_TEXT_MAX - 1;
+	memcpy(text, e->text, len);
+	text[len] = 0;
+	switch (e->func) {
+	case SONDE_DB_PQ_SEND_PREPARE: {
+		/* "name\0query": remembered for PQsendQueryPrepared; not a span */
+		size_t nl = strnlen(text, len);
+
+		if (nl < len)
+			prep_put(c, e->tgid, e->conn, text, text + nl + 1);
+		return 0;
+	}
+	case SONDE_DB_MYSQL_STMT_PREPARE:
+		prep_put(c, e->tgid, e->conn, "", text);
+		return 0;
+	case SONDE_DB_PQ_SEND_QUERY_PREPARED:
+	case SONDE_DB_MYSQL_STMT_EXECUTE: {
+		struct prep *p = prep_find(c, e->tgid, e->conn,
+					   e->func == SONDE_DB_MYSQL_STMT_EXECUTE ? "" : text);
+
+		len = p ? strlen(p->sql) : 0;
+		memcpy(text, p ? p->sql : "", len + 1);
+		break;
+	}
+	default:
+		break;
+	}
+	for (int i = 0; i < CALLS_MAX; i++) {
+		struct held_call *o = &c->calls[i];
+
+		if (!o->used || o->tid != e->tid)
+			continue;
+		/* libmariadb's mysql_real_query calls mysql_send_query: one call */
+		if (e->func == SONDE_DB_MYSQL_SEND_QUERY && o->func == SONDE_DB_MYSQL_REAL_QUERY &&
+		    o->conn == e->conn && !o->next_ns && e->hdr.ktime - o->ktime < 1000000)
+			return 0;
+		if (!o->next_ns)
+			o->next_ns = e->hdr.ktime;
+	}
+	for (int i = 0; i < CALLS_MAX && !h; i++)
+		if (!c->calls[i].used)
+			h = &c->calls[i];
+	if (!h) {	/* full: the oldest goes out as it is */
+		h = &c->calls[0];
+		for (int i = 1; i < CALLS_MAX; i++)
+			if (c->calls[i].ktime < h->ktime)
+				h = &c->calls[i];
+		c->evicted++;
+		if (h->wire)	/* its wire span will simply not find it */
+			h->used = 0;
+		else
+			emit(c, h, h->next_ns ? h->next_ns : h->ktime, 1);
+	}
+	h->used = 1;
+	h->wire = 0;
+	h->func = e->func;
+	h->tgid = e->tgid;
+	h->tid = e->tid;
+	h->ktime = e->hdr.ktime;
+	h->next_ns = 0;
+	h->conn = e->conn;
+	memcpy(h->comm, e->comm, sizeof(h->comm));
+	memcpy(h->text, text, len + 1);
+	h->len = (uint16_t)len;
+	return 0;
+}
+
+int dbclient__claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n)
+{
+	struct dbclient *c = the_client;
+	struct held_call *best = NULL;
+
+	if (!c)
+		return 0;
+	for (int i = 0; i < CALLS_MAX; i++) {
+		struct held_call *h = &c->calls[i];
+
+		if (h->used && h->tid == tid && h->ktime <= start_ns &&
+		    start_ns - h->ktime < CLAIM_WINDOW_NS && (!best || h->ktime < best->ktime))
+			best = h;
+	}
+	if (!best)
+		return 0;
+	*call_ns = best->ktime;
+	if (n)
+		snprintf(text, n, "%s", best->text);
+	best->used = 0;
+	c->joined++;
+	return 1;
+}
+
+void dbclient__wire(uint32_t tid, uint64_t ns)
+{
+	struct dbclient *c = the_client;
+
+	if (!c)
+		return;
+	for (int i = 0; i < CALLS_MAX; i++)
+		if (c->calls[i].used && c->calls[i].tid == tid && c->calls[i].ktime <= ns)
+			c->calls[i].wire = 1;
+}
+
+void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CALLS_MAX; i++) {
+		struct held_call *h = &c->calls[i];
+
+		if (!h->used)
+			continue;
+		if (h->wire) {
+			/* on the wire but never answered there: no span from here either */
+			if (drained_ns > h->ktime + CALL_TIMEOUT_NS) {
+				h->used = 0;
+				c->expired++;
+			}
+			continue;
+		}
+		/* the wire request and its answer come before the next call */
+		if (h->next_ns && drained_ns > h->next_ns)
+			emit(c, h, h->next_ns, 0);
+		else if (drained_ns > h->ktime + CALL_TIMEOUT_NS)
+			emit(c, h, h->ktime, 1);
+	}
+}
+
+void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CALLS_MAX; i++) {
+		struct held_call *h = &c->calls[i];
+
+		if (!h->used || h->tgid != tgid)
+			continue;
+		if (h->wire) {
+			h->used = 0;
+			c->expired++;
+		} else {
+			emit(c, h, h->next_ns ? h->next_ns : ktime, 0);
+		}
+	}
+}
+
+void dbclient__poll(struct dbclient *c)
+{
+	if (c)
+		ring_buffer__consume(c->rb);
+}
+
+void dbclient__collect(struct dbclient *c)
+{
+	static const char *const joined[] = { "joined" }, *const alone[] = { "alone" },
+			  *const evicted[] = { "evicted" }, *const lost[] = { "lost" },
+			  *const filtered[] = { "filtered" }, *const expired[] = { "expired" };
+	uint64_t drops = 0;
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (!c || ncpu <= 0)
+		return;
+	{
+		uint64_t v[ncpu];
+		uint32_t k = 0;
+
+		if (!bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.db_counters), &k, v))
+			for (int i = 0; i < ncpu; i++)
+				drops += v[i];
+	}
+	metrics__set(c->m, c->fam_calls, joined, (double)c->joined);
+	metrics__set(c->m, c->fam_calls, alone, (double)c->alone);
+	metrics__set(c->m, c->fam_calls, evicted, (double)c->evicted);
+	metrics__set(c->m, c->fam_calls, lost, (double)drops);
+	metrics__set(c->m, c->fam_calls, filtered, (double)c->filtered);
+	metrics__set(c->m, c->fam_calls, expired, (double)c->expired);
+}
+
+/* The usual places, attached at start whether or not a process maps them
+ * yet: a client that starts, queries and exits between two scans is seen. */
+static void attach_known(struct dbclient *c)
+{
+	static const char *const dirs[] = { "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+					    "/lib64", "/usr/lib64", "/usr/lib", "/usr/local/lib" };
+	static const char *const pq[] = { "libpq.so.5" };
+	static const char *const my[] = { "libmariadb.so.3", "libmysqlclient.so.21",
+					  "libmysqlclient.so.24" };
+	char path[256];
+
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		for (size_t i = 0; i < sizeof(pq) / sizeof(pq[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], pq[i]);
+			if (access(path, R_OK) == 0)
+				attach_file(c, path, 0);
+		}
+		for (size_t i = 0; i < sizeof(my) / sizeof(my[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], my[i]);
+			if (access(path, R_OK) == 0)
+				attach_file(c, path, 1);
+		}
+	}
+}
+
+int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct metrics *m,
+		   struct libwatch *w)
+{
+	static const char *const l_outcome[] = { "outcome" }, *const l_lib[] = { "library" };
+	struct dbclient *c = calloc(1, sizeof(*c));
+	int err;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->o = *o;
+	c->m = m;
+	c->fam_calls = metrics__family(m, METRIC_COUNTER, "sonde_db_client_calls_total",
+				       "Database client library calls seen by uprobes: joined to a wire "
+				       "span, alone (span from the uprobe only), evicted, lost (ring full), filtered "
+				       "(--port: not a connection the filter kept), expired (sent on the wire, "
+				       "never answered there).",
+				       l_outcome, 1, NULL, 0, 0);
+	c->fam_libs = metrics__family(m, METRIC_COUNTER, "sonde_db_client_libraries_probed_total",
+				      "Database client library files given uprobes.", l_lib, 1, NULL, 0, 0);
+	if (c->fam_calls < 0 || c->fam_libs < 0) {
+		err = c->fam_calls < 0 ? c->fam_calls : c->fam_libs;
+		goto fail;
+	}
+	c->skel = dbclient_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		goto fail;
+	}
+	c->skel->rodata->self_tgid = o->self_tgid;
+	c->skel->rodata->filter_tgid = o->filter_tgid;
+	if ((err = dbclient_bpf__load(c->skel)))
+		goto fail;
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.db_calls), on_call, c, NULL);
+	c->watch = w;
+	if (!c->rb || !c->watch) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	attach_known(c);
+	if ((err = libwatch__add(c->watch, "libpq.so", on_pq, c)) ||
+	    (err = libwatch__add(c->watch, "libmysqlclient.so", on_mysql, c)) ||
+	    (err = libwatch__add(c->watch, "libmariadb.so", on_mysql, c)))
+		goto fail;
+	the_client = c;
+	*out = c;
+	return 0;
+fail:
+	dbclient__free(c);
+	return err ? err : -EINVAL;
+}
+
+void dbclient__free(struct dbclient *c)
+{
+	if (!c)
+		return;
+	if (the_client == c)
+		the_client = NULL;
+	for (int i = 0; i < c->nlinks; i++)
+		bpf_link__destroy(c->links[i]);
+	ring_buffer__free(c->rb);
+	if (c->watch)
+		libwatch__forget(c->watch, c);
+	dbclient_bpf__destroy(c->skel);
+	free(c);
+}

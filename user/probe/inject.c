@@ -1,0 +1,232 @@
+/* Loader of inject.bpf.c. It shares sock.bpf.c's rings and per-thread trace
+ * context, attaches sockops to the cgroup v2 root (every socket's cgroup is
+ * at or below it) and the sk_msg verdict to the sockhash. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe/inject.h"
+#include "util/log.h"
+#include "inject.skel.h"
+
+#define CGROUP2_MAGIC 0x63677270
+#define CGROUP2_OWN_MOUNT "/run/sonde/cgroup2"
+
+struct inject {
+	struct inject_bpf *skel;
+	struct bpf_link *sockops;
+	int cg_fd;
+	int msg_attached;
+	int ncpus;
+	uint8_t known[65536 / 8];	/* ports already in http_ports: one syscall each */
+};
+
+static int is_cgroup2(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == CGROUP2_MAGIC;
+}
+
+/* The cgroup v2 root: the usual places, else our own mount of it. */
+static const char *cgroup2__root(void)
+{
+	if (is_cgroup2("/sys/fs/cgroup"))
+		return "/sys/fs/cgroup";
+	if (is_cgroup2("/sys/fs/cgroup/unified"))
+		return "/sys/fs/cgroup/unified";
+	if (is_cgroup2(CGROUP2_OWN_MOUNT))
+		return CGROUP2_OWN_MOUNT;
+	mkdir("/run", 0755);
+	mkdir("/run/sonde", 0755);
+	mkdir(CGROUP2_OWN_MOUNT, 0755);
+	if (mount("none", CGROUP2_OWN_MOUNT, "cgroup2", 0, NULL) != 0) {
+		log_warn("no cgroup v2 hierarchy and mounting one failed",
+			 LS("path", CGROUP2_OWN_MOUNT) LS("error", strerror(errno)));
+		return NULL;
+	}
+	log_info("mounted cgroup v2 for traceparent injection", LS("path", CGROUP2_OWN_MOUNT));
+	return CGROUP2_OWN_MOUNT;
+}
+
+static void report(struct loader *ld, bool ok, const char *why)
+{
+	loader__add_probe(ld, "sockops", ok ? "cgroup" : "unavailable", ok, why);
+	loader__add_probe(ld, "sk_msg", ok ? "sockhash" : "unavailable", ok, why);
+}
+
+int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
+		 uint32_t filter_tgid)
+{
+	struct inject *in = calloc(1, sizeof(*in));
+	const char *root, *step = "open";
+	char why[120];
+	int err;
+
+	*out = NULL;
+	if (!in)
+		return -ENOMEM;
+	in->cg_fd = -1;
+	in->ncpus = libbpf_num_possible_cpus();
+	in->skel = inject_bpf__open();
+	if (!in->skel) {
+		err = -errno;
+		goto fail;
+	}
+	in->skel->rodata->self_tgid = self_tgid;
+	in->skel->rodata->filter_tgid = filter_tgid;
+	step = "share maps";
+	err = bpf_map__reuse_fd(in->skel->maps.rings, loader__sock_map_fd(ld, "rings"));
+	if (!err)
+		err = bpf_map__reuse_fd(in->skel->maps.thread_ctx,
+					loader__sock_map_fd(ld, "thread_ctx"));
+	if (err)
+		goto fail;
+	step = "load";
+	err = inject_bpf__load(in->skel);
+	if (err)
+		goto fail;
+	step = "cgroup v2";
+	root = cgroup2__root();
+	if (!root) {
+		err = -ENOENT;
+		goto fail;
+	}
+	in->cg_fd = open(root, O_RDONLY | O_DIRECTORY);
+	if (in->cg_fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	step = "attach sk_msg";
+	err = bpf_prog_attach(bpf_program__fd(in->skel->progs.sonde_sk_msg),
+			      bpf_map__fd(in->skel->maps.inject_socks), BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		goto fail;
+	}
+	in->msg_attached = 1;
+	step = "attach sockops";
+	in->sockops = bpf_program__attach_cgroup(in->skel->progs.sonde_sockops, in->cg_fd);
+	if (!in->sockops) {
+		err = -errno;
+		goto fail;
+	}
+	report(ld, true, "");
+	log_info("traceparent injection attached", LS("cgroup", root));
+	*out = in;
+	return 0;
+fail:
+	snprintf(why, sizeof(why), "%s failed: %s", step, strerror(-err));
+	log_warn("traceparent injection unavailable; spans are still linked in userspace",
+		 LS("error", why));
+	report(ld, false, why);
+	inject__close(in);
+	return err;
+}
+
+void inject__close(struct inject *in)
+{
+	if (!in)
+		return;
+	bpf_link__destroy(in->sockops);
+	if (in->msg_attached)
+		bpf_prog_detach2(bpf_program__fd(in->skel->progs.sonde_sk_msg),
+				 bpf_map__fd(in->skel->maps.inject_socks), BPF_SK_MSG_VERDICT);
+	if (in->cg_fd >= 0)
+		close(in->cg_fd);
+	inject_bpf__destroy(in->skel);
+	free(in);
+}
+
+bool inject__has_port(const struct inject *in, uint16_t port)
+{
+	return in && (in->known[port / 8] & (1u << (port % 8)));
+}
+
+bool inject__add_port(struct inject *in, uint16_t port)
+{
+	uint8_t one = 1;
+
+	if (!in || !port || inject__has_port(in, port))
+		return false;
+	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.http_ports), &port, &one, BPF_ANY) != 0)
+		return false;
+	in->known[port / 8] |= (uint8_t)(1u << (port % 8));
+	return true;
+}
+
+/* Local and remote port of a socket, host order. */
+static int sock_ports(int fd, uint16_t *sport, uint16_t *dport)
+{
+	struct sockaddr_storage a;
+	socklen_t n = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &n) != 0)
+		return -errno;
+	*sport = ntohs(((struct sockaddr_in *)&a)->sin_port);	/* same offset in sockaddr_in6 */
+	n = sizeof(a);
+	if (getpeername(fd, (struct sockaddr *)&a, &n) != 0)
+		return -errno;
+	*dport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+	return 0;
+}
+
+int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
+		       const struct sonde_tuple *tuple)
+{
+	uint64_t cookie, value;
+	socklen_t n = sizeof(cookie);
+	uint16_t sport = 0, dport = 0;
+	int pidfd, sfd, err;
+
+	if (!in)
+		return -ENOENT;
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
+	if (pidfd < 0)
+		return -errno;
+	/* a duplicate in this process: closing it leaves the owner's intact */
+	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	err = sfd < 0 ? -errno : 0;
+	close(pidfd);
+	if (err)
+		return err;
+	/* the fd may have been closed and reused since the record was made */
+	err = sock_ports(sfd, &sport, &dport);
+	if (!err && (sport != tuple->sport || dport != tuple->dport))
+		err = -ESTALE;
+	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &cookie, &n) != 0)
+		err = -errno;
+	value = (uint64_t)sfd;
+	if (!err && bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
+					BPF_NOEXIST) != 0)
+		err = -errno;
+	close(sfd);
+	return err;
+}
+
+uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c)
+{
+	uint32_t key = c;
+	uint64_t sum = 0, *v;
+
+	if (!in || in->ncpus <= 0)
+		return 0;
+	v = calloc((size_t)in->ncpus, sizeof(*v));
+	if (!v)
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(in->skel->maps.inject_counters), &key, v) == 0)
+		for (int i = 0; i < in->ncpus; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}

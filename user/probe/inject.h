@@ -1,0 +1,33 @@
+/* Loader of inject.bpf.c: traceparent injection into outgoing plaintext
+ * HTTP/1.x requests (sockops on the cgroup v2 root + sk_msg on a sockhash). */
+#ifndef SONDE_INJECT_H
+#define SONDE_INJECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "probe/loader.h"
+#include "sonde.h"
+
+struct inject;
+
+/* Loads and attaches; on failure logs why, reports the hooks unavailable in
+ * sonde_probe_info and returns a negative errno (the agent runs on). */
+int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
+		 uint32_t filter_tgid);
+void inject__close(struct inject *in);
+/* Connections established to this remote port from now on go through
+ * sk_msg. Returns true when the port was not in the set before. */
+bool inject__add_port(struct inject *in, uint16_t port);
+bool inject__has_port(const struct inject *in, uint16_t port);
+/* Puts an established connection of another process (its fd there) into
+ * the sockhash, so that its next requests get a traceparent: for sockets
+ * sockops did not see (connected before the agent, or before their port
+ * was learnt). tuple: the connection as the kernel reported it, to check
+ * that the fd still holds it. 0 or a negative errno. */
+int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
+		       const struct sonde_tuple *tuple);
+/* sum over CPUs of an outcome counter */
+uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c);
+
+#endif

@@ -1,0 +1,228 @@
+/* Consumer for BPF_MAP_TYPE_RINGBUF maps, one per CPU. Layout (kernel ABI):
+ * page 0 = consumer position (we write it), page 1 = producer position,
+ * then the data area mapped twice so records never wrap. Each record has
+ * an 8-byte header {u32 len | BUSY | DISCARD, u32 page offset}. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+
+#include "probe/ring.h"
+#include "sonde.h"
+
+struct ring {
+	int fd;
+	uint64_t mask;
+	unsigned long *consumer;	/* shared: our read position */
+	const unsigned long *producer;	/* shared: kernel's write position */
+	const uint8_t *data;
+	size_t map_len;
+	/* cursor within one drain */
+	uint64_t cons, prod;
+};
+
+struct ring_set {
+	struct ring *rings;
+	int n;
+	size_t page;
+};
+
+static int ring__open(struct ring *rg, int fd, uint32_t size, size_t page)
+{
+	void *p;
+
+	rg->fd = fd;
+	rg->mask = size - 1;
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	rg->consumer = p;
+	rg->map_len = page + 2 * (size_t)size;
+	p = mmap(NULL, rg->map_len, PROT_READ, MAP_SHARED, fd, (off_t)page);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		munmap(rg->consumer, page);
+		rg->consumer = NULL;
+		return err;
+	}
+	rg->producer = p;
+	rg->data = (const uint8_t *)p + page;
+	return 0;
+}
+
+int ring_set__new(struct ring_set **out, int outer_fd, int ncpu, uint32_t size)
+{
+	struct ring_set *r = calloc(1, sizeof(*r));
+	int err = 0;
+
+	if (!r)
+		return -ENOMEM;
+	r->page = (size_t)sysconf(_SC_PAGESIZE);
+	r->rings = calloc((size_t)ncpu, sizeof(*r->rings));
+	if (!r->rings) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		uint32_t key = (uint32_t)i;
+		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_ring", 0, 0, size, NULL);
+
+		r->rings[i].fd = -1;
+		if (fd < 0) {
+			err = fd;
+			goto cleanup;
+		}
+		r->n = i + 1;
+		err = ring__open(&r->rings[i], fd, size, r->page);
+		if (err) {
+			close(fd);
+			r->rings[i].fd = -1;
+			goto cleanup;
+		}
+		if (bpf_map_update_elem(outer_fd, &key, &fd, BPF_ANY)) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+	*out = r;
+	return 0;
+cleanup:
+	ring_set__free(r);
+	return err;
+}
+
+void ring_set__free(struct ring_set *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->n; i++) {
+		struct ring *rg = &r->rings[i];
+
+		if (rg->consumer)
+			munmap(rg->consumer, r->page);
+		if (rg->producer)
+			munmap((void *)rg->producer, rg->map_len);
+		if (rg->fd >= 0)
+			close(rg->fd);
+	}
+	free(r->rings);
+	free(r);
+}
+
+int ring_set__fd(const struct ring_set *r, int i)
+{
+	return r->rings[i].fd;
+}
+
+int ring_set__count(const struct ring_set *r)
+{
+	return r->n;
+}
+
+static inline uint32_t rec_len(const uint8_t *hdr)
+{
+	return __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t rec_size(uint32_t len)
+{
+	len &= ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+	return ((uint64_t)len + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
+}
+
+/* Skips discarded records; returns the next deliverable record's header and
+ * its timestamp, or NULL when the ring has nothing committed before horizon. */
+static const uint8_t *ring__peek(struct ring *rg, uint64_t horizon, uint64_t *ktime)
+{
+	while (rg->cons < rg->prod) {
+		const uint8_t *hdr = rg->data + (rg->cons & rg->mask);
+		uint32_t len = rec_len(hdr);
+		const struct sonde_event_hdr *ev;
+
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			return NULL;
+		if (len & BPF_RINGBUF_DISCARD_BIT ||
+		    (len & ~BPF_RINGBUF_DISCARD_BIT) < sizeof(struct sonde_event_hdr)) {
+			/* discarded, or too short to carry a timestamp: deliver as-is
+			 * ordering-wise now (the handler counts malformed ones) */
+			if (len & BPF_RINGBUF_DISCARD_BIT) {
+				rg->cons += rec_size(len);
+				continue;
+			}
+			*ktime = 0;
+			return hdr;
+		}
+		ev = (const struct sonde_event_hdr *)(hdr + BPF_RINGBUF_HDR_SZ);
+		if (ev->ktime > horizon)
+			return NULL;
+		*ktime = ev->ktime;
+		return hdr;
+	}
+	return NULL;
+}
+
+/* A sample may carry a trace-context record followed by the data record it
+ * belongs to (bpf/sock.bpf.c reserves once for both): hand them over one
+ * by one, so handlers always see single records. */
+static void ring__deliver(const uint8_t *p, uint32_t len, ring_fn fn, void *arg)
+{
+	const struct sonde_event_hdr *h = (const struct sonde_event_hdr *)p;
+	const uint32_t tc = sizeof(struct sonde_trace_ctx_event);
+
+	if (len > tc && h->op == SONDE_OP_TRACE_CTX && h->size == tc) {
+		fn(arg, p, tc);
+		p += tc;
+		len -= tc;
+	}
+	fn(arg, p, len);
+}
+
+size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void *arg)
+{
+	size_t delivered = 0;
+
+	for (int i = 0; i < r->n; i++) {
+		struct ring *rg = &r->rings[i];
+
+		rg->cons = *rg->consumer;
+		rg->prod = __atomic_load_n(rg->producer, __ATOMIC_ACQUIRE);
+	}
+	for (;;) {
+		const uint8_t *best = NULL;
+		struct ring *from = NULL;
+		uint64_t best_t = 0;
+
+		/* k-way merge; k is the CPU count, so a linear scan is cheap. */
+		for (int i = 0; i < r->n; i++) {
+			uint64_t t;
+			const uint8_t *h = ring__peek(&r->rings[i], horizon_ns, &t);
+
+			if (h && (!best || t < best_t)) {
+				best = h;
+				best_t = t;
+				from = &r->rings[i];
+			}
+		}
+		if (!best)
+			break;
+		{
+			uint32_t len = rec_len(best) & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+
+			ring__deliver(best + BPF_RINGBUF_HDR_SZ, len, fn, arg);
+			from->cons += rec_size(len);
+			delivered++;
+		}
+		/* Give space back as we go so producers are not starved by a
+		 * long drain. */
+		if ((delivered & 255) == 0)
+			__atomic_store_n(from->consumer, from->cons, __ATOMIC_RELEASE);
+	}
+	for (int i = 0; i < r->n; i++)
+		__atomic_store_n(r->rings[i].consumer, r->rings[i].cons, __ATOMIC_RELEASE);
+	return delivered;
+}

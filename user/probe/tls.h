@@ -1,0 +1,42 @@
+/* TLS tracer (tls.bpf.c): loads it against the socket tracer's maps, probes
+ * every OpenSSL found by libwatch (shared libssl.so* and static executables)
+ * and keeps its per-thread/per-SSL state from leaking. */
+#ifndef SONDE_TLS_USER_H
+#define SONDE_TLS_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe/libwatch.h"
+#include "metrics/metrics.h"
+
+struct tls_opts {
+	uint32_t self_tgid;
+	uint32_t filter_tgid;		/* 0 = all */
+	uint32_t capture_bytes;
+	int rings_fd;			/* sock.bpf.c's maps, shared */
+	int conns_fd;
+	int ssl_calls_fd;
+};
+
+struct tls;
+
+/* Registers the families, loads tls.bpf.c, attaches the exec hook and
+ * registers libssl.so* and static SSL_write executables with w (shared
+ * with other uprobe users; the caller runs libwatch__scan_all once every
+ * user has registered, and the periodic rescans). On error the agent runs
+ * on without TLS (the caller logs). */
+int tls__open(struct tls **out, const struct tls_opts *o, struct metrics *m, struct libwatch *w);
+void tls__free(struct tls *t);
+/* From the event loop's timer: processes that exec'd are scanned (on the
+ * shared libwatch) 100 ms and 1 s later; state of dead threads collected. */
+void tls__tick(struct tls *t, uint64_t now_ns);
+/* OpenSSL files probed so far (for the start-up log) */
+int tls__files(const struct tls *t);
+/* the exec hook attached (else new processes wait for the periodic rescan) */
+bool tls__exec_hooked(const struct tls *t);
+/* Before each render: counters and sonde_tls_probe_info. */
+void tls__collect(struct tls *t);
+
+#endif

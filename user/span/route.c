@@ -1,0 +1,167 @@
+/* HTTP route normaliser: request-target to a bounded, low-cardinality
+ * http.route. Rules are documented in route.h. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "span/route.h"
+
+/* Own ctype: <ctype.h> is locale-dependent and undefined for bytes >= 0x80
+ * in a signed char, and targets are raw wire bytes. */
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_hex(unsigned char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool is_token(unsigned char c)
+{
+	return is_digit(c) || is_alpha(c) || c == '_' || c == '-' ||
+	       c == '+' || c == '=' || c == '%';
+}
+
+static bool is_uuid(const unsigned char *s, size_t n)
+{
+	if (n != 36)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !is_hex(s[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool is_id(const unsigned char *s, size_t n)
+{
+	bool all_digit = true, all_hex = true, all_token = true;
+	bool digit = false, alpha = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		all_digit &= is_digit(c);
+		all_hex &= is_hex(c);
+		all_token &= is_token(c);
+		digit |= is_digit(c);
+		alpha |= is_alpha(c);
+	}
+	if (n == 0)
+		return false;
+	if (all_digit)
+		return true;
+	if (is_uuid(s, n))
+		return true;
+	if (n >= 8 && all_hex && digit)
+		return true;
+	return n >= 16 && all_token && digit && alpha;
+}
+
+/* Offset where the path starts: past "scheme://authority" if present. */
+static size_t skip_absolute(const unsigned char *t, size_t len)
+{
+	size_t i = 0;
+
+	if (!len || !is_alpha(t[0]))
+		return 0;
+	while (i < len && (is_alpha(t[i]) || is_digit(t[i]) || t[i] == '+' ||
+			   t[i] == '-' || t[i] == '.'))
+		i++;
+	if (len - i < 3 || memcmp(t + i, "://", 3) != 0)
+		return 0;
+	for (i += 3; i < len; i++)
+		if (t[i] == '/' || t[i] == '?' || t[i] == '#')
+			break;
+	return i;
+}
+
+size_t route__normalize(const char *target, size_t len, char *out,
+			size_t outsz)
+{
+	const unsigned char *t = (const unsigned char *)target;
+	const unsigned char *nul;
+	size_t pos, end, cur = 0;
+	unsigned nseg = 0;
+	bool cut = false;
+
+	if (!outsz)
+		return 0;
+	if (outsz == 1) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (!t)
+		len = 0;
+	nul = len ? memchr(t, '\0', len) : NULL;
+	if (nul)
+		len = (size_t)(nul - t);
+
+	pos = skip_absolute(t, len);
+	for (end = pos; end < len; end++)
+		if (t[end] == '?' || t[end] == '#')
+			break;
+	if (end - pos == 1 && t[pos] == '*') {
+		memcpy(out, "*", 2);
+		return 1;
+	}
+
+	/* Invariant before each segment: cur + strlen(ROUTE_CUT) + 1 <= outsz,
+	 * so a cut can always be marked (when outsz >= 3). */
+	while (pos < end) {
+		size_t seg, seglen, next, need;
+		const char *piece;
+		bool last, trailing;
+
+		while (pos < end && t[pos] == '/')
+			pos++;
+		if (pos == end)
+			break;
+		for (seg = pos; pos < end && t[pos] != '/'; pos++)
+			;
+		seglen = pos - seg;
+		for (next = pos; next < end && t[next] == '/'; next++)
+			;
+		last = next == end;
+		trailing = last && pos < end;
+
+		if (nseg == ROUTE_MAX_SEGMENTS) {
+			cut = true;
+			break;
+		}
+		if (is_id(t + seg, seglen)) {
+			piece = ROUTE_ID;
+			seglen = sizeof(ROUTE_ID) - 1;
+		} else {
+			piece = (const char *)t + seg;
+		}
+		need = 1 + seglen + (trailing ? 1 : 0);
+		if (cur + need + (last ? 0 : sizeof(ROUTE_CUT) - 1) + 1 >
+		    outsz) {
+			cut = true;
+			break;
+		}
+		out[cur++] = '/';
+		memcpy(out + cur, piece, seglen);
+		cur += seglen;
+		if (trailing)
+			out[cur++] = '/';
+		nseg++;
+	}
+	if (cut && cur + sizeof(ROUTE_CUT) <= outsz) {
+		memcpy(out + cur, ROUTE_CUT, sizeof(ROUTE_CUT) - 1);
+		cur += sizeof(ROUTE_CUT) - 1;
+	}
+	if (!cur)
+		out[cur++] = '/';
+	out[cur] = '\0';
+	return cur;
+}

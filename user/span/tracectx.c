@@ -1,0 +1,310 @@
+/* W3C Trace Context (https://www.w3.org/TR/trace-context/) for HTTP spans.
+ * The kernel decides the ids that go on the wire; this file prefers them,
+ * checks them against the header it parses itself, and falls back to its
+ * own ids and per-thread linking when no kernel record exists. */
+#include <stdbool.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "span/tracectx.h"
+#include "hexword.h"
+
+/* Both tables are direct-mapped on (tgid, tid) and overwrite on collision:
+ * bounded memory, and a lost entry only costs one link. */
+#define TRACECTX_SLOTS 4096
+
+struct kernel_slot {
+	struct sonde_trace_ctx_event ev;
+	bool valid;
+};
+
+struct thread_slot {
+	uint32_t tgid, tid;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t flags;
+	bool active;
+};
+
+static struct kernel_slot kserver[TRACECTX_SLOTS], kclient[TRACECTX_SLOTS];
+static struct thread_slot threads[TRACECTX_SLOTS];
+static struct tracectx_stats stats;
+
+/* getrandom once per 4 KiB of ids rather than once per span. */
+static uint8_t pool[4096];
+static size_t pool_left;
+
+static size_t slot_of(uint32_t tgid, uint32_t tid)
+{
+	uint64_t h = ((uint64_t)tgid << 32 | tid) * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 52) & (TRACECTX_SLOTS - 1);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;		/* uppercase is invalid in traceparent */
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n)
+{
+	/* Eight digits at a time: random hex digits mispredict a branch per
+	 * character (this was ~10% of the daemon's CPU under load). */
+	for (; n >= 4; n -= 4, s += 8, out += 4) {
+		__u32 v;
+
+		if (hexword__decode8(HEXWORD_LOAD64(s), &v))
+			return -1;
+		memcpy(out, &v, 4);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+int tracectx__parse(const char *s, size_t n, struct tracectx_tp *out)
+{
+	struct tracectx_tp tp;
+
+	if (n < TRACECTX_TP_LEN)
+		return -1;
+	if (unhex(s, &tp.version, 1) || tp.version == 0xff)
+		return -1;
+	/* Version 00 has exactly four fields; a later version may append
+	 * fields after a '-', and its first four are read as 00's. */
+	if (tp.version == 0 && n != TRACECTX_TP_LEN)
+		return -1;
+	if (tp.version != 0 && n > TRACECTX_TP_LEN && s[TRACECTX_TP_LEN] != '-')
+		return -1;
+	if (s[2] != '-' || s[35] != '-' || s[52] != '-')
+		return -1;
+	if (unhex(s + 3, tp.trace_id, 16) || unhex(s + 36, tp.parent_id, 8) ||
+	    unhex(s + 53, &tp.flags, 1))
+		return -1;
+	if (all_zero(tp.trace_id, 16) || all_zero(tp.parent_id, 8))
+		return -1;
+	*out = tp;
+	return 0;
+}
+
+void tracectx__hex(char *out, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void tracectx__format(char *out, const uint8_t trace_id[16], const uint8_t span_id[8],
+		      uint8_t flags)
+{
+	memcpy(out, "00-", 3);
+	tracectx__hex(out + 3, trace_id, 16);
+	out[35] = '-';
+	tracectx__hex(out + 36, span_id, 8);
+	out[52] = '-';
+	tracectx__hex(out + 53, &flags, 1);
+}
+
+void tracectx__random_id(uint8_t *out, size_t n)
+{
+	do {
+		for (size_t i = 0; i < n; i++) {
+			if (!pool_left) {
+				ssize_t got = getrandom(pool, sizeof(pool), 0);
+
+				/* getrandom on a booted system does not fail for
+				 * 4 KiB; if it ever does, fall back to a weak
+				 * mix rather than zero ids. */
+				if (got != (ssize_t)sizeof(pool)) {
+					static uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+					for (size_t k = 0; k < sizeof(pool); k++) {
+						x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+						pool[k] = (uint8_t)x;
+					}
+				}
+				pool_left = sizeof(pool);
+			}
+			out[i] = pool[--pool_left];
+		}
+	} while (all_zero(out, n));
+}
+
+void tracectx__kernel(const struct sonde_trace_ctx_event *ev)
+{
+	struct kernel_slot *s;
+
+	if (ev->kind == SONDE_TRACE_SERVER)
+		s = &kserver[slot_of(ev->tgid, ev->tid)];
+	else if (ev->kind == SONDE_TRACE_CLIENT)
+		s = &kclient[slot_of(ev->tgid, ev->tid)];
+	else
+		return;
+	s->ev = *ev;
+	s->valid = true;
+}
+
+/* The kernel record for this request, consumed; NULL when none. */
+static const struct sonde_trace_ctx_event *kernel_take(struct kernel_slot *table, uint32_t tgid,
+						       uint32_t tid, const struct sonde_tuple *t)
+{
+	struct kernel_slot *s = &table[slot_of(tgid, tid)];
+
+	if (!s->valid || s->ev.tgid != tgid || s->ev.tid != tid || s->ev.sport != t->sport ||
+	    s->ev.dport != t->dport)
+		return NULL;
+	s->valid = false;
+	return &s->ev;
+}
+
+/* The request's own traceparent, validated; an invalid incoming one
+ * (server side: count) is counted. */
+static bool request_tp(const struct http1_message *m, struct tracectx_tp *tp, bool count)
+{
+	if (!m->traceparent_lines)
+		return false;
+	if (m->traceparent_lines == 1 && !(m->field_cut & (1u << HTTP1_F_TRACEPARENT)) &&
+	    tracectx__parse(m->traceparent, strlen(m->traceparent), tp) == 0)
+		return true;
+	if (count)
+		stats.traceparent_invalid++;
+	return false;
+}
+
+static void keep_tracestate(const struct http1_message *m, struct span_ctx *out)
+{
+	/* A cut list may end inside a member: drop it rather than forward garbage. */
+	if (m->field_cut & (1u << HTTP1_F_TRACESTATE))
+		return;
+	snprintf(out->tracestate, sizeof(out->tracestate), "%s", m->tracestate);
+}
+
+void tracectx__server_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
+			      const struct http1_message *m, struct span_ctx *out)
+{
+	const struct sonde_trace_ctx_event *k = kernel_take(kserver, tgid, tid, t);
+	struct thread_slot *th = &threads[slot_of(tgid, tid)];
+	struct tracectx_tp tp;
+	bool valid = request_tp(m, &tp, true);
+
+	memset(out, 0, sizeof(*out));
+	if (k) {
+		stats.kernel_server++;
+		memcpy(out->trace_id, k->trace_id, 16);
+		memcpy(out->span_id, k->span_id, 8);
+		memcpy(out->parent_span_id, k->parent_span_id, 8);
+		out->trace_flags = k->trace_flags;
+		out->remote_parent = k->remote;
+	} else {
+		tracectx__random_id(out->trace_id, 16);
+		tracectx__random_id(out->span_id, 8);
+		out->trace_flags = 0x01;
+	}
+	/* This parser is authoritative: the kernel's bounded scan may miss a
+	 * header (beyond its window), and must never accept one this rejects. */
+	if (valid) {
+		if (k && (!k->remote || memcmp(k->trace_id, tp.trace_id, 16) != 0))
+			stats.kernel_overridden++;
+		memcpy(out->trace_id, tp.trace_id, 16);
+		memcpy(out->parent_span_id, tp.parent_id, 8);
+		out->trace_flags = tp.flags;
+		out->remote_parent = 1;
+		keep_tracestate(m, out);
+	} else if (out->remote_parent) {
+		memset(out->parent_span_id, 0, 8);
+		out->remote_parent = 0;
+	}
+	th->tgid = tgid;
+	th->tid = tid;
+	memcpy(th->trace_id, out->trace_id, 16);
+	memcpy(th->span_id, out->span_id, 8);
+	th->flags = out->trace_flags;
+	th->active = true;
+}
+
+void tracectx__client_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
+			      const struct http1_message *m, struct span_ctx *out)
+{
+	const struct sonde_trace_ctx_event *k = kernel_take(kclient, tgid, tid, t);
+	const struct thread_slot *th = &threads[slot_of(tgid, tid)];
+	struct tracectx_tp tp;
+
+	memset(out, 0, sizeof(*out));
+	if (k) {
+		stats.kernel_client++;
+		memcpy(out->trace_id, k->trace_id, 16);
+		memcpy(out->span_id, k->span_id, 8);
+		memcpy(out->parent_span_id, k->parent_span_id, 8);
+		out->trace_flags = k->trace_flags;
+		return;
+	}
+	tracectx__random_id(out->span_id, 8);
+	if (request_tp(m, &tp, false)) {
+		/* The program propagates its own context: keep its trace. */
+		stats.own_header++;
+		memcpy(out->trace_id, tp.trace_id, 16);
+		memcpy(out->parent_span_id, tp.parent_id, 8);
+		out->trace_flags = tp.flags;
+		keep_tracestate(m, out);
+		return;
+	}
+	if (th->active && th->tgid == tgid && th->tid == tid) {
+		stats.thread_linked++;
+		memcpy(out->trace_id, th->trace_id, 16);
+		memcpy(out->parent_span_id, th->span_id, 8);
+		out->trace_flags = th->flags;
+		return;
+	}
+	tracectx__random_id(out->trace_id, 16);
+	out->trace_flags = 0x01;
+}
+
+void tracectx__server_done(uint32_t tgid, uint32_t tid, const struct span_ctx *ctx)
+{
+	struct thread_slot *th = &threads[slot_of(tgid, tid)];
+
+	if (th->tgid == tgid && th->tid == tid && memcmp(th->span_id, ctx->span_id, 8) == 0)
+		th->active = false;
+}
+
+void tracectx__error_type(char *out, size_t n, int server, uint16_t status)
+{
+	if (status >= 500 || (!server && status >= 400))
+		snprintf(out, n, "%u", status);
+	else if (n)
+		out[0] = '\0';
+}
+
+const struct tracectx_stats *tracectx__stats(void)
+{
+	return &stats;
+}
+
+void tracectx__reset(void)
+{
+	memset(kserver, 0, sizeof(kserver));
+	memset(kclient, 0, sizeof(kclient));
+	memset(threads, 0, sizeof(threads));
+	memset(&stats, 0, sizeof(stats));
+}
