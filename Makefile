@@ -30,15 +30,20 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude 
 	-Wall -Wno-gnu-variable-sized-type-not-at-end
 
 # Unit tests: tests/unit/test_X.c and the user/ sources each one needs.
-UNIT_TESTS := http1 route metrics conntrack tracectx
+UNIT_TESTS := http1 route metrics conn tracectx semconv
 test_http1_SRCS   := user/proto/http1/http1.c
 test_route_SRCS   := user/span/route.c
 test_metrics_SRCS := user/metrics/metrics.c
-test_conntrack_SRCS := user/span/tracectx.c user/conn/conn.c user/proto/http1/http1.c user/span/route.c user/util/proc.c user/span/span.c user/util/log.c
-test_tracectx_SRCS := user/span/tracectx.c
+# the connection table with every protocol behind it, into the span builder
+PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
+SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
+	user/span/semconv.c user/span/span.c user/util/proc.c user/util/log.c
+test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
+test_semconv_SRCS := user/span/semconv.c
+test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
 UNIT_TESTS += otlp sampler
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_span.c user/export/otlp_config.c user/span/sampler.c user/metrics/metrics.c \
-	user/span/span.c user/span/tracectx.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
+	user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/span/sampler.c
 UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
@@ -49,8 +54,7 @@ test_sql_SRCS     := user/span/sql.c
 test_pg_SRCS      := user/proto/pg/pg.c
 test_mysql_SRCS   := user/proto/mysql/mysql.c
 test_redis_SRCS   := user/proto/redis/redis.c
-test_conntrack_SRCS += user/proto/db.c user/span/sql.c user/proto/pg/pg.c user/proto/mysql/mysql.c user/proto/redis/redis.c
-test_dbconn_SRCS  = $(test_conntrack_SRCS)
+test_dbconn_SRCS  = $(test_conn_SRCS)
 # BPF word-at-a-time hex/traceparent code (include/hexword.h), on the host
 UNIT_TESTS += hexword
 test_hexword_SRCS := user/span/tracectx.c
@@ -94,7 +98,7 @@ $(BUILD)/sonde: $(USER_OBJS)
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
-$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/export/otlp_span.c user/span/span.c user/span/tracectx.c user/util/log.c user/metrics/metrics.c \
+$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/export/otlp_span.c user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
 

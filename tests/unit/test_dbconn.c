@@ -12,7 +12,9 @@
 #include "check.h"
 #include "conn/conn.h"
 #include "sonde.h"
+#include "span/builder.h"
 #include "span/span.h"
+#include "span/tracectx.h"
 
 #define NO_PID 0xfffffff0u	/* cannot exist: service falls back to comm */
 
@@ -27,7 +29,7 @@ static void on_span(void *arg, const struct span *s)
 	nspans++;
 }
 
-static const struct conntrack_ops ops = { .on_span = on_span };
+static const struct span_sink sink = { .emit = on_span };
 static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 4096];
 
 struct sock {
@@ -39,7 +41,7 @@ struct sock {
 
 static uint8_t ev_flags;	/* SONDE_F_TLS: plaintext from the TLS uprobes */
 
-static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
+static void ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
 	       uint64_t ktime, const void *data, size_t n)
 {
 	struct sonde_data_event *e = (struct sonde_data_event *)evbuf;
@@ -62,7 +64,7 @@ static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t 
 	e->tuple.dport = k->dport;
 	snprintf(e->comm, sizeof(e->comm), "dbtest");
 	memcpy(e->data, data, n);
-	conntrack__data(t, e);
+	conn__data(t, e);
 }
 
 #define IN SONDE_DIR_INGRESS
@@ -71,6 +73,32 @@ static void ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t 
 static uint64_t claim_ns;
 static const char *claim_text;
 static int claims;
+
+/* What proto/db.c calls (struct db_calls), switched per case below. */
+static int (*claim_fn)(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n);
+static void (*encrypted_fn)(uint32_t tgid);
+
+static int calls_claim(void *arg, uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,
+		       size_t n)
+{
+	(void)arg;
+	return claim_fn ? claim_fn(tid, start_ns, call_ns, text, n) : 0;
+}
+
+static void calls_encrypted(void *arg, uint32_t tgid)
+{
+	(void)arg;
+	if (encrypted_fn)
+		encrypted_fn(tgid);
+}
+
+static void calls_wire(void *arg, uint32_t tid, uint64_t ns)
+{
+	(void)arg, (void)tid, (void)ns;
+}
+
+static const struct db_calls calls = { .claim = calls_claim, .encrypted = calls_encrypted,
+				       .wire = calls_wire };
 
 static int fake_claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n)
 {
@@ -113,7 +141,7 @@ static void mypkt(uint8_t *b, size_t *n, uint8_t seq, const void *p, size_t len)
 	*n += len;
 }
 
-static void io_end(struct conntrack *t, const struct sock *k, int32_t err, uint64_t ktime)
+static void io_end(struct conn_table *t, const struct sock *k, int32_t err, uint64_t ktime)
 {
 	struct sonde_io_end_event e;
 
@@ -127,10 +155,10 @@ static void io_end(struct conntrack *t, const struct sock *k, int32_t err, uint6
 	e.fd = 5;
 	e.err = err;
 	e.dir = SONDE_DIR_INGRESS;
-	conntrack__io_end(t, &e);
+	conn__io_end(t, &e);
 }
 
-static void pg_client(struct conntrack *t, const struct sock *k, uint8_t *b)
+static void pg_client(struct conn_table *t, const struct sock *k, uint8_t *b)
 {
 	uint8_t su[32] = { 0, 0, 0, 17, 0, 3, 0, 0 };
 	size_t n = 0;
@@ -144,7 +172,7 @@ static void pg_client(struct conntrack *t, const struct sock *k, uint8_t *b)
 
 /* Operations a client connection failed under: each a client span with
  * the connection's error.type, no db_status, ending when it failed. */
-static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
+static void test_fail(struct conn_table *t, const struct conn_stats *st)
 {
 	uint8_t b[1024];
 	size_t n;
@@ -174,7 +202,7 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 			struct sonde_close_event c = { .sk = k.sk, .tgid = k.tgid, .fd = 5 };
 
 			c.hdr.ktime = 5100;
-			conntrack__close(t, &c);
+			conn__close(t, &c);
 		}
 		CHECK_EQ_INT(nspans, 1);
 	}
@@ -223,7 +251,7 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 		CHECK_EQ_STR(got[0].error_type, "57P01");
 		CHECK_EQ_INT(got[0].start_ns, 100);
 		CHECK_EQ_INT(got[0].end_ns, 900);
-		conntrack__exit(t, k.tgid, 1000);
+		conn__exit(t, k.tgid, 1000);
 		CHECK_EQ_INT(nspans, 1);
 	}
 	/* PostgreSQL, a result set cut by a reset; the libpq call (uprobe)
@@ -235,7 +263,7 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 		claims = 0;
 		claim_ns = 190;
 		claim_text = "SELECT * FROM big";
-		dbconn__set_claim(fake_claim);
+		claim_fn = (fake_claim);
 		pg_client(t, &k, b);
 		n = 0;
 		pgmsg(b, &n, 'Q', "SELECT * FROM big\0", 18);
@@ -245,7 +273,7 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 		pgmsg(b, &n, 'D', "\0\0", 2);
 		ev(t, &k, IN, 300, 400, b, n);
 		io_end(t, &k, ECONNRESET, 700);
-		dbconn__set_claim(NULL);
+		claim_fn = (NULL);
 		claim_ns = 0;
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_INT(claims, 1);
@@ -285,7 +313,7 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 
 		nspans = 0;
 		ev(t, &k, OUT, 100, 110, blpop, strlen(blpop));
-		conntrack__exit(t, k.tgid, 4000);
+		conn__exit(t, k.tgid, 4000);
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CANCELLED);
 		CHECK_EQ_INT(got[0].end_ns, 4000);
@@ -294,15 +322,15 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 	{
 		struct sock k = { NO_PID - 26, 0x2600, SONDE_ROLE_SERVER, 6379, 41006 };
 		struct sonde_close_event c = { .sk = 0x2600, .tgid = NO_PID - 26, .fd = 5 };
-		uint64_t before = st->db.unanswered[DBCONN_REDIS];
+		uint64_t before = st->proto[PROTO_REDIS].unanswered;
 
 		nspans = 0;
 		ev(t, &k, IN, 100, 110, "*1\r\n$4\r\nPING\r\n", 14);
 		io_end(t, &k, 0, 200);
 		c.hdr.ktime = 300;
-		conntrack__close(t, &c);
+		conn__close(t, &c);
 		CHECK_EQ_INT(nspans, 0);
-		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], before + 1);
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].unanswered, before + 1);
 	}
 	/* trace context: a failed call made while serving an HTTP request is
 	 * a child of that request's server span */
@@ -337,15 +365,17 @@ static void test_fail(struct conntrack *t, const struct conntrack_stats *st)
 		CHECK_EQ_INT(got[0].tls, 1);
 		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_RESET);
 	}
-	CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1 + 1 + 2 + 1 + 1 + 1);	/* with the close above */
-	CHECK_EQ_INT(st->db.failed[DBCONN_PG], 1);
-	CHECK_EQ_INT(st->db.failed[DBCONN_MYSQL], 2);
+	CHECK_EQ_INT(st->proto[PROTO_REDIS].failed, 1 + 1 + 2 + 1 + 1 + 1);	/* with the close above */
+	CHECK_EQ_INT(st->proto[PROTO_PG].failed, 1);
+	CHECK_EQ_INT(st->proto[PROTO_MYSQL].failed, 2);
 }
 
 int main(void)
 {
-	struct conntrack *t = conntrack__new(64, &ops);
-	const struct conntrack_stats *st = conntrack__stats(t);
+	struct tracectx *tc = tracectx__new();
+	struct span_builder *spans = span_builder__new(tc, &sink);
+	struct conn_table *t = conn__new(64, NULL, spans, &calls);
+	const struct conn_stats *st = conn__stats(t);
 	uint8_t b[1024];
 	size_t n;
 
@@ -444,8 +474,8 @@ int main(void)
 		uint8_t ssl[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
 		uint8_t su[32] = { 0, 0, 0, 17, 0, 3, 0, 0 };
 
-		dbconn__set_claim(fake_claim);
-		dbconn__set_encrypted_hook(fake_tls);
+		claim_fn = (fake_claim);
+		encrypted_fn = (fake_tls);
 		memcpy(su + 8, "user\0pg\0", 9);
 		nspans = 0;
 		ev(t, &k, OUT, 10, 20, ssl, 8);
@@ -475,7 +505,7 @@ int main(void)
 		CHECK_EQ_INT(got[0].end_ns, 2000);
 		CHECK_EQ_STR(got[0].db_query, "UPDATE accounts SET balance = ? WHERE id = ?");
 		CHECK_EQ_STR(got[0].db_collection, "accounts");
-		dbconn__set_claim(NULL);
+		claim_fn = (NULL);
 	}
 	{
 		/* SSL accepted: the hook learns the process has a TLS connection */
@@ -485,7 +515,7 @@ int main(void)
 		ev(t, &k, OUT, 10, 20, ssl, 8);
 		ev(t, &k, IN, 25, 30, "S", 1);
 		CHECK_EQ_INT(tls_tgid, NO_PID - 4);
-		dbconn__set_encrypted_hook(NULL);
+		encrypted_fn = (NULL);
 	}
 
 	/* a client that closes its connection before the answer gave up on
@@ -497,7 +527,7 @@ int main(void)
 		nspans = 0;
 		ev(t, &k, OUT, 10, 20, "*1\r\n$4\r\nPING\r\n", 14);
 		c.hdr.ktime = 30;
-		conntrack__close(t, &c);
+		conn__close(t, &c);
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_INT(got[0].kind, SPAN_CLIENT);
 		CHECK_EQ_STR(got[0].db_operation, "PING");
@@ -505,8 +535,8 @@ int main(void)
 		CHECK_EQ_STR(got[0].db_status, "");
 		CHECK_EQ_INT(got[0].start_ns, 10);
 		CHECK_EQ_INT(got[0].end_ns, 30);
-		CHECK_EQ_INT(st->db.unanswered[DBCONN_REDIS], 0);
-		CHECK_EQ_INT(st->db.failed[DBCONN_REDIS], 1);
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].unanswered, 0);
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].failed, 1);
 	}
 	/* garbage on an inferred Redis connection: an inference failure, counted once */
 	{
@@ -515,12 +545,12 @@ int main(void)
 		ev(t, &k, OUT, 10, 20, "*1\r\n$4\r\nPING\r\n", 14);
 		ev(t, &k, IN, 30, 40, "?garbage\r\n", 10);
 		ev(t, &k, IN, 50, 60, "?more\r\n", 7);
-		CHECK_EQ_INT(st->db.inference_failures[DBCONN_REDIS], 1);
-		CHECK_EQ_INT(st->db.parse_errors[DBCONN_REDIS], 1);
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].inference_failures, 1);
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].parse_errors, 1);
 	}
-	CHECK_EQ_INT(st->db.spans[DBCONN_PG], 2);
-	CHECK_EQ_INT(st->db.spans[DBCONN_MYSQL], 1);
-	CHECK_EQ_INT(st->db.spans[DBCONN_REDIS], 2);
+	CHECK_EQ_INT(st->proto[PROTO_PG].spans, 2);
+	CHECK_EQ_INT(st->proto[PROTO_MYSQL].spans, 1);
+	CHECK_EQ_INT(st->proto[PROTO_REDIS].spans, 2);
 	test_fail(t, st);
 	/* an HTTP connection is still HTTP */
 	{
@@ -534,6 +564,8 @@ int main(void)
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_INT(got[0].proto, SPAN_HTTP);
 	}
-	conntrack__free(t);
+	conn__free(t);
+	span_builder__free(spans);
+	tracectx__free(tc);
 	return check_summary("test_dbconn");
 }

@@ -501,11 +501,11 @@ static void test_span_edges(void)
 			     SONDE_COMM_LEN);
 		CHECK_EQ_STR(sattr(full->attributes, full->n_attributes, "http.request.method"), "_OTHER");
 		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "http.request.method_original")),
-			     HTTP1_METHOD_MAX - 1);
-		CHECK_EQ_INT(strlen(full->name), 4 + 1 + HTTP1_TARGET_MAX - 1);	/* "HTTP " + route */
+			     SPAN_METHOD_MAX - 1);
+		CHECK_EQ_INT(strlen(full->name), 4 + 1 + SPAN_TARGET_MAX - 1);	/* "HTTP " + route */
 		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "url.path")), 100);
 		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "url.query")),
-			     HTTP1_TARGET_MAX - 1 - 101);
+			     SPAN_TARGET_MAX - 1 - 101);
 		CHECK_EQ_INT(strlen(full->trace_state), SPAN_TRACESTATE_MAX - 1);
 		CHECK_EQ_INT(strlen(sattr(full->attributes, full->n_attributes, "error.type")),
 			     SPAN_ERROR_TYPE_MAX - 1);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "proto/http1/http1.h"
 #include "span/tracectx.h"
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -16,6 +17,16 @@ static int parse(const char *s)
 
 	return tracectx__parse(s, strlen(s), &tp);
 }
+
+static struct tracectx *tc;
+
+/* A request head's trace headers as tracectx takes them. */
+#define HDR(m)                                                                           \
+	(&(struct tracectx_hdr){ .traceparent = (m).traceparent,                         \
+				 .tracestate = (m).tracestate,                           \
+				 .traceparent_lines = (m).traceparent_lines,             \
+				 .traceparent_cut = ((m).field_cut >> HTTP1_F_TRACEPARENT) & 1, \
+				 .tracestate_cut = ((m).field_cut >> HTTP1_F_TRACESTATE) & 1 })
 
 static void test_parse(void)
 {
@@ -63,8 +74,8 @@ static void test_random(void)
 	int same = 0;
 
 	for (int i = 0; i < 1000; i++) {
-		tracectx__random_id(a, 16);
-		tracectx__random_id(b, 16);
+		tracectx__random_id(tc, a, 16);
+		tracectx__random_id(tc, b, 16);
 		same += memcmp(a, b, 16) == 0;
 	}
 	CHECK_EQ_INT(same, 0);
@@ -93,9 +104,8 @@ static void test_choose(void)
 	struct sonde_trace_ctx_event ev;
 	char hex[33];
 
-	tracectx__reset();
 	/* Incoming header, no kernel record: child of the header. */
-	tracectx__server_request(10, 11, &t, &m, &srv);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
 	tracectx__hex(hex, srv.trace_id, 16);
 	CHECK_EQ_STR(hex, TID);
 	tracectx__hex(hex, srv.parent_span_id, 8);
@@ -103,24 +113,24 @@ static void test_choose(void)
 	CHECK_EQ_INT(srv.remote_parent, 1);
 	CHECK_EQ_INT(srv.trace_flags, 1);
 	CHECK_EQ_STR(srv.tracestate, "k=v");
-	CHECK_EQ_INT(tracectx__stats()->traceparent_invalid, 0);
+	CHECK_EQ_INT(tracectx__stats(tc)->traceparent_invalid, 0);
 
 	/* Same thread sends: child of the server span. */
 	m = msg(NULL, NULL);
-	tracectx__client_request(10, 11, &out_t, &m, &cli);
+	tracectx__client_request(tc, 10, 11, &out_t, HDR(m), &cli);
 	CHECK(memcmp(cli.trace_id, srv.trace_id, 16) == 0);
 	CHECK(memcmp(cli.parent_span_id, srv.span_id, 8) == 0);
 	CHECK(memcmp(cli.span_id, srv.span_id, 8) != 0);
-	CHECK_EQ_INT(tracectx__stats()->thread_linked, 1);
+	CHECK_EQ_INT(tracectx__stats(tc)->thread_linked, 1);
 
 	/* Another thread: a new trace. */
-	tracectx__client_request(10, 12, &out_t, &m, &cli2);
+	tracectx__client_request(tc, 10, 12, &out_t, HDR(m), &cli2);
 	CHECK(memcmp(cli2.trace_id, srv.trace_id, 16) != 0);
 	CHECK_EQ_INT(cli2.parent_span_id[0] | cli2.parent_span_id[7], 0);
 
 	/* Own traceparent on a client request: that trace, that parent. */
 	m = msg("00-11111111111111111111111111111111-2222222222222222-00", NULL);
-	tracectx__client_request(10, 11, &out_t, &m, &cli2);
+	tracectx__client_request(tc, 10, 11, &out_t, HDR(m), &cli2);
 	tracectx__hex(hex, cli2.trace_id, 16);
 	CHECK_EQ_STR(hex, "11111111111111111111111111111111");
 	tracectx__hex(hex, cli2.parent_span_id, 8);
@@ -128,23 +138,23 @@ static void test_choose(void)
 	CHECK_EQ_INT(cli2.trace_flags, 0);
 
 	/* After the response, the thread no longer links. */
-	tracectx__server_done(10, 11, &srv);
+	tracectx__server_done(tc, 10, 11, &srv);
 	m = msg(NULL, NULL);
-	tracectx__client_request(10, 11, &out_t, &m, &cli2);
+	tracectx__client_request(tc, 10, 11, &out_t, HDR(m), &cli2);
 	CHECK(memcmp(cli2.trace_id, srv.trace_id, 16) != 0);
-	CHECK_EQ_INT(tracectx__stats()->thread_linked, 1);
+	CHECK_EQ_INT(tracectx__stats(tc)->thread_linked, 1);
 
 	/* Invalid header: counted, ignored, fresh trace with flags 01. */
 	m = msg("00-" TID "-" PID "-01-x", "k=v");
-	tracectx__server_request(10, 11, &t, &m, &srv);
-	CHECK_EQ_INT(tracectx__stats()->traceparent_invalid, 1);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
+	CHECK_EQ_INT(tracectx__stats(tc)->traceparent_invalid, 1);
 	CHECK_EQ_INT(srv.remote_parent, 0);
 	CHECK_EQ_INT(srv.trace_flags, 1);
 	CHECK_EQ_STR(srv.tracestate, "");
 	m = msg("00-" TID "-" PID "-01", NULL);
 	m.traceparent_lines = 2;	/* two headers: invalid */
-	tracectx__server_request(10, 11, &t, &m, &srv);
-	CHECK_EQ_INT(tracectx__stats()->traceparent_invalid, 2);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
+	CHECK_EQ_INT(tracectx__stats(tc)->traceparent_invalid, 2);
 
 	/* Kernel records win, but only for their own connection. */
 	memset(&ev, 0, sizeof(ev));
@@ -158,18 +168,18 @@ static void test_choose(void)
 	memset(ev.span_id, 0xcd, 8);
 	memset(ev.parent_span_id, 0xef, 8);
 	ev.trace_flags = 1;
-	tracectx__kernel(&ev);
+	tracectx__kernel(tc, &ev);
 	m = msg(NULL, NULL);
-	tracectx__client_request(10, 11, &t, &m, &cli);	/* other ports: not it */
+	tracectx__client_request(tc, 10, 11, &t, HDR(m), &cli);	/* other ports: not it */
 	CHECK(cli.span_id[0] != 0xcd || cli.span_id[1] != 0xcd);
-	tracectx__client_request(10, 11, &out_t, &m, &cli);
+	tracectx__client_request(tc, 10, 11, &out_t, HDR(m), &cli);
 	tracectx__hex(hex, cli.span_id, 8);
 	CHECK_EQ_STR(hex, "cdcdcdcdcdcdcdcd");
 	tracectx__hex(hex, cli.parent_span_id, 8);
 	CHECK_EQ_STR(hex, "efefefefefefefef");
-	CHECK_EQ_INT(tracectx__stats()->kernel_client, 1);
-	tracectx__client_request(10, 11, &out_t, &m, &cli);	/* consumed once */
-	CHECK_EQ_INT(tracectx__stats()->kernel_client, 1);
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_client, 1);
+	tracectx__client_request(tc, 10, 11, &out_t, HDR(m), &cli);	/* consumed once */
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_client, 1);
 
 	/* Server record with the header's ids: span id from the kernel. */
 	ev.kind = SONDE_TRACE_SERVER;
@@ -178,44 +188,31 @@ static void test_choose(void)
 	ev.remote = 1;
 	tracectx__hex(hex, ev.trace_id, 16);
 	m = msg("00-abababababababababababababababab-efefefefefefefef-01", NULL);
-	tracectx__kernel(&ev);
-	tracectx__server_request(10, 11, &t, &m, &srv);
+	tracectx__kernel(tc, &ev);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
 	tracectx__hex(hex, srv.span_id, 8);
 	CHECK_EQ_STR(hex, "cdcdcdcdcdcdcdcd");
 	CHECK_EQ_INT(srv.remote_parent, 1);
-	CHECK_EQ_INT(tracectx__stats()->kernel_server, 1);
-	CHECK_EQ_INT(tracectx__stats()->kernel_overridden, 0);
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_server, 1);
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_overridden, 0);
 	/* The kernel missed the header: the header's trace wins, counted. */
 	ev.remote = 0;
-	tracectx__kernel(&ev);
+	tracectx__kernel(tc, &ev);
 	m = msg("00-" TID "-" PID "-01", NULL);
-	tracectx__server_request(10, 11, &t, &m, &srv);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
 	tracectx__hex(hex, srv.trace_id, 16);
 	CHECK_EQ_STR(hex, TID);
-	CHECK_EQ_INT(tracectx__stats()->kernel_overridden, 1);
-}
-
-static void test_error_type(void)
-{
-	char e[32];
-
-	tracectx__error_type(e, sizeof(e), 1, 500);
-	CHECK_EQ_STR(e, "500");
-	tracectx__error_type(e, sizeof(e), 1, 404);
-	CHECK_EQ_STR(e, "");
-	tracectx__error_type(e, sizeof(e), 0, 404);
-	CHECK_EQ_STR(e, "404");
-	tracectx__error_type(e, sizeof(e), 0, 200);
-	CHECK_EQ_STR(e, "");
-	tracectx__error_type(e, sizeof(e), 0, 503);
-	CHECK_EQ_STR(e, "503");
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_overridden, 1);
 }
 
 int main(void)
 {
+	tc = tracectx__new();
+	if (!tc)
+		return 2;
 	test_parse();
 	test_random();
 	test_choose();
-	test_error_type();
+	tracectx__free(tc);
 	return check_summary("test_tracectx");
 }

@@ -1,52 +1,50 @@
-/* Userspace connection tracker: follows each traced TCP connection
- * (tgid, fd, sk), infers its protocol and role, feeds the HTTP/1.x parser
- * per direction and pairs requests with responses into spans. */
-#ifndef SONDE_CONNTRACK_H
-#define SONDE_CONNTRACK_H
+/* The connection table: follows each traced TCP connection (tgid, sk),
+ * bounded (LRU), finds its protocol through proto_ops and feeds it. It
+ * knows no protocol: per-protocol state is opaque here. */
+#ifndef SONDE_CONN_H
+#define SONDE_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/db.h"
+#include "proto/proto.h"
 #include "sonde.h"
-#include "span/span.h"
 
-struct conntrack_stats {
-	uint64_t parse_errors[4];	/* HTTP/1.x, by enum http1_error */
-	uint64_t unmatched_responses;	/* response with no request seen */
-	uint64_t pending_dropped;	/* request never answered, no span (evicted, overflow, server) */
-	uint64_t failed_spans;		/* client spans ended by the connection failing */
+struct conn_stats {
 	uint64_t conns_evicted;		/* table full or idle */
-	uint64_t conns_not_http;	/* handed back to the kernel as ignored */
-	uint64_t spans;
-	struct dbconn_stats db;		/* PostgreSQL, MySQL/MariaDB, Redis (dbconn.c) */
+	uint64_t conns_unsupported;	/* no protocol recognised (handed back to the kernel) */
+	struct proto_stats proto[PROTO__COUNT];	/* by enum proto_id */
 };
 
-struct conntrack_ops {
-	void (*on_span)(void *arg, const struct span *s);
-	/* The connection is not HTTP: the kernel may stop reporting it. */
-	void (*on_ignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
-	/* A plaintext client connection was found to speak HTTP/1.x; ev is the
-	 * chunk that showed it (may be NULL). */
-	void (*on_http_client)(void *arg, const struct sonde_data_event *ev);
+/* What the table tells the kernel side (probe/), never the layers above. */
+struct conn_hooks {
+	/* The connection speaks no supported protocol: the kernel may stop
+	 * reporting it. */
+	void (*ignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
+	/* A plaintext client connection speaks a protocol whose requests can
+	 * carry an injected traceparent; ev is the chunk that showed it. */
+	void (*injectable)(void *arg, const struct sonde_data_event *ev);
 	void *arg;
 };
 
-struct conntrack;
+struct conn_table;
 
-struct conntrack *conntrack__new(size_t max_conns, const struct conntrack_ops *ops);
-void conntrack__free(struct conntrack *t);
-void conntrack__data(struct conntrack *t, const struct sonde_data_event *ev);
+/* spans: where the protocols' spans go; calls: the database client-library
+ * calls (NULL: none). Both must outlive the table. */
+struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
+			     struct span_builder *spans, const struct db_calls *calls);
+void conn__free(struct conn_table *t);
+void conn__data(struct conn_table *t, const struct sonde_data_event *ev);
 /* The last fd of a socket was closed. */
-void conntrack__close(struct conntrack *t, const struct sonde_close_event *ev);
+void conn__close(struct conn_table *t, const struct sonde_close_event *ev);
 /* A client connection ended under a read or send (peer closed, reset...):
  * the requests waiting on it become failed spans. */
-void conntrack__io_end(struct conntrack *t, const struct sonde_io_end_event *ev);
+void conn__io_end(struct conn_table *t, const struct sonde_io_end_event *ev);
 /* Every thread of process tgid exited (at ktime): its connections are over. */
-void conntrack__exit(struct conntrack *t, uint32_t tgid, uint64_t ktime);
+void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime);
 /* Forgets connections idle since before idle_before_ns (monotonic). */
-void conntrack__sweep(struct conntrack *t, uint64_t idle_before_ns);
-size_t conntrack__count(const struct conntrack *t);
-const struct conntrack_stats *conntrack__stats(const struct conntrack *t);
+void conn__sweep(struct conn_table *t, uint64_t idle_before_ns);
+size_t conn__count(const struct conn_table *t);
+const struct conn_stats *conn__stats(const struct conn_table *t);
 
 #endif

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "export/otlp.h"
+#include "span/semconv.h"
 
 /* ---- records ---- */
 
@@ -106,7 +107,7 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 }
 
 /* the string bytes a record can carry (lens[] are bounded by the buffers) */
-#define REC_STR_MAX (PROC_NAME_MAX + SONDE_COMM_LEN + HTTP1_METHOD_MAX + 2 * HTTP1_TARGET_MAX + \
+#define REC_STR_MAX (PROC_NAME_MAX + SONDE_COMM_LEN + SPAN_METHOD_MAX + 2 * SPAN_TARGET_MAX + \
 		     SPAN_TRACESTATE_MAX + 3 * SPAN_HDR_ID_MAX + SPAN_ERROR_TYPE_MAX + 64 + \
 		     SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX)
 _Static_assert(sizeof(struct otlp_rec) + REC_STR_MAX + 8 <= OTLP_REC_MAX,
@@ -368,17 +369,6 @@ static size_t utoa(char *o, unsigned int v)
 	return n;
 }
 
-static bool known_method(const char *m, size_t n)
-{
-	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
-					     "OPTIONS", "TRACE", "PATCH" };
-
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strlen(known[i]) == n && memcmp(m, known[i], n) == 0)
-			return true;
-	return false;
-}
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -427,7 +417,7 @@ static uint8_t *http_attrs(uint8_t *p, const struct otlp_rec *r, const struct rs
 		if (q && (size_t)(q + 1 - t) < tn)
 			p = kv_str(p, 0x4a, &K_URL_QUERY, q + 1, tn - (size_t)(q + 1 - t));
 	} else if (tn && t[0] == '/') {
-		char url[HTTP1_TARGET_MAX + INET6_ADDRSTRLEN + 24], *u = url;
+		char url[SPAN_TARGET_MAX + INET6_ADDRSTRLEN + 24], *u = url;
 		bool v6 = memchr(peer, ':', pn) != NULL;
 
 		memcpy(u, scheme, sn);
@@ -549,7 +539,7 @@ static int span_write(struct obuf *b, const struct otlp_rec *r)
 {
 	struct rstr v;
 	char local[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
-	char name[HTTP1_TARGET_MAX + SPAN_DB_COLLECTION_MAX + 32];
+	char name[SPAN_TARGET_MAX + SPAN_DB_COLLECTION_MAX + 32];
 	size_t ln, pn, nn;
 	bool method;
 	uint32_t flags;
@@ -558,7 +548,7 @@ static int span_write(struct obuf *b, const struct otlp_rec *r)
 	if (obuf_reserve(b, span_bound(r)))
 		return -ENOMEM;
 	rec_strings(r, &v);
-	method = known_method(v.p[R_METHOD], v.n[R_METHOD]);
+	method = semconv__http_method_known(v.p[R_METHOD], v.n[R_METHOD]);
 	ln = addr_text(&r->tuple, 0, local);
 	pn = addr_text(&r->tuple, 1, peer);
 	nn = span_name(r, &v, method, name);
@@ -578,12 +568,12 @@ static int span_write(struct obuf *b, const struct otlp_rec *r)
 				: http_attrs(p, r, &v, method, local, ln, peer, pn);
 	if (v.n[R_ERRTYPE])
 		p = kv_str(p, 0x4a, &K_ERROR_TYPE, v.p[R_ERRTYPE], v.n[R_ERRTYPE]);
-	/* status = 15: always present, code ERROR (2) when error.type is set */
+	/* status = 15: always present, code ERROR when error.type is set */
 	*p++ = 0x7a;
-	if (v.n[R_ERRTYPE]) {
+	if (semconv__span_status(v.n[R_ERRTYPE] ? v.p[R_ERRTYPE] : "") == SEMCONV_STATUS_ERROR) {
 		*p++ = 2;
 		*p++ = 0x18;
-		*p++ = 2;
+		*p++ = SEMCONV_STATUS_ERROR;
 	} else {
 		*p++ = 0;
 	}

@@ -24,9 +24,7 @@
 #include "dbclient.skel.h"
 #include "probe/libwatch.h"
 #include "util/log.h"
-#include "util/proc.h"
-#include "span/sql.h"
-#include "span/tracectx.h"
+#include "span/builder.h"
 
 #define FILES_MAX 32
 #define CALLS_MAX 256		/* calls held, host-wide */
@@ -60,6 +58,7 @@ struct prep {
 };
 
 struct dbclient {
+	struct db_calls calls_api;	/* what the wire side calls (proto/db.c) */
 	struct dbclient_bpf *skel;
 	struct ring_buffer *rb;
 	struct libwatch *watch;
@@ -77,9 +76,6 @@ struct dbclient {
 	unsigned int tls_next;
 	int fam_calls, fam_libs;
 };
-
-/* dbconn.c reaches the one instance through dbclient__claim */
-static struct dbclient *the_client;
 
 struct probe_def {
 	const char *sym;
@@ -254,12 +250,10 @@ static void prep_put(struct dbclient *c, uint32_t tgid, uint64_t conn, const cha
 	snprintf(p->sql, sizeof(p->sql), "%s", sql);
 }
 
-void dbclient__encrypted_conn(uint32_t tgid)
+static void encrypted_conn(void *arg, uint32_t tgid)
 {
-	struct dbclient *c = the_client;
+	struct dbclient *c = arg;
 
-	if (!c)
-		return;
 	for (int i = 0; i < TLS_TGIDS; i++)
 		if (c->tls_tgids[i] == tgid)
 			return;
@@ -276,7 +270,6 @@ static bool tls_tgid(const struct dbclient *c, uint32_t tgid)
 
 static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int incomplete)
 {
-	struct span s;
 	bool pg = h->func <= SONDE_DB_PQ_SEND_QUERY_PREPARED;
 
 	if (c->o.filter_port && !tls_tgid(c, h->tgid)) {
@@ -286,30 +279,16 @@ static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int i
 		return;
 	}
 
-	memset(&s, 0, sizeof(s));
-	s.kind = SPAN_CLIENT;
-	s.start_ns = h->ktime;
-	s.end_ns = end_ns > h->ktime ? end_ns : h->ktime;
-	s.tgid = h->tgid;
-	s.tid = h->tid;
-	memcpy(s.comm, h->comm, sizeof(s.comm));
-	s.service = proc__service(h->tgid, NULL, h->comm);
-	s.proto = SPAN_DB;
-	s.incomplete = (uint8_t)incomplete;
-	s.db_system = pg ? "postgresql" : "mysql";
 	{
-		static const struct http1_message no_headers;
+		struct span_origin o = { .tgid = h->tgid, .tid = h->tid, .comm = h->comm };
+		struct span_db d = { .system = pg ? "postgresql" : "mysql",
+				     .dialect = pg ? SQL_POSTGRES : SQL_MYSQL, .sql = true,
+				     .text = h->text, .text_len = h->len, .incomplete = incomplete };
 
-		/* a child of the server span the thread is serving, if any */
-		tracectx__client_request(h->tgid, h->tid, &s.tuple, &no_headers, &s.ctx);
+		c->alone++;
+		h->used = 0;
+		span_builder__db(c->o.spans, &o, h->ktime, end_ns, &d);
 	}
-	sql__normalize(h->text, h->len, pg ? SQL_POSTGRES : SQL_MYSQL, s.db_query, sizeof(s.db_query));
-	sql__operation(h->text, h->len, s.db_operation, sizeof(s.db_operation));
-	sql__collection(h->text, h->len, s.db_collection, sizeof(s.db_collection));
-	c->alone++;
-	h->used = 0;
-	if (c->o.on_span)
-		c->o.on_span(c->o.arg, &s);
 }
 
 static int on_call(void *ctx, void *data, size_t size)
@@ -390,13 +369,12 @@ static int on_call(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int dbclient__claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n)
+static int claim(void *arg, uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,
+		 size_t n)
 {
-	struct dbclient *c = the_client;
+	struct dbclient *c = arg;
 	struct held_call *best = NULL;
 
-	if (!c)
-		return 0;
 	for (int i = 0; i < CALLS_MAX; i++) {
 		struct held_call *h = &c->calls[i];
 
@@ -414,12 +392,10 @@ int dbclient__claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *te
 	return 1;
 }
 
-void dbclient__wire(uint32_t tid, uint64_t ns)
+static void wire(void *arg, uint32_t tid, uint64_t ns)
 {
-	struct dbclient *c = the_client;
+	struct dbclient *c = arg;
 
-	if (!c)
-		return;
 	for (int i = 0; i < CALLS_MAX; i++)
 		if (c->calls[i].used && c->calls[i].tid == tid && c->calls[i].ktime <= ns)
 			c->calls[i].wire = 1;
@@ -569,7 +545,8 @@ int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct 
 	    (err = libwatch__add(c->watch, "libmysqlclient.so", on_mysql, c)) ||
 	    (err = libwatch__add(c->watch, "libmariadb.so", on_mysql, c)))
 		goto fail;
-	the_client = c;
+	c->calls_api = (struct db_calls){ .claim = claim, .encrypted = encrypted_conn, .wire = wire,
+					  .arg = c };
 	*out = c;
 	return 0;
 fail:
@@ -581,8 +558,6 @@ void dbclient__free(struct dbclient *c)
 {
 	if (!c)
 		return;
-	if (the_client == c)
-		the_client = NULL;
 	for (int i = 0; i < c->nlinks; i++)
 		bpf_link__destroy(c->links[i]);
 	ring_buffer__free(c->rb);
@@ -590,4 +565,9 @@ void dbclient__free(struct dbclient *c)
 		libwatch__forget(c->watch, c);
 	dbclient_bpf__destroy(c->skel);
 	free(c);
+}
+
+const struct db_calls *dbclient__calls(const struct dbclient *c)
+{
+	return c ? &c->calls_api : NULL;
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "metrics/metrics.h"
-#include "span/span.h"
+#include "proto/proto.h"
 
 struct dbclient;
 
@@ -17,8 +17,7 @@ struct dbclient_opts {
 	uint32_t self_tgid;
 	uint32_t filter_tgid;
 	uint16_t filter_port;	/* see dbclient__encrypted_conn */
-	void (*on_span)(void *arg, const struct span *s);
-	void *arg;
+	struct span_builder *spans;	/* where uprobe-only spans go */
 };
 
 struct libwatch;
@@ -37,17 +36,9 @@ void dbclient__tick(struct dbclient *c, uint64_t drained_ns);
 /* Every thread of tgid exited at ktime: its unclaimed calls end there. */
 void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime);
 void dbclient__collect(struct dbclient *c);
-/* For dbconn.c: process tgid has a database connection in TLS. With a
- * --port filter, uprobe-only spans come only from such processes (the
- * filter saw their handshake), not from connections filtered out. */
-void dbclient__encrypted_conn(uint32_t tgid);
-/* For dbconn.c: thread tid wrote a plaintext database request at ns. */
-void dbclient__wire(uint32_t tid, uint64_t ns);
-
-/* For dbconn.c: the wire saw a client request of thread tid starting at
- * start_ns. Claims the oldest earlier unclaimed call of that thread: the
- * call's entry time in *call_ns and its SQL in text (n bytes, "" if none).
- * Returns 1 when a call was claimed, 0 otherwise. */
-int dbclient__claim(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text, size_t n);
+/* What the wire side (proto/db.c) calls: claim a call for a wire span,
+ * mark calls as on the wire, note processes with TLS database
+ * connections. NULL when c is NULL. */
+const struct db_calls *dbclient__calls(const struct dbclient *c);
 
 #endif

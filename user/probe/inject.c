@@ -29,6 +29,10 @@ struct inject {
 	int msg_attached;
 	int ncpus;
 	uint8_t known[65536 / 8];	/* ports already in http_ports: one syscall each */
+	bool learn;			/* learn ports from client connections seen */
+	uint16_t own_port;		/* the agent's /metrics: never traced */
+	uint64_t adopted;		/* connections put in the sockhash by client_seen */
+	uint64_t learnt_ns;		/* ktime of the last port learnt */
 };
 
 static int is_cgroup2(const char *path)
@@ -229,4 +233,43 @@ uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c)
 			sum += v[i];
 	free(v);
 	return sum;
+}
+
+void inject__set_policy(struct inject *in, bool learn, uint16_t own_port)
+{
+	if (!in)
+		return;
+	in->learn = learn;
+	in->own_port = own_port;
+}
+
+#define ADOPT_WINDOW_NS 2000000000ULL
+
+void inject__client_seen(struct inject *in, const struct sonde_data_event *ev)
+{
+	uint16_t port = ev->tuple.dport;
+	int err;
+
+	/* Requests to the agent's own /metrics are never traced: no point. */
+	if (!in || (in->own_port && in->own_port == port))
+		return;
+	if (in->learn && inject__add_port(in, port))
+		in->learnt_ns = ev->hdr.ktime;
+	/* Connected after the agent to a port known before: sockops has it.
+	 * Around a learning, a pool's other connections (opened together,
+	 * classified one after another) need adopting too: tried for 2 s. */
+	if (!inject__has_port(in, port) ||
+	    (ev->role != SONDE_ROLE_UNKNOWN && ev->hdr.ktime - in->learnt_ns > ADOPT_WINDOW_NS))
+		return;
+	err = inject__add_socket(in, ev->tgid, ev->fd, &ev->tuple);
+	if (err == 0)
+		in->adopted++;
+	else if (err != -EEXIST)	/* EEXIST: sockops was first */
+		log_debug("could not adopt a connection for injection", LI("pid", ev->tgid)
+			  LI("fd", ev->fd) LS("error", strerror(-err)));
+}
+
+uint64_t inject__adopted(const struct inject *in)
+{
+	return in ? in->adopted : 0;
 }

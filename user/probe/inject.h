@@ -27,6 +27,17 @@ bool inject__has_port(const struct inject *in, uint16_t port);
  * that the fd still holds it. 0 or a negative errno. */
 int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
 		       const struct sonde_tuple *tuple);
+/* Policy of inject__client_seen: learn ports from the connections seen
+ * (--no-inject-learn turns it off); never the agent's own port. */
+void inject__set_policy(struct inject *in, bool learn, uint16_t own_port);
+/* A plaintext client connection was seen speaking HTTP/1.x (ev: the chunk
+ * that showed it): its port is learnt, and a connection sockops could not
+ * have put in the sockhash (older than the agent, or than the learning of
+ * its port) is adopted, so that its next requests get a traceparent too
+ * (keep-alive pools). in may be NULL. */
+void inject__client_seen(struct inject *in, const struct sonde_data_event *ev);
+/* Connections adopted by inject__client_seen. */
+uint64_t inject__adopted(const struct inject *in);
 /* sum over CPUs of an outcome counter */
 uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c);
 

@@ -663,3 +663,15 @@ bool loader__healthy(const struct loader *l)
 			return false;
 	return true;
 }
+
+void loader__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	uint64_t key = (uint64_t)tgid << 32 | (uint32_t)fd;
+	struct sonde_conn c;
+	int mfd = loader__conns_fd(l);
+
+	if (bpf_map_lookup_elem(mfd, &key, &c) == 0 && c.sk == sk) {
+		c.flags |= SONDE_CONN_IGNORED;
+		bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
+	}
+}

@@ -47,6 +47,9 @@ uint32_t loader__ring_bytes(const struct loader *l);
 uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
 /* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn) */
 int loader__conns_fd(const struct loader *l);
+/* Tells the kernel to stop reporting a connection that speaks no supported
+ * protocol (when fd still holds socket sk). */
+void loader__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);
 /* Seeds sockets that predate the agent; then, each call, turns the BPF side's
  * register-recovery path off once none of them is left. */
 void loader__seed_preexisting(struct loader *l, const struct loader_opts *o);

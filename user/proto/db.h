@@ -1,74 +1,52 @@
-/* Database connections (PostgreSQL, MySQL/MariaDB, Redis): protocol
- * inference from a connection's first bytes, per-connection parser state,
- * and the spans made from the operations the parsers report. */
-#ifndef SONDE_DBCONN_H
-#define SONDE_DBCONN_H
+/* Shared glue for the database wire protocols (PostgreSQL, MySQL/MariaDB,
+ * Redis): each protocol folder describes its parser in a struct db_wire,
+ * and db.c turns the operations the parser reports into spans. Timing
+ * follows the HTTP rule: a server span runs from the read that returned
+ * the request's first bytes to the write that finished the result; a
+ * client span from the write(2) entry of the request to the read that
+ * finished the result. */
+#ifndef SONDE_PROTO_DB_H
+#define SONDE_PROTO_DB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sonde.h"
-#include "span/span.h"
+#include "proto/dbop.h"
+#include "proto/proto.h"
+#include "span/sql.h"
 
-enum dbconn_proto { DBCONN_NONE = 0, DBCONN_PG = 1, DBCONN_MYSQL = 2, DBCONN_REDIS = 3,
-		    DBCONN__MAX = 4 };
+/* What a parser's error reason means for the counters. */
+enum db_err_kind { DB_ERR_MALFORMED = 0, DB_ERR_UNANSWERED = 1, DB_ERR_UNMATCHED = 2 };
 
-struct dbconn_stats {		/* indexed by enum dbconn_proto */
-	uint64_t parse_errors[DBCONN__MAX];	/* malformed / lost input, resynchronised */
-	uint64_t inference_failures[DBCONN__MAX];	/* inferred, but the first bytes did not parse */
-	uint64_t unanswered[DBCONN__MAX];	/* operations whose result was never seen */
-	uint64_t unmatched[DBCONN__MAX];	/* results with no operation waiting */
-	uint64_t spans[DBCONN__MAX];
-	uint64_t failed[DBCONN__MAX];	/* of spans: client operations the connection failed under */
+struct db_wire {
+	enum proto_id id;
+	bool sql;			/* operations are SQL text (else Redis commands) */
+	enum sql_dialect dialect;
+	bool uprobes;			/* client library calls exist for it (libpq, libmysql) */
+	size_t session_size;
+	void (*init)(void *sess, bool from_start);
+	void (*feed)(void *sess, bool request, const uint8_t *data, size_t cap, size_t len,
+		     uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb, void *ctx);
+	void (*fail)(void *sess, const struct db_callbacks *cb, void *ctx);
+	size_t (*pending)(const void *sess);
+	bool (*encrypted)(const void *sess);	/* the wire turned to TLS; NULL: never */
+	const char *(*system)(const void *sess);	/* db.system.name */
+	enum db_err_kind (*err_kind)(int reason);
 };
 
-/* The connection as conntrack knows it, for the spans. */
-struct dbconn_peer {
-	uint32_t tgid;
-	uint8_t role;			/* enum sonde_role, known by now */
-	const char *comm;		/* SONDE_COMM_LEN bytes */
-	const char *exe;		/* SONDE_EXE_LEN bytes */
-	const struct sonde_tuple *tuple;
-	void (*on_span)(void *arg, const struct span *s);
-	void *arg;
-	struct dbconn_stats *stats;
-};
+/* The role the sender of a message must have for it to fit (sender_is_client
+ * for requests): PROTO_YES with *role set, or PROTO_NO when the connection's
+ * known role says otherwise. */
+enum proto_verdict db__role_fits(const struct sonde_data_event *ev, bool sender_is_client,
+				 uint8_t *role);
+bool db__has_port(const struct sonde_data_event *ev, uint16_t port);
 
-struct dbconn;
-
-/* Is this chunk (the first with bytes on the connection) the start of a
- * database protocol? role: the connection's role, SONDE_ROLE_UNKNOWN if not
- * known; set from the direction of the bytes when inferred. *from_start:
- * the chunk is the protocol's first message (else a later query, only
- * accepted on the protocol's usual port). */
-enum dbconn_proto dbconn__infer(const struct sonde_data_event *ev, uint8_t *role, bool *from_start);
-struct dbconn *dbconn__new(enum dbconn_proto p, bool from_start);
-void dbconn__free(struct dbconn *d, struct dbconn_stats *stats);
-void dbconn__feed(struct dbconn *d, const struct dbconn_peer *peer,
-		  const struct sonde_data_event *ev);
-/* A client connection failed (end_ns: when the kernel or the close saw
- * it): every operation still waiting for its result becomes a client span
- * with this error.type (SPAN_ERR_*), no db_status, ending at end_ns. An
- * operation the server had already answered with an error (PostgreSQL's
- * FATAL before it hangs up) keeps that error. Nothing for server roles. */
-void dbconn__fail(struct dbconn *d, const struct dbconn_peer *peer, const char *error_type,
-		  uint64_t end_ns);
-/* Where client spans look for the client library call that made them
- * (dbclient__claim: uprobes); NULL: none. */
-typedef int (*dbconn_claim_fn)(uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,
-			       size_t n);
-void dbconn__set_claim(dbconn_claim_fn fn);
-/* Told once per connection that turns to TLS (PostgreSQL SSLRequest
- * answered 'S', MySQL SSL login): its operations are not on the wire. */
-typedef void (*dbconn_encrypted_fn)(uint32_t tgid);
-void dbconn__set_encrypted_hook(dbconn_encrypted_fn fn);
-/* Told of each plaintext request chunk a client thread writes on a
- * database connection: the library calls it made before ns reached the
- * wire, so they will have a wire span (even when its answer comes late). */
-typedef void (*dbconn_wire_fn)(uint32_t tid, uint64_t ns);
-void dbconn__set_wire_hook(dbconn_wire_fn fn);
-/* The protocol's name for the sonde_* counters ("postgresql", ...). */
-const char *dbconn__proto_name(enum dbconn_proto p);
+/* The proto_ops functions, shared by the database protocols. */
+void *db__open(const struct db_wire *w, enum proto_pass pass);
+void db__feed(void *st, const struct proto_conn *c, const struct sonde_data_event *ev);
+void db__close(void *st, const struct proto_conn *c, uint64_t end_ns);
+void db__fail(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns);
+void db__free(void *st, struct proto_stats *stats);
 
 #endif

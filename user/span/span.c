@@ -102,7 +102,7 @@ int span__print_json(FILE *f, const struct span *s)
 {
 	char ctx[4096];
 	char local[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
-	char comm[64], svc[256], method[64], target[HTTP1_TARGET_MAX * 6], route[HTTP1_TARGET_MAX * 6];
+	char comm[64], svc[256], method[64], target[SPAN_TARGET_MAX * 6], route[SPAN_TARGET_MAX * 6];
 	uint64_t wall = span__wall_ns(s->start_ns);
 	time_t sec = (time_t)(wall / 1000000000ULL);
 	struct tm tm;

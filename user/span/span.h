@@ -7,12 +7,13 @@
 #include <stdio.h>
 
 #include "sonde.h"
-#include "proto/http1/http1.h"
 
 enum span_kind { SPAN_SERVER = 1, SPAN_CLIENT = 2 };
 /* What the span describes: which group of fields below is meaningful. */
 enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
 
+#define SPAN_METHOD_MAX 16
+#define SPAN_TARGET_MAX 256	/* request target and route, cut to fit */
 #define SPAN_HDR_ID_MAX 64	/* recorded X-Request-ID & co, cut to fit */
 #define SPAN_TRACESTATE_MAX 256
 #define SPAN_DB_OP_MAX 32
@@ -47,9 +48,9 @@ struct span {
 	char comm[SONDE_COMM_LEN];
 	const char *service;
 	struct sonde_tuple tuple;	/* local / remote as seen by this process */
-	char method[HTTP1_METHOD_MAX];
-	char target[HTTP1_TARGET_MAX];
-	char route[HTTP1_TARGET_MAX];
+	char method[SPAN_METHOD_MAX];
+	char target[SPAN_TARGET_MAX];
+	char route[SPAN_TARGET_MAX];
 	uint16_t status;
 	uint8_t version_minor;
 	uint8_t incomplete;		/* framing was guessed (capture gap) */

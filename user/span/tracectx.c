@@ -3,6 +3,8 @@
  * checks them against the header it parses itself, and falls back to its
  * own ids and per-thread linking when no kernel record exists. */
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -26,13 +28,24 @@ struct thread_slot {
 	bool active;
 };
 
-static struct kernel_slot kserver[TRACECTX_SLOTS], kclient[TRACECTX_SLOTS];
-static struct thread_slot threads[TRACECTX_SLOTS];
-static struct tracectx_stats stats;
+struct tracectx {
+	struct kernel_slot kserver[TRACECTX_SLOTS], kclient[TRACECTX_SLOTS];
+	struct thread_slot threads[TRACECTX_SLOTS];
+	struct tracectx_stats stats;
+	/* getrandom once per 4 KiB of ids rather than once per span. */
+	uint8_t pool[4096];
+	size_t pool_left;
+};
 
-/* getrandom once per 4 KiB of ids rather than once per span. */
-static uint8_t pool[4096];
-static size_t pool_left;
+struct tracectx *tracectx__new(void)
+{
+	return calloc(1, sizeof(struct tracectx));
+}
+
+void tracectx__free(struct tracectx *tc)
+{
+	free(tc);
+}
 
 static size_t slot_of(uint32_t tgid, uint32_t tid)
 {
@@ -126,39 +139,40 @@ void tracectx__format(char *out, const uint8_t trace_id[16], const uint8_t span_
 	tracectx__hex(out + 53, &flags, 1);
 }
 
-void tracectx__random_id(uint8_t *out, size_t n)
+void tracectx__random_id(struct tracectx *tc, uint8_t *out, size_t n)
 {
 	do {
 		for (size_t i = 0; i < n; i++) {
-			if (!pool_left) {
-				ssize_t got = getrandom(pool, sizeof(pool), 0);
+			if (!tc->pool_left) {
+				ssize_t got = getrandom(tc->pool, sizeof(tc->pool), 0);
 
 				/* getrandom on a booted system does not fail for
 				 * 4 KiB; if it ever does, fall back to a weak
 				 * mix rather than zero ids. */
-				if (got != (ssize_t)sizeof(pool)) {
-					static uint64_t x = 0x9e3779b97f4a7c15ULL;
+				if (got != (ssize_t)sizeof(tc->pool)) {
+					uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tc ^
+						     tc->pool[0];
 
-					for (size_t k = 0; k < sizeof(pool); k++) {
+					for (size_t k = 0; k < sizeof(tc->pool); k++) {
 						x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-						pool[k] = (uint8_t)x;
+						tc->pool[k] = (uint8_t)x;
 					}
 				}
-				pool_left = sizeof(pool);
+				tc->pool_left = sizeof(tc->pool);
 			}
-			out[i] = pool[--pool_left];
+			out[i] = tc->pool[--tc->pool_left];
 		}
 	} while (all_zero(out, n));
 }
 
-void tracectx__kernel(const struct sonde_trace_ctx_event *ev)
+void tracectx__kernel(struct tracectx *tc, const struct sonde_trace_ctx_event *ev)
 {
 	struct kernel_slot *s;
 
 	if (ev->kind == SONDE_TRACE_SERVER)
-		s = &kserver[slot_of(ev->tgid, ev->tid)];
+		s = &tc->kserver[slot_of(ev->tgid, ev->tid)];
 	else if (ev->kind == SONDE_TRACE_CLIENT)
-		s = &kclient[slot_of(ev->tgid, ev->tid)];
+		s = &tc->kclient[slot_of(ev->tgid, ev->tid)];
 	else
 		return;
 	s->ev = *ev;
@@ -180,52 +194,54 @@ static const struct sonde_trace_ctx_event *kernel_take(struct kernel_slot *table
 
 /* The request's own traceparent, validated; an invalid incoming one
  * (server side: count) is counted. */
-static bool request_tp(const struct http1_message *m, struct tracectx_tp *tp, bool count)
+static bool request_tp(struct tracectx *tc, const struct tracectx_hdr *m,
+		       struct tracectx_tp *tp, bool count)
 {
-	if (!m->traceparent_lines)
+	if (!m || !m->traceparent_lines)
 		return false;
-	if (m->traceparent_lines == 1 && !(m->field_cut & (1u << HTTP1_F_TRACEPARENT)) &&
+	if (m->traceparent_lines == 1 && !m->traceparent_cut &&
 	    tracectx__parse(m->traceparent, strlen(m->traceparent), tp) == 0)
 		return true;
 	if (count)
-		stats.traceparent_invalid++;
+		tc->stats.traceparent_invalid++;
 	return false;
 }
 
-static void keep_tracestate(const struct http1_message *m, struct span_ctx *out)
+static void keep_tracestate(const struct tracectx_hdr *m, struct span_ctx *out)
 {
 	/* A cut list may end inside a member: drop it rather than forward garbage. */
-	if (m->field_cut & (1u << HTTP1_F_TRACESTATE))
+	if (m->tracestate_cut || !m->tracestate)
 		return;
 	snprintf(out->tracestate, sizeof(out->tracestate), "%s", m->tracestate);
 }
 
-void tracectx__server_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
-			      const struct http1_message *m, struct span_ctx *out)
+void tracectx__server_request(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			      const struct sonde_tuple *t, const struct tracectx_hdr *m,
+			      struct span_ctx *out)
 {
-	const struct sonde_trace_ctx_event *k = kernel_take(kserver, tgid, tid, t);
-	struct thread_slot *th = &threads[slot_of(tgid, tid)];
+	const struct sonde_trace_ctx_event *k = kernel_take(tc->kserver, tgid, tid, t);
+	struct thread_slot *th = &tc->threads[slot_of(tgid, tid)];
 	struct tracectx_tp tp;
-	bool valid = request_tp(m, &tp, true);
+	bool valid = request_tp(tc, m, &tp, true);
 
 	memset(out, 0, sizeof(*out));
 	if (k) {
-		stats.kernel_server++;
+		tc->stats.kernel_server++;
 		memcpy(out->trace_id, k->trace_id, 16);
 		memcpy(out->span_id, k->span_id, 8);
 		memcpy(out->parent_span_id, k->parent_span_id, 8);
 		out->trace_flags = k->trace_flags;
 		out->remote_parent = k->remote;
 	} else {
-		tracectx__random_id(out->trace_id, 16);
-		tracectx__random_id(out->span_id, 8);
+		tracectx__random_id(tc, out->trace_id, 16);
+		tracectx__random_id(tc, out->span_id, 8);
 		out->trace_flags = 0x01;
 	}
 	/* This parser is authoritative: the kernel's bounded scan may miss a
 	 * header (beyond its window), and must never accept one this rejects. */
 	if (valid) {
 		if (k && (!k->remote || memcmp(k->trace_id, tp.trace_id, 16) != 0))
-			stats.kernel_overridden++;
+			tc->stats.kernel_overridden++;
 		memcpy(out->trace_id, tp.trace_id, 16);
 		memcpy(out->parent_span_id, tp.parent_id, 8);
 		out->trace_flags = tp.flags;
@@ -243,26 +259,27 @@ void tracectx__server_request(uint32_t tgid, uint32_t tid, const struct sonde_tu
 	th->active = true;
 }
 
-void tracectx__client_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
-			      const struct http1_message *m, struct span_ctx *out)
+void tracectx__client_request(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			      const struct sonde_tuple *t, const struct tracectx_hdr *m,
+			      struct span_ctx *out)
 {
-	const struct sonde_trace_ctx_event *k = kernel_take(kclient, tgid, tid, t);
-	const struct thread_slot *th = &threads[slot_of(tgid, tid)];
+	const struct sonde_trace_ctx_event *k = kernel_take(tc->kclient, tgid, tid, t);
+	const struct thread_slot *th = &tc->threads[slot_of(tgid, tid)];
 	struct tracectx_tp tp;
 
 	memset(out, 0, sizeof(*out));
 	if (k) {
-		stats.kernel_client++;
+		tc->stats.kernel_client++;
 		memcpy(out->trace_id, k->trace_id, 16);
 		memcpy(out->span_id, k->span_id, 8);
 		memcpy(out->parent_span_id, k->parent_span_id, 8);
 		out->trace_flags = k->trace_flags;
 		return;
 	}
-	tracectx__random_id(out->span_id, 8);
-	if (request_tp(m, &tp, false)) {
+	tracectx__random_id(tc, out->span_id, 8);
+	if (request_tp(tc, m, &tp, false)) {
 		/* The program propagates its own context: keep its trace. */
-		stats.own_header++;
+		tc->stats.own_header++;
 		memcpy(out->trace_id, tp.trace_id, 16);
 		memcpy(out->parent_span_id, tp.parent_id, 8);
 		out->trace_flags = tp.flags;
@@ -270,41 +287,34 @@ void tracectx__client_request(uint32_t tgid, uint32_t tid, const struct sonde_tu
 		return;
 	}
 	if (th->active && th->tgid == tgid && th->tid == tid) {
-		stats.thread_linked++;
+		tc->stats.thread_linked++;
 		memcpy(out->trace_id, th->trace_id, 16);
 		memcpy(out->parent_span_id, th->span_id, 8);
 		out->trace_flags = th->flags;
 		return;
 	}
-	tracectx__random_id(out->trace_id, 16);
+	tracectx__random_id(tc, out->trace_id, 16);
 	out->trace_flags = 0x01;
 }
 
-void tracectx__server_done(uint32_t tgid, uint32_t tid, const struct span_ctx *ctx)
+void tracectx__server_done(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			   const struct span_ctx *ctx)
 {
-	struct thread_slot *th = &threads[slot_of(tgid, tid)];
+	struct thread_slot *th = &tc->threads[slot_of(tgid, tid)];
 
 	if (th->tgid == tgid && th->tid == tid && memcmp(th->span_id, ctx->span_id, 8) == 0)
 		th->active = false;
 }
 
-void tracectx__error_type(char *out, size_t n, int server, uint16_t status)
+void tracectx__root(struct tracectx *tc, struct span_ctx *out)
 {
-	if (status >= 500 || (!server && status >= 400))
-		snprintf(out, n, "%u", status);
-	else if (n)
-		out[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	tracectx__random_id(tc, out->trace_id, 16);
+	tracectx__random_id(tc, out->span_id, 8);
+	out->trace_flags = 0x01;
 }
 
-const struct tracectx_stats *tracectx__stats(void)
+const struct tracectx_stats *tracectx__stats(const struct tracectx *tc)
 {
-	return &stats;
-}
-
-void tracectx__reset(void)
-{
-	memset(kserver, 0, sizeof(kserver));
-	memset(kclient, 0, sizeof(kclient));
-	memset(threads, 0, sizeof(threads));
-	memset(&stats, 0, sizeof(stats));
+	return &tc->stats;
 }

@@ -1,4 +1,4 @@
-/* W3C Trace Context for HTTP spans: traceparent parsing and formatting,
+/* W3C Trace Context for spans: traceparent parsing and formatting,
  * random ids, the ids the kernel chose (SONDE_OP_TRACE_CTX) and the
  * per-thread link from client requests to the server request being served. */
 #ifndef SONDE_TRACECTX_H
@@ -9,7 +9,19 @@
 
 #include "sonde.h"
 #include "span/span.h"
-#include "proto/http1/http1.h"
+
+/* A request's trace headers, as its protocol parsed them. */
+struct tracectx_hdr {
+	const char *traceparent;	/* NUL-terminated, "" when absent */
+	const char *tracestate;		/* NUL-terminated, "" or NULL when absent */
+	uint8_t traceparent_lines;	/* field lines seen (> 1: invalid) */
+	uint8_t traceparent_cut;	/* longer than the protocol kept: invalid */
+	uint8_t tracestate_cut;		/* cut list: not forwarded */
+};
+
+/* The trace state of the agent: kernel records waiting for their request,
+ * each thread's active server span, id randomness. One per agent. */
+struct tracectx;
 
 /* A traceparent header, parsed. */
 struct tracectx_tp {
@@ -39,23 +51,27 @@ void tracectx__format(char *out, const uint8_t trace_id[16], const uint8_t span_
 		      uint8_t flags);
 /* lowercase hex of n bytes plus NUL into out (2n + 1 bytes) */
 void tracectx__hex(char *out, const uint8_t *b, size_t n);
+struct tracectx *tracectx__new(void);
+void tracectx__free(struct tracectx *tc);
 /* n random bytes, never all zero (getrandom, buffered). */
-void tracectx__random_id(uint8_t *out, size_t n);
+void tracectx__random_id(struct tracectx *tc, uint8_t *out, size_t n);
 
 /* A kernel record: kept until the request it describes is parsed. */
-void tracectx__kernel(const struct sonde_trace_ctx_event *ev);
+void tracectx__kernel(struct tracectx *tc, const struct sonde_trace_ctx_event *ev);
 /* Ids of a request whose head was just parsed: tid sent it (client) or read
- * it (server) on a connection with tuple t; m is the request head. */
-void tracectx__server_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
-			      const struct http1_message *m, struct span_ctx *out);
-void tracectx__client_request(uint32_t tgid, uint32_t tid, const struct sonde_tuple *t,
-			      const struct http1_message *m, struct span_ctx *out);
+ * it (server) on a connection with tuple t; h: its trace headers (NULL:
+ * a protocol that carries none, e.g. SQL). */
+void tracectx__server_request(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			      const struct sonde_tuple *t, const struct tracectx_hdr *h,
+			      struct span_ctx *out);
+void tracectx__client_request(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			      const struct sonde_tuple *t, const struct tracectx_hdr *h,
+			      struct span_ctx *out);
 /* The server span of tid finished: later client requests of tid are not its children. */
-void tracectx__server_done(uint32_t tgid, uint32_t tid, const struct span_ctx *ctx);
-/* error.type of an HTTP span (server: 5xx; client: 4xx and 5xx), "" when none. */
-void tracectx__error_type(char *out, size_t n, int server, uint16_t status);
-const struct tracectx_stats *tracectx__stats(void);
-/* Forgets everything (tests). */
-void tracectx__reset(void);
+void tracectx__server_done(struct tracectx *tc, uint32_t tgid, uint32_t tid,
+			   const struct span_ctx *ctx);
+/* A new root context (sampled), for spans with no incoming context. */
+void tracectx__root(struct tracectx *tc, struct span_ctx *out);
+const struct tracectx_stats *tracectx__stats(const struct tracectx *tc);
 
 #endif

@@ -10,8 +10,10 @@
 
 #include "check.h"
 #include "conn/conn.h"
+#include "proto/http1/http1.h"
 #include "span/tracectx.h"
 #include "sonde.h"
+#include "span/builder.h"
 #include "span/span.h"
 
 /* A tgid that cannot exist (pid_max <= 2^22): proc__service falls back to comm. */
@@ -63,7 +65,11 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	ign_sk = sk;
 }
 
-static const struct conntrack_ops ops = { .on_span = on_span, .on_ignore = on_ignore };
+static const struct conn_hooks hooks = { .ignore = on_ignore };
+static const struct span_sink sink = { .emit = on_span };
+/* Each table gets fresh trace-context state: no test sees another's. */
+static struct tracectx *tc;
+static struct span_builder *builder;
 
 static void reset_seen(void)
 {
@@ -90,7 +96,7 @@ static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 200000];
 static int evbuf_tls;		/* data_ev marks its events SONDE_F_TLS */
 
 /* One read/write: len bytes moved, the first cap of them captured. */
-static void data_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
+static void data_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
 		    uint64_t ktime, const void *data, size_t cap, size_t len)
 {
 	struct sonde_data_event *ev = (struct sonde_data_event *)evbuf;
@@ -122,28 +128,28 @@ static void data_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint
 	ev->tuple.daddr[3] = 2;
 	snprintf(ev->comm, sizeof(ev->comm), "%s", COMM);
 	memcpy(ev->data, data, cap);
-	conntrack__data(t, ev);
+	conn__data(t, ev);
 }
 
 /* Whole string captured; enter_ns = ktime - 100. */
-static void rd(struct conntrack *t, const struct sock *k, uint64_t ktime, const char *s)
+static void rd(struct conn_table *t, const struct sock *k, uint64_t ktime, const char *s)
 {
 	data_ev(t, k, SONDE_DIR_INGRESS, ktime - 100, ktime, s, strlen(s), strlen(s));
 }
 
-static void wr(struct conntrack *t, const struct sock *k, uint64_t ktime, const char *s)
+static void wr(struct conn_table *t, const struct sock *k, uint64_t ktime, const char *s)
 {
 	data_ev(t, k, SONDE_DIR_EGRESS, ktime - 100, ktime, s, strlen(s), strlen(s));
 }
 
 /* Whole string captured, explicit entry/exit times. */
-static void io(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
+static void io(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
 	       uint64_t ktime, const char *s)
 {
 	data_ev(t, k, dir, enter_ns, ktime, s, strlen(s), strlen(s));
 }
 
-static void close_ev(struct conntrack *t, const struct sock *k, uint64_t ktime)
+static void close_ev(struct conn_table *t, const struct sock *k, uint64_t ktime)
 {
 	struct sonde_close_event ev;
 
@@ -154,15 +160,20 @@ static void close_ev(struct conntrack *t, const struct sock *k, uint64_t ktime)
 	ev.sk = k->sk;
 	ev.tgid = k->tgid;
 	ev.fd = k->fd;
-	conntrack__close(t, &ev);
+	conn__close(t, &ev);
 }
 
-static struct conntrack *new_ct(size_t max)
+static struct conn_table *new_ct(size_t max)
 {
-	struct conntrack *t = conntrack__new(max, &ops);
+	struct conn_table *t;
 
+	span_builder__free(builder);
+	tracectx__free(tc);
+	tc = tracectx__new();
+	builder = tc ? span_builder__new(tc, &sink) : NULL;
+	t = builder ? conn__new(max, &hooks, builder, NULL) : NULL;
 	if (!t) {
-		fprintf(stderr, "conntrack__new failed\n");
+		fprintf(stderr, "conn__new failed\n");
 		exit(2);
 	}
 	reset_seen();
@@ -186,26 +197,24 @@ static struct conntrack *new_ct(size_t max)
 		CHECK_EQ_INT(_s->tuple.dport, (k)->dport);                             \
 	} while (0)
 
-static void check_stats_zero_errors(const struct conntrack_stats *st)
+static void check_stats_zero_errors(const struct conn_stats *st)
 {
-	CHECK_EQ_INT(st->parse_errors[0], 0);
-	CHECK_EQ_INT(st->parse_errors[1], 0);
-	CHECK_EQ_INT(st->parse_errors[2], 0);
-	CHECK_EQ_INT(st->parse_errors[3], 0);
+	for (int id = 0; id < PROTO__COUNT; id++)
+		CHECK_EQ_INT(st->proto[id].parse_errors, 0);
 }
 
 /* ---- 1. server, request split over two reads ---- */
 
 static void test_server_split_request(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, NO_PID + 1, 5, 0x1000, SONDE_ROLE_SERVER, 8080, 50000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	/* The read that returns the first bytes exits at 1000; the head is
 	 * only complete with the second read (2000). */
 	io(t, &k, SONDE_DIR_INGRESS, 100, 1000, "GET /users/42?x=1 HTTP/1.1\r\nHo");
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	rd(t, &k, 2000, "st: example\r\n\r\n");
 	CHECK_EQ_INT(nspans, 0);
 	io(t, &k, SONDE_DIR_EGRESS, 3000, 3500, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
@@ -219,26 +228,26 @@ static void test_server_split_request(void)
 		CHECK_EQ_INT(spans[0].s.tuple.family, 2);
 		CHECK_EQ_INT(spans[0].s.tuple.daddr[3], 2);
 	}
-	CHECK_EQ_INT(st->spans, 1);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	CHECK_EQ_INT(st->pending_dropped, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
 	CHECK_EQ_INT(st->conns_evicted, 0);
-	CHECK_EQ_INT(st->conns_not_http, 0);
+	CHECK_EQ_INT(st->conns_unsupported, 0);
 	check_stats_zero_errors(st);
 	CHECK_EQ_INT(nignores, 0);
 	close_ev(t, &k, 4000);
-	CHECK_EQ_INT(conntrack__count(t), 0);
-	CHECK_EQ_INT(st->pending_dropped, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(conn__count(t), 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	conn__free(t);
 }
 
 /* ---- 2. client, response split over three reads ---- */
 
 static void test_client(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 77, 9, 0x2000, SONDE_ROLE_CLIENT, 40000, 443 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	/* write(2) entered at 10000 (blocked in the send buffer), exited 10500 */
 	io(t, &k, SONDE_DIR_EGRESS, 10000, 10500, "GET /api/v1/orders/abc HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -252,7 +261,7 @@ static void test_client(void)
 			   "/api/v1/orders/abc", "/api/v1/orders/abc", 201);
 		CHECK_EQ_STR(spans[0].s.service, COMM);
 	}
-	CHECK_EQ_INT(st->spans, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 1);
 
 	/* A request head written in two writes: the span starts at the first
 	 * write's entry. */
@@ -263,8 +272,8 @@ static void test_client(void)
 	if (nspans >= 2)
 		CHECK_SPAN(1, SPAN_CLIENT, 20000, 21000, &k, "POST", "/submit", "/submit", 204);
 	check_stats_zero_errors(st);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	conn__free(t);
 	CHECK_EQ_INT(nignores, 0);
 }
 
@@ -272,12 +281,11 @@ static void test_client(void)
 
 static void test_trace_context(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock srv = { NO_PID, NO_PID + 3, 7, 0x3000, SONDE_ROLE_SERVER, 8080, 50001 };
 	struct sock cli = { NO_PID, NO_PID + 3, 8, 0x3100, SONDE_ROLE_CLIENT, 50002, 9090 };
 	char hex[33];
 
-	tracectx__reset();
 	/* two pipelined requests: ids must stay with their own request */
 	rd(t, &srv, 1000, "GET /a HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-"
 			  "00f067aa0ba902b7-01\r\ntracestate: k=v\r\nX-Request-ID: r1\r\n"
@@ -311,16 +319,16 @@ static void test_trace_context(void)
 		CHECK_EQ_STR(down->correlation_id, "c9");
 		CHECK_EQ_STR(down->error_type, "404");
 	}
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- 3. keep-alive and pipelining ---- */
 
 static void test_keepalive_pipelined(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 3, 11, 0x3000, SONDE_ROLE_SERVER, 80, 51000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 	static const int codes[3] = { 200, 404, 500 };
 	char resp[128];
 
@@ -375,29 +383,29 @@ static void test_keepalive_pipelined(void)
 		CHECK_SPAN(8, SPAN_SERVER, 600000, 601000, &k, "GET", "/f", "/f", 200);
 		CHECK_SPAN(9, SPAN_SERVER, 600500, 601000, &k, "GET", "/g", "/g", 200);
 	}
-	CHECK_EQ_INT(st->spans, 10);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	CHECK_EQ_INT(st->pending_dropped, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 10);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
 	check_stats_zero_errors(st);
 
 	/* Requests still waiting when the connection closes are dropped. */
 	rd(t, &k, 700000, "GET /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n");
 	close_ev(t, &k, 700100);
-	CHECK_EQ_INT(st->pending_dropped, 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
 	CHECK_EQ_INT(nspans, 10);
-	CHECK_EQ_INT(conntrack__count(t), 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(conn__count(t), 0);
+	conn__free(t);
 }
 
 /* ---- 4. sockets that predate the agent ---- */
 
 static void test_unknown_role(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock a = { NO_PID, 21, 4, 0x4000, SONDE_ROLE_UNKNOWN, 8000, 52000 };
 	struct sock b = { NO_PID, 22, 6, 0x4100, SONDE_ROLE_UNKNOWN, 8000, 52001 };
 	struct sock c = { NO_PID, 23, 8, 0x4200, SONDE_ROLE_UNKNOWN, 52002, 9000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	/* a: a request being read first: a server. */
 	rd(t, &a, 1000, "GET /u HTTP/1.1\r\n\r\n");
@@ -410,7 +418,7 @@ static void test_unknown_role(void)
 	 * thing seen is the response being written. */
 	wr(t, &b, 2000, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 	CHECK_EQ_INT(nspans, 1);
-	CHECK_EQ_INT(st->unmatched_responses, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 1);
 	rd(t, &b, 3000, "GET /v HTTP/1.1\r\n\r\n");
 	wr(t, &b, 3300, "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n");
 	rd(t, &b, 4000, "GET /w HTTP/1.1\r\n\r\n");
@@ -427,22 +435,22 @@ static void test_unknown_role(void)
 	CHECK_EQ_INT(nspans, 4);
 	if (nspans >= 4)
 		CHECK_SPAN(3, SPAN_CLIENT, 5000, 5600, &c, "PUT", "/z", "/z", 200);
-	CHECK_EQ_INT(st->unmatched_responses, 1);
-	CHECK_EQ_INT(st->conns_not_http, 0);
-	CHECK_EQ_INT(conntrack__count(t), 3);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 1);
+	CHECK_EQ_INT(st->conns_unsupported, 0);
+	CHECK_EQ_INT(conn__count(t), 3);
 	check_stats_zero_errors(st);
-	conntrack__free(t);
+	conn__free(t);
 
 	/* Mid-body fragments of unknown role: up to 7 undecidable chunks are
 	 * waited out, the 8th gives up. */
 	t = new_ct(64);
-	st = conntrack__stats(t);
+	st = conn__stats(t);
 	struct sock d = { NO_PID, 24, 10, 0x4300, SONDE_ROLE_UNKNOWN, 8000, 52003 };
 	struct sock e = { NO_PID, 25, 12, 0x4400, SONDE_ROLE_UNKNOWN, 8000, 52004 };
 
 	for (int i = 0; i < 7; i++)
 		rd(t, &d, 100 + (uint64_t)i, "some body text, not a start line");
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	CHECK_EQ_INT(nignores, 0);
 	rd(t, &d, 1000, "GET /late HTTP/1.1\r\n\r\n");
 	wr(t, &d, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
@@ -453,18 +461,18 @@ static void test_unknown_role(void)
 		rd(t, &e, 2000 + (uint64_t)i, "some body text, not a start line");
 	CHECK_EQ_INT(nignores, 1);
 	CHECK_EQ_INT(ign_sk, e.sk);
-	CHECK_EQ_INT(st->conns_not_http, 1);
-	CHECK_EQ_INT(conntrack__count(t), 1);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->conns_unsupported, 1);
+	CHECK_EQ_INT(conn__count(t), 1);
+	conn__free(t);
 }
 
 /* ---- 5. HEAD ---- */
 
 static void test_head(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 31, 13, 0x5000, SONDE_ROLE_SERVER, 80, 53000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	rd(t, &k, 1000, "HEAD /file HTTP/1.1\r\n\r\n");
 	wr(t, &k, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
@@ -477,17 +485,17 @@ static void test_head(void)
 		CHECK_SPAN(1, SPAN_SERVER, 2000, 2100, &k, "GET", "/file", "/file", 200);
 	}
 	check_stats_zero_errors(st);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	conn__free(t);
 }
 
 /* ---- 6. capture gap ---- */
 
 static void test_capture_gap(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 41, 14, 0x6000, SONDE_ROLE_SERVER, 80, 54000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
 	size_t hl = strlen(head);
 	static char big[200000];
@@ -523,18 +531,18 @@ static void test_capture_gap(void)
 	if (nspans >= 4)
 		CHECK_SPAN(3, SPAN_SERVER, 30000, 30100, &k, "GET", "/next2", "/next2", 200);
 	check_stats_zero_errors(st);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	conn__free(t);
 }
 
 /* ---- 7. close-delimited response ---- */
 
 static void test_close_delimited(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 51, 15, 0x7000, SONDE_ROLE_SERVER, 80, 55000 };
 	struct sock c = { NO_PID, 52, 16, 0x7100, SONDE_ROLE_CLIENT, 55001, 80 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	rd(t, &k, 1000, "GET /old HTTP/1.0\r\n\r\n");
 	wr(t, &k, 1100, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\npart1");
@@ -547,7 +555,7 @@ static void test_close_delimited(void)
 		CHECK_SPAN(0, SPAN_SERVER, 1000, 1700, &k, "GET", "/old", "/old", 200);
 		CHECK_EQ_INT(spans[0].s.version_minor, 0);
 	}
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(conn__count(t), 0);
 
 	/* The client side of the same: the last response read ends it. */
 	io(t, &c, SONDE_DIR_EGRESS, 6000, 6010, "GET /old HTTP/1.0\r\n\r\n");
@@ -557,30 +565,30 @@ static void test_close_delimited(void)
 	CHECK_EQ_INT(nspans, 2);
 	if (nspans >= 2)
 		CHECK_SPAN(1, SPAN_CLIENT, 6000, 6900, &c, "GET", "/old", "/old", 200);
-	CHECK_EQ_INT(st->spans, 2);
-	CHECK_EQ_INT(st->pending_dropped, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
 	check_stats_zero_errors(st);
 	/* closing an unknown connection is a no-op */
 	close_ev(t, &c, 9000);
 	CHECK_EQ_INT(nspans, 2);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- inetd-style sockets and process exit ---- */
 
-static void exit_ev(struct conntrack *t, uint32_t tgid, uint64_t ktime)
+static void exit_ev(struct conn_table *t, uint32_t tgid, uint64_t ktime)
 {
-	conntrack__exit(t, tgid, ktime);
+	conn__exit(t, tgid, ktime);
 }
 
 /* busybox httpd and inetd children read the request on fd 0 and write the
  * response on fd 1, both the same socket: one connection, one span. */
 static void test_inetd_fds(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock in = { NO_PID, 61, 0, 0x8000, SONDE_ROLE_UNKNOWN, 8080, 56000 };
 	struct sock out = in;
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	out.fd = 1;
 	rd(t, &in, 1000, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -588,31 +596,31 @@ static void test_inetd_fds(void)
 	CHECK_EQ_INT(nspans, 1);
 	if (nspans >= 1)
 		CHECK_SPAN(0, SPAN_SERVER, 1000, 1500, &in, "GET", "/index.html", "/index.html", 200);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	/* closing stdin with stdout still open is filtered in the kernel; the
 	 * close event comes with the last fd, whichever it is */
 	close_ev(t, &out, 2000);
-	CHECK_EQ_INT(conntrack__count(t), 0);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(conn__count(t), 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	conn__free(t);
 }
 
 /* A client that exits without close(2) after reading only the head of an
  * error response (busybox wget on a 404): the span is still reported. */
 static void test_process_exit(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock c1 = { NO_PID, 71, 3, 0x9000, SONDE_ROLE_CLIENT, 57000, 8080 };
 	struct sock c2 = { NO_PID, 71, 4, 0x9100, SONDE_ROLE_CLIENT, 57001, 8080 };
 	struct sock other = { NO_PID - 1, 72, 3, 0x9200, SONDE_ROLE_CLIENT, 57002, 8080 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	io(t, &c1, SONDE_DIR_EGRESS, 1000, 1010, "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n");
 	rd(t, &c1, 1200, "HTTP/1.1 404 Not Found\r\nContent-Length: 500\r\n\r\n<html>");
 	io(t, &c2, SONDE_DIR_EGRESS, 1300, 1310, "GET /never HTTP/1.1\r\n\r\n");
 	io(t, &other, SONDE_DIR_EGRESS, 1400, 1410, "GET /other HTTP/1.1\r\n\r\n");
 	CHECK_EQ_INT(nspans, 0);
-	CHECK_EQ_INT(conntrack__count(t), 3);
+	CHECK_EQ_INT(conn__count(t), 3);
 	exit_ev(t, c1.tgid, 1500);
 	CHECK_EQ_INT(nspans, 2);
 	for (int i = 0; i < nspans; i++) {
@@ -629,23 +637,23 @@ static void test_process_exit(void)
 			CHECK_EQ_STR(sp->error_type, "request_cancelled");
 		}
 	}
-	CHECK_EQ_INT(st->pending_dropped, 0);
-	CHECK_EQ_INT(st->failed_spans, 1);
-	CHECK_EQ_INT(conntrack__count(t), 1);	/* the other process keeps its own */
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].failed, 1);
+	CHECK_EQ_INT(conn__count(t), 1);	/* the other process keeps its own */
 	exit_ev(t, c1.tgid, 1600);		/* again, and an unknown process: no-ops */
 	exit_ev(t, 12345, 1600);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	exit_ev(t, other.tgid, 1700);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(conn__count(t), 0);
 	CHECK_EQ_INT(nspans, 3);
 	if (nspans >= 3)
 		CHECK_SPAN(2, SPAN_CLIENT, 1400, 1700, &other, "GET", "/other", "/other", 0);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- connection failures under client requests ---- */
 
-static void io_end_ev(struct conntrack *t, const struct sock *k, uint8_t dir, int32_t err,
+static void io_end_ev(struct conn_table *t, const struct sock *k, uint8_t dir, int32_t err,
 		      uint64_t ktime)
 {
 	struct sonde_io_end_event ev;
@@ -661,7 +669,7 @@ static void io_end_ev(struct conntrack *t, const struct sock *k, uint8_t dir, in
 	ev.err = err;
 	ev.dir = dir;
 	ev.syscall = dir == SONDE_DIR_INGRESS ? SONDE_SYS_READ : SONDE_SYS_WRITE;
-	conntrack__io_end(t, &ev);
+	conn__io_end(t, &ev);
 }
 
 #define CHECK_FAILED(i, start_, end_, k, target_, status_, incomplete_, error_)        \
@@ -673,11 +681,11 @@ static void io_end_ev(struct conntrack *t, const struct sock *k, uint8_t dir, in
 
 static void test_connection_failures(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 81, 3, 0xa000, SONDE_ROLE_CLIENT, 58000, 8080 };
 	struct sock srv = { NO_PID, 82, 4, 0xa100, SONDE_ROLE_SERVER, 8080, 58001 };
 	struct sock pre = { NO_PID, 83, 5, 0xa200, SONDE_ROLE_UNKNOWN, 58002, 8080 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	/* the server hangs up before answering */
 	io(t, &k, SONDE_DIR_EGRESS, 1000, 1010, "GET /a HTTP/1.1\r\n\r\n");
@@ -774,21 +782,21 @@ static void test_connection_failures(void)
 	CHECK_EQ_INT(nspans, 0);
 	close_ev(t, &srv, 9200);
 	CHECK_EQ_INT(nspans, 0);
-	CHECK_EQ_INT(st->pending_dropped, 1);	/* /k: a server request never answered */
-	CHECK_EQ_INT(st->failed_spans, 9);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 1);	/* /k: a server request never answered */
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].failed, 9);
+	CHECK_EQ_INT(conn__count(t), 0);
 	check_stats_zero_errors(st);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- 8. not HTTP ---- */
 
 static void test_not_http(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 61, 17, 0x8000, SONDE_ROLE_SERVER, 443, 56000 };
 	struct sock c = { NO_PID, 62, 18, 0x8100, SONDE_ROLE_CLIENT, 56001, 5432 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 	/* (TLS records wait for the plaintext: see test_tls) */
 	static const uint8_t ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
 	static const uint8_t pg[] = { 0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f };
@@ -798,18 +806,18 @@ static void test_not_http(void)
 	CHECK_EQ_INT(ign_tgid, k.tgid);
 	CHECK_EQ_INT(ign_fd, k.fd);
 	CHECK_EQ_INT(ign_sk, k.sk);
-	CHECK_EQ_INT(st->conns_not_http, 1);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(st->conns_unsupported, 1);
+	CHECK_EQ_INT(conn__count(t), 0);
 	/* An event already in flight for the ignored socket: harmless. The
 	 * table keeps no tombstone, so it is classified afresh and handed
 	 * back once more (idempotent for the kernel side). */
 	data_ev(t, &k, SONDE_DIR_EGRESS, 1100, 1200, ssh, sizeof(ssh) - 1, 3000);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(conn__count(t), 0);
 	CHECK_EQ_INT(nignores, 2);
 	CHECK_EQ_INT(ign_sk, k.sk);
-	CHECK_EQ_INT(st->conns_not_http, 2);
+	CHECK_EQ_INT(st->conns_unsupported, 2);
 	close_ev(t, &k, 1300);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	CHECK_EQ_INT(conn__count(t), 0);
 	CHECK_EQ_INT(nspans, 0);
 
 	/* A client speaking the postgres protocol (SSLRequest): followed by
@@ -818,17 +826,17 @@ static void test_not_http(void)
 
 	data_ev(t, &c, SONDE_DIR_EGRESS, 2000, 2100, pg, sizeof(pg), sizeof(pg));
 	CHECK_EQ_INT(nignores, before);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	CHECK_EQ_INT(nspans, 0);
-	CHECK_EQ_INT(st->spans, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 0);
 	check_stats_zero_errors(st);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- TLS: plaintext from the uprobes, ciphertext from the syscalls ---- */
 
 /* A plaintext chunk from SSL_read/SSL_write (SONDE_F_TLS). */
-static void tls_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint64_t ktime,
+static void tls_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t ktime,
 		   const char *s)
 {
 	evbuf_tls = 1;
@@ -838,11 +846,11 @@ static void tls_ev(struct conntrack *t, const struct sock *k, uint8_t dir, uint6
 
 static void test_tls(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 71, 19, 0x9000, SONDE_ROLE_SERVER, 443, 56100 };
 	struct sock g = { NO_PID, 72, 20, 0x9100, SONDE_ROLE_CLIENT, 56101, 443 };
 	struct sock p = { NO_PID, 73, 21, 0x9200, SONDE_ROLE_CLIENT, 56102, 587 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 	static const uint8_t hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
 	static const uint8_t peek[] = { 0x16 };
 	static const uint8_t appdata[] = { 0x17, 0x03, 0x03, 0x00, 0x20, 0xaa, 0xbb };
@@ -854,8 +862,8 @@ static void test_tls(void)
 	data_ev(t, &k, SONDE_DIR_INGRESS, 900, 1000, peek, sizeof(peek), 1);
 	data_ev(t, &k, SONDE_DIR_INGRESS, 1100, 1200, hello, sizeof(hello), 517);
 	CHECK_EQ_INT(nignores, 0);
-	CHECK_EQ_INT(st->conns_not_http, 0);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(st->conns_unsupported, 0);
+	CHECK_EQ_INT(conn__count(t), 1);
 
 	/* The plaintext: a span marked TLS. */
 	tls_ev(t, &k, SONDE_DIR_INGRESS, 2000, "GET /a/1 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -874,7 +882,7 @@ static void test_tls(void)
 	data_ev(t, &g, SONDE_DIR_EGRESS, 3100, 3105, appdata, sizeof(appdata), 40);
 	CHECK_EQ_INT(nignores, 1);
 	CHECK_EQ_INT(ign_sk, g.sk);
-	CHECK_EQ_INT(st->conns_not_http, 1);
+	CHECK_EQ_INT(st->conns_unsupported, 1);
 
 	/* TLS plaintext of another protocol: kept (the kernel cannot be told
 	 * to stop the plaintext), counted once, never parsed as HTTP. */
@@ -884,25 +892,25 @@ static void test_tls(void)
 	data_ev(t, &p, SONDE_DIR_EGRESS, 4150, 4200, ehlo, sizeof(ehlo) - 1, sizeof(ehlo) - 1);
 	evbuf_tls = 0;
 	CHECK_EQ_INT(nignores, 2);	/* the wire banner, handed back */
-	CHECK_EQ_INT(st->conns_not_http, 3);
+	CHECK_EQ_INT(st->conns_unsupported, 3);
 	CHECK_EQ_INT(nspans, 1);
-	CHECK_EQ_INT(conntrack__count(t), 2);	/* the server and the SMTP-over-TLS client */
+	CHECK_EQ_INT(conn__count(t), 2);	/* the server and the SMTP-over-TLS client */
 	check_stats_zero_errors(st);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- 9. fd reused with another socket ---- */
 
 static void test_fd_reuse(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock a = { NO_PID, 71, 19, 0x9000, SONDE_ROLE_SERVER, 80, 57000 };
 	struct sock b = { NO_PID, 71, 19, 0x9100, SONDE_ROLE_SERVER, 80, 57001 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	rd(t, &a, 1000, "GET /from-a HTTP/1.1\r\n\r\n");
 	rd(t, &b, 2000, "GET /from-b HTTP/1.1\r\n\r\n");
-	CHECK_EQ_INT(conntrack__count(t), 2);
+	CHECK_EQ_INT(conn__count(t), 2);
 	wr(t, &b, 2500, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	CHECK_EQ_INT(nspans, 1);
 	if (nspans >= 1)
@@ -912,19 +920,19 @@ static void test_fd_reuse(void)
 	if (nspans >= 2)
 		CHECK_SPAN(1, SPAN_SERVER, 1000, 3000, &a, "GET", "/from-a", "/from-a", 404);
 	close_ev(t, &a, 4000);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	close_ev(t, &b, 4000);
-	CHECK_EQ_INT(conntrack__count(t), 0);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	conntrack__free(t);
+	CHECK_EQ_INT(conn__count(t), 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	conn__free(t);
 }
 
 /* ---- 10. bounded table and idle sweep ---- */
 
 static void test_table_bound(void)
 {
-	struct conntrack *t = new_ct(16);
-	const struct conntrack_stats *st = conntrack__stats(t);
+	struct conn_table *t = new_ct(16);
+	const struct conn_stats *st = conn__stats(t);
 	struct sock k[40];
 	size_t maxcount = 0;
 
@@ -933,86 +941,85 @@ static void test_table_bound(void)
 				      (uint16_t)(58000 + i) };
 		/* one unanswered request each, last activity at 1000 * (i + 1) */
 		rd(t, &k[i], 1000 * (uint64_t)(i + 1), "GET / HTTP/1.1\r\n\r\n");
-		if (conntrack__count(t) > maxcount)
-			maxcount = conntrack__count(t);
+		if (conn__count(t) > maxcount)
+			maxcount = conn__count(t);
 	}
 	CHECK_EQ_INT(maxcount, 16);
-	CHECK_EQ_INT(conntrack__count(t), 16);
+	CHECK_EQ_INT(conn__count(t), 16);
 	/* the 24 least recently used went, each with its pending request */
 	CHECK_EQ_INT(st->conns_evicted, 24);
-	CHECK_EQ_INT(st->pending_dropped, 24);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 24);
 	/* an evicted connection answering is an unmatched response */
 	wr(t, &k[0], 50000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-	CHECK_EQ_INT(st->unmatched_responses, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 1);
 	CHECK_EQ_INT(st->conns_evicted, 25);	/* made room for k[0] again: k[24] went */
-	CHECK_EQ_INT(st->pending_dropped, 25);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 25);
 	/* the survivors (25..39) still work */
 	wr(t, &k[31], 51000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	CHECK_EQ_INT(nspans, 1);
 	if (nspans >= 1)
 		CHECK_SPAN(0, SPAN_SERVER, 32000, 51000, &k[31], "GET", "/", "/", 200);
-	CHECK_EQ_INT(conntrack__count(t), 16);
+	CHECK_EQ_INT(conn__count(t), 16);
 
 	/* LRU, oldest first: 25..30, 32..39 (last_ns 26000..40000), k[0]
 	 * (50000), k[31] (51000). Idle before 30000: 25..28 (26000..29000). */
-	conntrack__sweep(t, 30000);
+	conn__sweep(t, 30000);
 	CHECK_EQ_INT(st->conns_evicted, 29);
-	CHECK_EQ_INT(conntrack__count(t), 12);
+	CHECK_EQ_INT(conn__count(t), 12);
 	/* before 38000: 29, 30, 32..36 */
-	conntrack__sweep(t, 38000);
+	conn__sweep(t, 38000);
 	CHECK_EQ_INT(st->conns_evicted, 36);
-	CHECK_EQ_INT(conntrack__count(t), 5);
+	CHECK_EQ_INT(conn__count(t), 5);
 	/* the boundary is strict: last_ns == idle_before stays */
-	conntrack__sweep(t, 38000);
-	CHECK_EQ_INT(conntrack__count(t), 5);
-	conntrack__sweep(t, 50001);
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	conn__sweep(t, 38000);
+	CHECK_EQ_INT(conn__count(t), 5);
+	conn__sweep(t, 50001);
+	CHECK_EQ_INT(conn__count(t), 1);
 	CHECK_EQ_INT(st->conns_evicted, 40);
-	conntrack__sweep(t, UINT64_MAX);
-	CHECK_EQ_INT(conntrack__count(t), 0);
+	conn__sweep(t, UINT64_MAX);
+	CHECK_EQ_INT(conn__count(t), 0);
 	CHECK_EQ_INT(st->conns_evicted, 41);
-	CHECK_EQ_INT(st->spans, 1);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 1);
+	conn__free(t);
 
 	/* max_conns 0 is clamped to 1 */
 	t = new_ct(0);
-	st = conntrack__stats(t);
+	st = conn__stats(t);
 	rd(t, &k[0], 1000, "GET / HTTP/1.1\r\n\r\n");
 	rd(t, &k[1], 2000, "GET / HTTP/1.1\r\n\r\n");
-	CHECK_EQ_INT(conntrack__count(t), 1);
+	CHECK_EQ_INT(conn__count(t), 1);
 	CHECK_EQ_INT(st->conns_evicted, 1);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- 11. malformed requests ---- */
 
 static void test_parse_errors(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { NO_PID, 91, 20, 0xb000, SONDE_ROLE_SERVER, 80, 59000 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	rd(t, &k, 1000, "GET /ok HTTP/1.1\r\n\r\n");
 	wr(t, &k, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	/* a header line with a space in its name */
 	rd(t, &k, 2000, "GET /bad HTTP/1.1\r\nBad Header: 1\r\n\r\n");
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_BAD_HEADER], 1);
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_BAD_START], 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].parse_errors, 1);	/* bad header */
 	rd(t, &k, 3000, "GET /good HTTP/1.1\r\n\r\n");
 	wr(t, &k, 3200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	/* a version the parser does not take */
 	rd(t, &k, 4000, "GET /h2 HTTP/2.0\r\n\r\n");
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_BAD_START], 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].parse_errors, 2);	/* + bad start */
 	rd(t, &k, 5000, "GET /good2 HTTP/1.1\r\nHost: a\r\n");
 	rd(t, &k, 5100, "\r\n");
 	wr(t, &k, 5300, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	/* a response with a bad Content-Length */
 	rd(t, &k, 6000, "GET /cl HTTP/1.1\r\n\r\n");
 	wr(t, &k, 6100, "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n");
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_BAD_HEADER], 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].parse_errors, 3);	/* + bad header */
 	/* that response is lost: its request is dropped, so the next pair
 	 * matches up (it used to report /cl with the next response) */
-	CHECK_EQ_INT(st->pending_dropped, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 1);
 	rd(t, &k, 7000, "GET /after HTTP/1.1\r\n\r\n");
 	wr(t, &k, 7100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	/* a response whose head is too long */
@@ -1025,15 +1032,15 @@ static void test_parse_errors(void)
 		longhead[sizeof(longhead) - 1] = 0;
 		wr(t, &k, 8100, longhead);
 	}
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_TOO_LONG], 1);
-	CHECK_EQ_INT(st->pending_dropped, 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].parse_errors, 4);	/* + too long */
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
 	rd(t, &k, 9000, "GET /after2 HTTP/1.1\r\n\r\n");
 	wr(t, &k, 9100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	/* an error inside a body whose head was delivered: a span still */
 	rd(t, &k, 10000, "GET /chunked HTTP/1.1\r\n\r\n");
 	wr(t, &k, 10100, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
-	CHECK_EQ_INT(st->parse_errors[HTTP1_ERR_BAD_HEADER], 3);
-	CHECK_EQ_INT(st->pending_dropped, 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].parse_errors, 5);	/* + bad header */
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
 	CHECK_EQ_INT(nspans, 6);
 	if (nspans >= 6) {
 		CHECK_SPAN(0, SPAN_SERVER, 1000, 1100, &k, "GET", "/ok", "/ok", 200);
@@ -1043,17 +1050,16 @@ static void test_parse_errors(void)
 		CHECK_SPAN(4, SPAN_SERVER, 9000, 9100, &k, "GET", "/after2", "/after2", 200);
 		CHECK_SPAN(5, SPAN_SERVER, 10000, 10100, &k, "GET", "/chunked", "/chunked", 200);
 	}
-	CHECK_EQ_INT(st->parse_errors[0], 0);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	CHECK_EQ_INT(st->spans, 6);
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 6);
+	conn__free(t);
 }
 
 /* ---- 12. service name of a live process, route normalisation ---- */
 
 static void test_service_and_route(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock k = { 0, 0, 21, 0xc000, SONDE_ROLE_SERVER, 80, 60000 };
 	char exe[512], *base;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -1077,18 +1083,18 @@ static void test_service_and_route(void)
 			   "http://example.com/orders/550e8400-e29b-41d4-a716-446655440000/items",
 			   "/orders/{id}/items", 200);
 	}
-	conntrack__free(t);
+	conn__free(t);
 }
 
 /* ---- upgrades, tunnels, a body cut by close ---- */
 
 static void test_upgrade_tunnel(void)
 {
-	struct conntrack *t = new_ct(64);
+	struct conn_table *t = new_ct(64);
 	struct sock c = { NO_PID, 101, 30, 0xe000, SONDE_ROLE_CLIENT, 60001, 3128 };
 	struct sock w = { NO_PID, 102, 31, 0xe100, SONDE_ROLE_SERVER, 80, 60002 };
 	struct sock x = { NO_PID, 103, 32, 0xe200, SONDE_ROLE_SERVER, 80, 60003 };
-	const struct conntrack_stats *st = conntrack__stats(t);
+	const struct conn_stats *st = conn__stats(t);
 
 	/* CONNECT through a proxy: the span ends with the 200, the TLS bytes
 	 * that follow are not parsed (it used to end at the last tunnel read,
@@ -1103,7 +1109,7 @@ static void test_upgrade_tunnel(void)
 	CHECK_EQ_INT(nspans, 1);
 	if (nspans >= 1)
 		CHECK_SPAN(0, SPAN_CLIENT, 100, 300, &c, "CONNECT", "example.com:443", "/example.com:443", 200);
-	CHECK_EQ_INT(st->pending_dropped, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
 
 	/* A refused CONNECT is an ordinary response; the connection goes on. */
 	struct sock c2 = { NO_PID, 104, 33, 0xe300, SONDE_ROLE_CLIENT, 60004, 3128 };
@@ -1143,10 +1149,10 @@ static void test_upgrade_tunnel(void)
 		CHECK_EQ_INT(spans[4].s.incomplete, 1);
 	}
 	check_stats_zero_errors(st);
-	CHECK_EQ_INT(st->unmatched_responses, 0);
-	CHECK_EQ_INT(st->pending_dropped, 0);
-	CHECK_EQ_INT(conntrack__count(t), 1);	/* c2 */
-	conntrack__free(t);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	CHECK_EQ_INT(conn__count(t), 1);	/* c2 */
+	conn__free(t);
 }
 
 /* ---- 13. garbage ---- */
@@ -1183,8 +1189,8 @@ static const char *const frags[] = {
 
 static void test_garbage(void)
 {
-	struct conntrack *t = new_ct(8);
-	const struct conntrack_stats *st = conntrack__stats(t);
+	struct conn_table *t = new_ct(8);
+	const struct conn_stats *st = conn__stats(t);
 	static uint8_t buf[6000];
 	struct sock socks[6];
 	uint64_t now = 1;
@@ -1203,11 +1209,11 @@ static void test_garbage(void)
 			continue;
 		}
 		if (r < 7) {
-			conntrack__sweep(t, now - 5000 > now ? 0 : now - 5000);
+			conn__sweep(t, now - 5000 > now ? 0 : now - 5000);
 			continue;
 		}
 		if (r < 8) {
-			conntrack__exit(t, k.tgid, now);
+			conn__exit(t, k.tgid, now);
 			continue;
 		}
 		if (r < 10) {
@@ -1256,18 +1262,17 @@ static void test_garbage(void)
 		uint64_t enter = now - rnd() % 2000;
 
 		data_ev(t, &k, dir, enter, now, buf, cap, len);
-		if (conntrack__count(t) > 8)
+		if (conn__count(t) > 8)
 			check_failures++;
 	}
-	printf("garbage: %ld spans, %llu unmatched, %llu not-http, %llu evicted, errors %llu/%llu/%llu\n",
-	       total_spans, (unsigned long long)st->unmatched_responses,
-	       (unsigned long long)st->conns_not_http, (unsigned long long)st->conns_evicted,
-	       (unsigned long long)st->parse_errors[1], (unsigned long long)st->parse_errors[2],
-	       (unsigned long long)st->parse_errors[3]);
-	CHECK(conntrack__count(t) <= 8);
-	CHECK_EQ_INT(st->spans, total_spans);
+	printf("garbage: %ld spans, %llu unmatched, %llu not-http, %llu evicted, errors %llu\n",
+	       total_spans, (unsigned long long)st->proto[PROTO_HTTP1].unmatched,
+	       (unsigned long long)st->conns_unsupported, (unsigned long long)st->conns_evicted,
+	       (unsigned long long)st->proto[PROTO_HTTP1].parse_errors);
+	CHECK(conn__count(t) <= 8);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, total_spans);
 	CHECK(total_spans > 0);
-	conntrack__free(t);
+	conn__free(t);
 }
 
 int main(void)
@@ -1291,5 +1296,7 @@ int main(void)
 	test_process_exit();
 	test_connection_failures();
 	test_garbage();
-	return check_summary("test_conntrack");
+	span_builder__free(builder);
+	tracectx__free(tc);
+	return check_summary("test_conn");
 }

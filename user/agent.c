@@ -1,0 +1,475 @@
+/* The agent: builds every module from the configuration, runs the one
+ * epoll loop (rings, timer, signals, /metrics) and dispatches each ring
+ * record to the connection table. Data flows one way from here:
+ * probe → ring → conn/ → proto/ → span/ → signals/ → metrics/, export/. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "conn/conn.h"
+#include "export/otlp.h"
+#include "export/prom.h"
+#include "host/host.h"
+#include "metrics/metrics.h"
+#include "probe/dbclient.h"
+#include "probe/inject.h"
+#include "probe/libwatch.h"
+#include "probe/loader.h"
+#include "probe/ring.h"
+#include "probe/tls.h"
+#include "signals/procstat.h"
+#include "signals/sched.h"
+#include "signals/self.h"
+#include "signals/signals.h"
+#include "signals/tcpstate.h"
+#include "span/builder.h"
+#include "span/tracectx.h"
+#include "util/log.h"
+#include "util/proc.h"
+
+#define TICK_MS 25			/* ring drain period; wakeups are batched */
+/* Records younger than this stay in their ring until the next drain, so
+ * one still being written on another CPU cannot be overtaken. */
+#define DRAIN_HORIZON_NS 1000000ULL
+#define IDLE_CONN_NS (300ULL * 1000000000ULL)
+#define LIB_RESCAN_S 10			/* /proc/PID/maps rescan for libraries dlopen()ed late */
+
+struct agent {
+	struct config opt;
+	struct loader *ld;
+	struct conn_table *ct;
+	struct metrics *m;
+	struct tracectx *tc;		/* trace context state (kernel records, threads) */
+	struct span_builder *spans;
+	struct signals *sig;		/* spans → RED metrics, OTLP, stdout */
+	struct self_metrics *self;	/* sonde_* */
+	struct prom_server *prom;
+	struct tcpstate *tcpstate;	/* TCP health per service */
+	struct sched *sched;		/* run-queue latency per service */
+	struct procstat *procstat;	/* /proc resource metrics per service */
+	struct otlp *otlp;		/* OTLP/HTTP export; NULL when off */
+	struct inject *inject;		/* NULL: --no-inject or it could not attach */
+	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
+	struct tls *tls;		/* OpenSSL uprobes; NULL when off or unavailable */
+	struct libwatch *watch;		/* libraries to uprobe, found in /proc/PID/maps */
+	bool attached;
+	uint64_t bad_records;
+	uint64_t args_gc;		/* syscall-args entries of dead threads removed */
+};
+
+static uint64_t mono_ns(void);
+static void drain(struct agent *a, bool everything);
+
+static void on_record(void *ctx, const void *data, size_t size)
+{
+	/* the smallest valid record of each op this ring carries (0: none) */
+	static const size_t min_size[] = {
+		[SONDE_OP_DATA] = sizeof(struct sonde_data_event),
+		[SONDE_OP_CLOSE] = sizeof(struct sonde_close_event),
+		[SONDE_OP_EXIT] = sizeof(struct sonde_exit_event),
+		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
+		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
+	};
+	struct agent *a = ctx;
+	const struct sonde_event_hdr *h = data;
+
+	if (size < sizeof(*h) || h->size > size || h->op >= sizeof(min_size) / sizeof(min_size[0]) ||
+	    !min_size[h->op] || size < min_size[h->op]) {
+		a->bad_records++;
+		return;
+	}
+	switch (h->op) {
+	case SONDE_OP_DATA: {
+		const struct sonde_data_event *ev = data;
+
+		if (ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
+			a->bad_records++;
+			return;
+		}
+		if (a->opt.comm && strncmp(ev->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
+			return;
+		conn__data(a->ct, ev);
+		break;
+	}
+	case SONDE_OP_TRACE_CTX:
+		tracectx__kernel(a->tc, (const struct sonde_trace_ctx_event *)data);
+		break;
+	case SONDE_OP_CLOSE:
+		conn__close(a->ct, (const struct sonde_close_event *)data);
+		break;
+	case SONDE_OP_IO_END:
+		conn__io_end(a->ct, (const struct sonde_io_end_event *)data);
+		break;
+	case SONDE_OP_EXIT:
+		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
+		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
+		break;
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Everything committed up to shortly before now, in timestamp order. */
+static void drain(struct agent *a, bool everything)
+{
+	uint64_t now = mono_ns();
+	uint64_t horizon = everything ? UINT64_MAX : now - DRAIN_HORIZON_NS;
+
+	dbclient__poll(a->dbc);	/* a call is known before the request it wrote */
+	ring_set__drain(loader__rings(a->ld), horizon, on_record, a);
+	dbclient__tick(a->dbc, everything ? now : horizon);
+}
+
+/* ---- /metrics ---- */
+
+/* Brings every family up to date: before a scrape and before an OTLP export. */
+static void collect_metrics(void *arg)
+{
+	struct agent *a = arg;
+	struct self_sources src = { .ld = a->ld, .conns = a->ct, .inject = a->inject, .tc = a->tc,
+				    .bad_records = a->bad_records, .args_gc = a->args_gc };
+
+	/* Drain first so the page reflects every request finished so far. */
+	drain(a, false);
+	tcpstate__collect(a->tcpstate, loader__tcp_stats_fd(a->ld));
+	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
+	procstat__collect(a->procstat);
+	dbclient__collect(a->dbc);
+	tls__collect(a->tls);
+	self__collect(a->self, &src);
+}
+
+static int render_metrics(void *arg, struct metrics_buf *out)
+{
+	struct agent *a = arg;
+
+	collect_metrics(a);
+	if (metrics__render(a->m, out))
+		return -ENOMEM;
+	return a->opt.no_host_metrics ? 0 : host__collect(out);
+}
+
+static bool health(void *arg, char *msg, size_t n)
+{
+	struct agent *a = arg;
+	const struct probe_info *p;
+	size_t np, off;
+
+	if (!a->attached) {
+		snprintf(msg, n, "starting: probes not attached yet");
+		return false;
+	}
+	if (loader__healthy(a->ld)) {
+		snprintf(msg, n, "ok");
+		return true;
+	}
+	np = loader__probes(a->ld, &p);
+	off = (size_t)snprintf(msg, n, "hooks not attached:");
+	for (size_t i = 0; i < np && off < n; i++)
+		if (p[i].required && !p[i].attached)
+			off += (size_t)snprintf(msg + off, n - off, " %s", p[i].hook);
+	return false;
+}
+
+/* ---- event loop ---- */
+
+enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP };
+
+static int epoll_add(int ep, int fd, uint64_t tag)
+{
+	/* Rings are edge-triggered: a drain leaves the newest records behind
+	 * (see DRAIN_HORIZON_NS), and a level-triggered ring would then wake
+	 * the loop again at once; the BPF side's forced wakeups and the timer
+	 * are what should wake it. */
+	struct epoll_event e = { .events = EPOLLIN | (tag == TAG_RING ? EPOLLET : 0), .data.u64 = tag };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+
+int agent__run(struct agent *a)
+{
+	struct itimerspec its = { .it_interval = { 0, TICK_MS * 1000000L },
+				  .it_value = { 0, TICK_MS * 1000000L } };
+	int ep = -1, tfd = -1, sfd = -1, err = 0;
+	unsigned int ticks = 0;
+	sigset_t mask;
+	bool stop = false;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ep < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL)) {
+		err = -errno;
+		log_error("event loop setup failed", LS("error", strerror(-err)));
+		goto cleanup;
+	}
+	for (int i = 0; i < ring_set__count(loader__rings(a->ld)); i++)
+		if ((err = epoll_add(ep, ring_set__fd(loader__rings(a->ld), i), TAG_RING)))
+			goto cleanup;
+	if ((err = epoll_add(ep, tfd, TAG_TIMER)) || (err = epoll_add(ep, sfd, TAG_SIGNAL)) ||
+	    (a->prom && (err = epoll_add(ep, prom__epoll_fd(a->prom), TAG_HTTP))))
+		goto cleanup;
+
+	while (!stop) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u64) {
+			case TAG_RING:
+				drain(a, false);
+				break;
+			case TAG_TIMER: {
+				uint64_t exp;
+
+				if (read(tfd, &exp, sizeof(exp)) < 0) {
+					/* spurious wakeup */
+				}
+				drain(a, false);
+				otlp__tick(a->otlp);
+				tls__tick(a->tls, mono_ns());
+				if (a->opt.print_spans)
+					fflush(stdout);
+				if (++ticks % (1000 / TICK_MS) == 0) {
+					struct timespec now;
+
+					clock_gettime(CLOCK_MONOTONIC, &now);
+					uint64_t ns = (uint64_t)now.tv_sec * 1000000000ULL + now.tv_nsec;
+					if (ns > IDLE_CONN_NS)
+						conn__sweep(a->ct, ns - IDLE_CONN_NS);
+					loader__preexisting_tick(a->ld);
+					if (ticks % (5 * 1000 / TICK_MS) == 0)
+						a->args_gc += (uint64_t)loader__gc_args(a->ld);
+					if (a->watch && ticks % (LIB_RESCAN_S * 1000 / TICK_MS) == 0) {
+						uint64_t t0 = mono_ns();
+
+						libwatch__scan_all(a->watch);
+						log_debug("libraries rescanned",
+							  LI("scan_us", (mono_ns() - t0) / 1000));
+					}
+					if (a->prom)
+						prom__run(a->prom);
+				}
+				break;
+			}
+			case TAG_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) == sizeof(si))
+					log_info("signal received; detaching", LI("signal", si.ssi_signo));
+				stop = true;
+				break;
+			}
+			case TAG_HTTP:
+				prom__run(a->prom);
+				break;
+			}
+		}
+	}
+	drain(a, true);
+	fflush(stdout);
+cleanup:
+	if (ep >= 0)
+		close(ep);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	return err;
+}
+
+
+/* The kernel side hears back from the connection table through these two
+ * (conn_hooks): which connections to stop reporting, and which client
+ * connections traceparent injection should take over. */
+static void hook_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	loader__ignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
+}
+
+static void hook_injectable(void *arg, const struct sonde_data_event *ev)
+{
+	inject__client_seen(((struct agent *)arg)->inject, ev);
+}
+
+/* The port of --listen, which injection must leave alone; 0 when none. */
+static uint16_t listen_port(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+
+	return colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
+}
+
+/* Uprobe users register with one libwatch, then one scan serves all. */
+static void open_uprobes(struct agent *a, const struct loader_opts *lo)
+{
+	if (!a->opt.no_db_uprobes) {
+		struct dbclient_opts dco = { .self_tgid = lo->self_tgid, .filter_tgid = lo->filter_tgid,
+					     .filter_port = lo->filter_port, .spans = a->spans };
+		int derr = dbclient__open(&a->dbc, &dco, a->m, a->watch);
+
+		if (derr)
+			log_warn("database client uprobes unavailable; database spans from the wire only",
+				 LS("error", strerror(-derr)));
+	}
+	if (!a->opt.no_tls) {
+		struct tls_opts to = { .self_tgid = lo->self_tgid, .filter_tgid = lo->filter_tgid,
+				       .capture_bytes = lo->capture_bytes,
+				       .rings_fd = loader__sock_map_fd(a->ld, "rings"),
+				       .conns_fd = loader__sock_map_fd(a->ld, "conns"),
+				       .ssl_calls_fd = loader__sock_map_fd(a->ld, "ssl_calls") };
+		int terr = tls__open(&a->tls, &to, a->m, a->watch);
+
+		if (terr)
+			log_warn("TLS tracer unavailable; HTTPS is not traced",
+				 LS("error", strerror(-terr)));
+		/* per file: sonde_tls_probe_info */
+		loader__add_probe(a->ld, "ssl_read_write", terr ? "unavailable" : "uprobe", !terr,
+				  terr ? strerror(-terr) : NULL);
+		loader__add_probe(a->ld, "tls:sched_process_exec",
+				  tls__exec_hooked(a->tls) ? "tracepoint" : "unavailable",
+				  tls__exec_hooked(a->tls), NULL);
+	}
+	{
+		uint64_t t0 = mono_ns();
+
+		libwatch__scan_all(a->watch);
+		log_info("libraries scanned for uprobes", LI("openssl_files", tls__files(a->tls))
+			 LI("processes", libwatch__stats(a->watch)->scans)
+			 LI("executables_checked", libwatch__stats(a->watch)->exes_checked)
+			 LI("scan_us", (mono_ns() - t0) / 1000) LI("rescan_s", LIB_RESCAN_S));
+	}
+}
+
+int agent__open(struct agent **out, const struct config *c)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct loader_opts lo = { 0 };
+	struct conn_hooks hooks;
+	struct signals_opts so;
+	struct span_sink sink;
+	size_t cap = c->max_series;
+	int err;
+
+	if (!a)
+		return -ENOMEM;
+	*out = a;
+	a->opt = *c;
+	span__init_clock();
+	if (c->service_name)
+		proc__set_override(c->service_name);
+
+	a->m = metrics__new();
+	err = a->m ? self__new(&a->self, a->m, cap, SONDE_VERSION) : -ENOMEM;
+	if (!err && !c->no_tcp_health)
+		err = tcpstate__new(&a->tcpstate, a->m, cap);
+	if (!err && !c->no_sched)
+		err = sched__new(&a->sched, a->m, cap);
+	if (!err)
+		err = procstat__new(&a->procstat, a->m, cap, c->pid, c->service_name);
+	if (err) {
+		log_error("metrics registry setup failed", LS("error", strerror(-err)));
+		return err;
+	}
+	if ((err = otlp__setup(&a->otlp, a->m, c->otlp_endpoint, SONDE_VERSION, collect_metrics, a)))
+		return err;
+	so = (struct signals_opts){ .max_series = cap, .comm = c->comm,
+				    .print_spans = c->print_spans, .otlp = a->otlp };
+	if ((err = signals__new(&a->sig, a->m, &so)))
+		return err;
+	sink = (struct span_sink){ .emit = signals__span, .arg = a->sig };
+	a->tc = tracectx__new();
+	a->spans = a->tc ? span_builder__new(a->tc, &sink) : NULL;
+	a->watch = libwatch__new();
+	if (!a->spans || !a->watch)
+		return -ENOMEM;
+
+	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
+	if (strcmp(c->listen, "none") != 0) {
+		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a };
+
+		if ((err = prom__start(&a->prom, c->listen, &h)))
+			return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */
+	}
+
+	lo.self_tgid = (uint32_t)getpid();
+	lo.filter_tgid = c->pid;
+	lo.filter_port = c->port;
+	lo.capture_bytes = c->capture_bytes;
+	lo.ring_bytes = c->ring_bytes;
+	lo.args_store = c->args_store;
+	lo.attach_mode = c->attach_mode;
+	lo.no_tcp_health = c->no_tcp_health;
+	lo.no_sched = c->no_sched;
+	lo.no_inject = c->no_inject;
+	lo.tls = !c->no_tls;
+	if ((err = loader__open(&a->ld, &lo))) {
+		log_error("cannot start tracing", LS("error", strerror(-err)));
+		return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */
+	}
+	loader__seed_preexisting(a->ld, &lo);
+	if (!c->no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
+		inject__set_policy(a->inject, !c->no_inject_learn,
+				   strcmp(c->listen, "none") ? listen_port(c->listen) : 0);
+		for (size_t i = 0; c->inject_ports[i]; i++)
+			inject__add_port(a->inject, c->inject_ports[i]);
+		inject__add_port(a->inject, c->port);
+	}
+	open_uprobes(a, &lo);
+	hooks = (struct conn_hooks){ .ignore = hook_ignore, .injectable = hook_injectable, .arg = a };
+	a->ct = conn__new(c->max_conns, &hooks, a->spans, dbclient__calls(a->dbc));
+	if (!a->ct)
+		return -ENOMEM;
+	a->attached = true;
+	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
+		 LS("print", c->print_spans ? "spans" : "none") LI("filter_pid", c->pid)
+		 LI("filter_port", c->port) LS("filter_comm", c->comm));
+	return 0;
+}
+
+void agent__close(struct agent *a)
+{
+	if (!a)
+		return;
+	inject__close(a->inject);	/* shares maps of the loader's objects */
+	dbclient__free(a->dbc);
+	tls__free(a->tls);	/* its uprobes write into the loader's rings */
+	libwatch__free(a->watch);
+	loader__close(a->ld);
+	otlp__free(a->otlp);	/* after the final drain; flushes for at most 2 s */
+	prom__stop(a->prom);
+	conn__free(a->ct);
+	span_builder__free(a->spans);
+	tracectx__free(a->tc);
+	signals__free(a->sig);
+	self__free(a->self);
+	tcpstate__free(a->tcpstate);
+	sched__free(a->sched);
+	procstat__free(a->procstat);
+	metrics__free(a->m);
+	free(a);
+}

@@ -1,0 +1,261 @@
+/* Command-line flags and environment variables → struct config. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "sonde.h"
+#include "util/log.h"
+
+static const char usage[] =
+"Usage: sonde [OPTIONS]\n"
+"\n"
+"eBPF observability agent: traces TCP traffic of every process on this host,\n"
+"rebuilds HTTP/1.x requests and PostgreSQL, MySQL/MariaDB and Redis operations\n"
+"into spans and serves RED metrics on /metrics.\n"
+"No change to the observed programs. Needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).\n"
+"\n"
+"Options:\n"
+"  --listen HOST:PORT      serve /metrics and /healthz here (default 0.0.0.0:9464,\n"
+"                          env SONDE_LISTEN; \"none\" disables the server)\n"
+"  --print spans           print one JSON object per finished request on stdout\n"
+"  --pid PID               trace only this process (filtered in the kernel)\n"
+"  --port PORT             trace only connections with this local or remote port\n"
+"                          (filtered in the kernel)\n"
+"  --comm NAME             report only processes whose comm is NAME (userspace)\n"
+"  --service-name NAME     service_name for the traced process; needs --pid\n"
+"                          (env OTEL_SERVICE_NAME is used the same way)\n"
+"  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
+"                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
+"  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
+"                          ring per CPU of at least 256 KiB (default 4194304)\n"
+"  --max-connections N     connections followed in userspace (default 16384)\n"
+"  --max-series N          cardinality cap per metric (default 2000)\n"
+"  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
+"                          byte accounting): auto (fentry, else kprobe, else syscall\n"
+"                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
+"                          mode the kernel cannot attach is an error (default auto)\n"
+"  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
+"                          storage when the kernel allows it; else a hash),\n"
+"                          task, or hash (default auto)\n"
+"  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
+"                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
+"  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
+"                          connections, connect failures, resets, retransmits, RTT)\n"
+"  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
+"                          its hooks run on every context switch)\n"
+"  --otlp-endpoint URL     send spans and metrics as OTLP/HTTP (protobuf) to URL/v1/traces\n"
+"                          and URL/v1/metrics (env OTEL_EXPORTER_OTLP_ENDPOINT; unset: no\n"
+"                          export). Also read: OTEL_EXPORTER_OTLP_{TRACES_,METRICS_}ENDPOINT,\n"
+"                          _HEADERS, _COMPRESSION (gzip|none), _TIMEOUT (ms, 10000);\n"
+"                          OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512), OTEL_BSP_SCHEDULE_DELAY (ms,\n"
+"                          5000), OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_METRIC_EXPORT_INTERVAL\n"
+"                          (ms, 60000), OTEL_TRACES_SAMPLER(_ARG) (parentbased_always_on),\n"
+"                          OTEL_RESOURCE_ATTRIBUTES, SONDE_OTLP_RETRY_MAX_ELAPSED (ms, 60000)\n"
+"  --no-inject             do not insert a W3C traceparent header into outgoing plaintext\n"
+"                          HTTP/1.x requests (sockops + sk_msg; on by default); spans\n"
+"                          are then linked in userspace only\n"
+"  --inject-port PORT      inject into requests to this remote port from the start\n"
+"                          (repeatable, up to 15); ports that client connections are\n"
+"                          seen speaking HTTP/1.x to are added as they are learnt, and\n"
+"                          the connection that taught it (or one older than the agent)\n"
+"                          is injected from its next request on\n"
+"  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
+"  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
+"                          libmariadb (mysql_real_query, ...): database spans then come\n"
+"                          from the wire only, none for TLS connections\n"
+"  --no-tls                leave out HTTPS: no uprobes on OpenSSL's SSL_read/SSL_write\n"
+"                          (libssl.so* and static executables, found in /proc/*/maps)\n"
+"  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
+"  --version               print the version and exit\n"
+"  -h, --help              this text\n"
+"\n"
+"Logs are JSON lines on stderr. SIGINT/SIGTERM detach every probe and exit.\n"
+"\n"
+"Examples:\n"
+"  sonde                                  # host agent: every process, /metrics on :9464\n"
+"  sonde --print spans --port 8080        # watch requests to/from port 8080 live\n"
+"  sonde --print spans --pid 4242 --listen none\n"
+"  sonde --print spans --comm nginx | jq 'select(.duration_ms > 100)'\n"
+"  curl -s localhost:9464/metrics | grep http_server_request_duration\n";
+
+static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || !*s || *end || v < min || v > max) {
+		fprintf(stderr, "sonde: invalid %s '%s' (want %u..%u)\n", what, s, min, max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int config__parse(struct config *o, int argc, char **argv)
+{
+	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
+	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
+	       O_OTLP,
+	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
+	       O_NO_TLS };
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "print", required_argument, NULL, O_PRINT },
+		{ "pid", required_argument, NULL, O_PID },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "comm", required_argument, NULL, O_COMM },
+		{ "service-name", required_argument, NULL, O_SVC },
+		{ "capture-bytes", required_argument, NULL, O_CAP },
+		{ "ring-bytes", required_argument, NULL, O_RING },
+		{ "max-connections", required_argument, NULL, O_CONNS },
+		{ "max-series", required_argument, NULL, O_SERIES },
+		{ "log-level", required_argument, NULL, O_LOG },
+		{ "syscall-args", required_argument, NULL, O_ARGS },
+		{ "attach-mode", required_argument, NULL, O_ATTACH },
+		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
+		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
+		{ "no-sched", no_argument, NULL, O_NO_SCHED },
+		{ "otlp-endpoint", required_argument, NULL, O_OTLP },
+		{ "no-inject", no_argument, NULL, O_NO_INJECT },
+		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
+		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
+		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
+		{ "no-tls", no_argument, NULL, O_NO_TLS },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *env, *level = getenv("SONDE_LOG_LEVEL");
+	uint32_t v;
+	int c;
+
+	o->listen = getenv("SONDE_LISTEN") ? getenv("SONDE_LISTEN") : "0.0.0.0:9464";
+	o->capture_bytes = SONDE_CAPTURE_DEFAULT;
+	o->ring_bytes = 4u << 20;
+	o->max_conns = 16384;
+	o->max_series = 2000;
+	env = getenv("SONDE_CAPTURE_BYTES");
+	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
+		return -EINVAL;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN: o->listen = optarg; break;
+		case O_PRINT:
+			if (strcmp(optarg, "spans") != 0) {
+				fprintf(stderr, "sonde: --print takes 'spans'\n");
+				return -EINVAL;
+			}
+			o->print_spans = true;
+			break;
+		case O_PID:
+			if (parse_u32(optarg, "--pid", 1, 0x7fffffff, &o->pid))
+				return -EINVAL;
+			break;
+		case O_PORT:
+			if (parse_u32(optarg, "--port", 1, 65535, &v))
+				return -EINVAL;
+			o->port = (uint16_t)v;
+			break;
+		case O_COMM: o->comm = optarg; break;
+		case O_SVC: o->service_name = optarg; break;
+		case O_CAP:
+			if (parse_u32(optarg, "--capture-bytes", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
+				return -EINVAL;
+			break;
+		case O_RING:
+			if (parse_u32(optarg, "--ring-bytes", 256 * 1024, 1u << 30, &o->ring_bytes))
+				return -EINVAL;
+			break;
+		case O_CONNS:
+			if (parse_u32(optarg, "--max-connections", 16, 1u << 22, &o->max_conns))
+				return -EINVAL;
+			break;
+		case O_SERIES:
+			if (parse_u32(optarg, "--max-series", 1, 1u << 20, &o->max_series))
+				return -EINVAL;
+			break;
+		case O_LOG: level = optarg; break;
+		case O_NO_HOST: o->no_host_metrics = true; break;
+		case O_NO_TCP: o->no_tcp_health = true; break;
+		case O_NO_SCHED: o->no_sched = true; break;
+		case O_OTLP: o->otlp_endpoint = optarg; break;
+		case O_NO_INJECT: o->no_inject = true; break;
+		case O_NO_INJECT_LEARN: o->no_inject_learn = true; break;
+		case O_INJECT_PORT: {
+			size_t n = 0;
+
+			while (o->inject_ports[n])
+				n++;
+			if (parse_u32(optarg, "--inject-port", 1, 65535, &v))
+				return -EINVAL;
+			if (n + 1 >= sizeof(o->inject_ports) / sizeof(o->inject_ports[0])) {
+				fprintf(stderr, "sonde: too many --inject-port\n");
+				return -EINVAL;
+			}
+			o->inject_ports[n] = (uint16_t)v;
+			break;
+		}
+		case O_NO_DBU: o->no_db_uprobes = true; break;
+		case O_NO_TLS: o->no_tls = true; break;
+		case O_ATTACH: {
+			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
+			int i;
+
+			for (i = 0; i < 4 && strcmp(optarg, modes[i]) != 0; i++)
+				;
+			if (i == 4) {
+				fprintf(stderr, "sonde: --attach-mode takes auto, fentry, kprobe or tracepoint\n");
+				return -EINVAL;
+			}
+			o->attach_mode = (enum loader_attach_mode)i;
+			break;
+		}
+		case O_ARGS:
+			if (strcmp(optarg, "auto") == 0)
+				o->args_store = ARGS_AUTO;
+			else if (strcmp(optarg, "task") == 0)
+				o->args_store = ARGS_TASK;
+			else if (strcmp(optarg, "hash") == 0)
+				o->args_store = ARGS_HASH;
+			else {
+				fprintf(stderr, "sonde: --syscall-args takes auto, task or hash\n");
+				return -EINVAL;
+			}
+			break;
+		case O_VERSION: printf("sonde %s\n", SONDE_VERSION); exit(0);
+		case 'h': fputs(usage, stdout); exit(0);
+		default: fputs(usage, stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sonde: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (level) {
+		static const char *const names[] = { "debug", "info", "warn", "error" };
+		int i;
+
+		for (i = 0; i < 4 && strcmp(level, names[i]) != 0; i++)
+			;
+		if (i == 4) {
+			fprintf(stderr, "sonde: unknown log level '%s'\n", level);
+			return -EINVAL;
+		}
+		log__set_level((enum log_level)i);
+	}
+	/* A service name only makes sense for one process; with every process
+	 * traced, each keeps its executable's name. */
+	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
+		o->service_name = getenv("OTEL_SERVICE_NAME");
+	if (o->service_name && !o->pid) {
+		fprintf(stderr, "sonde: --service-name needs --pid\n");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* The agent's configuration: command-line flags, OTEL_* and SONDE_*
+ * environment variables, and the --help text. */
+#ifndef SONDE_CONFIG_H
+#define SONDE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "probe/loader.h"
+
+#define SONDE_VERSION "0.1.0"
+
+struct config {
+	const char *listen;
+	bool print_spans;
+	uint32_t pid;
+	uint16_t port;
+	const char *comm;
+	const char *service_name;
+	uint32_t capture_bytes;
+	uint32_t ring_bytes;
+	uint32_t max_conns;
+	uint32_t max_series;
+	bool no_host_metrics;
+	bool no_tcp_health;
+	bool no_sched;
+	bool no_db_uprobes;
+	bool no_tls;
+	enum loader_args_store args_store;	/* --syscall-args */
+	enum loader_attach_mode attach_mode;	/* --attach-mode */
+	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
+	bool no_inject;
+	bool no_inject_learn;
+	uint16_t inject_ports[16];	/* --inject-port, 0-terminated */
+};
+
+/* Fills c from argv and the environment. 0, or -EINVAL after printing why
+ * on stderr. --help and --version print and exit(0). */
+int config__parse(struct config *c, int argc, char **argv);
+
+#endif

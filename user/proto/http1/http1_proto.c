@@ -1,0 +1,429 @@
+/* HTTP/1.x behind proto_ops: inference, and requests paired with responses
+ * in order (pipelining included) into spans. Timing: a server span runs
+ * from the read that returned the request's first bytes to the write that
+ * finished the response; a client span from the write(2) entry of the
+ * request to the read that finished the response. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http1/http1.h"
+#include "proto/proto.h"
+#include "span/builder.h"
+#include "span/semconv.h"
+#include "span/tracectx.h"
+
+#define PENDING_MAX 8		/* pipelined requests awaiting a response */
+
+_Static_assert(HTTP1_METHOD_MAX == SPAN_METHOD_MAX, "span holds a whole method");
+_Static_assert(HTTP1_TARGET_MAX == SPAN_TARGET_MAX, "span holds a whole target");
+
+struct pending {
+	uint64_t start_ns;
+	uint32_t tid;
+	char method[HTTP1_METHOD_MAX];
+	char target[HTTP1_TARGET_MAX];
+	/* trace context, decided when the head was parsed (tracestate and the
+	 * request ids, rarely present, live in http_state.extra) */
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8];
+	uint8_t trace_flags;
+	uint8_t remote_parent;
+	uint8_t has_extra;		/* extra[same index] holds this request's values */
+};
+
+/* Values few requests carry, kept out of struct pending so that a
+ * connection pays for them only once one shows up. */
+struct pending_extra {
+	char tracestate[SPAN_TRACESTATE_MAX];
+	char request_id[SPAN_HDR_ID_MAX];
+	char tracking_id[SPAN_HDR_ID_MAX];
+	char correlation_id[SPAN_HDR_ID_MAX];
+};
+
+struct http_state {
+	struct http1_parser req, resp;
+	struct pending q[PENDING_MAX];
+	struct pending_extra *extra;	/* PENDING_MAX of them, or NULL until needed */
+	uint8_t qhead, qlen;
+	/* Span start of the request whose first bytes have been fed (server:
+	 * exit of the read that returned them; client: entry of the write).
+	 * Taken when a chunk begins between two requests, or when a request
+	 * completes inside a chunk (the next one may begin in that chunk), so
+	 * a head split over several syscalls starts at the first of them. */
+	uint64_t req_start_ns;
+	uint64_t last_resp_ns;		/* last chunk in the response direction */
+	bool resp_unmatched;		/* current response has no request in q */
+	bool resp_is_head;
+	bool resp_open;			/* head delivered, body not finished */
+	uint16_t resp_status;
+	uint8_t resp_minor;
+	bool resp_head;			/* on_head delivered (matched or not), on_complete not yet */
+	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
+};
+
+/* What the parser callbacks need to know about the chunk being fed. */
+struct feed_ctx {
+	struct http_state *h;
+	const struct proto_conn *c;
+	const struct sonde_data_event *ev;	/* NULL when completing at close */
+	/* The connection failed under the requests still open (ev NULL):
+	 * their spans end at end_ns with this error.type. */
+	const char *fail;
+	uint64_t end_ns;
+};
+
+static struct proto_stats *stats(const struct feed_ctx *x)
+{
+	return &x->c->env->stats[PROTO_HTTP1];
+}
+
+static bool is_server(const struct proto_conn *c)
+{
+	return c->role == SONDE_ROLE_SERVER;
+}
+
+/* Does this chunk travel in the request direction of the connection? */
+static bool is_request_dir(uint8_t role, uint8_t dir)
+{
+	return role == SONDE_ROLE_SERVER ? dir == SONDE_DIR_INGRESS : dir == SONDE_DIR_EGRESS;
+}
+
+static struct span_origin origin(const struct proto_conn *c, uint32_t tid)
+{
+	return (struct span_origin){ .tgid = c->tgid, .tid = tid, .server = is_server(c),
+				     .tls = c->tls, .comm = c->comm, .exe = c->exe,
+				     .tuple = c->tuple };
+}
+
+static int req_on_head(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->h;
+	struct span_origin o = origin(x->c, x->ev->tid);
+	struct tracectx_hdr th = {
+		.traceparent = m->traceparent, .tracestate = m->tracestate,
+		.traceparent_lines = m->traceparent_lines,
+		.traceparent_cut = (m->field_cut >> HTTP1_F_TRACEPARENT) & 1,
+		.tracestate_cut = (m->field_cut >> HTTP1_F_TRACESTATE) & 1,
+	};
+	struct span_ctx ctx;
+	struct pending *p;
+
+	if (h->qlen == PENDING_MAX) {
+		/* Pipelined deeper than we follow: forget the oldest. */
+		h->qhead = (h->qhead + 1) % PENDING_MAX;
+		h->qlen--;
+		stats(x)->unanswered++;
+	}
+	p = &h->q[(h->qhead + h->qlen) % PENDING_MAX];
+	h->qlen++;
+	/* A server may block in read() long before the request arrives, so its
+	 * span starts when the read returns; a client's starts at write entry. */
+	p->start_ns = h->req_start_ns;
+	p->tid = x->ev->tid;
+	memcpy(p->method, m->method, sizeof(p->method));
+	memcpy(p->target, m->target, sizeof(p->target));
+	/* Now, not at the response: the kernel record for this request and the
+	 * thread's server context are only current while the head is parsed. */
+	span_builder__request_ctx(x->c->env->spans, &o, &th, &ctx);
+	memcpy(p->trace_id, ctx.trace_id, sizeof(p->trace_id));
+	memcpy(p->span_id, ctx.span_id, sizeof(p->span_id));
+	memcpy(p->parent_span_id, ctx.parent_span_id, sizeof(p->parent_span_id));
+	p->trace_flags = ctx.trace_flags;
+	p->remote_parent = ctx.remote_parent;
+	p->has_extra = 0;
+	if (ctx.tracestate[0] || m->request_id[0] || m->tracking_id[0] || m->correlation_id[0]) {
+		struct pending_extra *e;
+
+		if (!h->extra)
+			h->extra = calloc(PENDING_MAX, sizeof(*h->extra));
+		if (!h->extra)
+			return 0;	/* out of memory: the span goes without them */
+		e = &h->extra[p - h->q];
+		snprintf(e->tracestate, sizeof(e->tracestate), "%s", ctx.tracestate);
+		snprintf(e->request_id, sizeof(e->request_id), "%s", m->request_id);
+		snprintf(e->tracking_id, sizeof(e->tracking_id), "%s", m->tracking_id);
+		snprintf(e->correlation_id, sizeof(e->correlation_id), "%s", m->correlation_id);
+		p->has_extra = 1;
+	}
+	return 0;
+}
+
+/* Start time of a request whose first bytes are in this chunk. */
+static uint64_t chunk_start_ns(const struct proto_conn *c, const struct sonde_data_event *ev)
+{
+	return is_server(c) ? ev->hdr.ktime : ev->enter_ns;
+}
+
+static void req_on_complete(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+
+	(void)m;
+	/* A pipelined request that follows in this same chunk starts here. */
+	x->h->req_start_ns = chunk_start_ns(x->c, x->ev);
+}
+
+static void on_error(void *arg, enum http1_error err)
+{
+	struct feed_ctx *x = arg;
+
+	(void)err;
+	stats(x)->parse_errors++;
+}
+
+static int resp_on_head(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->h;
+
+	h->resp_head = true;
+	/* After 101 the bytes are another protocol in both directions: stop
+	 * parsing the connection (the request side would count an error). */
+	if (m->status == 101)
+		h->upgraded = true;
+	h->resp_unmatched = h->qlen == 0;
+	if (h->resp_unmatched) {
+		stats(x)->unmatched++;
+		h->resp_is_head = false;
+		return 0;
+	}
+	/* A 2xx answer to CONNECT opens a tunnel (http1.h contract): the span
+	 * ends with this head, rather than the tunnel being taken for a
+	 * close-delimited body that only ends when the connection closes. */
+	if (strcmp(h->q[h->qhead].method, "CONNECT") == 0 && m->status >= 200 &&
+	    m->status < 300) {
+		h->upgraded = true;
+		h->resp_is_head = false;
+		return HTTP1_HEAD_TUNNEL;
+	}
+	h->resp_is_head = strcmp(h->q[h->qhead].method, "HEAD") == 0;
+	h->resp_open = true;
+	h->resp_status = m->status;
+	h->resp_minor = m->version_minor;
+	return h->resp_is_head;
+}
+
+/* Reports the oldest open request of the connection as a span, answered
+ * by status (0: no response came), and takes it off the queue. */
+static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor,
+		      uint8_t incomplete)
+{
+	struct http_state *h = x->h;
+	struct pending *p = &h->q[h->qhead];
+	const struct pending_extra *e = p->has_extra && h->extra ? &h->extra[p - h->q] : NULL;
+	struct span_origin o = origin(x->c, p->tid);
+	struct span_ctx ctx = { .trace_flags = p->trace_flags, .remote_parent = p->remote_parent };
+	struct span_http s = {
+		.method = p->method, .target = p->target, .status = status,
+		.version_minor = version_minor, .incomplete = incomplete, .fail = x->fail,
+		.ctx = &ctx, .request_id = e ? e->request_id : NULL,
+		.tracking_id = e ? e->tracking_id : NULL,
+		.correlation_id = e ? e->correlation_id : NULL,
+	};
+	uint64_t end_ns = x->ev ? x->ev->hdr.ktime : x->fail ? x->end_ns : h->last_resp_ns;
+
+	h->qhead = (h->qhead + 1) % PENDING_MAX;
+	h->qlen--;
+	memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
+	memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
+	memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
+	if (e)
+		memcpy(ctx.tracestate, e->tracestate, sizeof(ctx.tracestate));
+	stats(x)->spans++;
+	if (x->fail)
+		stats(x)->failed++;
+	span_builder__http(x->c->env->spans, &o, p->start_ns, end_ns, &s);
+}
+
+static void resp_on_complete(void *arg, const struct http1_message *m)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->h;
+
+	h->resp_open = false;
+	h->resp_head = false;
+	if (h->resp_unmatched || h->qlen == 0) {
+		h->resp_unmatched = false;
+		return;
+	}
+	emit_span(x, m->status, m->version_minor, m->head_incomplete);
+}
+
+static const struct http1_callbacks req_cb = {
+	.on_head = req_on_head,
+	.on_complete = req_on_complete,
+	.on_error = on_error,
+};
+
+static void resp_on_error(void *arg, enum http1_error err)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->h;
+
+	on_error(arg, err);
+	/* A response lost before its head was delivered still answered the
+	 * oldest request: drop that request, or every later response on the
+	 * connection would be paired with the request before its own. (With
+	 * the head delivered, the parser completes it and a span results.) */
+	if (!h->resp_head && h->qlen) {
+		h->qhead = (h->qhead + 1) % PENDING_MAX;
+		h->qlen--;
+		stats(x)->unanswered++;
+	}
+}
+
+static const struct http1_callbacks resp_cb = {
+	.on_head = resp_on_head,
+	.on_complete = resp_on_complete,
+	.on_error = resp_on_error,
+};
+
+/* HTTP/1.x describes itself: a request line or a status line, in the
+ * direction the connection's role expects; an unknown role (a socket older
+ * than the agent) is taken from the direction of the first one seen. */
+static enum proto_verdict http1_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+				      uint8_t *role)
+{
+	const uint8_t *d = ev->data;
+	size_t n = ev->cap_len;
+	bool req, resp;
+
+	if (pass != PROTO_PASS_LAST)
+		return PROTO_NO;
+	req = http1__looks_like_request(d, n);
+	resp = !req && http1__looks_like_response(d, n);
+	if (*role == SONDE_ROLE_UNKNOWN) {
+		if (!req && !resp)
+			return PROTO_MAYBE;
+		*role = (req == (ev->dir == SONDE_DIR_INGRESS)) ? SONDE_ROLE_SERVER
+								: SONDE_ROLE_CLIENT;
+	}
+	if (is_request_dir(*role, ev->dir) ? req : resp)
+		return PROTO_YES;
+	/* Seen from its first byte (accept/connect) and not HTTP: give up now,
+	 * except for a response-side chunk of a server socket, which cannot
+	 * come first in HTTP. */
+	return ev->role != SONDE_ROLE_UNKNOWN ? PROTO_NO : PROTO_MAYBE;
+}
+
+static void *http1_open(enum proto_pass pass)
+{
+	struct http_state *h = calloc(1, sizeof(*h));
+
+	(void)pass;
+	if (!h)
+		return NULL;
+	http1__init(&h->req, HTTP1_REQUESTS);
+	http1__init(&h->resp, HTTP1_RESPONSES);
+	return h;
+}
+
+static void http1_free(void *st, struct proto_stats *st_all)
+{
+	struct http_state *h = st;
+
+	if (!h)
+		return;
+	if (st_all)
+		st_all[PROTO_HTTP1].unanswered += h->qlen;
+	free(h->extra);
+	free(h);
+}
+
+static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_data_event *ev)
+{
+	struct http_state *h = st;
+	struct feed_ctx x = { .h = h, .c = c, .ev = ev };
+
+	if (h->upgraded)	/* 101 / CONNECT: the rest is not HTTP */
+		return;
+	if (is_request_dir(c->role, ev->dir)) {
+		/* Timing rule: a request starts with the syscall that carried
+		 * its first bytes, not the one that completed its head. */
+		if (http1__between_messages(&h->req))
+			h->req_start_ns = chunk_start_ns(c, ev);
+		http1__feed(&h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
+	} else {
+		h->last_resp_ns = ev->hdr.ktime;
+		http1__feed(&h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
+	}
+}
+
+/* Client requests whose response did not (fully) come before the
+ * connection failed: the response being read, if any, is reported with its
+ * status, and every request still waiting as a span with no status; all
+ * with error.type x->fail. Leaves the connection between messages. */
+static void fail_open_requests(struct feed_ctx *x)
+{
+	struct http_state *h = x->h;
+
+	if (h->resp_open) {
+		h->resp_open = false;
+		h->resp_head = false;
+		if (!h->resp_unmatched && h->qlen)
+			emit_span(x, h->resp_status, h->resp_minor, 1);
+	}
+	while (h->qlen)
+		emit_span(x, 0, 1, 0);
+	h->resp_unmatched = false;
+	http1__init(&h->req, HTTP1_REQUESTS);
+	http1__init(&h->resp, HTTP1_RESPONSES);
+}
+
+/* The connection is over: a response that runs to the end of the
+ * connection completes now, and one whose head was read but not all its
+ * body (a client that stopped reading: wget exits on a 404 head) is still
+ * reported, status known and marked incomplete. A client whose own process
+ * closed the connection, or exited, before a response came gave up on the
+ * request (its timeout, or a cancellation). The peer hanging up was
+ * reported before this (http1_fail). */
+static void http1_close(void *st, const struct proto_conn *c, uint64_t end_ns)
+{
+	struct http_state *h = st;
+	struct feed_ctx x = { .h = h, .c = c, .ev = NULL, .end_ns = end_ns };
+
+	http1__close(&h->resp, &resp_cb, &x);
+	if (h->resp_open) {
+		struct http1_message m = { .status = h->resp_status,
+					   .version_minor = h->resp_minor,
+					   .head_incomplete = 1 };
+
+		resp_on_complete(&x, &m);
+	}
+	if (!is_server(c) && !h->upgraded && h->qlen) {
+		x.fail = SPAN_ERR_CANCELLED;
+		fail_open_requests(&x);
+	}
+}
+
+static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns)
+{
+	struct http_state *h = st;
+	struct feed_ctx x = { .h = h, .c = c, .ev = NULL, .end_ns = end_ns };
+
+	if (is_server(c) || h->upgraded)
+		return;
+	if (err == 0) {
+		/* A body delimited by the end of the connection ends well. */
+		http1__close(&h->resp, &resp_cb, &x);
+		if (!h->resp_open && h->qlen == 0)
+			return;
+	}
+	x.fail = semconv__transport_error_type(err);
+	fail_open_requests(&x);
+}
+
+const struct proto_ops http1_proto = {
+	.name = "http1",
+	.injectable = true,
+	.infer = http1_infer,
+	.open = http1_open,
+	.feed = http1_feed,
+	.close = http1_close,
+	.fail = http1_fail,
+	.free = http1_free,
+};

@@ -1,0 +1,108 @@
+/* The interface every protocol implements, so that the connection table
+ * (conn/) never knows which protocol it feeds. A protocol is a folder
+ * (proto/<p>/: parser and request/response pairing side by side) plus one
+ * line in proto_table (proto.c). See proto/README.md. */
+#ifndef SONDE_PROTO_H
+#define SONDE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sonde.h"
+
+enum proto_id {			/* numbered explicitly: indexes the counters */
+	PROTO_HTTP1 = 0,
+	PROTO_PG = 1,
+	PROTO_MYSQL = 2,
+	PROTO_REDIS = 3,
+	PROTO__COUNT = 4,
+};
+
+/* Per protocol, for the sonde_* self metrics. */
+struct proto_stats {
+	uint64_t parse_errors;		/* malformed / lost input, resynchronised */
+	uint64_t inference_failures;	/* inferred, but the first messages did not parse */
+	uint64_t unanswered;		/* requests forgotten without a response */
+	uint64_t unmatched;		/* responses with no request waiting */
+	uint64_t spans;
+	uint64_t failed;		/* of spans: client requests the connection failed under */
+};
+
+/* The database client-library calls the uprobes saw (probe/dbclient.c), as
+ * the wire side uses them; arg is that module's object. */
+struct db_calls {
+	/* The wire saw a client request of thread tid starting at start_ns:
+	 * claims the oldest earlier unclaimed call of the thread (its entry
+	 * time in *call_ns, its SQL in text). 1 when claimed, else 0. */
+	int (*claim)(void *arg, uint32_t tid, uint64_t start_ns, uint64_t *call_ns, char *text,
+		     size_t n);
+	/* Process tgid has a database connection in TLS. */
+	void (*encrypted)(void *arg, uint32_t tgid);
+	/* Thread tid wrote a plaintext database request at ns. */
+	void (*wire)(void *arg, uint32_t tid, uint64_t ns);
+	void *arg;
+};
+
+struct span_builder;
+
+/* What protocols report into; one per agent, passed in. */
+struct proto_env {
+	struct span_builder *spans;
+	struct proto_stats *stats;	/* PROTO__COUNT of them */
+	const struct db_calls *db_calls;	/* NULL: no uprobes */
+};
+
+/* The connection as a protocol sees it (built by conn/ for each call). */
+struct proto_conn {
+	const struct proto_env *env;
+	uint32_t tgid;
+	uint8_t role;			/* enum sonde_role, known once inferred */
+	uint8_t tls;			/* fed plaintext from the TLS uprobes */
+	const char *comm;		/* SONDE_COMM_LEN bytes */
+	const char *exe;		/* SONDE_EXE_LEN bytes */
+	const struct sonde_tuple *tuple;
+};
+
+enum proto_verdict {
+	PROTO_NO = 0,			/* not this protocol */
+	PROTO_MAYBE = 1,		/* cannot tell yet: look at the next chunk */
+	PROTO_YES = 2,
+};
+
+/* Inference passes, strongest sign first: every protocol is asked at one
+ * pass before any is asked at the next. */
+enum proto_pass {
+	PROTO_PASS_START = 0,		/* the protocol's first message */
+	PROTO_PASS_PORT = 1,		/* a later message, on the protocol's usual port */
+	PROTO_PASS_LAST = 2,		/* self-describing protocols (HTTP/1.x) */
+	PROTO_PASS__COUNT = 3,
+};
+
+struct proto_ops {
+	const char *name;		/* "http1", "postgresql": label of the sonde_* counters */
+	/* Client connections of this protocol can carry an injected
+	 * traceparent (plaintext HTTP/1.x). */
+	bool injectable;
+	/* Is this chunk (with bytes; the connection's protocol unknown) this
+	 * protocol? On PROTO_YES *role is set (it may be known on entry); on
+	 * PROTO_MAYBE it may be set too, as far as the chunk told it. */
+	enum proto_verdict (*infer)(const struct sonde_data_event *ev, enum proto_pass pass,
+				    uint8_t *role);
+	/* Per-connection state for a connection inferred at pass. */
+	void *(*open)(enum proto_pass pass);
+	void (*feed)(void *st, const struct proto_conn *c, const struct sonde_data_event *ev);
+	/* The connection is over (closed, or its process exited) at end_ns:
+	 * close-delimited responses complete, and a client's requests still
+	 * waiting were given up by it (SPAN_ERR_CANCELLED). */
+	void (*close)(void *st, const struct proto_conn *c, uint64_t end_ns);
+	/* A client connection failed under a read or send (err: 0 for EOF,
+	 * else the errno) at end_ns: its waiting requests end as failures. */
+	void (*fail)(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns);
+	/* Frees st; requests still waiting count as unanswered in stats. */
+	void (*free)(void *st, struct proto_stats *stats);
+};
+
+extern const struct proto_ops *const proto_table[PROTO__COUNT];
+
+#endif

@@ -1,0 +1,218 @@
+/* sonde_* self metrics and per-service TCP bytes (see self.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "conn/conn.h"
+#include "probe/inject.h"
+#include "probe/loader.h"
+#include "probe/mapdrain.h"
+#include "proto/proto.h"
+#include "signals/self.h"
+#include "span/tracectx.h"
+#include "util/proc.h"
+
+struct self_metrics {
+	struct metrics *m;
+	const char *version;
+	int fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
+	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
+	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
+	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
+	int fam_db_infer, fam_db_unanswered, fam_db_unmatched;
+};
+
+int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
+	      const char *version)
+{
+	static const char *const l_netio[] = { "service_name", "network_io_direction" };
+	static const char *const l_probe[] = { "hook", "mode" };
+	static const char *const l_ring[] = { "ring" };
+	static const char *const l_proto[] = { "protocol" };
+	static const char *const l_version[] = { "version" };
+	static const char *const l_reason[] = { "reason" };
+	struct self_metrics *s = calloc(1, sizeof(*s));
+	size_t cap = max_series;
+
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->version = version;
+#define L(x) x, sizeof(x) / sizeof(x[0])
+#define NOL NULL, 0
+#define FAM(var, type, name, help, labels, bounds, nb, max)                                  \
+	do {                                                                                 \
+		s->var = metrics__family(m, type, name, help, labels, bounds, nb, max);       \
+		if (s->var < 0) {                                                            \
+			int err_ = s->var;                                                   \
+			free(s);                                                             \
+			return err_;                                                         \
+		}                                                                            \
+	} while (0)
+	FAM(fam_db_infer, METRIC_COUNTER, "sonde_protocol_inference_failures_total",
+	    "Connections taken for a database protocol whose first messages did not parse.",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unanswered, METRIC_COUNTER, "sonde_db_unanswered_operations_total",
+	    "Database operations forgotten without a result (closed, lost or pipelined too deep).",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_db_unmatched, METRIC_COUNTER, "sonde_db_unmatched_replies_total",
+	    "Database replies seen with no operation waiting (e.g. pub/sub messages).",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
+	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
+	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
+	    "Attach mode chosen for each hook (1 = attached, 0 = unavailable).", L(l_probe), NULL, 0, 0);
+	FAM(fam_events, METRIC_COUNTER, "sonde_ringbuf_events_total",
+	    "Records written by BPF programs to a ring buffer.", L(l_ring), NULL, 0, 0);
+	FAM(fam_drops, METRIC_COUNTER, "sonde_ringbuf_drops_total",
+	    "Records lost because a ring buffer was full.", L(l_ring), NULL, 0, 0);
+	FAM(fam_read_fail, METRIC_COUNTER, "sonde_payload_read_failures_total",
+	    "Payloads the kernel side could not copy from process memory.", NOL, NULL, 0, 0);
+	FAM(fam_parse_err, METRIC_COUNTER, "sonde_parse_errors_total",
+	    "Malformed protocol messages skipped (connection resynchronised).", L(l_proto), NULL, 0, 0);
+	FAM(fam_unmatched, METRIC_COUNTER, "sonde_http_unmatched_responses_total",
+	    "HTTP responses seen without their request (e.g. request before the agent started).",
+	    NOL, NULL, 0, 0);
+	FAM(fam_unanswered, METRIC_COUNTER, "sonde_http_unanswered_requests_total",
+	    "HTTP requests forgotten without a response (closed, evicted or pipelined too deep).",
+	    NOL, NULL, 0, 0);
+	FAM(fam_conns, METRIC_GAUGE, "sonde_connections_tracked",
+	    "Connections followed in userspace.", NOL, NULL, 0, 0);
+	FAM(fam_evicted, METRIC_COUNTER, "sonde_connections_evicted_total",
+	    "Connections forgotten because the table was full or they were idle.", NOL, NULL, 0, 0);
+	FAM(fam_not_http, METRIC_COUNTER, "sonde_connections_unsupported_total",
+	    "Connections handed back to the kernel as not a supported protocol.", NOL, NULL, 0, 0);
+	FAM(fam_bad_records, METRIC_COUNTER, "sonde_ringbuf_bad_records_total",
+	    "Ring records with an unknown type or an inconsistent size.", NOL, NULL, 0, 0);
+	FAM(fam_args_gc, METRIC_COUNTER, "sonde_syscall_args_collected_total",
+	    "Saved syscall arguments of threads that died inside the syscall, removed.", NOL, NULL, 0, 0);
+	FAM(fam_rss, METRIC_GAUGE, "sonde_process_resident_memory_bytes",
+	    "Resident memory of the agent.", NOL, NULL, 0, 0);
+	FAM(fam_cpu, METRIC_COUNTER, "sonde_process_cpu_seconds_total",
+	    "CPU time used by the agent (user + system).", NOL, NULL, 0, 0);
+	FAM(fam_build, METRIC_GAUGE, "sonde_build_info", "sonde version.", L(l_version), NULL, 0, 0);
+	FAM(fam_tp_invalid, METRIC_COUNTER, "sonde_traceparent_invalid_total",
+	    "Incoming traceparent headers ignored as invalid (W3C Trace Context).", NOL, NULL, 0, 0);
+	FAM(fam_injected, METRIC_COUNTER, "sonde_injected_total",
+	    "Outgoing HTTP/1.x requests given a traceparent header.", NOL, NULL, 0, 0);
+	FAM(fam_inject_skipped, METRIC_COUNTER, "sonde_inject_skipped_total",
+	    "Outgoing requests left untouched by traceparent injection, by reason.", L(l_reason),
+	    NULL, 0, 0);
+	FAM(fam_inject_adopted, METRIC_COUNTER, "sonde_inject_connections_adopted_total",
+	    "Established HTTP client connections put under injection after their first request "
+	    "(connected before the agent, or before their port was learnt).", NOL, NULL, 0, 0);
+#undef FAM
+#undef L
+#undef NOL
+	*out = s;
+	return 0;
+}
+
+void self__free(struct self_metrics *s)
+{
+	free(s);
+}
+
+static void self_usage(double *cpu_s, double *rss_bytes)
+{
+	struct rusage ru;
+	long pages = 0;
+	FILE *f;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*s %ld", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	*rss_bytes = (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* Per-process TCP byte counts from the kernel, into per-service counters. */
+static void tcp_bytes_cb(void *arg, uint32_t tgid, const void *value)
+{
+	struct self_metrics *s = arg;
+	const struct sonde_tcp_bytes *v = value;
+	const char *svc = proc__service(tgid, NULL, "");
+	const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
+
+	if (v->tx)
+		metrics__add(s->m, s->fam_netio, tx, (double)v->tx);
+	if (v->rx)
+		metrics__add(s->m, s->fam_netio, rx, (double)v->rx);
+}
+
+static void collect_tcp_bytes(struct self_metrics *s, struct loader *ld)
+{
+	struct sonde_tcp_bytes v;
+
+	mapdrain__u32(loader__tcp_bytes_fd(ld), &v, tcp_bytes_cb, s);
+}
+
+void self__collect(struct self_metrics *s, const struct self_sources *src)
+{
+	static const char *const ring[] = { "events" };
+	const struct conn_stats *st = conn__stats(src->conns);
+	const char *version[] = { s->version };
+	const struct probe_info *p;
+	size_t np = loader__probes(src->ld, &p);
+	double cpu, rss;
+
+	collect_tcp_bytes(s, src->ld);
+	for (size_t i = 0; i < np; i++) {
+		const char *lv[] = { p[i].hook, p[i].mode };
+
+		metrics__set(s->m, s->fam_probe, lv, p[i].attached ? 1 : 0);
+	}
+	metrics__set(s->m, s->fam_events, ring, (double)loader__counter(src->ld, SONDE_CNT_EVENTS));
+	metrics__set(s->m, s->fam_drops, ring, (double)loader__counter(src->ld, SONDE_CNT_RING_DROPS));
+	metrics__set(s->m, s->fam_read_fail, NULL, (double)loader__counter(src->ld, SONDE_CNT_READ_FAIL));
+	for (int id = 0; id < PROTO__COUNT; id++) {
+		const struct proto_stats *ps = &st->proto[id];
+		const char *lv[] = { proto_table[id]->name };
+
+		metrics__set(s->m, s->fam_parse_err, lv, (double)ps->parse_errors);
+		/* HTTP/1.x keeps the families it had before the databases came */
+		if (id == PROTO_HTTP1) {
+			metrics__set(s->m, s->fam_unmatched, NULL, (double)ps->unmatched);
+			metrics__set(s->m, s->fam_unanswered, NULL, (double)ps->unanswered);
+			continue;
+		}
+		metrics__set(s->m, s->fam_db_infer, lv, (double)ps->inference_failures);
+		metrics__set(s->m, s->fam_db_unanswered, lv, (double)ps->unanswered);
+		metrics__set(s->m, s->fam_db_unmatched, lv, (double)ps->unmatched);
+	}
+	metrics__set(s->m, s->fam_conns, NULL, (double)conn__count(src->conns));
+	metrics__set(s->m, s->fam_evicted, NULL, (double)st->conns_evicted);
+	metrics__set(s->m, s->fam_not_http, NULL, (double)st->conns_unsupported);
+	metrics__set(s->m, s->fam_bad_records, NULL, (double)src->bad_records);
+	metrics__set(s->m, s->fam_args_gc, NULL, (double)src->args_gc);
+	self_usage(&cpu, &rss);
+	metrics__set(s->m, s->fam_rss, NULL, rss);
+	metrics__set(s->m, s->fam_cpu, NULL, cpu);
+	metrics__set(s->m, s->fam_build, version, 1);
+	metrics__set(s->m, s->fam_tp_invalid, NULL, (double)tracectx__stats(src->tc)->traceparent_invalid);
+	metrics__set(s->m, s->fam_injected, NULL, (double)inject__counter(src->inject, SONDE_INJ_DONE));
+	metrics__set(s->m, s->fam_inject_adopted, NULL, (double)inject__adopted(src->inject));
+	{
+		static const char *const reasons[SONDE_INJ__MAX] = {
+			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
+			[SONDE_INJ_HEAD_TOO_LONG] = "head_too_long", [SONDE_INJ_PIPELINED] = "pipelined",
+			[SONDE_INJ_TOO_BIG] = "too_big", [SONDE_INJ_FAILED] = "failed",
+		};
+
+		for (int i = 0; i < SONDE_INJ__MAX; i++) {
+			const char *lv[] = { reasons[i] };
+
+			if (reasons[i])
+				metrics__set(s->m, s->fam_inject_skipped, lv,
+					     (double)inject__counter(src->inject, (enum sonde_inject_counter)i));
+		}
+	}
+}

@@ -1,0 +1,141 @@
+/* Spans → RED metrics, OTLP and --print spans (see signals.h). The label
+ * rules are semconv.c's; this file only maps span fields to label sets. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export/otlp.h"
+#include "signals/signals.h"
+#include "span/semconv.h"
+#include "util/log.h"
+
+/* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
+static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+				      0.5,   0.75, 1,     2.5,  5,     7.5, 10 };
+
+/* OpenTelemetry's advised bucket bounds for db.client.operation.duration (s). */
+static const double db_bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10 };
+
+struct signals {
+	struct metrics *m;
+	struct signals_opts o;
+	bool print_failed;
+	int fam_server, fam_client, fam_db_client, fam_db_server, fam_spans;
+	/* server_address of the last client span: consecutive spans mostly
+	 * share the peer, and formatting an address costs a printf */
+	struct sonde_tuple last_peer;
+	char last_peer_str[64];
+};
+
+int signals__new(struct signals **out, struct metrics *m, const struct signals_opts *o)
+{
+	static const char *const server_labels[] = { "http_request_method", "http_response_status_code",
+						     "http_route", "service_name", "server_port",
+						     "error_type" };
+	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
+						     "http_route", "service_name", "server_address",
+						     "server_port", "error_type" };
+	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
+						 "db_collection_name", "error_type", "service_name" };
+	static const char *const l_kind[] = { "kind" };
+	struct signals *s = calloc(1, sizeof(*s));
+	size_t cap = o->max_series;
+
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->o = *o;
+#define N(x) x, sizeof(x) / sizeof(x[0])
+	s->fam_server = metrics__family(m, METRIC_HISTOGRAM, "http_server_request_duration_seconds",
+		"Duration of HTTP server requests, observed in the server process.",
+		N(server_labels), N(http_bounds), cap);
+	s->fam_client = metrics__family(m, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
+		"Duration of HTTP client requests, observed in the client process.",
+		N(client_labels), N(http_bounds), cap);
+	s->fam_db_client = metrics__family(m, METRIC_HISTOGRAM, "db_client_operation_duration_seconds",
+		"Duration of database operations, observed in the client process.",
+		N(db_labels), N(db_bounds), cap);
+	s->fam_db_server = metrics__family(m, METRIC_HISTOGRAM, "db_server_operation_duration_seconds",
+		"Duration of database operations, observed in the database server process.",
+		N(db_labels), N(db_bounds), cap);
+	s->fam_spans = metrics__family(m, METRIC_COUNTER, "sonde_spans_total", "Spans finished.",
+		N(l_kind), NULL, 0, 0);
+#undef N
+	if (s->fam_server < 0 || s->fam_client < 0 || s->fam_db_client < 0 ||
+	    s->fam_db_server < 0 || s->fam_spans < 0) {
+		int err = s->fam_server < 0 ? s->fam_server : -EINVAL;
+
+		free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void signals__free(struct signals *s)
+{
+	free(s);
+}
+
+/* Decimal without stdio: called twice per span on the hot path. */
+static const char *utoa(unsigned int v, char *buf, size_t n)
+{
+	char *p = buf + n;
+
+	*--p = 0;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && p > buf);
+	return p;
+}
+
+static const char *peer_label(struct signals *g, const struct sonde_tuple *t)
+{
+	if (!g->last_peer_str[0] || t->family != g->last_peer.family ||
+	    memcmp(t->daddr, g->last_peer.daddr, 16) != 0) {
+		span__addr(t, 1, g->last_peer_str, sizeof(g->last_peer_str));
+		g->last_peer = *t;
+	}
+	return g->last_peer_str;
+}
+
+void signals__span(void *arg, const struct span *s)
+{
+	struct signals *g = arg;
+	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
+	char status_buf[8], port_buf[8];
+	/* no response (a failed client request): no status code */
+	const char *status = s->status ? utoa(s->status, status_buf, sizeof(status_buf)) : "";
+	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
+
+	/* database uprobe spans do not pass through the agent's --comm filter */
+	if (g->o.comm && strncmp(s->comm, g->o.comm, SONDE_COMM_LEN) != 0)
+		return;
+	metrics__add(g->m, g->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
+	if (s->proto == SPAN_DB) {
+		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
+				     s->service };
+
+		metrics__observe(g->m, s->kind == SPAN_SERVER ? g->fam_db_server : g->fam_db_client,
+				 lv, secs);
+	} else if (s->kind == SPAN_SERVER) {
+		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
+				     s->service, utoa(s->tuple.sport, port_buf, sizeof(port_buf)),
+				     s->error_type };
+
+		metrics__observe(g->m, g->fam_server, lv, secs);
+	} else {
+		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
+				     s->service, peer_label(g, &s->tuple),
+				     utoa(s->tuple.dport, port_buf, sizeof(port_buf)), s->error_type };
+
+		metrics__observe(g->m, g->fam_client, lv, secs);
+	}
+	otlp__span(g->o.otlp, s);
+	if (g->o.print_spans && !g->print_failed && span__print_json(stdout, s) < 0) {
+		g->print_failed = true;
+		log_warn("stdout closed; no longer printing spans", LS("error", strerror(errno)));
+	}
+}

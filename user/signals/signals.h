@@ -1,0 +1,29 @@
+/* Spans → signals: the RED histograms with OTel semantic-convention names
+ * and labels (http_server_request_duration_seconds, db_client_…), OTLP
+ * spans, and `--print spans`. This is the span builder's sink. */
+#ifndef SONDE_SIGNALS_H
+#define SONDE_SIGNALS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "metrics/metrics.h"
+#include "span/span.h"
+
+struct otlp;
+
+struct signals_opts {
+	size_t max_series;		/* cardinality cap per family */
+	const char *comm;		/* report only this comm; NULL: all */
+	bool print_spans;		/* JSON lines on stdout */
+	struct otlp *otlp;		/* NULL: no OTLP export */
+};
+
+struct signals;
+
+int signals__new(struct signals **out, struct metrics *m, const struct signals_opts *o);
+void signals__free(struct signals *s);
+/* A finished span (struct span_sink.emit). */
+void signals__span(void *signals, const struct span *s);
+
+#endif

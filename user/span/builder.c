@@ -1,0 +1,130 @@
+/* The one span builder (see builder.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "span/builder.h"
+#include "span/route.h"
+#include "span/semconv.h"
+#include "span/tracectx.h"
+#include "util/proc.h"
+
+struct span_builder {
+	struct tracectx *tc;
+	struct span_sink sink;
+};
+
+struct span_builder *span_builder__new(struct tracectx *tc, const struct span_sink *sink)
+{
+	struct span_builder *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->tc = tc;
+	b->sink = *sink;
+	return b;
+}
+
+void span_builder__free(struct span_builder *b)
+{
+	free(b);
+}
+
+struct tracectx *span_builder__tracectx(struct span_builder *b)
+{
+	return b->tc;
+}
+
+void span_builder__request_ctx(struct span_builder *b, const struct span_origin *o,
+			       const struct tracectx_hdr *h, struct span_ctx *out)
+{
+	static const struct sonde_tuple none;
+	const struct sonde_tuple *t = o->tuple ? o->tuple : &none;
+
+	if (o->server)
+		tracectx__server_request(b->tc, o->tgid, o->tid, t, h, out);
+	else
+		tracectx__client_request(b->tc, o->tgid, o->tid, t, h, out);
+}
+
+/* The fields every span has. */
+static void begin(struct span *s, const struct span_origin *o, enum span_proto proto,
+		  uint64_t start_ns, uint64_t end_ns)
+{
+	memset(s, 0, sizeof(*s));
+	s->kind = o->server ? SPAN_SERVER : SPAN_CLIENT;
+	s->proto = (uint8_t)proto;
+	s->start_ns = start_ns;
+	s->end_ns = end_ns < start_ns ? start_ns : end_ns;
+	s->tgid = o->tgid;
+	s->tid = o->tid;
+	memcpy(s->comm, o->comm, sizeof(s->comm));
+	s->service = proc__service(o->tgid, o->exe, o->comm);
+	if (o->tuple)
+		s->tuple = *o->tuple;
+	s->tls = o->tls;
+}
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+void span_builder__http(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
+			uint64_t end_ns, const struct span_http *h)
+{
+	struct span s;
+
+	begin(&s, o, SPAN_HTTP, start_ns, end_ns);
+	copy_str(s.method, sizeof(s.method), h->method);
+	copy_str(s.target, sizeof(s.target), h->target);
+	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
+	s.status = h->status;
+	s.version_minor = h->version_minor;
+	s.incomplete = h->incomplete;
+	s.ctx = *h->ctx;
+	copy_str(s.request_id, sizeof(s.request_id), h->request_id);
+	copy_str(s.tracking_id, sizeof(s.tracking_id), h->tracking_id);
+	copy_str(s.correlation_id, sizeof(s.correlation_id), h->correlation_id);
+	/* A transport failure says more than the status of a cut response. */
+	if (h->fail)
+		copy_str(s.error_type, sizeof(s.error_type), h->fail);
+	else
+		semconv__http_error_type(s.error_type, sizeof(s.error_type), o->server, s.status);
+	if (o->server)
+		tracectx__server_done(b->tc, s.tgid, s.tid, &s.ctx);
+	b->sink.emit(b->sink.arg, &s);
+}
+
+void span_builder__db(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
+		      uint64_t end_ns, const struct span_db *d)
+{
+	struct span s;
+
+	begin(&s, o, SPAN_DB, start_ns, end_ns);
+	s.incomplete = d->incomplete;
+	s.db_system = d->system;
+	/* A client span is a child of the server span its thread is serving
+	 * (as for HTTP client requests; a database request carries no
+	 * traceparent of its own). A server span has no incoming context. */
+	if (o->server)
+		tracectx__root(b->tc, &s.ctx);
+	else
+		span_builder__request_ctx(b, o, NULL, &s.ctx);
+	if (!d->sql) {
+		copy_str(s.db_operation, sizeof(s.db_operation), d->name);
+		snprintf(s.db_query, sizeof(s.db_query), "%.*s", (int)d->text_len, d->text);
+	} else {
+		sql__normalize(d->text, d->text_len, d->dialect, s.db_query, sizeof(s.db_query));
+		sql__operation(d->text, d->text_len, s.db_operation, sizeof(s.db_operation));
+		sql__collection(d->text, d->text_len, s.db_collection, sizeof(s.db_collection));
+		if (!s.db_operation[0] && d->prepared)	/* prepared before the agent started */
+			snprintf(s.db_operation, sizeof(s.db_operation), "EXECUTE");
+	}
+	copy_str(s.db_status, sizeof(s.db_status), d->status);
+	if (d->error)
+		copy_str(s.error_type, sizeof(s.error_type), d->status && d->status[0] ? d->status : "_OTHER");
+	else if (d->fail)
+		copy_str(s.error_type, sizeof(s.error_type), d->fail);
+	b->sink.emit(b->sink.arg, &s);
+}
