@@ -49,12 +49,12 @@ UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
 test_libwatch_LIBS := -lelf
 # databases (issue #4)
-UNIT_TESTS += sql pg mysql redis dbconn
+UNIT_TESTS += sql pg mysql redis db
 test_sql_SRCS     := user/span/sql.c
 test_pg_SRCS      := user/proto/pg/pg.c
 test_mysql_SRCS   := user/proto/mysql/mysql.c
 test_redis_SRCS   := user/proto/redis/redis.c
-test_dbconn_SRCS  = $(test_conn_SRCS)
+test_db_SRCS      = $(test_conn_SRCS)
 # BPF word-at-a-time hex/traceparent code (include/hexword.h), on the host
 UNIT_TESTS += hexword
 test_hexword_SRCS := user/span/tracectx.c

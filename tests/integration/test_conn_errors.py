@@ -7,7 +7,7 @@ connection_closed / connection_reset / request_cancelled, in --print spans,
 in /metrics (error_type label) and in OTLP (status ERROR, error.type, decoded
 by the Node receiver). nginx's own answers (502, 504) are server spans with
 error.type. ETIMEDOUT and unreachable hosts cannot be produced on loopback
-here: they are covered by the conntrack unit tests only."""
+here: they are covered by the connection-table unit tests (test_conn) only."""
 import http.client
 import os
 import subprocess

@@ -8,7 +8,7 @@
 #include "span/builder.h"
 #include "span/semconv.h"
 
-struct dbconn {
+struct db_conn {
 	const struct db_wire *w;
 	uint8_t parsed_ok;	/* at least one operation reported */
 	uint8_t inference_counted;
@@ -19,7 +19,7 @@ struct dbconn {
 };
 
 struct feed {
-	struct dbconn *d;
+	struct db_conn *d;
 	const struct proto_conn *c;
 	const struct sonde_data_event *ev;	/* NULL: failing (db__fail) */
 	const char *fail;	/* error.type of the operations reported failed */
@@ -45,7 +45,7 @@ enum proto_verdict db__role_fits(const struct sonde_data_event *ev, bool sender_
 
 void *db__open(const struct db_wire *w, enum proto_pass pass)
 {
-	struct dbconn *d = calloc(1, sizeof(*d) + w->session_size);
+	struct db_conn *d = calloc(1, sizeof(*d) + w->session_size);
 
 	if (!d)
 		return NULL;
@@ -56,7 +56,7 @@ void *db__open(const struct db_wire *w, enum proto_pass pass)
 
 void db__free(void *st, struct proto_stats *stats)
 {
-	struct dbconn *d = st;
+	struct db_conn *d = st;
 
 	if (!d)
 		return;
@@ -69,7 +69,7 @@ static void on_op(void *arg, const struct db_op *op)
 {
 	struct feed *x = arg;
 	const struct proto_conn *c = x->c;
-	struct dbconn *d = x->d;
+	struct db_conn *d = x->d;
 	const struct db_calls *calls = c->env->db_calls;
 	struct proto_stats *st = &c->env->stats[d->w->id];
 	struct span_origin o = { .tgid = c->tgid, .tid = op->tid,
@@ -110,7 +110,7 @@ static void on_op(void *arg, const struct db_op *op)
 static void on_error(void *arg, int reason)
 {
 	struct feed *x = arg;
-	struct dbconn *d = x->d;
+	struct db_conn *d = x->d;
 	struct proto_stats *st = &x->c->env->stats[d->w->id];
 
 	switch (d->w->err_kind(reason)) {
@@ -137,7 +137,7 @@ static const struct db_callbacks callbacks = { .on_op = on_op, .on_error = on_er
 
 void db__feed(void *st, const struct proto_conn *c, const struct sonde_data_event *ev)
 {
-	struct dbconn *d = st;
+	struct db_conn *d = st;
 	struct feed x = { .d = d, .c = c, .ev = ev };
 	const struct db_calls *calls = c->env->db_calls;
 	bool server = c->role == SONDE_ROLE_SERVER;
@@ -166,7 +166,7 @@ void db__feed(void *st, const struct proto_conn *c, const struct sonde_data_even
  * a client span with this error.type, no db_status, ending at end_ns. One
  * the server had already answered with an error (PostgreSQL's FATAL before
  * it hangs up) keeps that error. */
-static void fail_waiting(struct dbconn *d, const struct proto_conn *c, const char *error_type,
+static void fail_waiting(struct db_conn *d, const struct proto_conn *c, const char *error_type,
 			 uint64_t end_ns)
 {
 	struct feed x = { .d = d, .c = c, .ev = NULL, .fail = error_type, .end_ns = end_ns };

@@ -567,5 +567,5 @@ int main(void)
 	conn__free(t);
 	span_builder__free(spans);
 	tracectx__free(tc);
-	return check_summary("test_dbconn");
+	return check_summary("test_db");
 }
