@@ -10,8 +10,11 @@ VMLINUX  := vmlinux/$(subst aarch64,arm64,$(UNAME_M))
 
 # One BPF object per concern; each gets a skeleton. The objects are kept
 # (not deleted as intermediates): the guest test loads them for verifier logs.
-BPF_OBJS := sock tcp floor tcpstate sched inject tls
+BPF_OBJS := sock tcp tcpstate sched inject tls
 BPF_OBJS += dbclient
+# The bench's own BPF (tests/bench/X.bpf.c), for its tools only: floor is
+# build/sonde-floor's count-only programs.
+BENCH_BPF_OBJS := floor
 USER_SRCS := $(wildcard user/*.c user/*/*.c user/*/*/*.c)
 USER_ALL := $(wildcard user/*.[ch] user/*/*.[ch] user/*/*/*.[ch])
 USER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
@@ -61,16 +64,24 @@ test_hexword_SRCS := user/span/tracectx.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
-.SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS))
+.SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard include/*.h) $(wildcard bpf/lib/*.h) | $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
-	$(STRIP) -g $@.tmp -o $@   # drop DWARF, keep BTF
-	@rm -f $@.tmp
+define bpf-compile
+$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+$(STRIP) -g $@.tmp -o $@   # drop DWARF, keep BTF
+@rm -f $@.tmp
+endef
+BPF_DEPS := $(wildcard include/*.h) $(wildcard bpf/lib/*.h)
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(BUILD)
+	$(bpf-compile)
+
+$(patsubst %,$(BUILD)/%.bpf.o,$(BENCH_BPF_OBJS)): $(BUILD)/%.bpf.o: tests/bench/%.bpf.c $(BPF_DEPS) | $(BUILD)
+	$(bpf-compile)
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@

@@ -6,6 +6,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "sonde.h"
+/* sock.bpf.c's maps (lib/maps.bpf.h), fds shared by the loader. */
+#define SONDE_MAP_RINGS
+#define SONDE_MAP_THREAD_CTX
+#include "lib/maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -40,18 +44,6 @@ static __always_inline __u8 *inject_buf(void)
 }
 #define TRACECTX_BUF() inject_buf()
 #include "lib/tracectx.h"
-
-/* sock.bpf.c's per-CPU rings (fd shared by the loader). */
-struct ring_inner {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 21);
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct ring_inner);
-} rings SEC(".maps");
 
 /* key: remote port (host order); value unused. Filled by the daemon from
  * --inject-port and from ports its client connections were seen to speak

@@ -6,9 +6,16 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
+/* Shared maps (lib/maps.bpf.h), created with this object (tcp_bytes with
+ * tcp.bpf.c when that one loads). */
+#define SONDE_MAP_RINGS
+#define SONDE_MAP_CONNS
+#define SONDE_MAP_SSL_CALLS
+#define SONDE_MAP_THREAD_CTX
+#define SONDE_MAP_TCP_BYTES
+#include "lib/maps.bpf.h"
 #include "lib/fd_sock.h"
 #include "lib/tcp_bytes.h"
-#include "lib/ssl_calls.h"
 #include "lib/data_event.h"
 #include "lib/event_hdr.h"
 
@@ -35,38 +42,13 @@ volatile __u32 preexisting_live = 0;
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
 
-/* One ring of sonde_data_event / sonde_close_event records per CPU: a
- * single shared ring costs a cross-CPU spinlock and cache-line transfers
- * on every record (measured ~300-600 ns per record with two busy CPUs).
- * The daemon creates the rings (size set there) and merges them by ktime.
- * key: CPU id; value: ring buffer map. */
-struct ring_inner {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 21);
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);		/* set to the CPU count by the loader */
-	__type(key, __u32);
-	__array(values, struct ring_inner);
-} rings SEC(".maps");
-
+/* This CPU's ring (lib/maps.bpf.h): sonde_data_event / sonde_close_event records. */
 static __always_inline void *cpu_ring(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 
 	return bpf_map_lookup_elem(&rings, &cpu);
 }
-
-/* key: tgid << 32 | fd; value: struct sonde_conn.
- * Inserted on accept/connect exit or on first read/write of an untracked
- * socket; deleted on close(2). LRU because exit(2) closes fds unseen. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct sonde_conn);
-} conns SEC(".maps");
 
 /* Syscall entry arguments of one thread, kept until its exit. */
 struct sonde_args {

@@ -7,6 +7,8 @@
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
 #include "lib/core_fixes.bpf.h"
+/* Shared with sock.bpf.c (lib/maps.bpf.h), created with this object. */
+#define SONDE_MAP_TCP_BYTES
 #include "lib/tcp_bytes.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -9,7 +9,11 @@
 #include <bpf/bpf_tracing.h>
 #include "sonde.h"
 #include "sonde_tls.h"
-#include "lib/ssl_calls.h"
+/* sock.bpf.c's maps (lib/maps.bpf.h), fds shared by the loader. */
+#define SONDE_MAP_RINGS
+#define SONDE_MAP_CONNS
+#define SONDE_MAP_SSL_CALLS
+#include "lib/maps.bpf.h"
 #include "lib/data_event.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -18,26 +22,6 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_tgid = 0;
 const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
-
-/* The socket tracer's maps, shared (the loader reuses sock.bpf.c's fds):
- * per-CPU rings and the connection table. Same definitions as there. */
-struct ring_inner {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 21);
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct ring_inner);
-} rings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct sonde_conn);
-} conns SEC(".maps");
 
 /* key: the SSL * in a process; value: the socket it was last bound to.
  * Inserted at the return of a bound call; lets a call that makes no

@@ -339,9 +339,9 @@ static void open_uprobes(struct agent *a, const struct loader_opts *lo)
 	if (!a->opt.no_tls) {
 		struct tls_opts to = { .self_tgid = lo->self_tgid, .filter_tgid = lo->filter_tgid,
 				       .capture_bytes = lo->capture_bytes,
-				       .rings_fd = loader__sock_map_fd(a->ld, "rings"),
-				       .conns_fd = loader__sock_map_fd(a->ld, "conns"),
-				       .ssl_calls_fd = loader__sock_map_fd(a->ld, "ssl_calls") };
+				       .rings_fd = loader__rings_fd(a->ld),
+				       .conns_fd = loader__conns_fd(a->ld),
+				       .ssl_calls_fd = loader__ssl_calls_fd(a->ld) };
 		int terr = tls__open(&a->tls, &to, a->m, a->watch);
 
 		if (terr)

@@ -1,6 +1,7 @@
-/* W3C trace context in the kernel: the per-thread server context that
- * inject.bpf.c reads when the thread sends a request, a bounded scan of an
- * HTTP head (line end, head end, traceparent) and traceparent parsing.
+/* W3C trace context in the kernel: the per-thread server context (the
+ * thread_ctx map, lib/maps.bpf.h) that inject.bpf.c reads when the thread
+ * sends a request, a bounded scan of an HTTP head (line end, head end,
+ * traceparent) and traceparent parsing.
  * The includer defines TRACECTX_BUF(): its per-CPU staging buffer holding
  * the bytes to scan (at least TRACECTX_SCAN_MAX + 64 bytes, 8-byte
  * aligned: words are loaded whole), or NULL. */
@@ -11,21 +12,14 @@
 #include <bpf/bpf_helpers.h>
 #include "sonde.h"
 #include "hexword.h"
+#ifndef SONDE_MAP_THREAD_CTX
+#error "define SONDE_MAP_THREAD_CTX (lib/maps.bpf.h) before including lib/tracectx.h"
+#endif
+#include "lib/maps.bpf.h"
 
 /* Head bytes scanned; a power of two: indexes are masked with it - 1. */
 #define TRACECTX_SCAN_MAX 1024
 #define TRACECTX_TP_LEN 55	/* "00-<32 hex>-<16 hex>-<2 hex>" */
-
-/* key: pid_tgid; value: struct sonde_thread_ctx. Written by sock.bpf.c when
- * a server thread reads the first bytes of a request, deactivated when it
- * writes on that server socket; read by inject.bpf.c (same map, fd shared by
- * the loader). LRU: threads die without telling. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct sonde_thread_ctx);
-} thread_ctx SEC(".maps");
 
 struct tracectx_scan {
 	__u8 *buf;		/* TRACECTX_BUF(), looked up once for all words */

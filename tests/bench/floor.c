@@ -1,4 +1,4 @@
-/* Benchmark floor: attaches bpf/floor.bpf.c (count-only programs on the same
+/* Benchmark floor: attaches floor.bpf.c (count-only programs on the same
  * syscall tracepoints as sonde) until SIGINT/SIGTERM, then prints the count. */
 #include <signal.h>
 #include <stdio.h>

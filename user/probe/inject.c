@@ -90,10 +90,9 @@ int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
 	in->skel->rodata->self_tgid = self_tgid;
 	in->skel->rodata->filter_tgid = filter_tgid;
 	step = "share maps";
-	err = bpf_map__reuse_fd(in->skel->maps.rings, loader__sock_map_fd(ld, "rings"));
+	err = bpf_map__reuse_fd(in->skel->maps.rings, loader__rings_fd(ld));
 	if (!err)
-		err = bpf_map__reuse_fd(in->skel->maps.thread_ctx,
-					loader__sock_map_fd(ld, "thread_ctx"));
+		err = bpf_map__reuse_fd(in->skel->maps.thread_ctx, loader__thread_ctx_fd(ld));
 	if (err)
 		goto fail;
 	step = "load";

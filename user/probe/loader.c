@@ -545,11 +545,6 @@ void loader__close(struct loader *l)
 	free(l);
 }
 
-int loader__sock_map_fd(const struct loader *l, const char *name)
-{
-	return bpf_object__find_map_fd_by_name(l->sock->obj, name);
-}
-
 void loader__add_probe(struct loader *l, const char *hook, const char *mode, bool attached,
 		       const char *detail)
 {
@@ -613,9 +608,24 @@ int loader__gc_args(struct loader *l)
 	return removed;
 }
 
+int loader__rings_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.rings);
+}
+
 int loader__conns_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.conns);
+}
+
+int loader__ssl_calls_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.ssl_calls);
+}
+
+int loader__thread_ctx_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.thread_ctx);
 }
 
 int loader__tcp_bytes_fd(const struct loader *l)

@@ -45,8 +45,17 @@ struct ring_set *loader__rings(const struct loader *l);
 uint32_t loader__ring_bytes(const struct loader *l);
 /* sum over CPUs of counter idx */
 uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
-/* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn) */
+/* The maps sock.bpf.c shares with other objects (bpf/lib/maps.bpf.h), for
+ * bpf_map__reuse_fd before those load. */
+/* fd of the per-CPU rings map (key CPU, value a ring buffer): tls, inject */
+int loader__rings_fd(const struct loader *l);
+/* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn): tls */
 int loader__conns_fd(const struct loader *l);
+/* fd of the OpenSSL calls in progress (key pid_tgid, value struct ssl_call): tls */
+int loader__ssl_calls_fd(const struct loader *l);
+/* fd of the per-thread server trace context (key pid_tgid, value
+ * sonde_thread_ctx): inject */
+int loader__thread_ctx_fd(const struct loader *l);
 /* Tells the kernel to stop reporting a connection that speaks no supported
  * protocol (when fd still holds socket sk). */
 void loader__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);
@@ -68,9 +77,6 @@ int loader__tcp_stats_fd(const struct loader *l);
 int loader__runq_fd(const struct loader *l);
 int loader__ncpus(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);
-/* fd of a map of sock.bpf.c by name ("rings", "thread_ctx"), or -1:
- * other objects share them (inject.bpf.c) */
-int loader__sock_map_fd(const struct loader *l, const char *name);
 /* Reports a hook attached by another module (sonde_probe_info, /healthz). */
 void loader__add_probe(struct loader *l, const char *hook, const char *mode, bool attached,
 		       const char *detail);

@@ -15,7 +15,9 @@ struct tls_opts {
 	uint32_t self_tgid;
 	uint32_t filter_tgid;		/* 0 = all */
 	uint32_t capture_bytes;
-	int rings_fd;			/* sock.bpf.c's maps, shared */
+	/* sock.bpf.c's maps, shared (bpf/lib/maps.bpf.h): loader__rings_fd,
+	 * loader__conns_fd, loader__ssl_calls_fd */
+	int rings_fd;
 	int conns_fd;
 	int ssl_calls_fd;
 };

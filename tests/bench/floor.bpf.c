@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Benchmark floor: the same syscall tracepoints as sock.bpf.c doing nothing
- * but a per-CPU count, to separate tracepoint cost from sonde's own work. */
+/* Benchmark floor: the same syscall tracepoints as bpf/sock.bpf.c doing
+ * nothing but a per-CPU count, to separate tracepoint cost from sonde's own
+ * work. Built for build/sonde-floor (tests/bench/floor.c) only. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
