@@ -23,6 +23,8 @@
 #include "probe/inject.h"
 #include "probe/libwatch.h"
 #include "probe/loader.h"
+#include "probe/optional.h"
+#include "probe/sock.h"
 #include "probe/ring.h"
 #include "probe/tls.h"
 #include "signals/procstat.h"
@@ -145,8 +147,8 @@ static void collect_metrics(void *arg)
 
 	/* Drain first so the page reflects every request finished so far. */
 	drain(a, false);
-	tcpstate__collect(a->tcpstate, loader__tcp_stats_fd(a->ld));
-	sched__collect(a->sched, loader__runq_fd(a->ld), loader__ncpus(a->ld));
+	tcpstate__collect(a->tcpstate, optional__tcp_stats_fd(a->ld));
+	sched__collect(a->sched, optional__runq_fd(a->ld), loader__ncpus(a->ld));
 	procstat__collect(a->procstat);
 	dbclient__collect(a->dbc);
 	tls__collect(a->tls);
@@ -261,9 +263,9 @@ int agent__run(struct agent *a)
 					uint64_t ns = (uint64_t)now.tv_sec * 1000000000ULL + now.tv_nsec;
 					if (ns > IDLE_CONN_NS)
 						conn__sweep(a->ct, ns - IDLE_CONN_NS);
-					loader__preexisting_tick(a->ld);
+					sock_probe__preexisting_tick(a->ld);
 					if (ticks % (5 * 1000 / TICK_MS) == 0)
-						a->args_gc += (uint64_t)loader__gc_args(a->ld);
+						a->args_gc += (uint64_t)sock_probe__gc_args(a->ld);
 					if (a->watch && ticks % (LIB_RESCAN_S * 1000 / TICK_MS) == 0) {
 						uint64_t t0 = mono_ns();
 
@@ -308,7 +310,7 @@ cleanup:
  * connections traceparent injection should take over. */
 static void hook_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 {
-	loader__ignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
+	sock_probe__ignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
 }
 
 static void hook_injectable(void *arg, const struct sonde_data_event *ev)
@@ -339,9 +341,9 @@ static void open_uprobes(struct agent *a, const struct loader_opts *lo)
 	if (!a->opt.no_tls) {
 		struct tls_opts to = { .self_tgid = lo->self_tgid, .filter_tgid = lo->filter_tgid,
 				       .capture_bytes = lo->capture_bytes,
-				       .rings_fd = loader__rings_fd(a->ld),
-				       .conns_fd = loader__conns_fd(a->ld),
-				       .ssl_calls_fd = loader__ssl_calls_fd(a->ld) };
+				       .rings_fd = sock_probe__rings_fd(a->ld),
+				       .conns_fd = sock_probe__conns_fd(a->ld),
+				       .ssl_calls_fd = sock_probe__ssl_calls_fd(a->ld) };
 		int terr = tls__open(&a->tls, &to, a->m, a->watch);
 
 		if (terr)
@@ -431,7 +433,7 @@ int agent__open(struct agent **out, const struct config *c)
 		log_error("cannot start tracing", LS("error", strerror(-err)));
 		return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */
 	}
-	loader__seed_preexisting(a->ld, &lo);
+	sock_probe__seed_preexisting(a->ld, &lo);
 	if (!c->no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
 		inject__set_policy(a->inject, !c->no_inject_learn,
 				   strcmp(c->listen, "none") ? listen_port(c->listen) : 0);

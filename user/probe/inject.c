@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "probe/inject.h"
+#include "probe/sock.h"
 #include "util/log.h"
 #include "inject.skel.h"
 
@@ -90,9 +91,9 @@ int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
 	in->skel->rodata->self_tgid = self_tgid;
 	in->skel->rodata->filter_tgid = filter_tgid;
 	step = "share maps";
-	err = bpf_map__reuse_fd(in->skel->maps.rings, loader__rings_fd(ld));
+	err = bpf_map__reuse_fd(in->skel->maps.rings, sock_probe__rings_fd(ld));
 	if (!err)
-		err = bpf_map__reuse_fd(in->skel->maps.thread_ctx, loader__thread_ctx_fd(ld));
+		err = bpf_map__reuse_fd(in->skel->maps.thread_ctx, sock_probe__thread_ctx_fd(ld));
 	if (err)
 		goto fail;
 	step = "load";

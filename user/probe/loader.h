@@ -43,38 +43,6 @@ void loader__close(struct loader *l);
 struct ring_set *loader__rings(const struct loader *l);
 /* bytes of each per-CPU ring */
 uint32_t loader__ring_bytes(const struct loader *l);
-/* sum over CPUs of counter idx */
-uint64_t loader__counter(const struct loader *l, enum sonde_counter idx);
-/* The maps sock.bpf.c shares with other objects (bpf/lib/maps.bpf.h), for
- * bpf_map__reuse_fd before those load. */
-/* fd of the per-CPU rings map (key CPU, value a ring buffer): tls, inject */
-int loader__rings_fd(const struct loader *l);
-/* fd of the kernel connection table (key tgid << 32 | fd, value sonde_conn): tls */
-int loader__conns_fd(const struct loader *l);
-/* fd of the OpenSSL calls in progress (key pid_tgid, value struct ssl_call): tls */
-int loader__ssl_calls_fd(const struct loader *l);
-/* fd of the per-thread server trace context (key pid_tgid, value
- * sonde_thread_ctx): inject */
-int loader__thread_ctx_fd(const struct loader *l);
-/* Tells the kernel to stop reporting a connection that speaks no supported
- * protocol (when fd still holds socket sk). */
-void loader__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);
-/* Seeds sockets that predate the agent; then, each call, turns the BPF side's
- * register-recovery path off once none of them is left. */
-void loader__seed_preexisting(struct loader *l, const struct loader_opts *o);
-void loader__preexisting_tick(struct loader *l);
-/* Deletes syscall-argument entries of threads that no longer exist (a
- * thread killed inside a syscall never reaches its exit hook). Returns the
- * number removed. */
-int loader__gc_args(struct loader *l);
-/* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
-int loader__tcp_bytes_fd(const struct loader *l);
-/* fd of tcpstate.bpf.c's per-tgid stats (key tgid, value sonde_tcp_stats),
- * -1 when that object is not loaded */
-int loader__tcp_stats_fd(const struct loader *l);
-/* fd of sched.bpf.c's per-CPU run-queue stats (key tgid, value
- * sonde_runq_stats), -1 when not loaded */
-int loader__runq_fd(const struct loader *l);
 int loader__ncpus(const struct loader *l);
 size_t loader__probes(const struct loader *l, const struct probe_info **out);
 /* Reports a hook attached by another module (sonde_probe_info, /healthz). */

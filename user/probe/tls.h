@@ -15,8 +15,8 @@ struct tls_opts {
 	uint32_t self_tgid;
 	uint32_t filter_tgid;		/* 0 = all */
 	uint32_t capture_bytes;
-	/* sock.bpf.c's maps, shared (bpf/lib/maps.bpf.h): loader__rings_fd,
-	 * loader__conns_fd, loader__ssl_calls_fd */
+	/* sock.bpf.c's maps, shared (bpf/lib/maps.bpf.h): sock_probe__rings_fd,
+	 * sock_probe__conns_fd, sock_probe__ssl_calls_fd */
 	int rings_fd;
 	int conns_fd;
 	int ssl_calls_fd;

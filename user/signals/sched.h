@@ -11,7 +11,7 @@ struct sched;
 
 int sched__new(struct sched **out, struct metrics *m, size_t max_series);
 void sched__free(struct sched *s);
-/* Moves the kernel's histograms (map fd from loader__runq_fd, -1: nothing to
+/* Moves the kernel's histograms (map fd from optional__runq_fd, -1: nothing to
  * do; ncpus = possible CPUs) into the registry. Called before each render. */
 void sched__collect(struct sched *s, int runq_fd, int ncpus);
 

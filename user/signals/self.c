@@ -9,6 +9,7 @@
 #include "conn/conn.h"
 #include "probe/inject.h"
 #include "probe/loader.h"
+#include "probe/sock.h"
 #include "probe/mapdrain.h"
 #include "proto/proto.h"
 #include "signals/self.h"
@@ -152,7 +153,7 @@ static void collect_tcp_bytes(struct self_metrics *s, struct loader *ld)
 {
 	struct sonde_tcp_bytes v;
 
-	mapdrain__u32(loader__tcp_bytes_fd(ld), &v, tcp_bytes_cb, s);
+	mapdrain__u32(sock_probe__tcp_bytes_fd(ld), &v, tcp_bytes_cb, s);
 }
 
 void self__collect(struct self_metrics *s, const struct self_sources *src)
@@ -170,9 +171,9 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 
 		metrics__set(s->m, s->fam_probe, lv, p[i].attached ? 1 : 0);
 	}
-	metrics__set(s->m, s->fam_events, ring, (double)loader__counter(src->ld, SONDE_CNT_EVENTS));
-	metrics__set(s->m, s->fam_drops, ring, (double)loader__counter(src->ld, SONDE_CNT_RING_DROPS));
-	metrics__set(s->m, s->fam_read_fail, NULL, (double)loader__counter(src->ld, SONDE_CNT_READ_FAIL));
+	metrics__set(s->m, s->fam_events, ring, (double)sock_probe__counter(src->ld, SONDE_CNT_EVENTS));
+	metrics__set(s->m, s->fam_drops, ring, (double)sock_probe__counter(src->ld, SONDE_CNT_RING_DROPS));
+	metrics__set(s->m, s->fam_read_fail, NULL, (double)sock_probe__counter(src->ld, SONDE_CNT_READ_FAIL));
 	for (int id = 0; id < PROTO__COUNT; id++) {
 		const struct proto_stats *ps = &st->proto[id];
 		const char *lv[] = { proto_table[id]->name };

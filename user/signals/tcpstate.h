@@ -13,7 +13,7 @@ struct tcpstate;
 /* Registers the families (cardinality cap max_series each). */
 int tcpstate__new(struct tcpstate **out, struct metrics *m, size_t max_series);
 void tcpstate__free(struct tcpstate *t);
-/* Moves the kernel's counts (map fd from loader__tcp_stats_fd; -1: nothing
+/* Moves the kernel's counts (map fd from optional__tcp_stats_fd; -1: nothing
  * to do) into the registry. Called before each render. */
 void tcpstate__collect(struct tcpstate *t, int stats_fd);
 

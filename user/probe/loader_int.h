@@ -1,0 +1,43 @@
+/* Inside the loader: the state every BPF object's user side in probe/
+ * shares (the probe registry, the rings), and the entry points loader.c
+ * calls in order. Not for use outside user/probe/. */
+#ifndef SONDE_PROBE_LOADER_INT_H
+#define SONDE_PROBE_LOADER_INT_H
+
+#include "probe/loader.h"
+#include "util/log.h"
+
+#define MAX_PROBES 64
+
+struct loader {
+	struct sock_bpf *sock;		/* sock.c */
+	struct tcp_bpf *tcp;		/* tcp.c; NULL when tcp_* hooks fell back to syscalls */
+	struct tcpstate_bpf *tcpstate;	/* optional.c; NULL when off or it could not load */
+	struct sched_bpf *sched;	/* optional.c; NULL when off or it could not load */
+	bool tcp_sendpage;		/* tcp_sendpage hooked too (kernels before 6.5) */
+	bool args_in_task;		/* syscall args in task storage (else the args hash) */
+	struct ring_set *rings;
+	uint32_t ring_bytes;		/* per CPU */
+	struct probe_info probes[MAX_PROBES];
+	size_t nprobes;
+	int ncpus;
+};
+
+/* A new entry in the registry behind sonde_probe_info and /healthz
+ * (mode "unavailable" until set); NULL when full. */
+struct probe_info *loader__probe_add(struct loader *l, const char *hook, bool required);
+/* The last warnings libbpf printed (the verifier's log): forgotten before a
+ * load, logged when it finally fails. */
+void loader__libbpf_clear(void);
+void loader__libbpf_dump_at(enum log_level level, const char *what);
+void loader__libbpf_dump(const char *what);
+
+/* tcp.c: tcp.bpf.c in the cheapest mode that works, reported per hook. */
+int tcp__probe(struct loader *l, const struct loader_opts *o);
+/* sock.c: sock.bpf.c loaded (syscall-argument store chosen), its rings
+ * created and every program attached, each reported. */
+int sock__open(struct loader *l, const struct loader_opts *o);
+/* optional.c: tcpstate.bpf.c and sched.bpf.c, when asked for; never fatal. */
+void optional__open(struct loader *l, const struct loader_opts *o);
+
+#endif
