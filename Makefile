@@ -61,6 +61,9 @@ test_db_SRCS      = $(test_conn_SRCS)
 # BPF word-at-a-time hex/traceparent code (include/hexword.h), on the host
 UNIT_TESTS += hexword
 test_hexword_SRCS := user/span/tracectx.c
+# the service-name rule
+UNIT_TESTS += proc
+test_proc_SRCS := user/util/proc.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz

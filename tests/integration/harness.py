@@ -130,13 +130,6 @@ def parse_metrics(text):
     return out
 
 
-def http_error_type(kind, status):
-    """error_type label of an HTTP histogram series: the status for 5xx, and
-    for 4xx on the client side (semantic conventions); "" otherwise."""
-    status = int(status)
-    return str(status) if status >= 500 or (kind == "client" and status >= 400) else ""
-
-
 def series(metrics, name, **labels):
     """Value of the one series of name whose labels are exactly labels."""
     return metrics.get((name, frozenset(labels.items())))

@@ -13,7 +13,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, Nginx, ROOT, check, check_eq, exe_name, finish, free_port,  # noqa: E402
-                     http_error_type, http_status, series, spawn, wait_until)
+                     http_status, series, spawn, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_H = "http_server_request_duration_seconds"
@@ -103,40 +103,43 @@ def main():
         "os._exit(0)\n")], capture_output=True, text=True, timeout=30)
     check_eq(early.stdout.strip(), "404", "early-exit client got its status")
 
-    nginx_server = [  # (method, status, route, count)
-        ("GET", "200", "/", 5), ("GET", "404", "/missing", 3), ("GET", "500", "/error", 2),
-        ("GET", "200", "/users/{id}", 6), ("HEAD", "200", "/", 1)]
-    py_server = [("GET", "200", "/hello", 3), ("GET", "200", "/slow", 2), ("GET", "500", "/boom", 1),
-                 ("POST", "201", "/echo", 2), ("GET", "200", "/items/{id}", 3),
-                 ("GET", "404", "/exit-early", 1)]
+    # (method, status, route, count, error_type of the server series, of the
+    # client series): a 4xx is the client's error only, a 5xx both sides'
+    nginx_server = [
+        ("GET", "200", "/", 5, "", ""), ("GET", "404", "/missing", 3, "", "404"),
+        ("GET", "500", "/error", 2, "500", "500"), ("GET", "200", "/users/{id}", 6, "", ""),
+        ("HEAD", "200", "/", 1, "", "")]
+    py_server = [
+        ("GET", "200", "/hello", 3, "", ""), ("GET", "200", "/slow", 2, "", ""),
+        ("GET", "500", "/boom", 1, "500", "500"), ("POST", "201", "/echo", 2, "", ""),
+        ("GET", "200", "/items/{id}", 3, "", ""), ("GET", "404", "/exit-early", 1, "", "404")]
 
-    def server_count(m, method, status, route, svc, port):
+    def server_count(m, method, status, route, error_type, svc, port):
         v = series(m, SERVER_H + "_count", http_request_method=method, http_response_status_code=status,
-                   http_route=route, service_name=svc, server_port=str(port),
-                   error_type=http_error_type("server", status))
+                   http_route=route, service_name=svc, server_port=str(port), error_type=error_type)
         return v or 0
 
-    def client_count(m, method, status, route, svc, port):
+    def client_count(m, method, status, route, error_type, svc, port):
         v = series(m, CLIENT_H + "_count", http_request_method=method, http_response_status_code=status,
                    http_route=route, service_name=svc, server_address="127.0.0.1", server_port=str(port),
-                   error_type=http_error_type("client", status))
+                   error_type=error_type)
         return v or 0
 
-    def client_count_v6(m, method, status, route, svc, port):
+    def client_count_v6(m, method, status, route, error_type, svc, port):
         v = series(m, CLIENT_H + "_count", http_request_method=method, http_response_status_code=status,
                    http_route=route, service_name=svc, server_address="::1", server_port=str(port),
-                   error_type=http_error_type("client", status))
+                   error_type=error_type)
         return v or 0
 
     def delta(m, fn, *key):
         return fn(m, *key) - fn(before, *key)
 
-    expected = ([(server_count, (me_, st, rt, "nginx", nginx.port), n) for me_, st, rt, n in nginx_server] +
-                [(client_count, (me_, st, rt, "curl", nginx.port), n - 2 if rt == "/users/{id}" else n)
-                 for me_, st, rt, n in nginx_server] +
-                [(client_count_v6, ("GET", "200", "/users/{id}", "curl", nginx.port), 2)] +
-                [(server_count, (me_, st, rt, py_svc, py_port), n) for me_, st, rt, n in py_server] +
-                [(client_count, (me_, st, rt, me, py_port), n) for me_, st, rt, n in py_server])
+    expected = ([(server_count, (me_, st, rt, se, "nginx", nginx.port), n) for me_, st, rt, n, se, _ in nginx_server] +
+                [(client_count, (me_, st, rt, ce, "curl", nginx.port), n - 2 if rt == "/users/{id}" else n)
+                 for me_, st, rt, n, _, ce in nginx_server] +
+                [(client_count_v6, ("GET", "200", "/users/{id}", "", "curl", nginx.port), 2)] +
+                [(server_count, (me_, st, rt, se, py_svc, py_port), n) for me_, st, rt, n, se, _ in py_server] +
+                [(client_count, (me_, st, rt, ce, me, py_port), n) for me_, st, rt, n, _, ce in py_server])
 
     def all_seen():
         m = agent.metrics()

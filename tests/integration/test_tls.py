@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, NginxTls, check, check_eq, exe_name, finish, free_port,  # noqa: E402
-                     http_error_type, make_cert, series, spawn, wait_until)
+                     make_cert, series, spawn, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_H = "http_server_request_duration_seconds_count"
@@ -89,7 +89,10 @@ def main():
     codes = [l.split()[0] for l in out if l]
     check_eq(codes, ["200"] * 4 + ["404"] * 2 + ["500"] + ["200"] * 3, "curl statuses")
 
-    want = {("/", 200): 4, ("/missing", 404): 2, ("/error", 500): 1, ("/users/{id}", 200): 3}
+    # (route, status, requests, error_type of the server series, of the client series)
+    rows = [("/", 200, 4, "", ""), ("/missing", 404, 2, "", "404"), ("/error", 500, 1, "500", "500"),
+            ("/users/{id}", 200, 3, "", "")]
+    want = {(route, status): n for route, status, n, _, _ in rows}
     wait_until("20 nginx/curl spans", lambda: len(spans_of(ag_ng, scheme="https")) >= 20, fatal=False)
     time.sleep(0.3)  # nothing more may arrive
     srv = spans_of(ag_ng, kind="server", service="nginx")
@@ -105,13 +108,13 @@ def main():
     check_eq(sorted({s["pid"] for s in cli}) != [], True, "client pid recorded")
 
     m = ag_ng.metrics()
-    for (route, status), n in want.items():
+    for route, status, n, srv_err, cli_err in rows:
         check_eq(series(m, SERVER_H, http_request_method="GET", http_response_status_code=str(status),
-                        http_route=route, service_name="nginx", server_port=str(nginx.port), error_type=http_error_type("server", status)),
+                        http_route=route, service_name="nginx", server_port=str(nginx.port), error_type=srv_err),
                  float(n), f"nginx {route} {status} in /metrics")
         check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                         http_route=route, service_name="curl", server_address="127.0.0.1",
-                        server_port=str(nginx.port), error_type=http_error_type("client", status)),
+                        server_port=str(nginx.port), error_type=cli_err),
                  float(n), f"curl {route} {status} in /metrics")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0,
              "no HTTP parse errors (ciphertext not parsed)")
@@ -162,7 +165,8 @@ def main():
                        capture_output=True, text=True, timeout=60)
     check_eq(r.stdout.split(), ["200", "200", "404"], "urllib statuses")
     py_svc = exe_name(pysrv.pid)
-    pwant = {("/py/{id}", 200): 2, ("/missing/{id}", 404): 1}
+    prows = [("/py/{id}", 200, 2, "", ""), ("/missing/{id}", 404, 1, "", "404")]
+    pwant = {(route, status): n for route, status, n, _, _ in prows}
     wait_until("6 python spans", lambda: len(spans_of(ag_py, scheme="https")) >= 6, fatal=False)
     time.sleep(0.3)
     psrv = spans_of(ag_py, kind="server", pid=pysrv.pid)
@@ -174,13 +178,13 @@ def main():
     check_eq(sorted({s.get("scheme") for s in psrv + pcli}), ["https"], "python spans scheme https")
     check_eq(sum(1 for s in pcli if s.get("incomplete")), 0, "client responses complete")
     m = ag_py.metrics()
-    for (route, status), n in pwant.items():
+    for route, status, n, srv_err, cli_err in prows:
         check_eq(series(m, SERVER_H, http_request_method="GET", http_response_status_code=str(status),
-                        http_route=route, service_name=py_svc, server_port=str(py_port), error_type=http_error_type("server", status)),
+                        http_route=route, service_name=py_svc, server_port=str(py_port), error_type=srv_err),
                  float(n), f"python server {route} {status} in /metrics")
         check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                         http_route=route, service_name=py_svc, server_address="127.0.0.1",
-                        server_port=str(py_port), error_type=http_error_type("client", status)),
+                        server_port=str(py_port), error_type=cli_err),
                  float(n), f"urllib client {route} {status} in /metrics")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0, "python: no parse errors")
     check_eq(series(m, "sonde_connections_unsupported_total"), 0.0, "python: no unsupported conns")
@@ -200,7 +204,8 @@ def main():
         check_eq(got, 1.0, "static executable found by its SSL_write symbol after exec")
         out, _ = st.communicate("go\n", timeout=60)
         check_eq(out.split(), ["200", "200", "404"], "static client statuses")
-        swant = {("/static/{id}", 200): 2, ("/missing/{id}", 404): 1}
+        srows = [("/static/{id}", 200, 2, ""), ("/missing/{id}", 404, 1, "404")]  # client error_type last
+        swant = {(route, status): n for route, status, n, _ in srows}
         wait_until("6 static-client spans", lambda: len(spans_of(ag_py, scheme="https")) >= 12, fatal=False)
         time.sleep(0.3)
         scli = spans_of(ag_py, kind="client", service="tlsstatic")
@@ -210,10 +215,10 @@ def main():
         check_eq(by_route_status(ssrv), swant, "python server spans of the static client")
         check_eq(sorted({s.get("scheme") for s in scli}), ["https"], "static client spans scheme https")
         m = ag_py.metrics()
-        for (route, status), n in swant.items():
+        for route, status, n, cli_err in srows:
             check_eq(series(m, CLIENT_H, http_request_method="GET", http_response_status_code=str(status),
                             http_route=route, service_name="tlsstatic", server_address="127.0.0.1",
-                            server_port=str(py_port), error_type=http_error_type("client", status)),
+                            server_port=str(py_port), error_type=cli_err),
                      float(n), f"static client {route} {status} in /metrics")
         check_eq(series(m, "sonde_parse_errors_total", protocol="http1"), 0.0, "static: no parse errors")
 

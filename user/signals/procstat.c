@@ -383,38 +383,33 @@ static long count_fds(struct procstat *p, struct pent *e)
 	return n;
 }
 
-/* Service name of the process as proc.c derives it from /proc/<pid>/exe,
+/* Service name of the process by proc__service_name, with its exe link
  * read afresh after an exec (proc.c's cache may hold the name a child had
- * between fork and exec). Falls back to comm (kernel threads are skipped
- * before). */
+ * between fork and exec). Kernel threads are skipped before. */
 static const char *service_of(struct procstat *p, struct pent *e, const struct stat_fields *f)
 {
 	char path[40], link[512];
-	const char *base;
+	const char *name;
 	uint64_t sig;
 	ssize_t len;
 
-	if (p->service_name)
-		return p->service_name;
 	sig = exec_sig(f);
 	if ((e->flags & PE_NAMED) && sig && sig == e->sig)
 		return e->name;
 	e->flags &= ~(uint32_t)PE_NAMED;
+	/* read even when an override will win: that is one process (--pid)
+	 * and the rule, not this, decides */
 	len = readlink(fmt_path(path, e->pid, "exe"), link, sizeof(link) - 1);
-	if (len <= 0)
-		return f->comm[0] ? f->comm : "unknown";
-	link[len] = 0;
-	if (len > 10 && strcmp(link + len - 10, " (deleted)") == 0)
-		link[len - 10] = 0;
-	base = strrchr(link, '/');
-	base = base ? base + 1 : link;
-	len = (ssize_t)strnlen(base, sizeof(e->name) - 1);	/* cut as proc.c cuts */
-	memcpy(e->name, base, (size_t)len);
-	e->name[len] = 0;
-	e->sig = sig;
-	if (sig)
-		e->flags |= PE_NAMED;
-	return e->name;
+	link[len > 0 ? len : 0] = 0;
+	name = proc__service_name(p->service_name, link, f->comm, e->name, sizeof(e->name));
+	/* remembered only when from the link: comm stands in until it can be
+	 * read, and an override is p's, not e's */
+	if (len > 0 && name == e->name) {
+		e->sig = sig;
+		if (sig)
+			e->flags |= PE_NAMED;
+	}
+	return name;
 }
 
 /* The entry pid had last scrape, or NULL. */

@@ -1,5 +1,6 @@
-/* Service names per process. A direct-mapped cache keyed by tgid: a stale
- * entry (pid reuse) is detected by the process start time. */
+/* Service names per process: the rule, and a direct-mapped cache of its
+ * result keyed by tgid where a stale entry (pid reuse) is detected by the
+ * process start time. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,24 +55,54 @@ static unsigned long long proc_start_time(uint32_t tgid)
 	return start;
 }
 
-const char *proc__service(uint32_t tgid, const char *exe, const char *comm)
+const char *proc__service_name(const char *override, const char *exe, const char *comm,
+			       char *out, size_t n)
 {
-	struct proc_entry *e = &cache[tgid % PROC_CACHE];
-	unsigned long long start;
-	char path[64], link[512];
-	struct timespec now;
-	ssize_t n;
+	const char *slash;
+	size_t len;
 
 	if (override)
 		return override;
-	if (exe && exe[0]) {
-		size_t n = strnlen(exe, sizeof(e->name) - 1);
+	if (!exe || !exe[0]) {
+		snprintf(out, n, "%s", comm && comm[0] ? comm : "unknown");
+		return out;
+	}
+	len = strlen(exe);
+	slash = strrchr(exe, '/');
+	if (slash) {
+		/* A path: readlink adds " (deleted)" to an executable replaced
+		 * on disk (no '/' in it: slash stays the last one). A basename
+		 * from the kernel is taken as it is. */
+		if (len > 10 && strcmp(exe + len - 10, " (deleted)") == 0)
+			len -= 10;
+		len -= (size_t)(slash + 1 - exe);
+		exe = slash + 1;
+	}
+	if (len > n - 1)
+		len = n - 1;
+	memcpy(out, exe, len);
+	out[len] = 0;
+	return out;
+}
 
-		if (e->tgid != tgid || strncmp(e->name, exe, n) != 0 || e->name[n]) {
+const char *proc__service(uint32_t tgid, const char *exe, const char *comm)
+{
+	struct proc_entry *e = &cache[tgid % PROC_CACHE];
+	char path[64], link[512], name[PROC_NAME_MAX];
+	unsigned long long start;
+	struct timespec now;
+	ssize_t n;
+
+	/* proc__service_name takes the override before anything else: there
+	 * is nothing to remember or read. */
+	if (override)
+		return override;
+	if (exe && exe[0]) {
+		proc__service_name(NULL, exe, comm, name, sizeof(name));
+		if (e->tgid != tgid || strcmp(e->name, name) != 0) {
 			e->tgid = tgid;
 			e->start = 0;	/* unknown; taken as a match below */
-			memcpy(e->name, exe, n);
-			e->name[n] = 0;
+			memcpy(e->name, name, sizeof(e->name));
 			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 			e->checked = now.tv_sec;
 		}
@@ -90,22 +121,6 @@ const char *proc__service(uint32_t tgid, const char *exe, const char *comm)
 	e->start = start;
 	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
 	n = readlink(path, link, sizeof(link) - 1);
-	if (n > 0) {
-		const char *base;
-
-		link[n] = 0;
-		/* an executable replaced on disk reads "name (deleted)" */
-		if (n > 10 && strcmp(link + n - 10, " (deleted)") == 0)
-			link[n - 10] = 0;
-		base = strrchr(link, '/');
-		base = base ? base + 1 : link;
-		/* names longer than the cache slot are cut, as comm is */
-		size_t bl = strnlen(base, sizeof(e->name) - 1);
-
-		memcpy(e->name, base, bl);
-		e->name[bl] = 0;
-	} else {
-		snprintf(e->name, sizeof(e->name), "%s", comm && comm[0] ? comm : "unknown");
-	}
-	return e->name;
+	link[n > 0 ? n : 0] = 0;
+	return proc__service_name(NULL, link, comm, e->name, sizeof(e->name));
 }
