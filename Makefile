@@ -33,7 +33,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude 
 UNIT_TESTS := http1 route metrics conn tracectx semconv
 test_http1_SRCS   := user/proto/http1/http1.c
 test_route_SRCS   := user/span/route.c
-test_metrics_SRCS := user/metrics/metrics.c
+test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
 # the connection table with every protocol behind it, into the span builder
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
