@@ -126,6 +126,16 @@ static void w_labels(struct writer *w, const struct metrics_family_desc *f,
 	w_str(w, "}");
 }
 
+/* "name_suffix{labels} ": a sample line up to its value. */
+static void w_sample(struct writer *w, const struct metrics_family_desc *f, const char *suffix,
+		     const struct metrics_series_view *s, const char *le)
+{
+	w_str(w, f->name);
+	w_str(w, suffix);
+	w_labels(w, f, s, le);
+	w_str(w, " ");
+}
+
 /* metrics__foreach callback: the lines of one series of w->fam. */
 static void on_series(void *arg, const struct metrics_series_view *s)
 {
@@ -135,9 +145,7 @@ static void on_series(void *arg, const struct metrics_series_view *s)
 	char le[40];
 
 	if (f->type != METRIC_HISTOGRAM) {
-		w_str(w, f->name);
-		w_labels(w, f, s, NULL);
-		w_str(w, " ");
+		w_sample(w, f, "", s, NULL);
 		w_double(w, s->value);
 		w_str(w, "\n");
 		return;
@@ -148,23 +156,14 @@ static void on_series(void *arg, const struct metrics_series_view *s)
 			fmt_double(le, sizeof(le), f->bounds[i]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
-		w_str(w, f->name);
-		w_str(w, "_bucket");
-		w_labels(w, f, s, le);
-		w_str(w, " ");
+		w_sample(w, f, "_bucket", s, le);
 		w_u64(w, cum);
 		w_str(w, "\n");
 	}
-	w_str(w, f->name);
-	w_str(w, "_sum");
-	w_labels(w, f, s, NULL);
-	w_str(w, " ");
+	w_sample(w, f, "_sum", s, NULL);
 	w_double(w, s->sum);
 	w_str(w, "\n");
-	w_str(w, f->name);
-	w_str(w, "_count");
-	w_labels(w, f, s, NULL);
-	w_str(w, " ");
+	w_sample(w, f, "_count", s, NULL);
 	w_u64(w, s->count);
 	w_str(w, "\n");
 }
