@@ -47,6 +47,8 @@ OTLP_SPAN_SRCS := user/export/otlp_queue.c user/export/otlp_span.c user/export/o
 test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/export/otlp_config.c user/span/sampler.c user/metrics/metrics.c \
 	user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/span/sampler.c
+UNIT_TESTS += otlp_proc
+test_otlp_proc_SRCS := user/export/otlp_proc.c
 UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
 test_libwatch_LIBS := -lelf
