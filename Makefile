@@ -36,7 +36,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude 
 UNIT_TESTS := http1 route metrics conn tracectx semconv
 test_http1_SRCS   := user/proto/http1/http1.c
 test_route_SRCS   := user/span/route.c
-test_metrics_SRCS := user/metrics/metrics.c
+test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
 # the connection table with every protocol behind it, into the span builder
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
@@ -45,9 +45,13 @@ test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
 test_semconv_SRCS := user/span/semconv.c
 test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
 UNIT_TESTS += otlp sampler
-test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c user/export/otlp_span.c user/export/otlp_config.c user/span/sampler.c user/metrics/metrics.c \
+# queued span records, one span's protobuf, batches (user/export/otlp.h)
+OTLP_SPAN_SRCS := user/export/otlp_queue.c user/export/otlp_span.c user/export/otlp_batch.c
+test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/export/otlp_config.c user/span/sampler.c user/metrics/metrics.c \
 	user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/span/sampler.c
+UNIT_TESTS += otlp_proc
+test_otlp_proc_SRCS := user/export/otlp_proc.c
 UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
 test_libwatch_LIBS := -lelf
@@ -112,7 +116,7 @@ $(BUILD)/sonde: $(USER_OBJS)
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
-$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c user/export/otlp_span.c user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
+$(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
 

@@ -17,6 +17,7 @@
 #include "conn/conn.h"
 #include "export/otlp.h"
 #include "export/prom.h"
+#include "export/prom_text.h"
 #include "host/host.h"
 #include "metrics/metrics.h"
 #include "probe/dbclient.h"
@@ -160,7 +161,7 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	struct agent *a = arg;
 
 	collect_metrics(a);
-	if (metrics__render(a->m, out))
+	if (prom_text__render(a->m, out))
 		return -ENOMEM;
 	return a->opt.no_host_metrics ? 0 : host__collect(out);
 }

@@ -1,5 +1,6 @@
-/* Unit tests for the metrics registry: exact bucket/sum/count values, the
- * cardinality cap, escaping, iteration, and promtool acceptance of output. */
+/* Unit tests for the metrics registry and its Prometheus text
+ * (export/prom_text.c): exact bucket/sum/count values, the cardinality cap,
+ * escaping, iteration, and promtool acceptance of output. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "export/prom_text.h"
 #include "metrics/metrics.h"
 
 static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
@@ -26,7 +28,7 @@ static char *render(struct metrics *m)
 {
 	struct metrics_buf b = { 0 };
 
-	CHECK_EQ_INT(metrics__render(m, &b), 0);
+	CHECK_EQ_INT(prom_text__render(m, &b), 0);
 	return b.data ? b.data : strdup("");
 }
 
@@ -177,9 +179,9 @@ static void test_exact_render(void)
 		struct metrics_buf buf = { 0 };
 		size_t first;
 
-		CHECK_EQ_INT(metrics__render(m, &buf), 0);
+		CHECK_EQ_INT(prom_text__render(m, &buf), 0);
 		first = buf.len;
-		CHECK_EQ_INT(metrics__render(m, &buf), 0);
+		CHECK_EQ_INT(prom_text__render(m, &buf), 0);
 		CHECK_EQ_INT(buf.len, 2 * first);
 		CHECK(memcmp(buf.data, buf.data + first, first) == 0);
 		CHECK_EQ_INT(buf.data[buf.len], 0);
@@ -397,7 +399,7 @@ static void test_many_series(void)
 	{
 		struct metrics_buf b = { 0 };
 
-		CHECK_EQ_INT(metrics__render(m, &b), 0);
+		CHECK_EQ_INT(prom_text__render(m, &b), 0);
 		for (int i = 0; i < 5000; i += 997) {
 			char line[96];
 

@@ -3,7 +3,6 @@
  * POSTs with libcurl, retrying with backoff, so the loop never waits on the
  * network. Losses are counted in sonde_export_dropped_total. */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +14,11 @@
 
 #include "export/otlp.h"
 #include "export/otlp_curl.h"
+#include "export/otlp_proc.h"
 #include "util/log.h"
 
 #define RESP_MAX 65536			/* response bytes kept (partial_success) */
 #define SHUTDOWN_FLUSH_NS 2000000000ULL
-#define PCACHE 128
-#define PINFO_TTL_NS (30ULL * 1000000000ULL)
 /* Bytes of queue per span of OTEL_BSP_MAX_QUEUE_SIZE: a record of a typical
  * HTTP span takes ~200 bytes, a database span with its query ~300. */
 #define QUEUE_REC_BYTES 384
@@ -45,13 +43,6 @@ struct worker {
 	/* traces: the records of the batch being encoded, and the encoder */
 	const void **recs;
 	struct otlp_enc *enc;
-};
-
-struct pinfo {
-	uint32_t pid;
-	uint64_t read_ns;		/* re-read after PINFO_TTL_NS: pids are reused */
-	char exe[64];
-	char cmd[512];
 };
 
 struct otlp {
@@ -81,8 +72,7 @@ struct otlp {
 	size_t rleft;
 	int fam_dropped, fam_requests, fam_spans, fam_points, fam_queue;
 	/* traces worker only */
-	struct pinfo pcache[PCACHE];
-	unsigned int pnext;
+	struct otlp_proc_cache pcache;
 	/* written by any thread with __atomic ops */
 	uint64_t dropped[OTLP_NSIGNALS][OTLP_NDROPS];
 	uint64_t ok[OTLP_NSIGNALS], failed[OTLP_NSIGNALS];
@@ -115,63 +105,11 @@ static void wait_until(struct worker *w, uint64_t until)
 	pthread_cond_timedwait(&w->cond, &w->o->mu, &ts);
 }
 
-/* ---- process facts for resources (traces worker) ---- */
-
-static void read_proc(uint32_t pid, struct pinfo *p)
-{
-	char path[64], buf[PATH_MAX];
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	/* a process gone since the last read keeps what was known of it */
-	if (n <= 0 && p->read_ns)
-		return;
-	p->exe[0] = p->cmd[0] = 0;
-	if (n > 0) {
-		const char *base;
-
-		buf[n] = 0;
-		base = strrchr(buf, '/');
-		base = base ? base + 1 : buf;
-		snprintf(p->exe, sizeof(p->exe), "%.*s", (int)sizeof(p->exe) - 1, base);
-	}
-	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
-	f = fopen(path, "re");
-	if (f) {
-		size_t len = fread(p->cmd, 1, sizeof(p->cmd) - 1, f);
-
-		fclose(f);
-		while (len && p->cmd[len - 1] == 0)
-			len--;
-		for (size_t i = 0; i < len; i++)
-			if (p->cmd[i] == 0)
-				p->cmd[i] = ' ';
-		p->cmd[len] = 0;
-	}
-}
-
+/* Resource facts for the traces worker's batches: the cache lives in o. */
 static void proc_info(void *arg, uint32_t pid, char *exe, size_t exelen, char *cmd, size_t cmdlen)
 {
-	struct otlp *o = arg;
-	struct pinfo *p = NULL;
-	uint64_t now = mono_ns();
+	const struct otlp_proc *p = otlp_proc__get(&((struct otlp *)arg)->pcache, pid, mono_ns());
 
-	for (int i = 0; i < PCACHE; i++)
-		if (o->pcache[i].pid == pid) {
-			p = &o->pcache[i];
-			break;
-		}
-	if (!p) {
-		p = &o->pcache[o->pnext++ % PCACHE];
-		p->pid = pid;
-		p->read_ns = 0;
-	}
-	if (!p->read_ns || now - p->read_ns > PINFO_TTL_NS) {
-		read_proc(pid, p);
-		p->read_ns = now;
-	}
 	snprintf(exe, exelen, "%s", p->exe);
 	snprintf(cmd, cmdlen, "%s", p->cmd);
 }

@@ -92,8 +92,8 @@ struct otlp_span_item {
 typedef void (*otlp_proc_info_fn)(void *arg, uint32_t pid, char *exe, size_t exelen,
 				  char *cmdline, size_t cmdlen);
 
-/* otlp__enc_spans of items (through their records). *out is malloc'd. 0 or
- * -ENOMEM. */
+/* otlp__enc_spans of items (through their records; otlp_batch.c). *out is
+ * malloc'd. 0 or -ENOMEM. */
 int otlp__encode_spans(const struct otlp_config *c, const struct otlp_span_item *items, size_t n,
 		       otlp_proc_info_fn info, void *info_arg, uint8_t **out, size_t *outlen);
 /* ExportMetricsServiceRequest with every family of the registry (cumulative;
@@ -105,10 +105,14 @@ int otlp__encode_metrics(const struct otlp_config *c, struct metrics *m, uint64_
 const char *otlp__metric_name(const char *prom_name, enum metric_type t, char *buf, size_t n,
 			      const char **unit);
 const char *otlp__attr_key(const char *label);
-/* gzip (RFC 1952) of in; *out malloc'd. 0 or -ENOMEM. */
+/* Rejected count and message of an Export*ServiceResponse body; 0 with
+ * *rejected 0 for an empty body, -EINVAL for one that does not decode. */
+int otlp__decode_response(enum otlp_signal sig, const uint8_t *body, size_t n, int64_t *rejected,
+			  char *msg, size_t msglen);
+/* gzip (RFC 1952) of in (otlp_batch.c); *out malloc'd. 0 or -ENOMEM. */
 int otlp__gzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
 
-/* ---- queued spans and the batch encoder (otlp_span.c) ---- */
+/* ---- queued spans (otlp_queue.c) ---- */
 
 /* A span waits for export as a compact record: its numbers and only the
  * bytes of its strings (a few hundred bytes, where struct span is ~1.8 KiB).
@@ -144,6 +148,8 @@ void *otlp__ring_reserve(struct otlp_ring *r, size_t sz);
 size_t otlp__ring_take(const struct otlp_ring *r, const void **recs, size_t n, size_t *head);
 void otlp__ring_release(struct otlp_ring *r, size_t head, size_t taken);
 
+/* ---- the batch encoder (otlp_batch.c; each span written by otlp_span.c) ---- */
+
 /* Buffers reused from batch to batch: the request (spans written in place), gzip. */
 struct otlp_enc;
 struct otlp_enc *otlp__enc_new(void);
@@ -155,10 +161,6 @@ void otlp__enc_free(struct otlp_enc *e);
 int otlp__enc_spans(struct otlp_enc *e, const struct otlp_config *c, const void *const *recs, size_t n,
 		    otlp_proc_info_fn info, void *info_arg, bool gzip, const uint8_t **body, size_t *len);
 int otlp__enc_gzip(struct otlp_enc *e, const uint8_t *in, size_t n, const uint8_t **out, size_t *outlen);
-/* Rejected count and message of an Export*ServiceResponse body; 0 with
- * *rejected 0 for an empty body, -EINVAL for one that does not decode. */
-int otlp__decode_response(enum otlp_signal sig, const uint8_t *body, size_t n, int64_t *rejected,
-			  char *msg, size_t msglen);
 
 /* ---- the exporter (event loop side) ---- */
 struct otlp;

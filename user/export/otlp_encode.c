@@ -1,6 +1,6 @@
 /* OTLP protobuf encoding of the metrics registry, and response decoding.
  * Messages are built in an arena and packed by protobuf-c; spans, the hot
- * path, have their own writer (otlp_span.c). */
+ * path, have their own writer (otlp_span.c, otlp_batch.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

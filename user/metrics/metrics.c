@@ -1,7 +1,7 @@
 /* Metrics registry: per-family hash of label sets to series, a cardinality
- * cap with an OpenTelemetry-style overflow series, Prometheus text output. */
+ * cap with an OpenTelemetry-style overflow series. Exporters read it through
+ * metrics__foreach (export/prom_text.c, export/otlp_encode.c). */
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -642,14 +642,9 @@ int metrics__family_desc(const struct metrics *m, int fam,
 	return 0;
 }
 
-/* ---- rendering ------------------------------------------------------ */
-
-/* Accumulates the first error so the render code need not check each
- * append; the caller rolls the buffer back once at the end. */
-struct writer {
-	struct metrics_buf *b;
-	int err;
-};
+/* ---- text buffer ----------------------------------------------------
+ * What /metrics is written into: the exposition (export/prom_text.c) and
+ * then the host collectors append to one growing buffer. */
 
 int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
 {
@@ -669,212 +664,6 @@ int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
 	b->len += n;
 	b->data[b->len] = '\0';
 	return 0;
-}
-
-static void w_raw(struct writer *w, const char *p, size_t n)
-{
-	if (!w->err)
-		w->err = metrics_buf__append(w->b, p, n);
-}
-
-static void w_str(struct writer *w, const char *s)
-{
-	w_raw(w, s, strlen(s));
-}
-
-/* Label values escape \ " and newline; HELP escapes only \ and newline. */
-static void w_escaped(struct writer *w, const char *s, bool quote)
-{
-	const char *run = s;
-
-	for (; *s; s++) {
-		const char *esc = NULL;
-
-		if (*s == '\\')
-			esc = "\\\\";
-		else if (*s == '\n')
-			esc = "\\n";
-		else if (*s == '"' && quote)
-			esc = "\\\"";
-		if (!esc)
-			continue;
-		w_raw(w, run, (size_t)(s - run));
-		w_str(w, esc);
-		run = s + 1;
-	}
-	w_raw(w, run, (size_t)(s - run));
-}
-
-/*
- * Shortest text that parses back to exactly v, so bounds read "0.005"
- * rather than "0.0050000000000000001". Integral values below 1e21 print in
- * full rather than with an exponent (as JavaScript does): %.0f of an
- * integral double is exact, and counters read better that way.
- */
-static void fmt_double(char *buf, size_t sz, double v)
-{
-	if (isnan(v)) {
-		snprintf(buf, sz, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		snprintf(buf, sz, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (v == 0) {
-		snprintf(buf, sz, "0");	/* also folds -0 */
-		return;
-	}
-	if (v == floor(v) && fabs(v) < 1e21) {
-		snprintf(buf, sz, "%.0f", v);
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(buf, sz, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
-	}
-}
-
-static void w_double(struct writer *w, double v)
-{
-	char buf[40];
-
-	fmt_double(buf, sizeof(buf), v);
-	w_str(w, buf);
-}
-
-static void w_u64(struct writer *w, uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	w_str(w, buf);
-}
-
-/* "{a="x",b="y",le="0.5"}" or nothing when there is no label at all. */
-static void w_labels(struct writer *w, const struct family *f,
-		     const struct series *s, bool overflow, const char *le)
-{
-	size_t n = overflow ? 1 : f->nlabels;
-
-	if (!n && !le)
-		return;
-	w_str(w, "{");
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			w_str(w, ",");
-		w_str(w, overflow ? METRICS_OVERFLOW_LABEL : f->label_names[i]);
-		w_str(w, "=\"");
-		w_escaped(w, overflow ? "true" : s->values[i], true);
-		w_str(w, "\"");
-	}
-	if (le) {
-		if (n)
-			w_str(w, ",");
-		w_str(w, "le=\"");
-		w_str(w, le);
-		w_str(w, "\"");
-	}
-	w_str(w, "}");
-}
-
-static void w_series(struct writer *w, const struct family *f,
-		     const struct series *s, bool overflow)
-{
-	uint64_t cum = 0;
-	char le[40];
-
-	if (f->type != METRIC_HISTOGRAM) {
-		w_str(w, f->name);
-		w_labels(w, f, s, overflow, NULL);
-		w_str(w, " ");
-		w_double(w, s->value);
-		w_str(w, "\n");
-		return;
-	}
-	for (size_t i = 0; i <= f->nbounds; i++) {
-		cum += s->buckets[i];
-		if (i < f->nbounds)
-			fmt_double(le, sizeof(le), f->bounds[i]);
-		else
-			snprintf(le, sizeof(le), "+Inf");
-		w_str(w, f->name);
-		w_str(w, "_bucket");
-		w_labels(w, f, s, overflow, le);
-		w_str(w, " ");
-		w_u64(w, cum);
-		w_str(w, "\n");
-	}
-	w_str(w, f->name);
-	w_str(w, "_sum");
-	w_labels(w, f, s, overflow, NULL);
-	w_str(w, " ");
-	w_double(w, s->sum);
-	w_str(w, "\n");
-	w_str(w, f->name);
-	w_str(w, "_count");
-	w_labels(w, f, s, overflow, NULL);
-	w_str(w, " ");
-	w_u64(w, s->count);
-	w_str(w, "\n");
-}
-
-static void w_header(struct writer *w, const char *name, const char *help,
-		     enum metric_type type)
-{
-	static const char *const types[] = {
-		[METRIC_COUNTER] = "counter",
-		[METRIC_GAUGE] = "gauge",
-		[METRIC_HISTOGRAM] = "histogram",
-	};
-
-	w_str(w, "# HELP ");
-	w_str(w, name);
-	w_str(w, " ");
-	w_escaped(w, help, false);
-	w_str(w, "\n# TYPE ");
-	w_str(w, name);
-	w_str(w, " ");
-	w_str(w, types[type]);
-	w_str(w, "\n");
-}
-
-int metrics__render(struct metrics *m, struct metrics_buf *out)
-{
-	struct writer w = { .b = out, .err = 0 };
-	size_t old_len;
-
-	if (!m || !out)
-		return -EINVAL;
-	old_len = out->len;
-	for (int i = 0; i < m->nfams; i++) {
-		const struct family *f = m->fams[i];
-
-		w_header(&w, f->name, f->help, f->type);
-		for (size_t j = 0; j < f->nseries; j++)
-			w_series(&w, f, f->series[j], false);
-		if (f->dropped)
-			w_series(&w, f, f->overflow, true);
-	}
-	/* Every family has a cap, so every family gets a line: a flat 0 is
-	 * easier to alert on than a series that appears from nowhere. */
-	w_header(&w, METRICS_DROPPED_NAME,
-		 "Observations diverted to a family's otel_metric_overflow series because the family reached its series cap.",
-		 METRIC_COUNTER);
-	for (int i = 0; i < m->nfams; i++) {
-		w_str(&w, METRICS_DROPPED_NAME "{metric=\"");
-		w_str(&w, m->fams[i]->name);
-		w_str(&w, "\"} ");
-		w_u64(&w, m->fams[i]->dropped);
-		w_str(&w, "\n");
-	}
-	if (w.err) {
-		out->len = old_len;
-		if (out->data)
-			out->data[old_len] = '\0';
-	}
-	return w.err;
 }
 
 void metrics_buf__free(struct metrics_buf *b)

@@ -1,5 +1,5 @@
 /* Metrics registry for sonde: labelled counters, gauges and histograms with a
- * per-family cardinality cap, rendered as Prometheus text format 0.0.4. */
+ * per-family cardinality cap; export/prom_text.h renders it as Prometheus text. */
 #ifndef SONDE_METRICS_H
 #define SONDE_METRICS_H
 
@@ -14,7 +14,7 @@
  * with the single label otel_metric_overflow="true"), and the family's
  * dropped counter is incremented by one for every such diverted call
  * (not per distinct label set: remembering the diverted sets would be the
- * unbounded memory the cap exists to prevent). The registry renders
+ * unbounded memory the cap exists to prevent). The Prometheus text carries
  * sonde_metric_series_dropped_total{metric="<family>"} for every family.
  */
 
@@ -73,13 +73,13 @@ void metrics__observe_buckets(struct metrics *m, int fam,
 			      const char *const *label_values,
 			      const uint64_t *bucket_counts, double sum);
 
+/* Exposition text: export/prom_text.c writes the registry into it, then the
+ * host collectors append their families. */
 struct metrics_buf {
 	char *data;	/* NUL-terminated while len > 0 */
 	size_t len, cap;
 };
 
-/* Appends the exposition; on -ENOMEM the buffer is left as it was. */
-int metrics__render(struct metrics *m, struct metrics_buf *out);
 void metrics_buf__free(struct metrics_buf *b);
 /* Appends n bytes, keeping the text NUL-terminated; 0 or -ENOMEM (the
  * buffer is then unchanged). Shared by every writer of exposition text. */

@@ -1,0 +1,122 @@
+/* Unit tests for export/otlp_proc.c: the facts of this process and of a
+ * child, the 30 s re-read, a pid that is gone, and round-robin eviction. */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "export/otlp_proc.h"
+
+#define S 1000000000ULL
+#define NO_PID 0x7ffffff0u	/* above pid_max's ceiling (4194304): never a process */
+
+static struct otlp_proc_cache cache;
+
+/* The make rules run each test by its path, without arguments. */
+static void test_self(const char *argv0)
+{
+	const struct otlp_proc *p = otlp_proc__get(&cache, (uint32_t)getpid(), 5 * S);
+	const char *base = strrchr(argv0, '/');
+
+	CHECK_EQ_INT(p->pid, getpid());
+	CHECK_EQ_INT(p->read_ns, 5 * S);
+	CHECK_EQ_STR(p->exe, base ? base + 1 : argv0);
+	CHECK_EQ_STR(p->cmd, argv0);
+	/* within the TTL: the same entry, not read again */
+	CHECK(otlp_proc__get(&cache, (uint32_t)getpid(), 35 * S) == p);
+	CHECK_EQ_INT(p->read_ns, 5 * S);
+	/* past it: read again */
+	CHECK(otlp_proc__get(&cache, (uint32_t)getpid(), 35 * S + 1) == p);
+	CHECK_EQ_INT(p->read_ns, 35 * S + 1);
+}
+
+static void test_unknown(void)
+{
+	const struct otlp_proc *p = otlp_proc__get(&cache, NO_PID, 1);
+
+	CHECK_EQ_INT(p->pid, NO_PID);
+	CHECK_EQ_STR(p->exe, "");
+	CHECK_EQ_STR(p->cmd, "");
+}
+
+/* A child with arguments; once it has exited, a re-read keeps its facts. */
+static void test_gone(void)
+{
+	int fds[2];
+	char c, want[64], sh[PATH_MAX];
+	const struct otlp_proc *p;
+	pid_t pid;
+
+	CHECK_EQ_INT(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		/* reads the pipe: blocks until the parent writes */
+		dup2(fds[0], 0);
+		close(fds[1]);
+		execl("/bin/sh", "sh", "-c", "read x", "sonde-test", "a b", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	/* wait for the exec: /proc/<pid>/exe is the shell once cmdline says so */
+	for (int i = 0; i < 1000; i++) {
+		char path[64];
+		FILE *f;
+		size_t n = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		f = fopen(path, "re");
+		if (f) {
+			n = fread(want, 1, 2, f);
+			fclose(f);
+		}
+		if (n == 2 && memcmp(want, "sh", 2) == 0)
+			break;
+		usleep(1000);
+	}
+	p = otlp_proc__get(&cache, (uint32_t)pid, 100 * S);
+	/* /bin/sh is a link (to dash on Debian): exe is what it resolves to */
+	CHECK(realpath("/bin/sh", sh) != NULL);
+	CHECK_EQ_STR(p->exe, strrchr(sh, '/') + 1);
+	CHECK_EQ_STR(p->cmd, "sh -c read x sonde-test a b");
+	snprintf(want, sizeof(want), "%s", p->exe);
+	c = 'x';
+	CHECK_EQ_INT(write(fds[1], &c, 1), 1);
+	close(fds[1]);
+	CHECK_EQ_INT(waitpid(pid, NULL, 0), pid);
+	p = otlp_proc__get(&cache, (uint32_t)pid, 200 * S);
+	CHECK_EQ_INT(p->read_ns, 200 * S);
+	CHECK_EQ_STR(p->exe, want);
+	CHECK_EQ_STR(p->cmd, "sh -c read x sonde-test a b");
+}
+
+/* OTLP_PROC_CACHE other pids push this one out; it is read afresh. */
+static void test_evict(void)
+{
+	const struct otlp_proc *p;
+
+	memset(&cache, 0, sizeof(cache));
+	p = otlp_proc__get(&cache, (uint32_t)getpid(), 1);
+	CHECK_EQ_INT(p->read_ns, 1);
+	for (uint32_t i = 0; i < OTLP_PROC_CACHE; i++)
+		otlp_proc__get(&cache, NO_PID + 1 + i, 2);
+	for (int i = 0; i < OTLP_PROC_CACHE; i++)
+		CHECK(cache.e[i].pid != (uint32_t)getpid());
+	p = otlp_proc__get(&cache, (uint32_t)getpid(), 3);
+	CHECK_EQ_INT(p->pid, getpid());
+	CHECK_EQ_INT(p->read_ns, 3);
+	CHECK(p == &cache.e[1]);	/* self took 0, the others 1..127 and 0 again */
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	test_self(argv[0]);
+	test_unknown();
+	test_gone();
+	test_evict();
+	return check_summary("test_otlp_proc");
+}
