@@ -65,9 +65,17 @@ static void begin(struct span *s, const struct span_origin *o, enum span_proto p
 	s->tls = o->tls;
 }
 
+/* dst (n bytes, zeroed by begin) gets src cut to fit; NULL or "": nothing
+ * to do. On the per-span path, so no printf. */
 static void copy_str(char *dst, size_t n, const char *src)
 {
-	snprintf(dst, n, "%s", src ? src : "");
+	size_t len;
+
+	if (!src || !src[0])
+		return;
+	len = strnlen(src, n - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 void span_builder__http(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
@@ -82,7 +90,13 @@ void span_builder__http(struct span_builder *b, const struct span_origin *o, uin
 	s.status = h->status;
 	s.version_minor = h->version_minor;
 	s.incomplete = h->incomplete;
-	s.ctx = *h->ctx;
+	/* field by field: tracestate is rarely set, and 256 bytes to copy */
+	memcpy(s.ctx.trace_id, h->ctx->trace_id, sizeof(s.ctx.trace_id));
+	memcpy(s.ctx.span_id, h->ctx->span_id, sizeof(s.ctx.span_id));
+	memcpy(s.ctx.parent_span_id, h->ctx->parent_span_id, sizeof(s.ctx.parent_span_id));
+	s.ctx.trace_flags = h->ctx->trace_flags;
+	s.ctx.remote_parent = h->ctx->remote_parent;
+	copy_str(s.ctx.tracestate, sizeof(s.ctx.tracestate), h->ctx->tracestate);
 	copy_str(s.request_id, sizeof(s.request_id), h->request_id);
 	copy_str(s.tracking_id, sizeof(s.tracking_id), h->tracking_id);
 	copy_str(s.correlation_id, sizeof(s.correlation_id), h->correlation_id);

@@ -98,6 +98,11 @@ const char *proc__service(uint32_t tgid, const char *exe, const char *comm)
 	if (override)
 		return override;
 	if (exe && exe[0]) {
+		/* Per span: the kernel's basename, already the cached name (a
+		 * name the rule made holds no '/', so the rule would give exe
+		 * back as it is). */
+		if (e->tgid == tgid && strncmp(e->name, exe, sizeof(e->name)) == 0)
+			return e->name;
 		proc__service_name(NULL, exe, comm, name, sizeof(name));
 		if (e->tgid != tgid || strcmp(e->name, name) != 0) {
 			e->tgid = tgid;

@@ -216,7 +216,7 @@ static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor
 	struct pending *p = &h->q[h->qhead];
 	const struct pending_extra *e = p->has_extra && h->extra ? &h->extra[p - h->q] : NULL;
 	struct span_origin o = origin(x->c, p->tid);
-	struct span_ctx ctx = { .trace_flags = p->trace_flags, .remote_parent = p->remote_parent };
+	struct span_ctx ctx;	/* filled below; not zeroed: 300 bytes per span */
 	struct span_http s = {
 		.method = p->method, .target = p->target, .status = status,
 		.version_minor = version_minor, .incomplete = incomplete, .fail = x->fail,
@@ -231,6 +231,9 @@ static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor
 	memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
 	memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
 	memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
+	ctx.trace_flags = p->trace_flags;
+	ctx.remote_parent = p->remote_parent;
+	ctx.tracestate[0] = '\0';
 	if (e)
 		memcpy(ctx.tracestate, e->tracestate, sizeof(ctx.tracestate));
 	stats(x)->spans++;
