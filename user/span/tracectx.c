@@ -139,29 +139,32 @@ void tracectx__format(char *out, const uint8_t trace_id[16], const uint8_t span_
 	tracectx__hex(out + 53, &flags, 1);
 }
 
+/* Refills the pool (getrandom once per 4 KiB of ids rather than per span). */
+static void pool_refill(struct tracectx *tc)
+{
+	ssize_t got = getrandom(tc->pool, sizeof(tc->pool), 0);
+
+	/* getrandom on a booted system does not fail for 4 KiB; if it ever
+	 * does, fall back to a weak mix rather than zero ids. */
+	if (got != (ssize_t)sizeof(tc->pool)) {
+		uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tc ^ tc->pool[0];
+
+		for (size_t k = 0; k < sizeof(tc->pool); k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			tc->pool[k] = (uint8_t)x;
+		}
+	}
+	tc->pool_left = sizeof(tc->pool);
+}
+
 void tracectx__random_id(struct tracectx *tc, uint8_t *out, size_t n)
 {
 	do {
-		for (size_t i = 0; i < n; i++) {
-			if (!tc->pool_left) {
-				ssize_t got = getrandom(tc->pool, sizeof(tc->pool), 0);
-
-				/* getrandom on a booted system does not fail for
-				 * 4 KiB; if it ever does, fall back to a weak
-				 * mix rather than zero ids. */
-				if (got != (ssize_t)sizeof(tc->pool)) {
-					uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tc ^
-						     tc->pool[0];
-
-					for (size_t k = 0; k < sizeof(tc->pool); k++) {
-						x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-						tc->pool[k] = (uint8_t)x;
-					}
-				}
-				tc->pool_left = sizeof(tc->pool);
-			}
-			out[i] = tc->pool[--tc->pool_left];
-		}
+		if (tc->pool_left < n)
+			pool_refill(tc);
+		/* whole ids from the pool's end: one copy, not a byte loop */
+		tc->pool_left -= n;
+		memcpy(out, tc->pool + tc->pool_left, n);
 	} while (all_zero(out, n));
 }
 
