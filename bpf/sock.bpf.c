@@ -50,6 +50,25 @@ static __always_inline void *cpu_ring(void)
 	return bpf_map_lookup_elem(&rings, &cpu);
 }
 
+/* key: tgid; value: unused. Processes that lost a record (ring full).
+ * Inserted where a record of theirs cannot be written; deleted by
+ * tp_process_exit, whose record then carries SONDE_F_LOSS: a close record
+ * lost with the rest leaves the daemon no other sign. LRU: a process that
+ * never exits must not pin an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} lost_tgids SEC(".maps");
+
+static __always_inline void lost_tgid__mark(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&lost_tgids, &tgid, &one, BPF_ANY);
+}
+
 /* Syscall entry arguments of one thread, kept until its exit. */
 struct sonde_args {
 	__u64 enter_ns;
@@ -396,9 +415,12 @@ static __always_inline void io_end(__u64 id, const struct sonde_args *a, long re
 	ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
 	if (!ev) {
 		count(SONDE_CNT_RING_DROPS, 1);
+		data_event__lost(c);
+		lost_tgid__mark(id >> 32);
 		return;
 	}
 	event_hdr__set(&ev->hdr, SONDE_OP_IO_END, 0, sizeof(*ev));
+	data_event__written(c, data_event__mark(&ev->hdr, c));
 	ev->sk = a->sk;
 	ev->tgid = id >> 32;
 	ev->tid = (__u32)id;
@@ -471,14 +493,17 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	/* Batched wakeups: waking the reader costs ~1.4 µs on this CPU, so only
 	 * do it past a fill level; the daemon also drains on a short timer. */
 	void *ring = cpu_ring();
-	bool with_tc = false;
+	bool with_tc = false, marked;
 	__u64 flags, n;
 	void *start;
 
 	if (!ring) {
 		count(SONDE_CNT_RING_DROPS, 1);
+		data_event__lost(c);
+		lost_tgid__mark(tgid);
 		return 0;
 	}
+	marked = data_event__mark(&s->ev.hdr, c);
 	/* Ahead of the data record in the same sample: the daemon must meet
 	 * the ids first. */
 	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
@@ -496,10 +521,14 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	barrier_var(n);
 	n &= 2 * SONDE_CAPTURE_MAX - 1;
 	err = bpf_ringbuf_output(ring, start, n, flags);
-	if (err)
+	if (err) {
 		count(SONDE_CNT_RING_DROPS, 1);
-	else
+		data_event__lost(c);
+		lost_tgid__mark(tgid);
+	} else {
 		count(SONDE_CNT_EVENTS, 1);
+		data_event__written(c, marked);
+	}
 	return 0;
 }
 
@@ -631,6 +660,7 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 		ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
 		if (ev) {
 			event_hdr__set(&ev->hdr, SONDE_OP_CLOSE, 0, sizeof(*ev));
+			data_event__mark(&ev->hdr, c);	/* the entry goes below */
 			ev->sk = c->sk;
 			ev->tgid = tgid;
 			ev->fd = fd;
@@ -638,6 +668,7 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 			count(SONDE_CNT_EVENTS, 1);
 		} else {
 			count(SONDE_CNT_RING_DROPS, 1);
+			lost_tgid__mark(tgid);
 		}
 	}
 	bpf_map_delete_elem(&conns, &key);
@@ -664,6 +695,10 @@ int BPF_PROG(tp_process_exit, struct task_struct *p)
 		return 0;
 	}
 	event_hdr__set(&ev->hdr, SONDE_OP_EXIT, 0, sizeof(*ev));
+	if (bpf_map_lookup_elem(&lost_tgids, &tgid)) {
+		ev->hdr.flags |= SONDE_F_LOSS;
+		bpf_map_delete_elem(&lost_tgids, &tgid);
+	}
 	ev->tgid = tgid;
 	ev->pad = 0;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);

@@ -125,6 +125,7 @@ static __always_inline int call_exit(long rc, __u8 dir)
 	struct sonde_conn *conn;
 	struct scratch *s;
 	__u64 key, cap;
+	bool marked;
 	long n;
 	void *ring;
 
@@ -186,12 +187,15 @@ static __always_inline int call_exit(long rc, __u8 dir)
 		cap = 0;
 	}
 	data_event__close(&s->ev, cap, n);
+	marked = data_event__mark(&s->ev.hdr, conn);
 
 	ring = bpf_map_lookup_elem(&rings, &(__u32){ bpf_get_smp_processor_id() });
 	if (!ring || bpf_ringbuf_output(ring, s, sizeof(s->ev) + cap, BPF_RB_NO_WAKEUP)) {
 		count(SONDE_TLS_CNT_RING_DROPS);
+		data_event__lost(conn);
 		return 0;
 	}
+	data_event__written(conn, marked);
 	count(SONDE_TLS_CNT_EVENTS);
 	return 0;
 }

@@ -54,6 +54,8 @@ enum sonde_syscall {
 /* Event flags */
 #define SONDE_F_TRUNCATED 0x01	/* payload longer than what was captured */
 #define SONDE_F_TLS 0x02	/* plaintext from SSL_read/SSL_write uprobes, not the wire */
+#define SONDE_F_LOSS 0x04	/* records of this connection were lost before this one (ring
+				 * full): what the daemon holds for it cannot be paired */
 
 /* Common header of every ring buffer record (Tetragon style). */
 struct sonde_event_hdr {
@@ -157,6 +159,8 @@ struct sonde_db_call_event {
 #define SONDE_CONN_IGNORED 0x01	/* not TCP, or filtered out: skip cheaply */
 #define SONDE_CONN_TLS 0x02	/* OpenSSL runs on it: plaintext comes from the TLS
 				 * uprobes, the ciphertext is not captured */
+#define SONDE_CONN_LOST 0x04	/* a record of it was lost: its next record carries
+				 * SONDE_F_LOSS */
 struct sonde_conn {
 	__u64 sk;
 	__u64 open_ns;

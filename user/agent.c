@@ -112,7 +112,8 @@ static void on_record(void *ctx, const void *data, size_t size)
 		conn__io_end(a->ct, (const struct sonde_io_end_event *)data);
 		break;
 	case SONDE_OP_EXIT:
-		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
+		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime,
+			   h->flags & SONDE_F_LOSS);
 		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		break;
 	}

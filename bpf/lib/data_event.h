@@ -36,4 +36,30 @@ static __always_inline void data_event__close(struct sonde_data_event *ev, __u64
 	ev->hdr.size = sizeof(*ev) + cap;
 }
 
+/* A record of connection c could not be written (ring full): the next one
+ * that is tells the daemon (SONDE_F_LOSS), so that requests waiting for
+ * the lost bytes are counted lost, not failed. */
+static __always_inline void data_event__lost(struct sonde_conn *c)
+{
+	c->flags |= SONDE_CONN_LOST;
+}
+
+/* Before writing a record of c: carries the loss mark if there is one.
+ * Returns whether it did, for data_event__written. */
+static __always_inline bool data_event__mark(struct sonde_event_hdr *hdr, const struct sonde_conn *c)
+{
+	if (!(c->flags & SONDE_CONN_LOST))
+		return false;
+	hdr->flags |= SONDE_F_LOSS;
+	return true;
+}
+
+/* The marked record is in the ring: the mark is delivered. (Two CPUs may
+ * both carry it; the daemon takes a second mark as a no-op.) */
+static __always_inline void data_event__written(struct sonde_conn *c, bool marked)
+{
+	if (marked)
+		c->flags &= ~SONDE_CONN_LOST;
+}
+
 #endif

@@ -94,6 +94,15 @@ struct sock {
 
 static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 200000];
 static int evbuf_tls;		/* data_ev marks its events SONDE_F_TLS */
+static uint8_t next_loss;	/* the next event of any kind carries SONDE_F_LOSS */
+
+static uint8_t take_loss(void)
+{
+	uint8_t f = next_loss ? SONDE_F_LOSS : 0;
+
+	next_loss = 0;
+	return f;
+}
 
 /* One read/write: len bytes moved, the first cap of them captured. */
 static void data_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t enter_ns,
@@ -107,7 +116,8 @@ static void data_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uin
 	}
 	memset(ev, 0, sizeof(*ev));
 	ev->hdr.op = SONDE_OP_DATA;
-	ev->hdr.flags = (cap < len ? SONDE_F_TRUNCATED : 0) | (evbuf_tls ? SONDE_F_TLS : 0);
+	ev->hdr.flags = (cap < len ? SONDE_F_TRUNCATED : 0) | (evbuf_tls ? SONDE_F_TLS : 0) |
+			take_loss();
 	ev->hdr.size = (uint32_t)(sizeof(*ev) + cap);
 	ev->hdr.ktime = ktime;
 	ev->enter_ns = enter_ns;
@@ -155,6 +165,7 @@ static void close_ev(struct conn_table *t, const struct sock *k, uint64_t ktime)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.hdr.op = SONDE_OP_CLOSE;
+	ev.hdr.flags = take_loss();
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.ktime = ktime;
 	ev.sk = k->sk;
@@ -578,7 +589,7 @@ static void test_close_delimited(void)
 
 static void exit_ev(struct conn_table *t, uint32_t tgid, uint64_t ktime)
 {
-	conn__exit(t, tgid, ktime);
+	conn__exit(t, tgid, ktime, false);
 }
 
 /* busybox httpd and inetd children read the request on fd 0 and write the
@@ -660,6 +671,7 @@ static void io_end_ev(struct conn_table *t, const struct sock *k, uint8_t dir, i
 
 	memset(&ev, 0, sizeof(ev));
 	ev.hdr.op = SONDE_OP_IO_END;
+	ev.hdr.flags = take_loss();
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.ktime = ktime;
 	ev.sk = k->sk;
@@ -1213,7 +1225,7 @@ static void test_garbage(void)
 			continue;
 		}
 		if (r < 8) {
-			conn__exit(t, k.tgid, now);
+			conn__exit(t, k.tgid, now, false);
 			continue;
 		}
 		if (r < 10) {
@@ -1275,6 +1287,72 @@ static void test_garbage(void)
 	conn__free(t);
 }
 
+/* ---- records lost with a full ring (SONDE_F_LOSS) ---- */
+
+static void test_lost(void)
+{
+	struct conn_table *t = new_ct(64);
+	const struct conn_stats *st = conn__stats(t);
+	const struct proto_stats *h = &st->proto[PROTO_HTTP1];
+	struct sock srv = { NO_PID, 401, 7, 0xe000, SONDE_ROLE_SERVER, 8080, 51000 };
+	struct sock cli = { NO_PID - 2, 402, 8, 0xe100, SONDE_ROLE_CLIENT, 52000, 8080 };
+	struct sock cli2 = { NO_PID - 3, 403, 9, 0xe200, SONDE_ROLE_CLIENT, 52001, 8080 };
+
+	/* server: /a answered; /b's response lost; the next record says so:
+	 * /b is lost, /c pairs with its own response */
+	rd(t, &srv, 1000, "GET /a HTTP/1.1\r\n\r\n");
+	wr(t, &srv, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	rd(t, &srv, 2000, "GET /b HTTP/1.1\r\n\r\n");
+	next_loss = 1;
+	rd(t, &srv, 3000, "GET /c HTTP/1.1\r\n\r\n");
+	wr(t, &srv, 3300, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 2);
+	if (nspans >= 2) {
+		CHECK_SPAN(0, SPAN_SERVER, 1000, 1100, &srv, "GET", "/a", "/a", 200);
+		CHECK_SPAN(1, SPAN_SERVER, 3000, 3300, &srv, "GET", "/c", "/c", 404);
+	}
+	CHECK_EQ_INT(h->lost, 1);
+	/* a loss mark in the middle of a response: the rest of it is not a
+	 * new message; the next request pairs again */
+	rd(t, &srv, 4000, "GET /d HTTP/1.1\r\n\r\n");
+	wr(t, &srv, 4100, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+	next_loss = 1;
+	wr(t, &srv, 4200, "56789");
+	rd(t, &srv, 5000, "GET /e HTTP/1.1\r\n\r\n");
+	wr(t, &srv, 5100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 3);
+	if (nspans >= 3)
+		CHECK_SPAN(2, SPAN_SERVER, 5000, 5100, &srv, "GET", "/e", "/e", 200);
+	CHECK_EQ_INT(h->lost, 2);
+
+	/* client: the response and more were lost; the close says so: the
+	 * request is lost, not request_cancelled */
+	nspans = 0;
+	wr(t, &cli, 6000, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+	next_loss = 1;
+	close_ev(t, &cli, 7000);
+	CHECK_EQ_INT(nspans, 0);
+	CHECK_EQ_INT(h->lost, 3);
+	/* client: a reset after lost records: lost, not connection_reset */
+	wr(t, &cli2, 8000, "GET /y HTTP/1.1\r\nHost: a\r\n\r\n");
+	next_loss = 1;
+	io_end_ev(t, &cli2, SONDE_DIR_INGRESS, ECONNRESET, 9000);
+	CHECK_EQ_INT(nspans, 0);
+	CHECK_EQ_INT(h->lost, 4);
+	CHECK_EQ_INT(h->failed, 0);
+	/* without the mark the same reset is a failure, as before */
+	wr(t, &cli2, 10000, "GET /z HTTP/1.1\r\nHost: a\r\n\r\n");
+	io_end_ev(t, &cli2, SONDE_DIR_INGRESS, ECONNRESET, 11000);
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1) {
+		CHECK_EQ_STR(spans[0].s.target, "/z");
+		CHECK_EQ_STR(spans[0].s.error_type, "connection_reset");
+	}
+	CHECK_EQ_INT(h->failed, 1);
+	CHECK_EQ_INT(h->lost, 4);
+	conn__free(t);
+}
+
 int main(void)
 {
 	test_trace_context();
@@ -1290,6 +1368,7 @@ int main(void)
 	test_fd_reuse();
 	test_table_bound();
 	test_parse_errors();
+	test_lost();
 	test_service_and_route();
 	test_upgrade_tunnel();
 	test_inetd_fds();

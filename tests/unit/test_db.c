@@ -251,7 +251,7 @@ static void test_fail(struct conn_table *t, const struct conn_stats *st)
 		CHECK_EQ_STR(got[0].error_type, "57P01");
 		CHECK_EQ_INT(got[0].start_ns, 100);
 		CHECK_EQ_INT(got[0].end_ns, 900);
-		conn__exit(t, k.tgid, 1000);
+		conn__exit(t, k.tgid, 1000, false);
 		CHECK_EQ_INT(nspans, 1);
 	}
 	/* PostgreSQL, a result set cut by a reset; the libpq call (uprobe)
@@ -313,7 +313,7 @@ static void test_fail(struct conn_table *t, const struct conn_stats *st)
 
 		nspans = 0;
 		ev(t, &k, OUT, 100, 110, blpop, strlen(blpop));
-		conn__exit(t, k.tgid, 4000);
+		conn__exit(t, k.tgid, 4000, false);
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_STR(got[0].error_type, SPAN_ERR_CANCELLED);
 		CHECK_EQ_INT(got[0].end_ns, 4000);
@@ -563,6 +563,27 @@ int main(void)
 		ev(t, &k, OUT, 30, 40, resp, strlen(resp));
 		CHECK_EQ_INT(nspans, 1);
 		CHECK_EQ_INT(got[0].proto, SPAN_HTTP);
+	}
+	/* Redis: a reply lost with ring records; the next command's record
+	 * says so: the first command is lost, the second pairs with its reply */
+	{
+		struct sock k = { NO_PID - 40, 0x4000, SONDE_ROLE_CLIENT, 45000, 6379 };
+		const char *c1 = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n";
+		const char *c2 = "*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n";
+		uint64_t lost0 = st->proto[PROTO_REDIS].lost;
+
+		nspans = 0;
+		ev(t, &k, OUT, 100, 110, c1, strlen(c1));
+		ev_flags = SONDE_F_LOSS;
+		ev(t, &k, OUT, 300, 310, c2, strlen(c2));
+		ev_flags = 0;
+		ev(t, &k, IN, 400, 500, ":1\r\n", 4);
+		CHECK_EQ_INT(nspans, 1);
+		CHECK_EQ_STR(got[0].db_operation, "DEL");
+		CHECK_EQ_INT(got[0].start_ns, 300);
+		CHECK_EQ_INT(got[0].end_ns, 500);
+		CHECK_EQ_STR(got[0].error_type, "");
+		CHECK_EQ_INT(st->proto[PROTO_REDIS].lost, lost0 + 1);
 	}
 	conn__free(t);
 	span_builder__free(spans);

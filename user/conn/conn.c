@@ -351,15 +351,20 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 		}
 	}
 	pc = pconn(t, c);
+	if (ev->hdr.flags & SONDE_F_LOSS)
+		proto_table[c->proto]->lost(c->state, &pc);
 	proto_table[c->proto]->feed(c->state, &pc, ev);
 }
 
-/* The connection is over (closed, or its process exited). */
-static void conn_finish(struct conn_table *t, struct conn *c, uint64_t end_ns)
+/* The connection is over (closed, or its process exited); lost: records
+ * of it were lost before the close (SONDE_F_LOSS). */
+static void conn_finish(struct conn_table *t, struct conn *c, uint64_t end_ns, bool lost)
 {
 	if (has_proto(c)) {
 		struct proto_conn pc = pconn(t, c);
 
+		if (lost)
+			proto_table[c->proto]->lost(c->state, &pc);
 		proto_table[c->proto]->close(c->state, &pc, end_ns);
 	}
 	conn_free(t, c);
@@ -374,6 +379,8 @@ void conn__io_end(struct conn_table *t, const struct sonde_io_end_event *ev)
 	if (!c || c->role == SONDE_ROLE_SERVER || !has_proto(c))
 		return;
 	pc = pconn(t, c);
+	if (ev->hdr.flags & SONDE_F_LOSS)
+		proto_table[c->proto]->lost(c->state, &pc);
 	proto_table[c->proto]->fail(c->state, &pc, ev->err, ev->hdr.ktime);
 }
 
@@ -383,10 +390,10 @@ void conn__close(struct conn_table *t, const struct sonde_close_event *ev)
 	struct conn *c = *bucket_slot(t, &k);
 
 	if (c)
-		conn_finish(t, c, ev->hdr.ktime);
+		conn_finish(t, c, ev->hdr.ktime, ev->hdr.flags & SONDE_F_LOSS);
 }
 
-void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime)
+void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime, bool lost)
 {
 	struct proc_conns *p = *proc_slot(t, tgid);
 
@@ -395,7 +402,7 @@ void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime)
 		struct conn *c = p->first;
 		bool last = c->pnext == NULL;
 
-		conn_finish(t, c, ktime);
+		conn_finish(t, c, ktime, lost);
 		if (last)
 			break;
 	}

@@ -4,6 +4,7 @@
 #ifndef SONDE_CONN_H
 #define SONDE_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,8 +41,10 @@ void conn__close(struct conn_table *t, const struct sonde_close_event *ev);
 /* A client connection ended under a read or send (peer closed, reset...):
  * the requests waiting on it become failed spans. */
 void conn__io_end(struct conn_table *t, const struct sonde_io_end_event *ev);
-/* Every thread of process tgid exited (at ktime): its connections are over. */
-void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime);
+/* Every thread of process tgid exited (at ktime): its connections are over.
+ * lost: records of the process were lost before (SONDE_F_LOSS on the exit
+ * record): what its connections wait for is counted lost, not cancelled. */
+void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime, bool lost);
 /* Forgets connections idle since before idle_before_ns (monotonic). */
 void conn__sweep(struct conn_table *t, uint64_t idle_before_ns);
 size_t conn__count(const struct conn_table *t);

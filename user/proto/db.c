@@ -181,6 +181,13 @@ void db__fail(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns
 	fail_waiting(st, c, semconv__transport_error_type(err), end_ns);
 }
 
+void db__lost(void *st, const struct proto_conn *c)
+{
+	struct db_conn *d = st;
+
+	c->env->stats[d->w->id].lost += d->w->lost(d->sess);
+}
+
 void db__close(void *st, const struct proto_conn *c, uint64_t end_ns)
 {
 	fail_waiting(st, c, SPAN_ERR_CANCELLED, end_ns);

@@ -30,6 +30,7 @@ struct db_wire {
 		     uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb, void *ctx);
 	void (*fail)(void *sess, const struct db_callbacks *cb, void *ctx);
 	size_t (*pending)(const void *sess);
+	size_t (*lost)(void *sess);	/* forget what waits (returned: how many), resync */
 	bool (*encrypted)(const void *sess);	/* the wire turned to TLS; NULL: never */
 	const char *(*system)(const void *sess);	/* db.system.name */
 	enum db_err_kind (*err_kind)(int reason);
@@ -47,6 +48,7 @@ void *db__open(const struct db_wire *w, enum proto_pass pass);
 void db__feed(void *st, const struct proto_conn *c, const struct sonde_data_event *ev);
 void db__close(void *st, const struct proto_conn *c, uint64_t end_ns);
 void db__fail(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns);
+void db__lost(void *st, const struct proto_conn *c);
 void db__free(void *st, struct proto_stats *stats);
 
 #endif

@@ -27,6 +27,8 @@ struct proto_stats {
 	uint64_t unmatched;		/* responses with no request waiting */
 	uint64_t spans;
 	uint64_t failed;		/* of spans: client requests the connection failed under */
+	uint64_t lost;			/* requests whose response or framing went with ring
+					 * records the kernel could not write: not failures */
 };
 
 /* The database client-library calls the uprobes saw (probe/dbclient.c), as
@@ -99,6 +101,11 @@ struct proto_ops {
 	/* A client connection failed under a read or send (err: 0 for EOF,
 	 * else the errno) at end_ns: its waiting requests end as failures. */
 	void (*fail)(void *st, const struct proto_conn *c, int32_t err, uint64_t end_ns);
+	/* Records of the connection were lost before the one about to be
+	 * handled (SONDE_F_LOSS: the ring was full): what is waiting can no
+	 * longer be paired. It is counted lost, never reported as a failure,
+	 * and the parser waits for the start of a message. */
+	void (*lost)(void *st, const struct proto_conn *c);
 	/* Frees st; requests still waiting count as unanswered in stats. */
 	void (*free)(void *st, struct proto_stats *stats);
 };

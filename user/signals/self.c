@@ -23,7 +23,7 @@ struct self_metrics {
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
-	int fam_db_infer, fam_db_unanswered, fam_db_unmatched;
+	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost;
 };
 
 int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
@@ -61,6 +61,10 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    L(l_proto), NULL, 0, 0);
 	FAM(fam_db_unmatched, METRIC_COUNTER, "sonde_db_unmatched_replies_total",
 	    "Database replies seen with no operation waiting (e.g. pub/sub messages).",
+	    L(l_proto), NULL, 0, 0);
+	FAM(fam_lost, METRIC_COUNTER, "sonde_requests_lost_total",
+	    "Requests and database operations whose response or framing was lost with ring "
+	    "records (ring full, see sonde_ringbuf_drops_total): no span, and not a failure.",
 	    L(l_proto), NULL, 0, 0);
 	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
 	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
@@ -179,6 +183,7 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 		const char *lv[] = { proto_table[id]->name };
 
 		metrics__set(s->m, s->fam_parse_err, lv, (double)ps->parse_errors);
+		metrics__set(s->m, s->fam_lost, lv, (double)ps->lost);
 		/* HTTP/1.x keeps the families it had before the databases came */
 		if (id == PROTO_HTTP1) {
 			metrics__set(s->m, s->fam_unmatched, NULL, (double)ps->unmatched);

@@ -276,6 +276,12 @@ static void http1__resync(struct http1_parser *p)
  * framing, not a malformed peer, and must not inflate error counters.
  * A message whose head was already delivered still gets its on_complete.
  */
+void http1__lost(struct http1_parser *p)
+{
+	http1__begin(p);
+	http1__resync(p);
+}
+
 static void http1__fail(struct http1_parser *p, enum http1_error err,
 			const struct http1_callbacks *cb, void *ctx)
 {

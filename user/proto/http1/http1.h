@@ -111,6 +111,10 @@ void http1__close(struct http1_parser *p, const struct http1_callbacks *cb, void
  * waiting to resynchronise); 0 inside a message. Callers use it to time a
  * message from the syscall that carried its first byte. */
 int http1__between_messages(const struct http1_parser *p);
+/* Bytes of the stream were lost without a count (ring records dropped):
+ * the message being parsed is dropped silently and the parser waits for a
+ * feed that starts a message. */
+void http1__lost(struct http1_parser *p);
 
 /* Stateless inference over the first n bytes of a chunk: 1 if they begin
  * like an HTTP/1.x request line / status line, accepting a consistent

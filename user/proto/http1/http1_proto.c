@@ -420,6 +420,17 @@ static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 	fail_open_requests(&x);
 }
 
+static void http1_lost(void *st, const struct proto_conn *c)
+{
+	struct http_state *h = st;
+
+	c->env->stats[PROTO_HTTP1].lost += h->qlen;
+	h->qhead = h->qlen = 0;
+	h->resp_unmatched = h->resp_open = h->resp_head = h->resp_is_head = false;
+	http1__lost(&h->req);
+	http1__lost(&h->resp);
+}
+
 const struct proto_ops http1_proto = {
 	.name = "http1",
 	.injectable = true,
@@ -428,5 +439,6 @@ const struct proto_ops http1_proto = {
 	.feed = http1_feed,
 	.close = http1_close,
 	.fail = http1_fail,
+	.lost = http1_lost,
 	.free = http1_free,
 };

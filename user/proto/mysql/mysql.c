@@ -60,6 +60,22 @@ size_t mysql__pending(const struct mysql_session *s)
 	return s->cmd && s->emit;
 }
 
+size_t mysql__lost(struct mysql_session *s)
+{
+	size_t n = mysql__pending(s);
+
+	memset(&s->c2s, 0, sizeof(s->c2s));
+	memset(&s->s2c, 0, sizeof(s->s2c));
+	s->c2s.lost = s->s2c.lost = 1;
+	if (s->phase < PH_COMMAND)
+		s->phase = PH_COMMAND;
+	s->cmd = 0;
+	s->rstate = RS_IDLE;
+	s->emit = 0;
+	s->left = 0;
+	return n;
+}
+
 bool mysql__encrypted(const struct mysql_session *s)
 {
 	return s->tls;

@@ -75,6 +75,11 @@ void mysql__feed(struct mysql_session *s, bool client, const uint8_t *data, size
 		 size_t len, uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb,
 		 void *ctx);
 size_t mysql__pending(const struct mysql_session *s);
+/* Records of the connection were lost (ring full): the waiting command is
+ * forgotten (returned: 0 or 1), both directions wait for a packet start,
+ * and a login in progress is taken as done. Statements, TLS and server
+ * facts are kept. */
+size_t mysql__lost(struct mysql_session *s);
 /* The connection failed (peer hung up, reset, or the client gave up): the
  * command still waiting is reported through cb->on_op with failed set (and
  * incomplete when its response was being read), or counted

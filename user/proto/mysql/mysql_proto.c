@@ -18,6 +18,7 @@ static enum proto_verdict mysql_infer(const struct sonde_data_event *ev, enum pr
 
 static void w_init(void *s, bool from_start) { mysql__init(s, from_start); }
 static size_t w_pending(const void *s) { return mysql__pending(s); }
+static size_t w_lost(void *s) { return mysql__lost(s); }
 static bool w_encrypted(const void *s) { return mysql__encrypted(s); }
 
 static const char *w_system(const void *s)
@@ -44,7 +45,7 @@ static enum db_err_kind w_err_kind(int reason)
 static const struct db_wire mysql_wire = {
 	.id = PROTO_MYSQL, .sql = true, .dialect = SQL_MYSQL, .uprobes = true,
 	.session_size = sizeof(struct mysql_session), .init = w_init, .feed = w_feed,
-	.fail = w_fail, .pending = w_pending, .encrypted = w_encrypted, .system = w_system,
+	.fail = w_fail, .pending = w_pending, .lost = w_lost, .encrypted = w_encrypted, .system = w_system,
 	.err_kind = w_err_kind,
 };
 
@@ -55,5 +56,5 @@ static void *mysql_open(enum proto_pass pass)
 
 const struct proto_ops mysql_proto = {
 	.name = "mysql", .infer = mysql_infer, .open = mysql_open, .feed = db__feed,
-	.close = db__close, .fail = db__fail, .free = db__free,
+	.close = db__close, .fail = db__fail, .lost = db__lost, .free = db__free,
 };

@@ -53,6 +53,19 @@ size_t pg__pending(const struct pg_session *s)
 	return n;
 }
 
+size_t pg__lost(struct pg_session *s)
+{
+	size_t n = pg__pending(s);
+
+	memset(&s->fe, 0, sizeof(s->fe));
+	memset(&s->be, 0, sizeof(s->be));
+	s->fe.lost = s->be.lost = 1;
+	s->startup = s->ssl_answer = 0;
+	s->qhead = s->qlen = 0;
+	s->answering = s->unsure = 0;
+	return n;
+}
+
 bool pg__looks_like_startup(const uint8_t *d, size_t n)
 {
 	uint32_t len, code;

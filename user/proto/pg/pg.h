@@ -79,6 +79,10 @@ void pg__feed(struct pg_session *s, bool frontend, const uint8_t *data, size_t c
 	      uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb, void *ctx);
 /* Pending queries whose result will never be seen (connection over). */
 size_t pg__pending(const struct pg_session *s);
+/* Records of the connection were lost (ring full): the waiting queries are
+ * forgotten (returned: how many) and both directions wait for a chunk that
+ * starts a message. Prepared statements and TLS state are kept. */
+size_t pg__lost(struct pg_session *s);
 /* The connection failed (peer hung up, reset, or the client gave up):
  * every query still waiting is reported through cb->on_op with failed set
  * (and incomplete when its result was being read), except one the backend

@@ -19,6 +19,7 @@ static enum proto_verdict pg_infer(const struct sonde_data_event *ev, enum proto
 
 static void w_init(void *s, bool from_start) { pg__init(s, from_start); }
 static size_t w_pending(const void *s) { return pg__pending(s); }
+static size_t w_lost(void *s) { return pg__lost(s); }
 static bool w_encrypted(const void *s) { return ((const struct pg_session *)s)->encrypted; }
 static const char *w_system(const void *s) { (void)s; return "postgresql"; }
 
@@ -42,7 +43,7 @@ static enum db_err_kind w_err_kind(int reason)
 static const struct db_wire pg_wire = {
 	.id = PROTO_PG, .sql = true, .dialect = SQL_POSTGRES, .uprobes = true,
 	.session_size = sizeof(struct pg_session), .init = w_init, .feed = w_feed,
-	.fail = w_fail, .pending = w_pending, .encrypted = w_encrypted, .system = w_system,
+	.fail = w_fail, .pending = w_pending, .lost = w_lost, .encrypted = w_encrypted, .system = w_system,
 	.err_kind = w_err_kind,
 };
 
@@ -53,5 +54,5 @@ static void *pg_open(enum proto_pass pass)
 
 const struct proto_ops pg_proto = {
 	.name = "postgresql", .infer = pg_infer, .open = pg_open, .feed = db__feed,
-	.close = db__close, .fail = db__fail, .free = db__free,
+	.close = db__close, .fail = db__fail, .lost = db__lost, .free = db__free,
 };

@@ -24,6 +24,17 @@ size_t redis__pending(const struct redis_session *s)
 	return s->qlen;
 }
 
+size_t redis__lost(struct redis_session *s)
+{
+	size_t n = s->qlen;
+
+	memset(&s->req, 0, sizeof(s->req));
+	memset(&s->rep, 0, sizeof(s->rep));
+	s->req.lost = s->rep.lost = 1;
+	s->qhead = s->qlen = 0;
+	return n;
+}
+
 bool redis__looks_like_command(const uint8_t *d, size_t n)
 {
 	size_t i = 1;

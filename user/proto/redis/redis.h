@@ -62,6 +62,10 @@ void redis__feed(struct redis_session *s, bool request, const uint8_t *data, siz
 		 size_t len, uint64_t start_ns, uint32_t tid, const struct db_callbacks *cb,
 		 void *ctx);
 size_t redis__pending(const struct redis_session *s);
+/* Records of the connection were lost (ring full): the waiting commands
+ * are forgotten (returned: how many), both directions wait for a message
+ * start. */
+size_t redis__lost(struct redis_session *s);
 /* The connection failed (peer hung up, reset, or the client gave up):
  * every command still waiting is reported through cb->on_op with failed
  * set (the oldest also incomplete when its reply was being read), or

@@ -12,6 +12,7 @@ static enum proto_verdict redis_infer(const struct sonde_data_event *ev, enum pr
 
 static void w_init(void *s, bool from_start) { (void)from_start; redis__init(s); }
 static size_t w_pending(const void *s) { return redis__pending(s); }
+static size_t w_lost(void *s) { return redis__lost(s); }
 static const char *w_system(const void *s) { (void)s; return "redis"; }
 
 static void w_feed(void *s, bool request, const uint8_t *data, size_t cap, size_t len,
@@ -35,7 +36,7 @@ static enum db_err_kind w_err_kind(int reason)
 
 static const struct db_wire redis_wire = {
 	.id = PROTO_REDIS, .sql = false, .session_size = sizeof(struct redis_session),
-	.init = w_init, .feed = w_feed, .fail = w_fail, .pending = w_pending,
+	.init = w_init, .feed = w_feed, .fail = w_fail, .pending = w_pending, .lost = w_lost,
 	.system = w_system, .err_kind = w_err_kind,
 };
 
@@ -46,5 +47,5 @@ static void *redis_open(enum proto_pass pass)
 
 const struct proto_ops redis_proto = {
 	.name = "redis", .infer = redis_infer, .open = redis_open, .feed = db__feed,
-	.close = db__close, .fail = db__fail, .free = db__free,
+	.close = db__close, .fail = db__fail, .lost = db__lost, .free = db__free,
 };
