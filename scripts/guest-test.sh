@@ -217,7 +217,10 @@ INITRD=$GUEST_DIR/initrd.cpio.gz
 
 # ---------------------------------------------------------------- 4. boot
 if [ -z "${GUEST_MODES:-}" ]; then
-	if "$SONDE_BIN" --help 2>&1 | grep -q -- '--attach-mode'; then
+	# Read the whole text first: `grep -q` leaving early would end sonde
+	# with SIGPIPE, and pipefail would then take the flag for missing.
+	help_text=$("$SONDE_BIN" --help 2>&1 || true)
+	if grep -q -- '--attach-mode' <<<"$help_text"; then
 		GUEST_MODES="auto fentry kprobe tracepoint auto+hash"
 	else
 		GUEST_MODES=auto
