@@ -406,7 +406,7 @@ int agent__open(struct agent **out, const struct config *c)
 		return err;
 	sink = (struct span_sink){ .emit = signals__span, .arg = a->sig };
 	a->tc = tracectx__new();
-	a->spans = a->tc ? span_builder__new(a->tc, &sink) : NULL;
+	a->spans = a->tc ? span_builder__new(a->tc, &sink, &c->url_redact) : NULL;
 	a->watch = libwatch__new();
 	if (!a->spans || !a->watch)
 		return -ENOMEM;
