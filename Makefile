@@ -51,7 +51,7 @@ test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c $(OTLP_SPAN_SRCS) u
 	user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/span/sampler.c
 UNIT_TESTS += otlp_proc
-test_otlp_proc_SRCS := user/export/otlp_proc.c
+test_otlp_proc_SRCS := user/export/otlp_proc.c user/span/redact.c
 UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
 test_libwatch_LIBS := -lelf

@@ -398,7 +398,8 @@ int agent__open(struct agent **out, const struct config *c)
 		log_error("metrics registry setup failed", LS("error", strerror(-err)));
 		return err;
 	}
-	if ((err = otlp__setup(&a->otlp, a->m, c->otlp_endpoint, SONDE_VERSION, collect_metrics, a)))
+	if ((err = otlp__setup(&a->otlp, a->m, c->otlp_endpoint, SONDE_VERSION, &c->url_redact,
+				collect_metrics, a)))
 		return err;
 	so = (struct signals_opts){ .max_series = cap, .comm = c->comm,
 				    .print_spans = c->print_spans, .otlp = a->otlp };
