@@ -40,7 +40,7 @@ test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
 # the connection table with every protocol behind it, into the span builder
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
-	user/span/semconv.c user/span/span.c user/util/proc.c user/util/log.c
+	user/span/semconv.c user/span/span.c user/span/redact.c user/util/proc.c user/util/log.c
 test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
 test_semconv_SRCS := user/span/semconv.c
 test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
@@ -51,7 +51,7 @@ test_otlp_SRCS := -I$(BUILD)/proto user/export/otlp_encode.c $(OTLP_SPAN_SRCS) u
 	user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c $(PROTO_GEN) -lprotobuf-c -lz
 test_sampler_SRCS := user/span/sampler.c
 UNIT_TESTS += otlp_proc
-test_otlp_proc_SRCS := user/export/otlp_proc.c
+test_otlp_proc_SRCS := user/export/otlp_proc.c user/span/redact.c
 UNIT_TESTS += libwatch
 test_libwatch_SRCS := user/probe/libwatch.c
 test_libwatch_LIBS := -lelf
@@ -68,6 +68,9 @@ test_hexword_SRCS := user/span/tracectx.c
 # the service-name rule
 UNIT_TESTS += proc
 test_proc_SRCS := user/util/proc.c
+# secrets in request targets (issue #15)
+UNIT_TESTS += redact
+test_redact_SRCS := user/span/redact.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
@@ -153,6 +156,7 @@ integration: all
 	python3 tests/integration/test_tls.py
 	python3 tests/integration/test_conn_errors.py
 	python3 tests/integration/test_lost.py
+	python3 tests/integration/test_redact.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

@@ -399,7 +399,8 @@ int agent__open(struct agent **out, const struct config *c)
 		log_error("metrics registry setup failed", LS("error", strerror(-err)));
 		return err;
 	}
-	if ((err = otlp__setup(&a->otlp, a->m, c->otlp_endpoint, SONDE_VERSION, collect_metrics, a)))
+	if ((err = otlp__setup(&a->otlp, a->m, c->otlp_endpoint, SONDE_VERSION, &c->url_redact,
+				collect_metrics, a)))
 		return err;
 	so = (struct signals_opts){ .max_series = cap, .comm = c->comm,
 				    .print_spans = c->print_spans, .otlp = a->otlp };
@@ -407,7 +408,7 @@ int agent__open(struct agent **out, const struct config *c)
 		return err;
 	sink = (struct span_sink){ .emit = signals__span, .arg = a->sig };
 	a->tc = tracectx__new();
-	a->spans = a->tc ? span_builder__new(a->tc, &sink) : NULL;
+	a->spans = a->tc ? span_builder__new(a->tc, &sink, &c->url_redact) : NULL;
 	a->watch = libwatch__new();
 	if (!a->spans || !a->watch)
 		return -ENOMEM;

@@ -68,6 +68,21 @@ static const char usage[] =
 "                          from the wire only, none for TLS connections\n"
 "  --no-tls                leave out HTTPS: no uprobes on OpenSSL's SSL_read/SSL_write\n"
 "                          (libssl.so* and static executables, found in /proc/*/maps)\n"
+"  --url-query MODE        the query string of request targets (--print spans, OTLP\n"
+"                          url.query and url.full; also each argument of OTLP's\n"
+"                          process.command_line): redact (default) replaces with\n"
+"                          REDACTED the values of sensitive keys: password, passwd, pwd,\n"
+"                          secret, token, access_token, refresh_token, id_token, api_key,\n"
+"                          apikey, key, auth, authorization, session, sessionid,\n"
+"                          session_id, sig, signature, AWSAccessKeyId, X-Goog-Signature,\n"
+"                          X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, code,\n"
+"                          credential, client_secret, private_token (any case, also\n"
+"                          percent-encoded; pairs split on & and ;); keep leaves it as\n"
+"                          sent; drop removes it, '?' included (env SONDE_URL_QUERY).\n"
+"                          user:password in absolute-form targets always becomes\n"
+"                          REDACTED:REDACTED\n"
+"  --url-query-keys LIST   more sensitive keys, comma-separated, added to the defaults\n"
+"                          (up to 16, env SONDE_URL_QUERY_KEYS)\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -102,7 +117,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -126,11 +141,16 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
 		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
 		{ "no-tls", no_argument, NULL, O_NO_TLS },
+		{ "url-query", required_argument, NULL, O_URL_QUERY },
+		{ "url-query-keys", required_argument, NULL, O_URL_QUERY_KEYS },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env, *level = getenv("SONDE_LOG_LEVEL");
+	const char *url_query = getenv("SONDE_URL_QUERY"), *url_query_what = "SONDE_URL_QUERY";
+	const char *url_keys = getenv("SONDE_URL_QUERY_KEYS"), *url_keys_what = "SONDE_URL_QUERY_KEYS";
+	enum redact_mode url_mode = REDACT_REDACT;
 	uint32_t v;
 	int c;
 
@@ -203,6 +223,14 @@ int config__parse(struct config *o, int argc, char **argv)
 		}
 		case O_NO_DBU: o->no_db_uprobes = true; break;
 		case O_NO_TLS: o->no_tls = true; break;
+		case O_URL_QUERY:
+			url_query = optarg;
+			url_query_what = "--url-query";
+			break;
+		case O_URL_QUERY_KEYS:
+			url_keys = optarg;
+			url_keys_what = "--url-query-keys";
+			break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -235,6 +263,17 @@ int config__parse(struct config *o, int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sonde: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (url_query && redact__parse_mode(url_query, &url_mode)) {
+		fprintf(stderr, "sonde: invalid %s '%s' (want keep, redact or drop)\n", url_query_what,
+			url_query);
+		return -EINVAL;
+	}
+	if (redact__init(&o->url_redact, url_mode, url_keys)) {
+		fprintf(stderr, "sonde: invalid %s '%s' (want comma-separated key names, at most %d,"
+			" each 1..%d bytes, without spaces or any of =&;#?%%)\n",
+			url_keys_what, url_keys, REDACT_EXTRA_MAX, REDACT_KEY_MAX - 1);
 		return -EINVAL;
 	}
 	if (level) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "probe/loader.h"
+#include "span/redact.h"
 
 #define SONDE_VERSION "0.1.0"
 
@@ -32,6 +33,7 @@ struct config {
 	bool no_inject;
 	bool no_inject_learn;
 	uint16_t inject_ports[16];	/* --inject-port, 0-terminated */
+	struct redact url_redact;	/* --url-query, --url-query-keys */
 };
 
 /* Fills c from argv and the environment. 0, or -EINVAL after printing why

@@ -14,6 +14,7 @@
 #include "span/tracectx.h"
 #include "sonde.h"
 #include "span/builder.h"
+#include "span/redact.h"
 #include "span/span.h"
 
 /* A tgid that cannot exist (pid_max <= 2^22): proc__service falls back to comm. */
@@ -174,14 +175,15 @@ static void close_ev(struct conn_table *t, const struct sock *k, uint64_t ktime)
 	conn__close(t, &ev);
 }
 
-static struct conn_table *new_ct(size_t max)
+/* r: the target rule handed to the builder, NULL for the default */
+static struct conn_table *new_ct_redact(size_t max, const struct redact *r)
 {
 	struct conn_table *t;
 
 	span_builder__free(builder);
 	tracectx__free(tc);
 	tc = tracectx__new();
-	builder = tc ? span_builder__new(tc, &sink) : NULL;
+	builder = tc ? span_builder__new(tc, &sink, r) : NULL;
 	t = builder ? conn__new(max, &hooks, builder, NULL) : NULL;
 	if (!t) {
 		fprintf(stderr, "conn__new failed\n");
@@ -189,6 +191,11 @@ static struct conn_table *new_ct(size_t max)
 	}
 	reset_seen();
 	return t;
+}
+
+static struct conn_table *new_ct(size_t max)
+{
+	return new_ct_redact(max, NULL);
 }
 
 /* Checks every field of a recorded span that the tests set explicitly. */
@@ -249,6 +256,41 @@ static void test_server_split_request(void)
 	close_ev(t, &k, 4000);
 	CHECK_EQ_INT(conn__count(t), 0);
 	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	conn__free(t);
+}
+
+/* ---- 1b. the span builder redacts the target before any signal sees it ---- */
+
+static void test_redacted_target(void)
+{
+	struct sock k = { NO_PID, NO_PID + 1, 5, 0x1100, SONDE_ROLE_SERVER, 8080, 50001 };
+	struct sock c = { NO_PID, 78, 6, 0x1200, SONDE_ROLE_CLIENT, 40001, 3128 };
+	struct redact drop;
+	struct conn_table *t = new_ct(64);
+
+	io(t, &k, SONDE_DIR_INGRESS, 100, 1000,
+	   "GET /login/7?user=bob&password=S3CRET&API%5FKEY=K3Y HTTP/1.1\r\nHost: x\r\n\r\n");
+	io(t, &k, SONDE_DIR_EGRESS, 2000, 2500, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* a forward-proxy request: absolute-form with userinfo */
+	io(t, &c, SONDE_DIR_EGRESS, 3000, 3100,
+	   "GET http://alice:hunter2@example.com/a?token=t0k HTTP/1.1\r\nHost: example.com\r\n\r\n");
+	rd(t, &c, 4000, "HTTP/1.1 204 No Content\r\n\r\n");
+	CHECK_EQ_INT(nspans, 2);
+	if (nspans >= 2) {
+		CHECK_SPAN(0, SPAN_SERVER, 1000, 2500, &k, "GET",
+			   "/login/7?user=bob&password=REDACTED&API%5FKEY=REDACTED", "/login/{id}", 200);
+		CHECK_SPAN(1, SPAN_CLIENT, 3000, 4000, &c, "GET",
+			   "http://REDACTED:REDACTED@example.com/a?token=REDACTED", "/a", 204);
+	}
+	conn__free(t);
+
+	CHECK_EQ_INT(redact__init(&drop, REDACT_DROP, "user"), 0);
+	t = new_ct_redact(64, &drop);
+	io(t, &k, SONDE_DIR_INGRESS, 100, 1000, "GET /login?user=bob&password=S3CRET HTTP/1.1\r\n\r\n");
+	io(t, &k, SONDE_DIR_EGRESS, 2000, 2500, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 1);
+	if (nspans >= 1)
+		CHECK_SPAN(0, SPAN_SERVER, 1000, 2500, &k, "GET", "/login", "/login", 200);
 	conn__free(t);
 }
 
@@ -1357,6 +1399,7 @@ int main(void)
 {
 	test_trace_context();
 	test_server_split_request();
+	test_redacted_target();
 	test_client();
 	test_keepalive_pipelined();
 	test_unknown_role();

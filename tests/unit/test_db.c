@@ -373,7 +373,7 @@ static void test_fail(struct conn_table *t, const struct conn_stats *st)
 int main(void)
 {
 	struct tracectx *tc = tracectx__new();
-	struct span_builder *spans = span_builder__new(tc, &sink);
+	struct span_builder *spans = span_builder__new(tc, &sink, NULL);
 	struct conn_table *t = conn__new(64, NULL, spans, &calls);
 	const struct conn_stats *st = conn__stats(t);
 	uint8_t b[1024];

@@ -1,5 +1,6 @@
 /* Unit tests for export/otlp_proc.c: the facts of this process and of a
- * child, the 30 s re-read, a pid that is gone, and round-robin eviction. */
+ * child, the 30 s re-read, a pid that is gone, redacted arguments, and
+ * round-robin eviction. */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +94,86 @@ static void test_gone(void)
 	CHECK_EQ_STR(p->cmd, "sh -c read x sonde-test a b");
 }
 
+/* A child `sh -c "read x" sonde-test a1 a2`, blocked on its stdin until
+ * *wfd is written; returns once it has exec'ed. */
+static pid_t spawn_sh(const char *a1, const char *a2, int *wfd)
+{
+	int fds[2];
+	pid_t pid;
+
+	CHECK_EQ_INT(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[0], 0);
+		close(fds[1]);
+		execl("/bin/sh", "sh", "-c", "read x", "sonde-test", a1, a2, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	for (int i = 0; i < 1000; i++) {
+		char path[64], b[2];
+		FILE *f;
+		size_t n = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+		f = fopen(path, "re");
+		if (f) {
+			n = fread(b, 1, 2, f);
+			fclose(f);
+		}
+		if (n == 2 && memcmp(b, "sh", 2) == 0)
+			break;
+		usleep(1000);
+	}
+	*wfd = fds[1];
+	return pid;
+}
+
+static void reap(pid_t pid, int wfd)
+{
+	char c = 'x';
+
+	CHECK_EQ_INT(write(wfd, &c, 1), 1);
+	close(wfd);
+	CHECK_EQ_INT(waitpid(pid, NULL, 0), pid);
+}
+
+/* Arguments go through the cache's redact rule (`curl "URL?password=..."`
+ * must not put the password into process.command_line). */
+static void test_redacted(void)
+{
+	static const char url[] = "http://bob:hunter2@h:8080/login?user=bob&password=S3CRET";
+	const struct otlp_proc *p;
+	int wfd;
+	pid_t pid;
+
+	memset(&cache, 0, sizeof(cache));	/* zeroed: the default rule */
+	pid = spawn_sh(url, "/x?API_KEY=k&q=a b", &wfd);
+	p = otlp_proc__get(&cache, (uint32_t)pid, 1);
+	CHECK_EQ_STR(p->cmd, "sh -c read x sonde-test http://REDACTED:REDACTED@h:8080/login?user=bob&password=REDACTED "
+			     "/x?API_KEY=REDACTED&q=a b");
+	CHECK(redact__init(&cache.redact, REDACT_KEEP, NULL) == 0);
+	p = otlp_proc__get(&cache, (uint32_t)pid, 1 + 31 * S);
+	CHECK_EQ_STR(p->cmd, "sh -c read x sonde-test http://REDACTED:REDACTED@h:8080/login?user=bob&password=S3CRET "
+			     "/x?API_KEY=k&q=a b");
+	reap(pid, wfd);
+
+	/* growth past the 511 bytes kept: cut, never a secret */
+	{
+		char many[400] = "/m?";
+
+		while (strlen(many) + 8 < sizeof(many))
+			strcat(many, "&token=t");
+		memset(&cache, 0, sizeof(cache));
+		pid = spawn_sh(many, "tail?pwd=TAILSECRET", &wfd);
+		p = otlp_proc__get(&cache, (uint32_t)pid, 1);
+		CHECK_EQ_INT(strlen(p->cmd), sizeof(p->cmd) - 1);
+		CHECK(strstr(p->cmd, "=t&") == NULL && strstr(p->cmd, "TAILSECRET") == NULL);
+		CHECK(strncmp(p->cmd, "sh -c read x sonde-test /m?&token=REDACTED&token=REDACTED", 57) == 0);
+		reap(pid, wfd);
+	}
+}
+
 /* OTLP_PROC_CACHE other pids push this one out; it is read afresh. */
 static void test_evict(void)
 {
@@ -117,6 +198,7 @@ int main(int argc, char **argv)
 	test_self(argv[0]);
 	test_unknown();
 	test_gone();
+	test_redacted();
 	test_evict();
 	return check_summary("test_otlp_proc");
 }

@@ -579,7 +579,7 @@ fail:
 }
 
 int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version,
-		void (*refresh)(void *arg), void *refresh_arg)
+		const struct redact *redact, void (*refresh)(void *arg), void *refresh_arg)
 {
 	struct otlp *o;
 	pthread_condattr_t ca;
@@ -606,6 +606,8 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	o->m = m;
 	o->refresh = refresh;
 	o->refresh_arg = refresh_arg;
+	if (redact)
+		o->pcache.redact = *redact;
 	if ((rc = register_families(o)))
 		goto fail;
 	o->w[OTLP_TRACES].recs = malloc(o->cfg.batch_size * sizeof(*o->w[OTLP_TRACES].recs));

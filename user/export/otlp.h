@@ -164,15 +164,17 @@ int otlp__enc_gzip(struct otlp_enc *e, const uint8_t *in, size_t n, const uint8_
 
 /* ---- the exporter (event loop side) ---- */
 struct otlp;
+struct redact;
 
 /* Reads the environment (endpoint: the --otlp-endpoint flag or NULL) and
  * starts the workers. *out stays NULL when no endpoint is configured (logged
  * once). Registers sonde_export_* in m. refresh(arg), when not NULL, is
  * called on the loop thread before each metrics snapshot to bring families
- * that are only updated on demand up to date. 0, or negative errno (bad
- * config is -EINVAL, logged). */
+ * that are only updated on demand up to date. redact: the rule applied to
+ * each argument of process.command_line (NULL: the default). 0, or negative
+ * errno (bad config is -EINVAL, logged). */
 int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, const char *version,
-		void (*refresh)(void *arg), void *refresh_arg);
+		const struct redact *redact, void (*refresh)(void *arg), void *refresh_arg);
 /* One finished span: sampled, copied into the bounded queue (or counted as
  * dropped). Never blocks on the network. */
 void otlp__span(struct otlp *o, const struct span *s);

@@ -9,7 +9,7 @@
 
 #define TTL_NS (30ULL * 1000000000ULL)
 
-static void read_proc(uint32_t pid, struct otlp_proc *p)
+static void read_proc(const struct otlp_proc_cache *c, uint32_t pid, struct otlp_proc *p)
 {
 	char path[64], buf[PATH_MAX];
 	ssize_t n;
@@ -32,15 +32,21 @@ static void read_proc(uint32_t pid, struct otlp_proc *p)
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
 	f = fopen(path, "re");
 	if (f) {
-		size_t len = fread(p->cmd, 1, sizeof(p->cmd) - 1, f);
+		/* arguments are NUL-terminated; the last one may be cut */
+		size_t len = fread(buf, 1, sizeof(p->cmd) - 1, f), pos = 0;
 
 		fclose(f);
-		while (len && p->cmd[len - 1] == 0)
+		while (len && buf[len - 1] == 0)
 			len--;
-		for (size_t i = 0; i < len; i++)
-			if (p->cmd[i] == 0)
-				p->cmd[i] = ' ';
-		p->cmd[len] = 0;
+		for (size_t a = 0; a < len && pos < sizeof(p->cmd) - 1;) {
+			size_t n = strnlen(buf + a, len - a);
+
+			if (pos)
+				p->cmd[pos++] = ' ';
+			pos += redact__target(&c->redact, buf + a, n, p->cmd + pos, sizeof(p->cmd) - pos);
+			a += n + 1;
+		}
+		p->cmd[pos] = 0;
 	}
 }
 
@@ -59,7 +65,7 @@ const struct otlp_proc *otlp_proc__get(struct otlp_proc_cache *c, uint32_t pid, 
 		p->read_ns = 0;
 	}
 	if (!p->read_ns || now_ns - p->read_ns > TTL_NS) {
-		read_proc(pid, p);
+		read_proc(c, pid, p);
 		p->read_ns = now_ns;
 	}
 	return p;

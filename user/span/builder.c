@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "span/builder.h"
+#include "span/redact.h"
 #include "span/route.h"
 #include "span/semconv.h"
 #include "span/tracectx.h"
@@ -12,9 +13,11 @@
 struct span_builder {
 	struct tracectx *tc;
 	struct span_sink sink;
+	struct redact redact;	/* applied to every HTTP target */
 };
 
-struct span_builder *span_builder__new(struct tracectx *tc, const struct span_sink *sink)
+struct span_builder *span_builder__new(struct tracectx *tc, const struct span_sink *sink,
+				       const struct redact *redact)
 {
 	struct span_builder *b = calloc(1, sizeof(*b));
 
@@ -22,6 +25,10 @@ struct span_builder *span_builder__new(struct tracectx *tc, const struct span_si
 		return NULL;
 	b->tc = tc;
 	b->sink = *sink;
+	if (redact)
+		b->redact = *redact;
+	else
+		redact__init(&b->redact, REDACT_REDACT, NULL);
 	return b;
 }
 
@@ -85,7 +92,10 @@ void span_builder__http(struct span_builder *b, const struct span_origin *o, uin
 
 	begin(&s, o, SPAN_HTTP, start_ns, end_ns);
 	copy_str(s.method, sizeof(s.method), h->method);
-	copy_str(s.target, sizeof(s.target), h->target);
+	/* Redacted first: the target and everything derived from it (route,
+	 * url.*, span name) only ever hold the redacted form. */
+	redact__target(&b->redact, h->target, h->target ? strnlen(h->target, sizeof(s.target) - 1) : 0,
+		       s.target, sizeof(s.target));
 	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
 	s.status = h->status;
 	s.version_minor = h->version_minor;

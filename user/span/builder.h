@@ -12,6 +12,7 @@
 #include "span/span.h"
 #include "span/sql.h"
 
+struct redact;
 struct tracectx;
 struct tracectx_hdr;
 
@@ -60,7 +61,10 @@ struct span_db {
 
 struct span_builder;
 
-struct span_builder *span_builder__new(struct tracectx *tc, const struct span_sink *sink);
+/* redact: the rule for request targets (copied; NULL: the default,
+ * REDACT_REDACT with no extra key). */
+struct span_builder *span_builder__new(struct tracectx *tc, const struct span_sink *sink,
+				       const struct redact *redact);
 void span_builder__free(struct span_builder *b);
 struct tracectx *span_builder__tracectx(struct span_builder *b);
 /* Trace context of a request whose head was just parsed (h: its trace
