@@ -68,6 +68,10 @@ test_hexword_SRCS := user/span/tracectx.c
 # the service-name rule
 UNIT_TESTS += proc
 test_proc_SRCS := user/util/proc.c
+# per-service route budgets, through signals into the registry (OTLP stubbed)
+UNIT_TESTS += routes
+test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/metrics.c \
+	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
