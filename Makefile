@@ -71,6 +71,10 @@ test_proc_SRCS := user/util/proc.c
 # secrets in request targets (issue #15)
 UNIT_TESTS += redact
 test_redact_SRCS := user/span/redact.c
+# per-service route budgets, through signals into the registry (OTLP stubbed)
+UNIT_TESTS += routes
+test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/metrics.c \
+	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
@@ -157,6 +161,7 @@ integration: all
 	python3 tests/integration/test_conn_errors.py
 	python3 tests/integration/test_lost.py
 	python3 tests/integration/test_redact.py
+	python3 tests/integration/test_route_budget.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

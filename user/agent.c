@@ -403,6 +403,7 @@ int agent__open(struct agent **out, const struct config *c)
 				collect_metrics, a)))
 		return err;
 	so = (struct signals_opts){ .max_series = cap, .comm = c->comm,
+				    .max_routes_per_service = c->max_routes_per_service,
 				    .print_spans = c->print_spans, .otlp = a->otlp };
 	if ((err = signals__new(&a->sig, a->m, &so)))
 		return err;

@@ -33,6 +33,10 @@ static const char usage[] =
 "                          ring per CPU of at least 256 KiB (default 4194304)\n"
 "  --max-connections N     connections followed in userspace (default 16384)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
+"  --max-routes-per-service N\n"
+"                          distinct http_route values per service_name in each HTTP\n"
+"                          family; after them a service's new routes become\n"
+"                          \"/{overflow}\" (default 100, env SONDE_MAX_ROUTES_PER_SERVICE)\n"
 "  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
 "                          byte accounting): auto (fentry, else kprobe, else syscall\n"
 "                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
@@ -117,7 +121,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -129,6 +133,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "ring-bytes", required_argument, NULL, O_RING },
 		{ "max-connections", required_argument, NULL, O_CONNS },
 		{ "max-series", required_argument, NULL, O_SERIES },
+		{ "max-routes-per-service", required_argument, NULL, O_ROUTES },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "attach-mode", required_argument, NULL, O_ATTACH },
@@ -159,8 +164,13 @@ int config__parse(struct config *o, int argc, char **argv)
 	o->ring_bytes = 4u << 20;
 	o->max_conns = 16384;
 	o->max_series = 2000;
+	o->max_routes_per_service = 100;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
+		return -EINVAL;
+	env = getenv("SONDE_MAX_ROUTES_PER_SERVICE");
+	if (env && parse_u32(env, "SONDE_MAX_ROUTES_PER_SERVICE", 1, 1u << 20,
+			     &o->max_routes_per_service))
 		return -EINVAL;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -198,6 +208,11 @@ int config__parse(struct config *o, int argc, char **argv)
 			break;
 		case O_SERIES:
 			if (parse_u32(optarg, "--max-series", 1, 1u << 20, &o->max_series))
+				return -EINVAL;
+			break;
+		case O_ROUTES:
+			if (parse_u32(optarg, "--max-routes-per-service", 1, 1u << 20,
+				      &o->max_routes_per_service))
 				return -EINVAL;
 			break;
 		case O_LOG: level = optarg; break;

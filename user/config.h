@@ -22,6 +22,7 @@ struct config {
 	uint32_t ring_bytes;
 	uint32_t max_conns;
 	uint32_t max_series;
+	uint32_t max_routes_per_service;	/* http_route budget per service and family */
 	bool no_host_metrics;
 	bool no_tcp_health;
 	bool no_sched;

@@ -111,6 +111,39 @@ static void test_id_rules(void)
 	CHECK_EQ_STR(norm("/getuserbyidandname"), "/getuserbyidandname");
 	CHECK_EQ_STR(norm("/jquery-3.7.1.min.js.map"), "/jquery-3.7.1.min.js.map");
 	CHECK_EQ_STR(norm("/report~2024~final~v2"), "/report~2024~final~v2");
+	/* e) random-looking alphanumerics of 8..15 bytes */
+	CHECK_EQ_STR(norm("/users/x7Gq2LpZ9"), "/users/{id}");	/* e1: 3 digit runs */
+	CHECK_EQ_STR(norm("/v/dQw4w9WgXcQ"), "/v/{id}");		/* e1: 2 digit runs */
+	CHECK_EQ_STR(norm("/s/aZ3kQ9pL"), "/s/{id}");		/* e1, 8 bytes */
+	CHECK_EQ_STR(norm("/s/aZkQ9pLm"), "/s/{id}");		/* e1: 3 lower-upper steps */
+	CHECK_EQ_STR(norm("/s/Xk9ZvBqw"), "/s/{id}");		/* e1: no vowel */
+	CHECK_EQ_STR(norm("/s/Xk9Zvbqw"), "/s/Xk9Zvbqw");	/* "Zvbq" reads as a word */
+	CHECK_EQ_STR(norm("/s/k3j9x2m8"), "/s/{id}");		/* e2 */
+	CHECK_EQ_STR(norm("/s/K3J9X2M8Q"), "/s/{id}");		/* e2, upper case */
+	CHECK_EQ_STR(norm("/s/aZ3kQ9p"), "/s/aZ3kQ9p");		/* 7 bytes */
+	CHECK_EQ_STR(norm("/s/aZ3k-Q9pL"), "/s/aZ3k-Q9pL");	/* not alphanumeric */
+	/* ...but words with a number in them stay */
+	CHECK_EQ_STR(norm("/p/iPhone15Pro"), "/p/iPhone15Pro");
+	CHECK_EQ_STR(norm("/OAuth2Callback"), "/OAuth2Callback");
+	CHECK_EQ_STR(norm("/codec/H264Decoder"), "/codec/H264Decoder");
+	CHECK_EQ_STR(norm("/SHA256Sum"), "/SHA256Sum");
+	CHECK_EQ_STR(norm("/IPv6Address"), "/IPv6Address");
+	CHECK_EQ_STR(norm("/Win10Pro"), "/Win10Pro");
+	CHECK_EQ_STR(norm("/getUser2"), "/getUser2");
+	CHECK_EQ_STR(norm("/api/getUserById2"), "/api/getUserById2");
+	CHECK_EQ_STR(norm("/apis/apps/v1beta1"), "/apis/apps/v1beta1");
+	CHECK_EQ_STR(norm("/apis/batch/v2alpha1"), "/apis/batch/v2alpha1");
+	CHECK_EQ_STR(norm("/chips/stm32f429"), "/chips/stm32f429");
+	CHECK_EQ_STR(norm("/oauth2callback"), "/oauth2callback");
+	CHECK_EQ_STR(norm("/UTF8String"), "/UTF8String");
+	CHECK_EQ_STR(norm("/product123"), "/product123");
+	/* ...and so do words without digits, random or not (the per-service
+	 * route budget bounds those) */
+	CHECK_EQ_STR(norm("/api/orders"), "/api/orders");
+	CHECK_EQ_STR(norm("/healthz"), "/healthz");
+	CHECK_EQ_STR(norm("/getUserById"), "/getUserById");
+	CHECK_EQ_STR(norm("/qZxKwPmTvB"), "/qZxKwPmTvB");
+	CHECK_EQ_STR(norm("/xkqwvbzp"), "/xkqwvbzp");
 	/* Words and short versions survive. */
 	CHECK_EQ_STR(norm("/api/v2/health"), "/api/v2/health");
 	CHECK_EQ_STR(norm("/static/css/main.css"), "/static/css/main.css");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "export/otlp.h"
+#include "signals/routes.h"
 #include "signals/signals.h"
 #include "span/semconv.h"
 #include "util/log.h"
@@ -22,6 +23,8 @@ struct signals {
 	struct signals_opts o;
 	bool print_failed;
 	int fam_server, fam_client, fam_db_client, fam_db_server, fam_spans;
+	/* route budgets of the two HTTP families */
+	struct routes *routes_server, *routes_client;
 	/* server_address of the last client span: consecutive spans mostly
 	 * share the peer, and formatting an address costs a printf */
 	struct sonde_tuple last_peer;
@@ -40,7 +43,11 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 						 "db_collection_name", "error_type", "service_name" };
 	static const char *const l_kind[] = { "kind" };
 	struct signals *s = calloc(1, sizeof(*s));
-	size_t cap = o->max_series;
+	size_t cap = o->max_series ? o->max_series : METRICS_DEFAULT_MAX_SERIES;
+	struct routes_opts ro = { .per_service = o->max_routes_per_service ?
+						 o->max_routes_per_service : ROUTES_DEFAULT_PER_SERVICE,
+				  .max_routes = cap };
+	int err;
 
 	if (!s)
 		return -ENOMEM;
@@ -64,9 +71,13 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 #undef N
 	if (s->fam_server < 0 || s->fam_client < 0 || s->fam_db_client < 0 ||
 	    s->fam_db_server < 0 || s->fam_spans < 0) {
-		int err = s->fam_server < 0 ? s->fam_server : -EINVAL;
-
+		err = s->fam_server < 0 ? s->fam_server : -EINVAL;
 		free(s);
+		return err;
+	}
+	if ((err = routes__new(&s->routes_server, &ro)) ||
+	    (err = routes__new(&s->routes_client, &ro))) {
+		signals__free(s);
 		return err;
 	}
 	*out = s;
@@ -75,6 +86,10 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 
 void signals__free(struct signals *s)
 {
+	if (!s)
+		return;
+	routes__free(s->routes_server);
+	routes__free(s->routes_client);
 	free(s);
 }
 
@@ -104,6 +119,7 @@ static const char *peer_label(struct signals *g, const struct sonde_tuple *t)
 void signals__span(void *arg, const struct span *s)
 {
 	struct signals *g = arg;
+	struct span collapsed;
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
 	char status_buf[8], port_buf[8];
 	/* no response (a failed client request): no status code */
@@ -114,6 +130,19 @@ void signals__span(void *arg, const struct span *s)
 	if (g->o.comm && strncmp(s->comm, g->o.comm, SONDE_COMM_LEN) != 0)
 		return;
 	metrics__add(g->m, g->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
+	/* The route budget rewrites the span itself, not only its label, so
+	 * that OTLP's http.route names the same series; the copy is made only
+	 * for spans over budget. */
+	if (s->proto == SPAN_HTTP) {
+		const char *route = routes__label(s->kind == SPAN_SERVER ? g->routes_server :
+					g->routes_client, s->service, s->route);
+
+		if (route != s->route) {
+			collapsed = *s;
+			memcpy(collapsed.route, route, strlen(route) + 1);
+			s = &collapsed;
+		}
+	}
 	if (s->proto == SPAN_DB) {
 		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
 				     s->service };

@@ -41,6 +41,52 @@ static bool is_uuid(const unsigned char *s, size_t n)
 	return true;
 }
 
+static bool is_lower(unsigned char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool is_vowel(unsigned char c)
+{
+	c |= 0x20;
+	return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+}
+
+/* Rule e) in route.h: a short alphanumeric token that reads as random
+ * rather than as words with a number in them. */
+static bool is_random(const unsigned char *s, size_t n)
+{
+	unsigned lower = 0, upper = 0, digit_runs = 0, lower_upper = 0, vowels = 0;
+	bool word = false;
+
+	if (n < 8)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (is_digit(c)) {
+			digit_runs += i == 0 || !is_digit(s[i - 1]);
+			continue;
+		}
+		if (!is_alpha(c))
+			return false;
+		vowels += is_vowel(c);
+		if (is_lower(c)) {
+			lower++;
+			continue;
+		}
+		upper++;
+		lower_upper += i > 0 && is_lower(s[i - 1]);
+		/* a capitalised word: "getUserById2", "iPhone15Pro" */
+		word |= i + 3 < n && is_lower(s[i + 1]) && is_lower(s[i + 2]) && is_lower(s[i + 3]);
+	}
+	if (!digit_runs || !(lower + upper))
+		return false;
+	if (lower && upper)	/* e1 */
+		return !word && (digit_runs >= 2 || lower_upper >= 2 || !vowels);
+	return digit_runs >= 3 && vowels * 4 < lower + upper;	/* e2 */
+}
+
 static bool is_id(const unsigned char *s, size_t n)
 {
 	bool all_digit = true, all_hex = true, all_token = true;
@@ -63,7 +109,9 @@ static bool is_id(const unsigned char *s, size_t n)
 		return true;
 	if (n >= 8 && all_hex && digit)
 		return true;
-	return n >= 16 && all_token && digit && alpha;
+	if (n >= 16 && all_token && digit && alpha)
+		return true;
+	return is_random(s, n);
 }
 
 /* Offset where the path starts: past "scheme://authority" if present. */
