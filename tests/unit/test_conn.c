@@ -23,7 +23,7 @@
 
 /* ---- what the callbacks saw ---- */
 
-#define MAX_SPANS 64
+#define MAX_SPANS 256
 
 struct got_span {
 	struct span s;
@@ -447,6 +447,242 @@ static void test_keepalive_pipelined(void)
 	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
 	CHECK_EQ_INT(nspans, 10);
 	CHECK_EQ_INT(conn__count(t), 0);
+	conn__free(t);
+}
+
+/* ---- 3b. pipelines: every split point, depth, capture gaps ---- */
+
+/* Three requests and their three responses, as one stream each way. */
+static const char pipe_req[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+			       "POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"
+			       "DELETE /c?x=1 HTTP/1.1\r\n\r\n";
+static const char pipe_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+				"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nBB\r\n0\r\n\r\n"
+				"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+/* Feeds s[0, n) as two syscalls split at cut (0: one syscall) in
+ * direction dir, at times t1 and t2 (entry 10 ns before each exit). */
+static void feed_split(struct conn_table *t, const struct sock *k, uint8_t dir, const char *s,
+		       size_t n, size_t cut, uint64_t t1, uint64_t t2)
+{
+	if (!cut) {
+		data_ev(t, k, dir, t1 - 10, t1, s, n, n);
+		return;
+	}
+	data_ev(t, k, dir, t1 - 10, t1, s, cut, cut);
+	data_ev(t, k, dir, t2 - 10, t2, s + cut, n - cut, n - cut);
+}
+
+/* One connection of role role: the request stream split at rcut, then the
+ * response stream split at scut (0: whole). Exactly three spans, in order,
+ * with the start and end the timing rules give for those splits. */
+static void pipe_split_case(uint8_t role, size_t rcut, size_t scut)
+{
+	static const char *const methods[3] = { "GET", "POST", "DELETE" };
+	static const char *const targets[3] = { "/a", "/b", "/c?x=1" };
+	static const char *const routes[3] = { "/a", "/b", "/c" };
+	static const int codes[3] = { 200, 201, 404 };
+	const char *rq = pipe_req, *rs = pipe_resp;
+	/* where each request begins and each response ends in its stream */
+	size_t req_at[3] = { 0, (size_t)(strstr(rq, "POST") - rq), (size_t)(strstr(rq, "DELETE") - rq) };
+	size_t resp_end[3] = { (size_t)(strstr(rs, "HTTP/1.1 201") - rs),
+			       (size_t)(strstr(rs, "HTTP/1.1 404") - rs), strlen(rs) };
+	struct conn_table *t = new_ct(64);
+	int server = role == SONDE_ROLE_SERVER;
+	struct sock k = { NO_PID, 61, 20, 0x7000, role, server ? 80 : 55000, server ? 55000 : 80 };
+	const struct conn_stats *st = conn__stats(t);
+	uint8_t qdir = server ? SONDE_DIR_INGRESS : SONDE_DIR_EGRESS;
+	uint8_t sdir = server ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	int failed = check_failures;
+
+	feed_split(t, &k, qdir, rq, strlen(rq), rcut, 1000, 2000);
+	CHECK_EQ_INT(nspans, 0);
+	feed_split(t, &k, sdir, rs, strlen(rs), scut, 3000, 4000);
+	CHECK_EQ_INT(nspans, 3);
+	for (int i = 0; i < 3 && i < nspans; i++) {
+		/* a request starts with the syscall holding its first byte
+		 * (server: its exit; client: its entry); a response ends with
+		 * the one holding its last byte */
+		uint64_t start = rcut && req_at[i] >= rcut ? 2000 : 1000;
+		uint64_t end = scut && resp_end[i] > scut ? 4000 : 3000;
+
+		CHECK_SPAN(i, server ? SPAN_SERVER : SPAN_CLIENT, server ? start : start - 10, end,
+			   &k, methods[i], targets[i], routes[i], codes[i]);
+		CHECK_EQ_INT(spans[i].s.incomplete, 0);
+	}
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 3);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	check_stats_zero_errors(st);
+	if (check_failures != failed)
+		fprintf(stderr, "  (pipeline %s, requests cut at %zu, responses cut at %zu)\n",
+			server ? "server" : "client", rcut, scut);
+	conn__free(t);
+}
+
+static void test_pipeline_splits(void)
+{
+	for (int r = 0; r < 2; r++) {
+		uint8_t role = r ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+
+		for (size_t cut = 0; cut < strlen(pipe_req); cut++)
+			pipe_split_case(role, cut, 0);
+		for (size_t cut = 1; cut < strlen(pipe_resp); cut++)
+			pipe_split_case(role, 0, cut);
+	}
+}
+
+/* n requests "GET /p/NNN HTTP/1.1" (23 bytes each) into buf; returns the length. */
+static size_t pipe_requests(char *buf, size_t size, int from, int n)
+{
+	size_t len = 0;
+
+	for (int i = from; i < from + n; i++)
+		len += (size_t)snprintf(buf + len, size - len, "GET /p/%03d HTTP/1.1\r\n\r\n", i);
+	return len;
+}
+
+/* n responses, status 200, 404 or 500 by request number (40 bytes each) */
+static size_t pipe_responses(char *buf, size_t size, int from, int n)
+{
+	static const char *const st[3] = { "200 OK", "404 NO", "500 NO" };
+	size_t len = 0;
+
+	for (int i = from; i < from + n; i++)
+		len += (size_t)snprintf(buf + len, size - len,
+					"HTTP/1.1 %s\r\nContent-Length: 2\r\n\r\nok", st[i % 3]);
+	return len;
+}
+
+static void check_pipe_span(int i, int req, const struct sock *k, uint64_t start, uint64_t end)
+{
+	static const int codes[3] = { 200, 404, 500 };
+	char target[16];
+
+	snprintf(target, sizeof(target), "/p/%03d", req);
+	CHECK_SPAN(i, k->role == SONDE_ROLE_SERVER ? SPAN_SERVER : SPAN_CLIENT, start, end, k,
+		   "GET", target, "/p/{id}", codes[req % 3]);
+}
+
+static void test_pipeline_deep(void)
+{
+	static char rq[200 * 32], rs[200 * 48];
+	struct conn_table *t = new_ct(64);
+	struct sock srv = { NO_PID, 62, 21, 0x7100, SONDE_ROLE_SERVER, 80, 55001 };
+	struct sock cli = { NO_PID, 63, 22, 0x7200, SONDE_ROLE_CLIENT, 55002, 80 };
+	const struct conn_stats *st = conn__stats(t);
+	size_t nq = pipe_requests(rq, sizeof(rq), 0, 100), ns = pipe_responses(rs, sizeof(rs), 0, 100);
+
+	/* 100 requests in one read, 100 responses in one write: all paired. */
+	CHECK_EQ_INT(nq, 2300);
+	CHECK_EQ_INT(ns, 4000);
+	data_ev(t, &srv, SONDE_DIR_INGRESS, 900, 1000, rq, nq, nq);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 1900, 2000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 100);
+	for (int i = 0; i < 100 && i < nspans; i++)
+		check_pipe_span(i, i, &srv, 1000, 2000);
+	/* The same from the client, and the queue then shrinks back: a plain
+	 * request still pairs. */
+	data_ev(t, &cli, SONDE_DIR_EGRESS, 3000, 3100, rq, nq, nq);
+	data_ev(t, &cli, SONDE_DIR_INGRESS, 3900, 4000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 200);
+	for (int i = 100; i < 200 && i < nspans; i++)
+		check_pipe_span(i, i - 100, &cli, 3000, 4000);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].spans, 200);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	check_stats_zero_errors(st);
+	conn__free(t);
+
+	/* 130 deep: 128 are followed; the last two are counted unanswered
+	 * where they stand, and their responses do not shift the pairing of
+	 * the next request. */
+	t = new_ct(64);
+	st = conn__stats(t);
+	nq = pipe_requests(rq, sizeof(rq), 0, 130);
+	ns = pipe_responses(rs, sizeof(rs), 0, 130);
+	data_ev(t, &srv, SONDE_DIR_INGRESS, 900, 1000, rq, nq, nq);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 1900, 2000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 128);
+	for (int i = 0; i < 128 && i < nspans; i++)
+		check_pipe_span(i, i, &srv, 1000, 2000);
+	nq = pipe_requests(rq, sizeof(rq), 131, 1);
+	ns = pipe_responses(rs, sizeof(rs), 131, 1);
+	data_ev(t, &srv, SONDE_DIR_INGRESS, 2900, 3000, rq, nq, nq);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 3900, 4000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 129);
+	if (nspans >= 129)
+		check_pipe_span(128, 131, &srv, 3000, 4000);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 2);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 0);
+	check_stats_zero_errors(st);
+	conn__free(t);
+}
+
+static void test_pipeline_gap(void)
+{
+	static char rq[200 * 32], rs[200 * 48];
+	struct conn_table *t = new_ct(64);
+	struct sock srv = { NO_PID, 64, 23, 0x7300, SONDE_ROLE_SERVER, 80, 55003 };
+	struct sock cli = { NO_PID, 65, 24, 0x7400, SONDE_ROLE_CLIENT, 55004, 80 };
+	const struct conn_stats *st = conn__stats(t);
+	size_t nq = pipe_requests(rq, sizeof(rq), 0, 100), ns = pipe_responses(rs, sizeof(rs), 0, 100);
+
+	/* Server: one read of 100 requests, 1024 bytes captured: 44 whole
+	 * requests and the start line of the 45th ("GET /p/044 H"); 55 are in
+	 * the gap. The responses come in two writes before the next request:
+	 * 45 pair, the 55 answering unseen requests are unmatched, and the
+	 * next request pairs with its own response. */
+	data_ev(t, &srv, SONDE_DIR_INGRESS, 900, 1000, rq, 1024, nq);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 1900, 2000, rs, 1000, 1000);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 2900, 3000, rs + 1000, ns - 1000, ns - 1000);
+	CHECK_EQ_INT(nspans, 45);
+	for (int i = 0; i < 45 && i < nspans; i++)
+		check_pipe_span(i, i, &srv, 1000, i < 25 ? 2000 : 3000);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 55);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+	nq = pipe_requests(rq, sizeof(rq), 100, 2);
+	ns = pipe_responses(rs, sizeof(rs), 100, 2);
+	data_ev(t, &srv, SONDE_DIR_INGRESS, 3900, 4000, rq, nq, nq);
+	data_ev(t, &srv, SONDE_DIR_EGRESS, 4900, 5000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 47);
+	if (nspans >= 47) {
+		check_pipe_span(45, 100, &srv, 4000, 5000);
+		check_pipe_span(46, 101, &srv, 4000, 5000);
+	}
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 55);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 0);
+
+	/* Client: the 100 requests are seen whole, the responses in one read
+	 * of which 1024 bytes were captured: 25 whole responses and the start
+	 * of the 26th (its head cut). Which requests the hidden responses
+	 * answered is unknown, so the 74 waiting are counted unanswered; a
+	 * later read of responses to them is unmatched, and the next request
+	 * pairs exactly. */
+	nq = pipe_requests(rq, sizeof(rq), 0, 100);
+	ns = pipe_responses(rs, sizeof(rs), 0, 100);
+	reset_seen();
+	data_ev(t, &cli, SONDE_DIR_EGRESS, 10000, 10100, rq, nq, nq);
+	data_ev(t, &cli, SONDE_DIR_INGRESS, 10900, 11000, rs, 1024, 2000);
+	data_ev(t, &cli, SONDE_DIR_INGRESS, 11900, 12000, rs + 2000, ns - 2000, ns - 2000);
+	CHECK_EQ_INT(nspans, 26);
+	for (int i = 0; i < 26 && i < nspans; i++)
+		check_pipe_span(i, i, &cli, 10000, 11000);
+	if (nspans >= 26)
+		CHECK_EQ_INT(spans[25].s.incomplete, 1);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 74);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 55 + 50);
+	nq = pipe_requests(rq, sizeof(rq), 100, 1);
+	ns = pipe_responses(rs, sizeof(rs), 100, 1);
+	data_ev(t, &cli, SONDE_DIR_EGRESS, 13000, 13100, rq, nq, nq);
+	data_ev(t, &cli, SONDE_DIR_INGRESS, 13900, 14000, rs, ns, ns);
+	CHECK_EQ_INT(nspans, 27);
+	if (nspans >= 27)
+		check_pipe_span(26, 100, &cli, 13000, 14000);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unanswered, 74);
+	CHECK_EQ_INT(st->proto[PROTO_HTTP1].unmatched, 105);
+	check_stats_zero_errors(st);
 	conn__free(t);
 }
 
@@ -1402,6 +1638,9 @@ int main(void)
 	test_redacted_target();
 	test_client();
 	test_keepalive_pipelined();
+	test_pipeline_splits();
+	test_pipeline_deep();
+	test_pipeline_gap();
 	test_unknown_role();
 	test_head();
 	test_capture_gap();

@@ -756,8 +756,8 @@ static void http1__byte(struct http1_parser *p, uint8_t c,
 }
 
 /* Bytes [cap, len) of a feed were not captured. */
-static void http1__gap(struct http1_parser *p, uint64_t gap,
-		       const struct http1_callbacks *cb, void *ctx)
+static void http1__gap_frame(struct http1_parser *p, uint64_t gap,
+			     const struct http1_callbacks *cb, void *ctx)
 {
 	switch (p->state) {
 	case HTTP1_S_BODY:
@@ -805,6 +805,17 @@ static void http1__gap(struct http1_parser *p, uint64_t gap,
 			return;
 	}
 	http1__resync(p);
+}
+
+/* A gap that leaves no boundary to resume from may have swallowed whole
+ * messages (pipelining): say so, so that the caller keeps its pairing in
+ * step instead of matching the next message seen with the wrong one. */
+static void http1__gap(struct http1_parser *p, uint64_t gap,
+		       const struct http1_callbacks *cb, void *ctx)
+{
+	http1__gap_frame(p, gap, cb, ctx);
+	if (p->state == HTTP1_S_RESYNC && cb && cb->on_lost)
+		cb->on_lost(ctx);
 }
 
 /*

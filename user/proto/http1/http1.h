@@ -71,6 +71,11 @@ struct http1_callbacks {
 	void (*on_complete)(void *ctx, const struct http1_message *m);
 	/* Malformed input; the parser then resynchronises. */
 	void (*on_error)(void *ctx, enum http1_error err);
+	/* A capture gap (bytes moved but not captured) left the stream with no
+	 * known message boundary: the gap may hold any number of whole
+	 * messages, never reported. Called once per such gap, after any
+	 * on_complete the gap caused; optional. */
+	void (*on_lost)(void *ctx);
 };
 
 /* Fixed-size state; no pointers, no heap, safe to memcpy or zero-fill

@@ -14,7 +14,13 @@
 #include "span/semconv.h"
 #include "span/tracectx.h"
 
-#define PENDING_MAX 8		/* pipelined requests awaiting a response */
+/* Requests awaiting a response: most connections have one at a time, so
+ * the queue starts inline with room for PENDING_INLINE and doubles on the
+ * heap, only for a connection that pipelines deeper, up to PENDING_MAX.
+ * Requests beyond that are counted lost at their place in the order, so
+ * the responses that follow still pair exactly. */
+#define PENDING_INLINE 2
+#define PENDING_MAX 128
 
 _Static_assert(HTTP1_METHOD_MAX == SPAN_METHOD_MAX, "span holds a whole method");
 _Static_assert(HTTP1_TARGET_MAX == SPAN_TARGET_MAX, "span holds a whole target");
@@ -32,6 +38,11 @@ struct pending {
 	uint8_t trace_flags;
 	uint8_t remote_parent;
 	uint8_t has_extra;		/* extra[same index] holds this request's values */
+	/* Requests lost just before this one, whose responses come first:
+	 * a known number (the queue was full; counted unanswered when lost),
+	 * and/or an unknown number (a capture gap hid them). */
+	uint8_t unknown_before;
+	uint16_t lost_before;
 };
 
 /* Values few requests carry, kept out of struct pending so that a
@@ -45,9 +56,12 @@ struct pending_extra {
 
 struct http_state {
 	struct http1_parser req, resp;
-	struct pending q[PENDING_MAX];
-	struct pending_extra *extra;	/* PENDING_MAX of them, or NULL until needed */
-	uint8_t qhead, qlen;
+	struct pending *q;		/* ring of qcap: q_inline, or on the heap */
+	struct pending_extra *extra;	/* qcap of them, or NULL until needed */
+	uint8_t qhead, qlen, qcap;	/* qcap: a power of two <= PENDING_MAX */
+	/* Lost after the newest queued request (as lost_before, for the next). */
+	bool lost_unknown;
+	uint16_t lost_tail;
 	/* Span start of the request whose first bytes have been fed (server:
 	 * exit of the read that returned them; client: entry of the write).
 	 * Taken when a chunk begins between two requests, or when a request
@@ -62,7 +76,11 @@ struct http_state {
 	uint8_t resp_minor;
 	bool resp_head;			/* on_head delivered (matched or not), on_complete not yet */
 	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
+	struct pending q_inline[PENDING_INLINE];
 };
+
+_Static_assert(PENDING_MAX <= 128 && (PENDING_INLINE & (PENDING_INLINE - 1)) == 0,
+	       "qhead/qlen/qcap are uint8_t; qcap doubles from PENDING_INLINE");
 
 /* What the parser callbacks need to know about the chunk being fed. */
 struct feed_ctx {
@@ -98,6 +116,49 @@ static struct span_origin origin(const struct proto_conn *c, uint32_t tid)
 				     .tuple = c->tuple };
 }
 
+/* Doubles the queue, keeping its order (oldest first at index 0).
+ * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
+static int queue_grow(struct http_state *h)
+{
+	unsigned int cap = h->qcap * 2u, i;
+	struct pending *q;
+	struct pending_extra *e = NULL;
+
+	if (cap > PENDING_MAX)
+		return -1;
+	q = malloc(cap * sizeof(*q));
+	if (h->extra)
+		e = calloc(cap, sizeof(*e));
+	if (!q || (h->extra && !e)) {
+		free(q);
+		free(e);
+		return -1;
+	}
+	for (i = 0; i < h->qlen; i++) {
+		unsigned int from = (h->qhead + i) & (h->qcap - 1u);
+
+		q[i] = h->q[from];
+		if (e)
+			e[i] = h->extra[from];
+	}
+	if (h->q != h->q_inline)
+		free(h->q);
+	if (e) {
+		free(h->extra);
+		h->extra = e;
+	}
+	h->q = q;
+	h->qcap = (uint8_t)cap;
+	h->qhead = 0;
+	return 0;
+}
+
+static void queue_pop(struct http_state *h)
+{
+	h->qhead = (uint8_t)((h->qhead + 1) & (h->qcap - 1));
+	h->qlen--;
+}
+
 static int req_on_head(void *arg, const struct http1_message *m)
 {
 	struct feed_ctx *x = arg;
@@ -112,14 +173,20 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	struct span_ctx ctx;
 	struct pending *p;
 
-	if (h->qlen == PENDING_MAX) {
-		/* Pipelined deeper than we follow: forget the oldest. */
-		h->qhead = (h->qhead + 1) % PENDING_MAX;
-		h->qlen--;
+	if (h->qlen == h->qcap && queue_grow(h)) {
+		/* Pipelined deeper than we follow (or out of memory): this
+		 * request is lost, at its place in the order. */
+		if (h->lost_tail < UINT16_MAX)
+			h->lost_tail++;
 		stats(x)->unanswered++;
+		return 0;
 	}
-	p = &h->q[(h->qhead + h->qlen) % PENDING_MAX];
+	p = &h->q[(h->qhead + h->qlen) & (h->qcap - 1)];
 	h->qlen++;
+	p->lost_before = h->lost_tail;
+	p->unknown_before = h->lost_unknown;
+	h->lost_tail = 0;
+	h->lost_unknown = false;
 	/* A server may block in read() long before the request arrives, so its
 	 * span starts when the read returns; a client's starts at write entry. */
 	p->start_ns = h->req_start_ns;
@@ -139,7 +206,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 		struct pending_extra *e;
 
 		if (!h->extra)
-			h->extra = calloc(PENDING_MAX, sizeof(*h->extra));
+			h->extra = calloc(h->qcap, sizeof(*h->extra));
 		if (!h->extra)
 			return 0;	/* out of memory: the span goes without them */
 		e = &h->extra[p - h->q];
@@ -175,6 +242,41 @@ static void on_error(void *arg, enum http1_error err)
 	stats(x)->parse_errors++;
 }
 
+/* Which request a response that begins now answers: true for the oldest
+ * queued one. Otherwise it answers a request that was lost (known ones
+ * were counted unanswered when lost; one hidden by a capture gap, or none
+ * at all, counts the response unmatched). Responses come in request order,
+ * and none can answer a request that started after it: so while requests
+ * of unknown number were lost before the oldest queued one, a response
+ * seen before that request started answers one of the lost ones. */
+static bool resp_take(struct feed_ctx *x, uint64_t now)
+{
+	struct http_state *h = x->h;
+	struct pending *p;
+
+	if (!h->qlen) {
+		if (h->lost_tail) {
+			h->lost_tail--;
+			return false;
+		}
+		stats(x)->unmatched++;
+		return false;
+	}
+	p = &h->q[h->qhead];
+	if (p->lost_before) {
+		p->lost_before--;
+		return false;
+	}
+	if (p->unknown_before) {
+		if (now < p->start_ns) {
+			stats(x)->unmatched++;
+			return false;
+		}
+		p->unknown_before = 0;
+	}
+	return true;
+}
+
 static int resp_on_head(void *arg, const struct http1_message *m)
 {
 	struct feed_ctx *x = arg;
@@ -185,9 +287,8 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 	 * parsing the connection (the request side would count an error). */
 	if (m->status == 101)
 		h->upgraded = true;
-	h->resp_unmatched = h->qlen == 0;
+	h->resp_unmatched = !resp_take(x, x->ev ? x->ev->hdr.ktime : x->end_ns);
 	if (h->resp_unmatched) {
-		stats(x)->unmatched++;
 		h->resp_is_head = false;
 		return 0;
 	}
@@ -226,8 +327,7 @@ static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor
 	};
 	uint64_t end_ns = x->ev ? x->ev->hdr.ktime : x->fail ? x->end_ns : h->last_resp_ns;
 
-	h->qhead = (h->qhead + 1) % PENDING_MAX;
-	h->qlen--;
+	queue_pop(h);
 	memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
 	memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
 	memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
@@ -256,10 +356,20 @@ static void resp_on_complete(void *arg, const struct http1_message *m)
 	emit_span(x, m->status, m->version_minor, m->head_incomplete);
 }
 
+/* A capture gap hid an unknown number of requests: the responses to them
+ * will come before the response to the next request seen (resp_take). */
+static void req_on_lost(void *arg)
+{
+	struct feed_ctx *x = arg;
+
+	x->h->lost_unknown = true;
+}
+
 static const struct http1_callbacks req_cb = {
 	.on_head = req_on_head,
 	.on_complete = req_on_complete,
 	.on_error = on_error,
+	.on_lost = req_on_lost,
 };
 
 static void resp_on_error(void *arg, enum http1_error err)
@@ -272,17 +382,33 @@ static void resp_on_error(void *arg, enum http1_error err)
 	 * oldest request: drop that request, or every later response on the
 	 * connection would be paired with the request before its own. (With
 	 * the head delivered, the parser completes it and a span results.) */
-	if (!h->resp_head && h->qlen) {
-		h->qhead = (h->qhead + 1) % PENDING_MAX;
-		h->qlen--;
+	if (!h->resp_head && resp_take(x, x->ev ? x->ev->hdr.ktime : x->end_ns)) {
+		queue_pop(h);
 		stats(x)->unanswered++;
 	}
+}
+
+/* A capture gap hid an unknown number of responses: which of the waiting
+ * requests they answered cannot be known, so every one is counted
+ * unanswered, and the responses still to come for them are told from
+ * those of later requests by time (resp_take). */
+static void resp_on_lost(void *arg)
+{
+	struct feed_ctx *x = arg;
+	struct http_state *h = x->h;
+
+	stats(x)->unanswered += h->qlen;
+	h->qlen = 0;
+	h->qhead = 0;
+	h->lost_tail = 0;
+	h->lost_unknown = true;
 }
 
 static const struct http1_callbacks resp_cb = {
 	.on_head = resp_on_head,
 	.on_complete = resp_on_complete,
 	.on_error = resp_on_error,
+	.on_lost = resp_on_lost,
 };
 
 /* HTTP/1.x describes itself: a request line or a status line, in the
@@ -320,6 +446,8 @@ static void *http1_open(enum proto_pass pass)
 	(void)pass;
 	if (!h)
 		return NULL;
+	h->q = h->q_inline;
+	h->qcap = PENDING_INLINE;
 	http1__init(&h->req, HTTP1_REQUESTS);
 	http1__init(&h->resp, HTTP1_RESPONSES);
 	return h;
@@ -333,6 +461,8 @@ static void http1_free(void *st, struct proto_stats *st_all)
 		return;
 	if (st_all)
 		st_all[PROTO_HTTP1].unanswered += h->qlen;
+	if (h->q != h->q_inline)
+		free(h->q);
 	free(h->extra);
 	free(h);
 }
@@ -372,6 +502,8 @@ static void fail_open_requests(struct feed_ctx *x)
 	}
 	while (h->qlen)
 		emit_span(x, 0, 1, 0);
+	h->lost_tail = 0;
+	h->lost_unknown = false;
 	h->resp_unmatched = false;
 	http1__init(&h->req, HTTP1_REQUESTS);
 	http1__init(&h->resp, HTTP1_RESPONSES);
@@ -426,6 +558,10 @@ static void http1_lost(void *st, const struct proto_conn *c)
 
 	c->env->stats[PROTO_HTTP1].lost += h->qlen;
 	h->qhead = h->qlen = 0;
+	/* as for a capture gap (resp_on_lost): answers to what was lost may
+	 * still come; until the next request starts they are not its own */
+	h->lost_tail = 0;
+	h->lost_unknown = true;
 	h->resp_unmatched = h->resp_open = h->resp_head = h->resp_is_head = false;
 	http1__lost(&h->req);
 	http1__lost(&h->resp);
