@@ -35,6 +35,7 @@
 #include "signals/tcpstate.h"
 #include "span/builder.h"
 #include "span/tracectx.h"
+#include "util/hostlock.h"
 #include "util/log.h"
 #include "util/proc.h"
 
@@ -63,6 +64,9 @@ struct agent {
 	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
 	struct tls *tls;		/* OpenSSL uprobes; NULL when off or unavailable */
 	struct libwatch *watch;		/* libraries to uprobe, found in /proc/PID/maps */
+	struct hostlock *lock;		/* one agent per host; NULL: --allow-second-agent beside one */
+	bool second;			/* another agent holds the host lock */
+	pid_t other_agent;		/* its pid; 0: not known */
 	bool attached;
 	uint64_t bad_records;
 	uint64_t args_gc;		/* syscall-args entries of dead threads removed */
@@ -368,6 +372,37 @@ static void open_uprobes(struct agent *a, const struct loader_opts *lo)
 	}
 }
 
+/* Two agents' sockops/sk_msg programs break each other's injection (the
+ * first sockhash a socket lands in does the injecting), and both would
+ * count every request: a second agent refuses to start, unless allowed,
+ * and then runs without injection. */
+static int take_host_lock(struct agent *a)
+{
+	int err = hostlock__take(&a->lock, HOSTLOCK_PATH, &a->other_agent);
+	char msg[256];
+
+	if (err == -EBUSY && !a->opt.allow_second_agent) {
+		snprintf(msg, sizeof(msg), "another sonde agent is running on this host (pid %d); "
+			 "not starting a second one (--allow-second-agent starts it anyway, "
+			 "without traceparent injection)", (int)a->other_agent);
+		log_error(msg, LI("pid", a->other_agent) LS("lock", HOSTLOCK_PATH));
+		return -EBUSY;
+	}
+	if (err == -EBUSY) {
+		snprintf(msg, sizeof(msg), "another sonde agent is running on this host (pid %d); "
+			 "starting anyway (--allow-second-agent) with traceparent injection off",
+			 (int)a->other_agent);
+		log_warn(msg, LI("pid", a->other_agent) LS("lock", HOSTLOCK_PATH));
+		a->opt.no_inject = true;
+		a->second = true;
+		return 0;
+	}
+	if (err)	/* e.g. a read-only /run: nothing to compare with, run on */
+		log_warn("cannot check for another sonde agent on this host",
+			 LS("lock", HOSTLOCK_PATH) LS("error", strerror(-err)));
+	return 0;
+}
+
 int agent__open(struct agent **out, const struct config *c)
 {
 	struct agent *a = calloc(1, sizeof(*a));
@@ -411,6 +446,8 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!a->spans || !a->watch)
 		return -ENOMEM;
 
+	if ((err = take_host_lock(a)))
+		return err;
 	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
 	if (strcmp(c->listen, "none") != 0) {
 		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a };
@@ -428,14 +465,20 @@ int agent__open(struct agent **out, const struct config *c)
 	lo.attach_mode = c->attach_mode;
 	lo.no_tcp_health = c->no_tcp_health;
 	lo.no_sched = c->no_sched;
-	lo.no_inject = c->no_inject;
+	lo.no_inject = a->opt.no_inject;
 	lo.tls = !c->no_tls;
 	if ((err = loader__open(&a->ld, &lo))) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));
 		return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */
 	}
 	sock_probe__seed_preexisting(a->ld, &lo);
-	if (!c->no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
+	if (a->second && !c->no_inject) {
+		char why[80];
+
+		snprintf(why, sizeof(why), "another sonde agent (pid %d) injects", (int)a->other_agent);
+		inject__report_off(a->ld, why);
+	}
+	if (!a->opt.no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
 		inject__set_policy(a->inject, !c->no_inject_learn,
 				   strcmp(c->listen, "none") ? listen_port(c->listen) : 0);
 		for (size_t i = 0; c->inject_ports[i]; i++)
@@ -474,5 +517,6 @@ void agent__close(struct agent *a)
 	sched__free(a->sched);
 	procstat__free(a->procstat);
 	metrics__free(a->m);
+	hostlock__release(a->lock);	/* last: every probe is detached by now */
 	free(a);
 }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "sonde.h"
+#include "util/hostlock.h"
 #include "util/log.h"
 
 static const char usage[] =
@@ -63,6 +64,11 @@ static const char usage[] =
 "                          the connection that taught it (or one older than the agent)\n"
 "                          is injected from its next request on\n"
 "  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
+"  --allow-second-agent    start even when another sonde agent runs on this host (it\n"
+"                          holds " HOSTLOCK_PATH "; without this flag the second agent\n"
+"                          exits 1 naming the first one's pid); traceparent injection\n"
+"                          is then off in this agent, since two agents' sockops/sk_msg\n"
+"                          programs break each other's injection\n"
 "  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
 "                          libmariadb (mysql_real_query, ...): database spans then come\n"
 "                          from the wire only, none for TLS connections\n"
@@ -102,7 +108,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS };
+	       O_NO_TLS, O_SECOND };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -126,6 +132,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "no-inject-learn", no_argument, NULL, O_NO_INJECT_LEARN },
 		{ "no-db-uprobes", no_argument, NULL, O_NO_DBU },
 		{ "no-tls", no_argument, NULL, O_NO_TLS },
+		{ "allow-second-agent", no_argument, NULL, O_SECOND },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -203,6 +210,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		}
 		case O_NO_DBU: o->no_db_uprobes = true; break;
 		case O_NO_TLS: o->no_tls = true; break;
+		case O_SECOND: o->allow_second_agent = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
