@@ -153,6 +153,7 @@ integration: all
 	python3 tests/integration/test_tls.py
 	python3 tests/integration/test_conn_errors.py
 	python3 tests/integration/test_one_agent.py
+	python3 tests/integration/test_lifecycle.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

@@ -3,6 +3,7 @@
  * record to the connection table. Data flows one way from here:
  * probe → ring → conn/ → proto/ → span/ → signals/ → metrics/, export/. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,34 @@ static int take_host_lock(struct agent *a)
 	return 0;
 }
 
+/* --pid of no process is most likely a typo, but the agent runs on: the
+ * kernel filter takes whichever process gets that pid later (a service
+ * being restarted), and an agent that exits would help nobody waiting for
+ * it. A thread id is a mistake the filter (on the process id) never matches. */
+static void check_filter_pid(uint32_t pid)
+{
+	char path[64], line[128];
+	long tgid = -1;
+	FILE *f;
+
+	if (!pid)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/status", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		log_warn("--pid: no such process now; tracing whichever process gets this pid",
+			 LI("pid", pid));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	if (tgid > 0 && tgid != (long)pid)
+		log_warn("--pid is a thread, not a process: nothing will match; pass the process id",
+			 LI("pid", pid) LI("process", tgid));
+}
+
 int agent__open(struct agent **out, const struct config *c)
 {
 	struct agent *a = calloc(1, sizeof(*a));
@@ -448,6 +477,7 @@ int agent__open(struct agent **out, const struct config *c)
 
 	if ((err = take_host_lock(a)))
 		return err;
+	check_filter_pid(c->pid);
 	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
 	if (strcmp(c->listen, "none") != 0) {
 		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a };
@@ -497,16 +527,38 @@ int agent__open(struct agent **out, const struct config *c)
 	return 0;
 }
 
-void agent__close(struct agent *a)
+/* Detaching is slow: each uprobe or perf-event tracepoint link waits, when
+ * closed, for an RCU grace period under a kernel-wide mutex (60-130 ms
+ * each here, so closing them from several threads gains nothing); the
+ * agent's ~33 take about 3 s. It runs beside the OTLP flush. */
+static void *close_probes(void *arg)
 {
-	if (!a)
-		return;
+	struct agent *a = arg;
+	uint64_t t0 = mono_ns();
+
 	inject__close(a->inject);	/* shares maps of the loader's objects */
 	dbclient__free(a->dbc);
 	tls__free(a->tls);	/* its uprobes write into the loader's rings */
 	libwatch__free(a->watch);
 	loader__close(a->ld);
+	if (a->ld)
+		log_info("probes detached", LI("detach_ms", (mono_ns() - t0) / 1000000));
+	return NULL;
+}
+
+void agent__close(struct agent *a)
+{
+	pthread_t th;
+	bool threaded;
+
+	if (!a)
+		return;
+	threaded = pthread_create(&th, NULL, close_probes, a) == 0;
 	otlp__free(a->otlp);	/* after the final drain; flushes for at most 2 s */
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		close_probes(a);
 	prom__stop(a->prom);
 	conn__free(a->ct);
 	span_builder__free(a->spans);
