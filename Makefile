@@ -163,6 +163,8 @@ integration: all
 	python3 tests/integration/test_redact.py
 	python3 tests/integration/test_route_budget.py
 	python3 tests/integration/test_pipeline.py
+	python3 tests/integration/test_one_agent.py
+	python3 tests/integration/test_lifecycle.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make

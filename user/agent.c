@@ -3,6 +3,7 @@
  * record to the connection table. Data flows one way from here:
  * probe → ring → conn/ → proto/ → span/ → signals/ → metrics/, export/. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include "signals/tcpstate.h"
 #include "span/builder.h"
 #include "span/tracectx.h"
+#include "util/hostlock.h"
 #include "util/log.h"
 #include "util/proc.h"
 
@@ -63,6 +65,9 @@ struct agent {
 	struct dbclient *dbc;		/* libpq/libmysqlclient uprobes; NULL when off */
 	struct tls *tls;		/* OpenSSL uprobes; NULL when off or unavailable */
 	struct libwatch *watch;		/* libraries to uprobe, found in /proc/PID/maps */
+	struct hostlock *lock;		/* one agent per host; NULL: --allow-second-agent beside one */
+	bool second;			/* another agent holds the host lock */
+	pid_t other_agent;		/* its pid; 0: not known */
 	bool attached;
 	uint64_t bad_records;
 	uint64_t args_gc;		/* syscall-args entries of dead threads removed */
@@ -369,6 +374,65 @@ static void open_uprobes(struct agent *a, const struct loader_opts *lo)
 	}
 }
 
+/* Two agents' sockops/sk_msg programs break each other's injection (the
+ * first sockhash a socket lands in does the injecting), and both would
+ * count every request: a second agent refuses to start, unless allowed,
+ * and then runs without injection. */
+static int take_host_lock(struct agent *a)
+{
+	int err = hostlock__take(&a->lock, HOSTLOCK_PATH, &a->other_agent);
+	char msg[256];
+
+	if (err == -EBUSY && !a->opt.allow_second_agent) {
+		snprintf(msg, sizeof(msg), "another sonde agent is running on this host (pid %d); "
+			 "not starting a second one (--allow-second-agent starts it anyway, "
+			 "without traceparent injection)", (int)a->other_agent);
+		log_error(msg, LI("pid", a->other_agent) LS("lock", HOSTLOCK_PATH));
+		return -EBUSY;
+	}
+	if (err == -EBUSY) {
+		snprintf(msg, sizeof(msg), "another sonde agent is running on this host (pid %d); "
+			 "starting anyway (--allow-second-agent) with traceparent injection off",
+			 (int)a->other_agent);
+		log_warn(msg, LI("pid", a->other_agent) LS("lock", HOSTLOCK_PATH));
+		a->opt.no_inject = true;
+		a->second = true;
+		return 0;
+	}
+	if (err)	/* e.g. a read-only /run: nothing to compare with, run on */
+		log_warn("cannot check for another sonde agent on this host",
+			 LS("lock", HOSTLOCK_PATH) LS("error", strerror(-err)));
+	return 0;
+}
+
+/* --pid of no process is most likely a typo, but the agent runs on: the
+ * kernel filter takes whichever process gets that pid later (a service
+ * being restarted), and an agent that exits would help nobody waiting for
+ * it. A thread id is a mistake the filter (on the process id) never matches. */
+static void check_filter_pid(uint32_t pid)
+{
+	char path[64], line[128];
+	long tgid = -1;
+	FILE *f;
+
+	if (!pid)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/status", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		log_warn("--pid: no such process now; tracing whichever process gets this pid",
+			 LI("pid", pid));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	if (tgid > 0 && tgid != (long)pid)
+		log_warn("--pid is a thread, not a process: nothing will match; pass the process id",
+			 LI("pid", pid) LI("process", tgid));
+}
+
 int agent__open(struct agent **out, const struct config *c)
 {
 	struct agent *a = calloc(1, sizeof(*a));
@@ -414,6 +478,9 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!a->spans || !a->watch)
 		return -ENOMEM;
 
+	if ((err = take_host_lock(a)))
+		return err;
+	check_filter_pid(c->pid);
 	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
 	if (strcmp(c->listen, "none") != 0) {
 		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a };
@@ -431,14 +498,20 @@ int agent__open(struct agent **out, const struct config *c)
 	lo.attach_mode = c->attach_mode;
 	lo.no_tcp_health = c->no_tcp_health;
 	lo.no_sched = c->no_sched;
-	lo.no_inject = c->no_inject;
+	lo.no_inject = a->opt.no_inject;
 	lo.tls = !c->no_tls;
 	if ((err = loader__open(&a->ld, &lo))) {
 		log_error("cannot start tracing", LS("error", strerror(-err)));
 		return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */
 	}
 	sock_probe__seed_preexisting(a->ld, &lo);
-	if (!c->no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
+	if (a->second && !c->no_inject) {
+		char why[80];
+
+		snprintf(why, sizeof(why), "another sonde agent (pid %d) injects", (int)a->other_agent);
+		inject__report_off(a->ld, why);
+	}
+	if (!a->opt.no_inject && inject__open(&a->inject, a->ld, lo.self_tgid, c->pid) == 0) {
 		inject__set_policy(a->inject, !c->no_inject_learn,
 				   strcmp(c->listen, "none") ? listen_port(c->listen) : 0);
 		for (size_t i = 0; c->inject_ports[i]; i++)
@@ -457,16 +530,38 @@ int agent__open(struct agent **out, const struct config *c)
 	return 0;
 }
 
-void agent__close(struct agent *a)
+/* Detaching is slow: each uprobe or perf-event tracepoint link waits, when
+ * closed, for an RCU grace period under a kernel-wide mutex (60-130 ms
+ * each here, so closing them from several threads gains nothing); the
+ * agent's ~33 take about 3 s. It runs beside the OTLP flush. */
+static void *close_probes(void *arg)
 {
-	if (!a)
-		return;
+	struct agent *a = arg;
+	uint64_t t0 = mono_ns();
+
 	inject__close(a->inject);	/* shares maps of the loader's objects */
 	dbclient__free(a->dbc);
 	tls__free(a->tls);	/* its uprobes write into the loader's rings */
 	libwatch__free(a->watch);
 	loader__close(a->ld);
+	if (a->ld)
+		log_info("probes detached", LI("detach_ms", (mono_ns() - t0) / 1000000));
+	return NULL;
+}
+
+void agent__close(struct agent *a)
+{
+	pthread_t th;
+	bool threaded;
+
+	if (!a)
+		return;
+	threaded = pthread_create(&th, NULL, close_probes, a) == 0;
 	otlp__free(a->otlp);	/* after the final drain; flushes for at most 2 s */
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		close_probes(a);
 	prom__stop(a->prom);
 	conn__free(a->ct);
 	span_builder__free(a->spans);
@@ -477,5 +572,6 @@ void agent__close(struct agent *a)
 	sched__free(a->sched);
 	procstat__free(a->procstat);
 	metrics__free(a->m);
+	hostlock__release(a->lock);	/* last: every probe is detached by now */
 	free(a);
 }

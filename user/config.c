@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "sonde.h"
+#include "util/hostlock.h"
 #include "util/log.h"
 
 static const char usage[] =
@@ -21,7 +22,8 @@ static const char usage[] =
 "  --listen HOST:PORT      serve /metrics and /healthz here (default 0.0.0.0:9464,\n"
 "                          env SONDE_LISTEN; \"none\" disables the server)\n"
 "  --print spans           print one JSON object per finished request on stdout\n"
-"  --pid PID               trace only this process (filtered in the kernel)\n"
+"  --pid PID               trace only this process (filtered in the kernel; a PID of no\n"
+"                          process is warned about, and whichever process gets it is traced)\n"
 "  --port PORT             trace only connections with this local or remote port\n"
 "                          (filtered in the kernel)\n"
 "  --comm NAME             report only processes whose comm is NAME (userspace)\n"
@@ -67,6 +69,11 @@ static const char usage[] =
 "                          the connection that taught it (or one older than the agent)\n"
 "                          is injected from its next request on\n"
 "  --no-inject-learn       inject only into requests to --inject-port / --port ports\n"
+"  --allow-second-agent    start even when another sonde agent runs on this host (it\n"
+"                          holds " HOSTLOCK_PATH "; without this flag the second agent\n"
+"                          exits 1 naming the first one's pid); traceparent injection\n"
+"                          is then off in this agent, since two agents' sockops/sk_msg\n"
+"                          programs break each other's injection\n"
 "  --no-db-uprobes        leave out the uprobes on libpq (PQsend*) and libmysqlclient /\n"
 "                          libmariadb (mysql_real_query, ...): database spans then come\n"
 "                          from the wire only, none for TLS connections\n"
@@ -121,7 +128,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -148,6 +155,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "no-tls", no_argument, NULL, O_NO_TLS },
 		{ "url-query", required_argument, NULL, O_URL_QUERY },
 		{ "url-query-keys", required_argument, NULL, O_URL_QUERY_KEYS },
+		{ "allow-second-agent", no_argument, NULL, O_SECOND },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -246,6 +254,7 @@ int config__parse(struct config *o, int argc, char **argv)
 			url_keys = optarg;
 			url_keys_what = "--url-query-keys";
 			break;
+		case O_SECOND: o->allow_second_agent = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;

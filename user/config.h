@@ -32,6 +32,7 @@ struct config {
 	enum loader_attach_mode attach_mode;	/* --attach-mode */
 	const char *otlp_endpoint;	/* NULL: OTEL_EXPORTER_OTLP_ENDPOINT */
 	bool no_inject;
+	bool allow_second_agent;	/* start beside another agent, injection off */
 	bool no_inject_learn;
 	uint16_t inject_ports[16];	/* --inject-port, 0-terminated */
 	struct redact url_redact;	/* --url-query, --url-query-keys */

@@ -137,6 +137,15 @@ def series(metrics, name, **labels):
 
 # ---- the agent ----
 
+_agents = []
+
+
+def agent_running():
+    """Whether an agent this test started is still running: sonde allows one
+    per host (/run/sonde/agent.lock), so another needs --allow-second-agent."""
+    return any(a.proc.poll() is None for a in _agents)
+
+
 class Agent:
     def __init__(self, *args, print_spans=True, name="agent"):
         self.port = free_port()  # --listen is set here; do not pass it in args
@@ -144,11 +153,15 @@ class Agent:
         self.spans_path = os.path.join(self.dir, "spans.jsonl")
         self.log_path = os.path.join(self.dir, "sonde.log")
         cmd = [SONDE, "--listen", f"127.0.0.1:{self.port}", *args]
+        # Tests that run several agents at once: the later ones inject nothing.
+        if agent_running() and "--allow-second-agent" not in args:
+            cmd.append("--allow-second-agent")
         if print_spans:
             cmd += ["--print", "spans"]
         self.out = open(self.spans_path, "w")
         self.err = open(self.log_path, "w")
         self.proc = spawn(cmd, stdout=self.out, stderr=self.err)
+        _agents.append(self)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_until(f"{name} /healthz 200", lambda: self._healthy(), timeout=30)
 

@@ -277,7 +277,8 @@ def main():
 
     print("== --attach-mode forced", flush=True)
     for mode in ("fentry", "kprobe"):
-        p = spawn([os.path.join(ROOT, "build", "sonde"), "--attach-mode", mode, "--listen", "none"],
+        p = spawn([os.path.join(ROOT, "build", "sonde"), "--attach-mode", mode, "--listen", "none",
+                   "--allow-second-agent"],  # the first agent still runs
                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             _, err = p.communicate(timeout=8)

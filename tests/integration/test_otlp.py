@@ -390,7 +390,11 @@ def main():
                        "OTEL_EXPORTER_OTLP_COMPRESSION"),
                       ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_TRACES_SAMPLER": "sometimes"},
                        "OTEL_TRACES_SAMPLER"),
-                      ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS")):
+                      ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
+                      # accepted before, and then every export failed forever
+                      ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1"},
+                       "OTEL_EXPORTER_OTLP_ENDPOINT: OTLP endpoint 'http://[::1/v1/traces': "
+                       "'[' of an IPv6 host without its ']'")):
         r = subprocess.run([os.path.join(ROOT, "build", "sonde"), "--listen", "none"], env={**os.environ, **env},
                            capture_output=True, text=True, timeout=30)
         check_eq(r.returncode, 2, f"E: invalid {what} exits with 2")

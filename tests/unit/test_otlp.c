@@ -31,6 +31,54 @@ static int load(struct otlp_config *c, const char *const *env, const char *flag,
 	return otlp__config_load(c, fenv, flag, err, 256);
 }
 
+/* Endpoint URLs: the exact accept/reject table, and the reason given. */
+static void test_check_url(void)
+{
+	static const char *const ok[] = {
+		"http://collector:4318", "https://collector", "http://collector:4318/",
+		"http://127.0.0.1:4318/v1/traces", "http://[::1]:4318", "http://[::1]",
+		"https://[2001:db8::7]:443/otlp/v1/metrics", "http://[::ffff:127.0.0.1]:1",
+		"https://user:pw@collector.example:443/x?y=1", "http://otel_collector.obs.svc:65535",
+		"http://a:1",
+	};
+	static const struct { const char *url, *why; } bad[] = {
+		{ "http://[::1", "'[' of an IPv6 host without its ']'" },
+		{ "http://[::1/v1/traces", "'[' of an IPv6 host without its ']'" },
+		{ "http://[::1]x", "unexpected 'x' after the IPv6 address" },
+		{ "http://[::1]:", "port '' not in 1..65535" },
+		{ "http://[zz::1]:4318", "invalid IPv6 address 'zz::1'" },
+		{ "http://[127.0.0.1]:80", "invalid IPv6 address '127.0.0.1'" },
+		{ "http://[]:80", "invalid IPv6 address ''" },
+		{ "http://:4318", "no host" },
+		{ "http://", "no host" },
+		{ "https:///v1/traces", "no host" },
+		{ "http://host:0", "port '0' not in 1..65535" },
+		{ "http://host:65536", "port '65536' not in 1..65535" },
+		{ "http://host:99999999", "port '99999999' not in 1..65535" },
+		{ "http://host:12ab", "port '12ab' not in 1..65535" },
+		{ "http://host:", "port '' not in 1..65535" },
+		{ "http://host:-1", "port '-1' not in 1..65535" },
+		{ "http://ho]st:1", "']' in the host name" },
+		{ "http://ho st:1", "blank or control character at byte 9" },
+		{ "http://host:1/a b", "blank or control character at byte 15" },
+		{ "http://host:1/\x01", "blank or control character at byte 14" },
+		{ "ftp://host:21", "must start with http:// or https://" },
+		{ "collector:4318", "must start with http:// or https://" },
+		{ "HTTP://host", "must start with http:// or https://" },
+	};
+	char why[96];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		why[0] = 0;
+		CHECK_EQ_INT(otlp__check_url(ok[i], why, sizeof(why)), 0);
+		CHECK_EQ_STR(why, "");
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(otlp__check_url(bad[i].url, why, sizeof(why)), -EINVAL);
+		CHECK_EQ_STR(why, bad[i].why);
+	}
+}
+
 static void test_config(void)
 {
 	struct otlp_config c;
@@ -122,6 +170,22 @@ static void test_config(void)
 	otlp__config_free(&c);
 	CHECK_EQ_INT(load(&c, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", NULL },
 			  NULL, err), -EINVAL);
+	otlp__config_free(&c);
+	/* the URL: accepted before, then every export failed forever */
+	CHECK_EQ_INT(load(&c, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1", NULL },
+			  NULL, err), -EINVAL);
+	CHECK_EQ_STR(err, "OTEL_EXPORTER_OTLP_ENDPOINT: OTLP endpoint 'http://[::1/v1/traces': "
+		     "'[' of an IPv6 host without its ']'");
+	otlp__config_free(&c);
+	CHECK_EQ_INT(load(&c, (const char *const[]){ NULL }, "http://collector:99999", err), -EINVAL);
+	CHECK_EQ_STR(err, "--otlp-endpoint: OTLP endpoint 'http://collector:99999/v1/traces': "
+		     "port '99999' not in 1..65535");
+	otlp__config_free(&c);
+	CHECK_EQ_INT(load(&c, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT", "http://ok:4318",
+			  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://[::1]:0/v1/metrics", NULL },
+			  NULL, err), -EINVAL);
+	CHECK_EQ_STR(err, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: OTLP endpoint 'http://[::1]:0/v1/metrics': "
+		     "port '0' not in 1..65535");
 	otlp__config_free(&c);
 	CHECK_EQ_INT(load(&c, (const char *const[]){ "OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", NULL },
 			  NULL, err), -EINVAL);
@@ -887,6 +951,7 @@ static void test_gzip_response(void)
 
 int main(void)
 {
+	test_check_url();
 	test_config();
 	test_retry();
 	test_spans();

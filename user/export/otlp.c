@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 /* Bytes of queue per span of OTEL_BSP_MAX_QUEUE_SIZE: a record of a typical
  * HTTP span takes ~200 bytes, a database span with its query ~300. */
 #define QUEUE_REC_BYTES 384
+#define WORKER_SOCKS 4			/* sockets curl may have open at once (happy eyeballs) */
 
 static struct otlp_curl cu;		/* filled once by start_workers */
 static const char *const signal_name[] = { "traces", "metrics" };
@@ -40,6 +42,11 @@ struct worker {
 	uint8_t resp[RESP_MAX];
 	size_t resp_len;
 	long retry_after;
+	bool done;			/* the thread has returned (under o->mu) */
+	/* curl's open sockets (under o->mu; -1: free slot): shut down at the
+	 * end of the shutdown flush, so a request to a receiver that never
+	 * answers ends then and not at its own timeout */
+	int socks[WORKER_SOCKS];
 	/* traces: the records of the batch being encoded, and the encoder */
 	const void **recs;
 	struct otlp_enc *enc;
@@ -55,6 +62,7 @@ struct otlp {
 	bool curl_ready;		/* curl_global_init done */
 	bool dead;			/* workers could not start: export off */
 	pthread_mutex_t mu;		/* everything below up to the counters */
+	pthread_cond_t done_cond;	/* a worker has returned */
 	bool stop;
 	uint64_t deadline_ns;		/* shutdown: give up after this */
 	/* Queued spans as records, at most cfg.queue_size of them. The traces
@@ -136,6 +144,37 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct worker *w = arg;
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+
+	(void)purpose;
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	pthread_mutex_lock(&w->o->mu);
+	for (int i = 0; i < WORKER_SOCKS; i++)
+		if (w->socks[i] < 0) {
+			w->socks[i] = fd;
+			break;
+		}
+	pthread_mutex_unlock(&w->o->mu);
+	return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+	struct worker *w = arg;
+
+	/* forgotten before it is closed: its number may be reused at once */
+	pthread_mutex_lock(&w->o->mu);
+	for (int i = 0; i < WORKER_SOCKS; i++)
+		if (w->socks[i] == fd)
+			w->socks[i] = -1;
+	pthread_mutex_unlock(&w->o->mu);
+	return close(fd);
+}
+
 static int worker_curl(struct worker *w, const char *version)
 {
 	const struct otlp_signal_config *sc = &w->o->cfg.sig[w->sig];
@@ -167,6 +206,10 @@ static int worker_curl(struct worker *w, const char *version)
 	cu.easy_setopt(w->curl, CURLOPT_WRITEDATA, w);
 	cu.easy_setopt(w->curl, CURLOPT_HEADERFUNCTION, on_header);
 	cu.easy_setopt(w->curl, CURLOPT_HEADERDATA, w);
+	cu.easy_setopt(w->curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	cu.easy_setopt(w->curl, CURLOPT_OPENSOCKETDATA, w);
+	cu.easy_setopt(w->curl, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	cu.easy_setopt(w->curl, CURLOPT_CLOSESOCKETDATA, w);
 	return 0;
 }
 
@@ -304,6 +347,8 @@ static void *traces_main(void *arg)
 		drop(o, OTLP_TRACES, OTLP_DROP_SHUTDOWN, o->qlen);
 		o->qlen = 0;
 	}
+	w->done = true;
+	pthread_cond_broadcast(&o->done_cond);
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
 }
@@ -330,6 +375,8 @@ static void *metrics_main(void *arg)
 			break;
 		pthread_cond_wait(&w->cond, &o->mu);
 	}
+	w->done = true;
+	pthread_cond_broadcast(&o->done_cond);
 	pthread_mutex_unlock(&o->mu);
 	return NULL;
 }
@@ -628,10 +675,13 @@ int otlp__setup(struct otlp **out, struct metrics *m, const char *endpoint, cons
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->done_cond, &ca);
 	for (int s = 0; s < OTLP_NSIGNALS; s++) {
 		o->w[s].o = o;
 		o->w[s].sig = (enum otlp_signal)s;
 		pthread_cond_init(&o->w[s].cond, &ca);
+		for (int i = 0; i < WORKER_SOCKS; i++)
+			o->w[s].socks[i] = -1;
 	}
 	pthread_condattr_destroy(&ca);
 	*out = o;
@@ -662,6 +712,25 @@ void otlp__free(struct otlp *o)
 	o->deadline_ns = mono_ns() + SHUTDOWN_FLUSH_NS;
 	for (int s = 0; s < OTLP_NSIGNALS; s++)
 		pthread_cond_broadcast(&o->w[s].cond);
+	/* From the deadline on, a request still waiting for its answer is cut:
+	 * its socket is shut down (again every 50 ms, should curl open another),
+	 * curl returns, and the worker drops and counts what it held. */
+	for (uint64_t until = o->deadline_ns;;) {
+		struct timespec ts = { (time_t)(until / 1000000000ULL), (long)(until % 1000000000ULL) };
+		bool all_done = true;
+
+		for (int s = 0; s < OTLP_NSIGNALS; s++)
+			all_done &= !o->w[s].started || o->w[s].done;
+		if (all_done)
+			break;
+		if (pthread_cond_timedwait(&o->done_cond, &o->mu, &ts) != ETIMEDOUT)
+			continue;
+		for (int s = 0; s < OTLP_NSIGNALS; s++)
+			for (int i = 0; i < WORKER_SOCKS; i++)
+				if (o->w[s].socks[i] >= 0)
+					shutdown(o->w[s].socks[i], SHUT_RDWR);
+		until = mono_ns() + 50000000ULL;
+	}
 	pthread_mutex_unlock(&o->mu);
 	for (int s = 0; s < OTLP_NSIGNALS; s++) {
 		struct worker *w = &o->w[s];
@@ -680,6 +749,7 @@ void otlp__free(struct otlp *o)
 		 LI("spans_exported", load(&o->exported[OTLP_TRACES]))
 		 LI("spans_dropped_shutdown", load(&o->dropped[OTLP_TRACES][OTLP_DROP_SHUTDOWN])));
 	free(o->mbody);
+	pthread_cond_destroy(&o->done_cond);
 	pthread_mutex_destroy(&o->mu);
 	if (o->curl_ready)
 		cu.global_cleanup();

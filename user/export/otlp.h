@@ -66,6 +66,11 @@ void otlp__config_free(struct otlp_config *c);
  * entry without '=' or with an empty key, a bad %-escape, a control
  * character in a key or value, or too many entries; -ENOMEM. */
 int otlp__parse_kv_list(const char *s, struct otlp_kv *out, size_t max, size_t *n);
+/* Whether url is one the exporter can ever reach: http:// or https://, a
+ * host (a name, an IPv4 address or a bracketed IPv6 address), an optional
+ * port 1..65535, then no blank or control character. 0, or -EINVAL with
+ * the reason in why. */
+int otlp__check_url(const char *url, char *why, size_t whylen);
 
 /* ---- retry policy (pure) ---- */
 enum otlp_outcome { OTLP_SUCCESS, OTLP_RETRY, OTLP_FAIL };

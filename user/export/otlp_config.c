@@ -1,5 +1,6 @@
 /* OTLP exporter configuration from the OTEL_* environment, and the retry
  * policy, as pure functions so the unit tests can drive them. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -93,6 +94,79 @@ int otlp__parse_kv_list(const char *s, struct otlp_kv *out, size_t max, size_t *
 	return 0;
 }
 
+int otlp__check_url(const char *url, char *why, size_t whylen)
+{
+	const char *p, *end, *host, *hend, *at;
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned long port = 0;
+
+	if (strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else {
+		snprintf(why, whylen, "must start with http:// or https://");
+		return -EINVAL;
+	}
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
+			snprintf(why, whylen, "blank or control character at byte %zu", (size_t)(q - url));
+			return -EINVAL;
+		}
+	end = p + strcspn(p, "/?#");		/* the authority is [p, end) */
+	at = memchr(p, '@', (size_t)(end - p));
+	while (at) {				/* userinfo: up to the last '@' */
+		p = at + 1;
+		at = memchr(p, '@', (size_t)(end - p));
+	}
+	host = p;
+	if (*host == '[') {
+		hend = memchr(host, ']', (size_t)(end - host));
+		if (!hend) {
+			snprintf(why, whylen, "'[' of an IPv6 host without its ']'");
+			return -EINVAL;
+		}
+		if ((size_t)(hend - host - 1) >= sizeof(addr)) {
+			snprintf(why, whylen, "invalid IPv6 address");
+			return -EINVAL;
+		}
+		memcpy(addr, host + 1, (size_t)(hend - host - 1));
+		addr[hend - host - 1] = 0;
+		if (!inet_pton(AF_INET6, addr, &(struct in6_addr){ 0 })) {
+			snprintf(why, whylen, "invalid IPv6 address '%s'", addr);
+			return -EINVAL;
+		}
+		p = hend + 1;
+		if (p != end && *p != ':') {
+			snprintf(why, whylen, "unexpected '%c' after the IPv6 address", *p);
+			return -EINVAL;
+		}
+	} else {
+		hend = memchr(host, ':', (size_t)(end - host));
+		p = hend ? hend : end;
+		if (p == host) {
+			snprintf(why, whylen, "no host");
+			return -EINVAL;
+		}
+		for (const char *q = host; q < p; q++)
+			if (!isalnum((unsigned char)*q) && *q != '-' && *q != '.' && *q != '_') {
+				snprintf(why, whylen, "'%c' in the host name", *q);
+				return -EINVAL;
+			}
+	}
+	if (p != end) {				/* ":port" */
+		const char *d = ++p;
+
+		for (; p < end && isdigit((unsigned char)*p) && p - d < 6; p++)
+			port = port * 10 + (unsigned long)(*p - '0');
+		if (p == d || p != end || port < 1 || port > 65535) {
+			snprintf(why, whylen, "port '%.*s' not in 1..65535", (int)(end - d), d);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static void free_kvs(struct otlp_kv *kv, size_t *n)
 {
 	for (size_t i = 0; i < *n; i++) {
@@ -154,7 +228,7 @@ int otlp__config_load(struct otlp_config *c, otlp_getenv_fn env, const char *end
 	static const char *const sname[] = { "TRACES", "METRICS" };
 	static const char *const path[] = { "v1/traces", "v1/metrics" };
 	const char *base = endpoint && *endpoint ? endpoint : nonempty(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
-	char name[64];
+	char name[64], why[96];
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -181,8 +255,10 @@ int otlp__config_load(struct otlp_config *c, otlp_getenv_fn env, const char *end
 			    sizeof(s->url))
 				goto toolong;
 		}
-		if (s->url[0] && strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0) {
-			snprintf(err, errlen, "OTLP endpoint '%s' must start with http:// or https://", s->url);
+		if (s->url[0] && otlp__check_url(s->url, why, sizeof(why))) {
+			snprintf(err, errlen, "%s: OTLP endpoint '%s': %s", v ? name
+				 : endpoint && *endpoint ? "--otlp-endpoint" : "OTEL_EXPORTER_OTLP_ENDPOINT",
+				 s->url, why);
 			return -EINVAL;
 		}
 		snprintf(name, sizeof(name), "OTEL_EXPORTER_OTLP_%s_HEADERS", sname[i]);

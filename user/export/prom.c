@@ -2,9 +2,12 @@
  * fd sits in the agent's loop and MHD_run() is called when it is ready. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -126,30 +129,65 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
 	return 0;
 }
 
+/* The listening socket, bound here rather than by MHD so that a taken
+ * address is an exact EADDRINUSE. SO_REUSEADDR only: a restart may bind
+ * while the previous agent's connections sit in TIME_WAIT, but a second live
+ * listener cannot. (MHD_OPTION_LISTENING_ADDRESS_REUSE, used before, sets
+ * SO_REUSEPORT: two agents then both bound and split the scrapes.) */
+static int listen_socket(const struct sockaddr_storage *ss, int v6)
+{
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1, err;
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (const struct sockaddr *)ss,
+		 v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ||
+	    listen(fd, 64)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int prom__start(struct prom_server **out, const char *listen, const struct prom_handlers *h)
 {
 	struct prom_server *s;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	int v6 = 0, err;
+	int v6 = 0, err, fd;
 
 	err = parse_listen(listen, &ss, &v6);
 	if (err) {
 		log_error("bad --listen address, want HOST:PORT", LS("listen", listen));
 		return err;
 	}
+	fd = listen_socket(&ss, v6);
+	if (fd < 0) {
+		log_error(fd == -EADDRINUSE ? "cannot serve /metrics: address in use (another sonde "
+					      "agent, or another program, listens there)"
+					    : "cannot serve /metrics",
+			  LS("listen", listen) LS("error", strerror(-fd)));
+		return fd;
+	}
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		close(fd);
 		return -ENOMEM;
+	}
 	s->h = *h;
+	/* MHD owns fd from here: MHD_stop_daemon() closes it */
 	s->d = MHD_start_daemon(MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
-				on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+				on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, 64, MHD_OPTION_CONNECTION_TIMEOUT, 10,
 				MHD_OPTION_END);
 	if (!s->d) {
-		err = errno ? -errno : -EADDRINUSE;
+		err = errno ? -errno : -EIO;
 		log_error("cannot serve /metrics", LS("listen", listen) LS("error", strerror(-err)));
+		close(fd);
 		free(s);
 		return err;
 	}

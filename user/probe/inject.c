@@ -138,6 +138,11 @@ fail:
 	return err;
 }
 
+void inject__report_off(struct loader *ld, const char *why)
+{
+	report(ld, false, why);
+}
+
 void inject__close(struct inject *in)
 {
 	if (!in)

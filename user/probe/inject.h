@@ -16,6 +16,9 @@ struct inject;
 int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
 		 uint32_t filter_tgid);
 void inject__close(struct inject *in);
+/* Reports sockops and sk_msg unavailable in sonde_probe_info, for why,
+ * when the agent chose not to open injection at all. */
+void inject__report_off(struct loader *ld, const char *why);
 /* Connections established to this remote port from now on go through
  * sk_msg. Returns true when the port was not in the set before. */
 bool inject__add_port(struct inject *in, uint16_t port);
