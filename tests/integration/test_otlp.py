@@ -53,12 +53,12 @@ class Receiver:
         self.proc.wait(5)
 
 
-def start_agent(env, *args):
-    """An agent with OTLP settings in its environment."""
+def start_agent(env, *args, print_spans=False, name="agent"):
+    """An agent with these variables (OTLP settings, SONDE_*) in its environment."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return Agent(*args, print_spans=False)
+        return Agent(*args, print_spans=print_spans, name=name)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SONDE, Agent, check, check_eq, finish, wait_until  # noqa: E402
-from test_otlp import Receiver, attrs, spans_of, start_server  # noqa: E402
+from test_otlp import Receiver, attrs, spans_of, start_agent, start_server  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -36,19 +36,6 @@ def proxy_target(port):
 
 def proxy_target_red(port):
     return f"http://REDACTED:REDACTED@127.0.0.1:{port}/items/7?token=REDACTED&page=2"
-
-
-def agent_with_env(env, *args, name="agent"):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        return Agent(*args, name=name)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def curl(port, paths):
@@ -100,10 +87,11 @@ def main():
     print("== redact (default), OTLP gzip, SONDE_URL_QUERY_KEYS=otp", flush=True)
     rcv = Receiver()
     srv, port = start_server()
-    agent = agent_with_env({"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+    agent = start_agent({"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
                             "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "500",
                             "SONDE_URL_QUERY_KEYS": "otp"},
-                           "--port", str(port), "--no-host-metrics", "--log-level", "debug")
+                           "--port", str(port), "--no-host-metrics", "--log-level", "debug",
+                           print_spans=True)
     check_eq(curl(port, [LOGIN, HELLO]), ["404", "200"], "curl statuses")
     check_eq(raw_get(port, proxy_target(port)), 404, "absolute-form request status")
     got = wait_until("6 spans on stdout", lambda: len(http_spans(agent, port)) >= 6 and http_spans(agent, port),
@@ -174,8 +162,8 @@ def main():
 
     # ---- drop ----
     print("== SONDE_URL_QUERY=drop", flush=True)
-    agent = agent_with_env({"SONDE_URL_QUERY": "drop"}, "--port", str(port), "--no-host-metrics",
-                           name="drop agent")
+    agent = start_agent({"SONDE_URL_QUERY": "drop"}, "--port", str(port), "--no-host-metrics",
+                           name="drop agent", print_spans=True)
     check_eq(curl(port, [LOGIN, HELLO]), ["404", "200"], "curl statuses (drop)")
     got = wait_until("4 spans (drop)", lambda: len(http_spans(agent, port)) >= 4 and http_spans(agent, port),
                      fatal=False) or http_spans(agent, port)

@@ -43,6 +43,18 @@ static void test_budget(void)
 	CHECK_EQ_STR(routes__label(r, NULL, "/1"), "/1");	/* "" is a service too */
 	CHECK_EQ_STR(routes__label(r, "", "/2"), "/2");
 	CHECK_EQ_INT(routes__collapsed(r), 2);
+	/* the last-pair shortcut compares the service too: "a" /4 right after
+	 * "b" /4 (admitted) is still over a's budget, twice in a row */
+	CHECK_EQ_STR(routes__label(r, "b", "/4"), "/4");
+	CHECK_EQ_STR(routes__label(r, "a", "/4"), ROUTES_OVERFLOW);
+	CHECK_EQ_STR(routes__label(r, "a", "/4"), ROUTES_OVERFLOW);
+	CHECK_EQ_INT(routes__collapsed(r), 4);
+	routes__free(r);
+	/* nothing admitted yet: an empty route of an empty service is no hit */
+	o = (struct routes_opts){ .per_service = 1, .max_routes = 100 };
+	CHECK_EQ_INT(routes__new(&r, &o), 0);
+	CHECK_EQ_STR(routes__label(r, "", "/x"), "/x");
+	CHECK_EQ_STR(routes__label(r, "", ""), ROUTES_OVERFLOW);
 	routes__free(r);
 
 	o.per_service = 0;
@@ -158,6 +170,14 @@ static void span_to(struct signals *g, const char *service, uint16_t port, const
 
 /* Issue #15 item 4: service A floods 10,000 distinct routes, then service
  * B sends 100 requests to /ok. per_service 0 means the default (100). */
+static double collapsed_server;	/* sonde_routes_collapsed_total of the last flood */
+
+static void collapsed_fn(void *arg, const struct metrics_series_view *v)
+{
+	if (!v->overflow && strcmp(v->label_values[0], "http_server_request_duration_seconds") == 0)
+		*(double *)arg = v->value;
+}
+
 static void flood(uint32_t per_service, struct tally *a, struct tally *b)
 {
 	struct signals_opts o = { .max_series = 2000, .max_routes_per_service = per_service };
@@ -178,6 +198,11 @@ static void flood(uint32_t per_service, struct tally *a, struct tally *b)
 		if (metrics__family_desc(m, i, &d) == 0 &&
 		    strcmp(d.name, "http_server_request_duration_seconds") == 0)
 			fam = i;
+	collapsed_server = 0;
+	for (int i = 0; i < metrics__nfamilies(m); i++)
+		if (metrics__family_desc(m, i, &d) == 0 &&
+		    strcmp(d.name, "sonde_routes_collapsed_total") == 0)
+			metrics__foreach(m, i, collapsed_fn, &collapsed_server);
 	*a = tally(m, fam, "flooder");
 	*b = tally(m, fam, "quiet");
 	signals__free(g);
@@ -193,6 +218,7 @@ static void test_flood(void)
 	CHECK_EQ_INT(a.series, 101);		/* 100 routes + /{overflow} */
 	CHECK_EQ_INT(a.overflow_series, 1);
 	CHECK_EQ_INT(a.overflow_count, 9900);
+	CHECK_EQ_INT(collapsed_server, 9900);	/* counted, as a drop is */
 	CHECK_EQ_INT(a.count, 10000);
 	CHECK_EQ_INT(b.series, 1);
 	CHECK_EQ_INT(b.ok_count, 100);

@@ -27,6 +27,10 @@ struct routes {
 	size_t set_mask, nroutes, max_routes, max_slots;
 	uint64_t seed;		/* per run, so slots cannot be predicted from outside */
 	uint64_t collapsed;
+	/* The last pair admitted or found: consecutive spans mostly share it
+	 * (one hot route), and two strcmp are cheaper than two hashes. */
+	char last_service[64];
+	char last_route[256];
 };
 
 static size_t pow2_at_least(size_t n)
@@ -65,6 +69,7 @@ int routes__new(struct routes **out, const struct routes_opts *o)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->last_service[0] = '\1';	/* nothing admitted yet: matches no service */
 	r->per_service = o->per_service;
 	r->max_services = o->max_services ? o->max_services : ROUTES_MAX_SERVICES;
 	r->svc_mask = pow2_at_least(2 * (size_t)r->max_services) - 1;
@@ -135,15 +140,37 @@ static void set_grow(struct routes *r)
 	r->set_mask = mask;
 }
 
+/* Remembers an admitted pair for the shortcut (not when it does not fit). */
+static void last_set(struct routes *r, const char *service, const char *route)
+{
+	size_t sn = strlen(service), rn = strlen(route);
+
+	if (sn >= sizeof(r->last_service) || rn >= sizeof(r->last_route)) {
+		r->last_route[0] = '\0';
+		r->last_service[0] = '\1';	/* matches no service */
+		return;
+	}
+	memcpy(r->last_service, service, sn + 1);
+	memcpy(r->last_route, route, rn + 1);
+}
+
 const char *routes__label(struct routes *r, const char *service, const char *route)
 {
-	uint64_t sh = hash_str(service ? service : "", r->seed);
-	uint64_t rh = hash_str(route, sh);
+	uint64_t sh, rh;
 	struct routes_svc *v;
-	size_t i = set_slot(r->set, r->set_mask, rh);
+	size_t i;
 
-	if (r->set[i])
+	if (!service)
+		service = "";
+	if (strcmp(route, r->last_route) == 0 && strcmp(service, r->last_service) == 0)
+		return route;	/* admitted pairs stay admitted */
+	sh = hash_str(service, r->seed);
+	rh = hash_str(route, sh);
+	i = set_slot(r->set, r->set_mask, rh);
+	if (r->set[i]) {
+		last_set(r, service, route);
 		return route;
+	}
 	v = svc_get(r, sh);
 	if (v->nroutes >= r->per_service) {
 		r->collapsed++;
@@ -162,6 +189,7 @@ const char *routes__label(struct routes *r, const char *service, const char *rou
 	r->set[i] = rh;
 	r->nroutes++;
 	v->nroutes++;
+	last_set(r, service, route);
 	return route;
 }
 

@@ -22,7 +22,7 @@ struct signals {
 	struct metrics *m;
 	struct signals_opts o;
 	bool print_failed;
-	int fam_server, fam_client, fam_db_client, fam_db_server, fam_spans;
+	int fam_server, fam_client, fam_db_client, fam_db_server, fam_spans, fam_collapsed;
 	/* route budgets of the two HTTP families */
 	struct routes *routes_server, *routes_client;
 	/* server_address of the last client span: consecutive spans mostly
@@ -42,6 +42,7 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
 						 "db_collection_name", "error_type", "service_name" };
 	static const char *const l_kind[] = { "kind" };
+	static const char *const l_family[] = { "metric" };
 	struct signals *s = calloc(1, sizeof(*s));
 	size_t cap = o->max_series ? o->max_series : METRICS_DEFAULT_MAX_SERIES;
 	struct routes_opts ro = { .per_service = o->max_routes_per_service ?
@@ -68,9 +69,12 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 		N(db_labels), N(db_bounds), cap);
 	s->fam_spans = metrics__family(m, METRIC_COUNTER, "sonde_spans_total", "Spans finished.",
 		N(l_kind), NULL, 0, 0);
+	s->fam_collapsed = metrics__family(m, METRIC_COUNTER, "sonde_routes_collapsed_total",
+		"HTTP spans whose route became /{overflow}: their service had spent its "
+		"--max-routes-per-service budget on other routes.", N(l_family), NULL, 0, 0);
 #undef N
 	if (s->fam_server < 0 || s->fam_client < 0 || s->fam_db_client < 0 ||
-	    s->fam_db_server < 0 || s->fam_spans < 0) {
+	    s->fam_db_server < 0 || s->fam_spans < 0 || s->fam_collapsed < 0) {
 		err = s->fam_server < 0 ? s->fam_server : -EINVAL;
 		free(s);
 		return err;
@@ -138,6 +142,11 @@ void signals__span(void *arg, const struct span *s)
 					g->routes_client, s->service, s->route);
 
 		if (route != s->route) {
+			static const char *const fam_server[] = { "http_server_request_duration_seconds" },
+					       *const fam_client[] = { "http_client_request_duration_seconds" };
+
+			metrics__add(g->m, g->fam_collapsed,
+				     s->kind == SPAN_SERVER ? fam_server : fam_client, 1);
 			collapsed = *s;
 			memcpy(collapsed.route, route, strlen(route) + 1);
 			s = &collapsed;
