@@ -160,6 +160,7 @@ integration: all
 	python3 tests/integration/test_tls.py
 	python3 tests/integration/test_conn_errors.py
 	python3 tests/integration/test_lost.py
+	python3 tests/integration/test_burst.py
 	python3 tests/integration/test_redact.py
 	python3 tests/integration/test_route_budget.py
 	python3 tests/integration/test_pipeline.py

@@ -32,8 +32,9 @@ static const char usage[] =
 "  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
 "                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
 "  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
-"                          ring per CPU of at least 256 KiB (default 4194304)\n"
-"  --max-connections N     connections followed in userspace (default 16384)\n"
+"                          ring per CPU of at least 256 KiB (default 16777216)\n"
+"  --max-connections N     connections followed in userspace, allocated as they come\n"
+"                          (default 65536, the kernel's connection map size)\n"
 "  --max-series N          cardinality cap per metric (default 2000)\n"
 "  --max-routes-per-service N\n"
 "                          distinct http_route values per service_name in each HTTP\n"
@@ -169,8 +170,8 @@ int config__parse(struct config *o, int argc, char **argv)
 
 	o->listen = getenv("SONDE_LISTEN") ? getenv("SONDE_LISTEN") : "0.0.0.0:9464";
 	o->capture_bytes = SONDE_CAPTURE_DEFAULT;
-	o->ring_bytes = 4u << 20;
-	o->max_conns = 16384;
+	o->ring_bytes = 16u << 20;
+	o->max_conns = 65536;
 	o->max_series = 2000;
 	o->max_routes_per_service = 100;
 	env = getenv("SONDE_CAPTURE_BYTES");

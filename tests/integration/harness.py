@@ -4,6 +4,7 @@ servers on 127.0.0.1, scrape /metrics, and assert exact values.
 Every wait is bounded; every process started here is stopped at exit."""
 import atexit
 import json
+import resource
 import os
 import re
 import shutil
@@ -221,9 +222,10 @@ class Agent:
 NGINX_CONF = """
 user root;
 worker_processes 1;
+worker_rlimit_nofile {nofile};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     default_type text/html;
@@ -250,19 +252,22 @@ TLS_LISTEN = ("        listen 127.0.0.1:{port} ssl;\n"
               "        ssl_certificate {cert};\n        ssl_certificate_key {key};")
 
 
-def nginx_conf(directory, port, cert=None, key=None, locations=""):
+def nginx_conf(directory, port, cert=None, key=None, locations="", connections=256):
     """nginx.conf text: plain HTTP on 127.0.0.1 and ::1, or HTTPS on 127.0.0.1;
-    locations: more location blocks for the server (e.g. a proxy_pass)."""
+    locations: more location blocks for the server (e.g. a proxy_pass);
+    connections: worker_connections (its descriptors are raised to match)."""
     listen = (TLS_LISTEN.format(port=port, cert=cert, key=key) if cert
               else PLAIN_LISTEN.format(port=port))
-    return NGINX_CONF.format(dir=directory, port=port, listen=listen, locations=locations)
+    return NGINX_CONF.format(dir=directory, port=port, listen=listen, locations=locations,
+                             connections=connections,
+                             nofile=min(connections + 64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
 
 class Nginx:
     """nginx-light on a free port; with tls, HTTPS (HTTP/1.1 only: no http2)
     with a self-signed certificate."""
 
-    def __init__(self, tls=False, locations=""):
+    def __init__(self, tls=False, locations="", connections=256):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="sonde-nginx-tls-" if tls else "sonde-nginx-")
         os.makedirs(os.path.join(self.dir, "www"))
@@ -272,7 +277,7 @@ class Nginx:
         cert, key = make_cert(self.dir) if tls else (None, None)
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(nginx_conf(self.dir, self.port, cert, key, locations))
+            f.write(nginx_conf(self.dir, self.port, cert, key, locations, connections))
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = spawn([nginx, "-c", conf, "-p", self.dir, "-e", os.path.join(self.dir, "error.log"),
                            "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
