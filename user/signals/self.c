@@ -104,7 +104,7 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	FAM(fam_injected, METRIC_COUNTER, "sonde_injected_total",
 	    "Outgoing HTTP/1.x requests given a traceparent header.", NOL, NULL, 0, 0);
 	FAM(fam_inject_skipped, METRIC_COUNTER, "sonde_inject_skipped_total",
-	    "Outgoing requests left untouched by traceparent injection, by reason.", L(l_reason),
+	    "Outgoing requests left untouched by traceparent injection, by reason (not_http_port: connections of an HTTP process to a port known to carry another protocol, never put under injection).", L(l_reason),
 	    NULL, 0, 0);
 	FAM(fam_inject_adopted, METRIC_COUNTER, "sonde_inject_connections_adopted_total",
 	    "Established HTTP client connections put under injection after their first request "
@@ -211,6 +211,7 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
 			[SONDE_INJ_HEAD_TOO_LONG] = "head_too_long", [SONDE_INJ_PIPELINED] = "pipelined",
 			[SONDE_INJ_TOO_BIG] = "too_big", [SONDE_INJ_FAILED] = "failed",
+			[SONDE_INJ_NOT_HTTP_PORT] = "not_http_port",
 		};
 
 		for (int i = 0; i < SONDE_INJ__MAX; i++) {
