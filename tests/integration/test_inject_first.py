@@ -168,14 +168,18 @@ def main():
     print("== a port known to carry another protocol is left out", flush=True)
     echo_port = free_port()
     ls = echo_server(echo_port)
-    # The first connection (port unknown): in the sockhash, passed through.
+    # The first connection (port unknown): in the sockhash, passed through,
+    # and taken out once the daemon sees it carries no HTTP.
     s1 = socket.create_connection(("127.0.0.1", echo_port), timeout=5)
+    cookie1 = int.from_bytes(s1.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8), "little")
+    check(cookie1 in sockhash_cookies(agent), "first connection to an unknown port: in the sockhash")
     for _ in range(4):
         s1.sendall(b"\x00\x01\x02binary\xff" * 8)
-        s1.recv(65536)
-    cookie1 = s1.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8)
-    cookie1 = int.from_bytes(cookie1, "little")
-    check(cookie1 in sockhash_cookies(agent), "first connection to an unknown port: in the sockhash")
+        check_eq(len(s1.recv(65536)) > 0, True, "echo answered (passed through)")
+    wait_until("the first connection taken out of the sockhash",
+               lambda: cookie1 not in sockhash_cookies(agent))
+    check((series(agent.metrics(), "sonde_inject_connections_dropped_total") or 0) >= 1,
+          "sonde_inject_connections_dropped_total counted")
     wait_until("the echo port learnt as not HTTP", lambda: map_has_port(agent, "not_http_ports", echo_port))
     before = series(agent.metrics(), "sonde_inject_skipped_total", reason="not_http_port") or 0
     s2 = socket.create_connection(("127.0.0.1", echo_port), timeout=5)

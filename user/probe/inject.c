@@ -35,6 +35,7 @@ struct inject {
 	bool proc_rule_ok;		/* sockops may read the current task */
 	uint16_t own_port;		/* the agent's /metrics: never traced */
 	uint64_t adopted;		/* connections put in the sockhash by client_seen */
+	uint64_t dropped;		/* non-HTTP connections taken out of it */
 	uint64_t learnt_ns;		/* ktime of the last port learnt */
 };
 
@@ -197,34 +198,74 @@ static int sock_ports(int fd, uint16_t *sport, uint16_t *dport)
 	return 0;
 }
 
-int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
-		       const struct sonde_tuple *tuple)
+/* A duplicate of process tgid's fd (checked to still hold tuple) and its
+ * socket cookie. The caller closes the fd. */
+static int peer_socket(uint32_t tgid, int32_t fd, const struct sonde_tuple *tuple,
+		       uint64_t *cookie)
 {
-	uint64_t cookie, value;
-	socklen_t n = sizeof(cookie);
+	socklen_t n = sizeof(*cookie);
 	uint16_t sport = 0, dport = 0;
 	int pidfd, sfd, err;
 
-	if (!in)
-		return -ENOENT;
 	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
 	if (pidfd < 0)
 		return -errno;
-	/* a duplicate in this process: closing it leaves the owner's intact */
 	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	err = sfd < 0 ? -errno : 0;
 	close(pidfd);
 	if (err)
 		return err;
-	/* the fd may have been closed and reused since the record was made */
 	err = sock_ports(sfd, &sport, &dport);
 	if (!err && (sport != tuple->sport || dport != tuple->dport))
 		err = -ESTALE;
-	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &cookie, &n) != 0)
+	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, cookie, &n) != 0)
 		err = -errno;
+	if (err) {
+		close(sfd);
+		return err;
+	}
+	return sfd;
+}
+
+int inject__drop_socket(struct inject *in, uint32_t tgid, int32_t fd,
+			const struct sonde_tuple *tuple)
+{
+	uint64_t cookie = 0;
+	int sfd;
+
+	if (!in || !in->learn)
+		return -ENOENT;
+	sfd = peer_socket(tgid, fd, tuple, &cookie);
+	if (sfd < 0)
+		return sfd;
+	close(sfd);
+	if (bpf_map_delete_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie) != 0)
+		return -errno;
+	in->dropped++;
+	return 0;
+}
+
+uint64_t inject__dropped(const struct inject *in)
+{
+	return in ? in->dropped : 0;
+}
+
+int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
+		       const struct sonde_tuple *tuple)
+{
+	uint64_t cookie = 0, value;
+	int sfd, err = 0;
+
+	if (!in)
+		return -ENOENT;
+	/* a duplicate in this process: closing it leaves the owner's intact;
+	 * the fd may have been closed and reused since the record was made */
+	sfd = peer_socket(tgid, fd, tuple, &cookie);
+	if (sfd < 0)
+		return sfd;
 	value = (uint64_t)sfd;
-	if (!err && bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
-					BPF_NOEXIST) != 0)
+	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
+				BPF_NOEXIST) != 0)
 		err = -errno;
 	close(sfd);
 	return err;

@@ -53,6 +53,13 @@ void inject__process_gone(struct inject *in, uint32_t tgid);
  * given as HTTP is never marked. Returns true when newly marked. */
 bool inject__not_http_port(struct inject *in, uint16_t port);
 bool inject__is_not_http_port(const struct inject *in, uint16_t port);
+/* Takes a client connection found to speak something else out of the
+ * sockhash (the process rule put it there): its sends leave tcp_bpf. 0, or
+ * a negative errno (-ENOENT: it was not there). */
+int inject__drop_socket(struct inject *in, uint32_t tgid, int32_t fd,
+			const struct sonde_tuple *tuple);
+/* Connections taken out by inject__drop_socket. */
+uint64_t inject__dropped(const struct inject *in);
 /* Connections adopted by inject__client_seen. */
 uint64_t inject__adopted(const struct inject *in);
 /* sum over CPUs of an outcome counter */

@@ -22,7 +22,7 @@ struct self_metrics {
 	int fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
-	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
+	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted, fam_inject_dropped;
 	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost;
 };
 
@@ -109,6 +109,9 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	FAM(fam_inject_adopted, METRIC_COUNTER, "sonde_inject_connections_adopted_total",
 	    "Established HTTP client connections put under injection after their first request "
 	    "(connected before the agent, or before their port was learnt).", NOL, NULL, 0, 0);
+	FAM(fam_inject_dropped, METRIC_COUNTER, "sonde_inject_connections_dropped_total",
+	    "Client connections of HTTP-speaking processes taken out of injection once seen to "
+	    "carry another protocol.", NOL, NULL, 0, 0);
 #undef FAM
 #undef L
 #undef NOL
@@ -206,6 +209,7 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 	metrics__set(s->m, s->fam_tp_invalid, NULL, (double)tracectx__stats(src->tc)->traceparent_invalid);
 	metrics__set(s->m, s->fam_injected, NULL, (double)inject__counter(src->inject, SONDE_INJ_DONE));
 	metrics__set(s->m, s->fam_inject_adopted, NULL, (double)inject__adopted(src->inject));
+	metrics__set(s->m, s->fam_inject_dropped, NULL, (double)inject__dropped(src->inject));
 	{
 		static const char *const reasons[SONDE_INJ__MAX] = {
 			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
