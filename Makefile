@@ -155,6 +155,7 @@ integration: all
 	scripts/otlp-receiver-deps.sh
 	python3 tests/integration/test_otlp.py
 	python3 tests/integration/test_tracectx.py
+	python3 tests/integration/test_inject_first.py
 	python3 tests/integration/test_trace_otlp.py
 	python3 tests/integration/test_db.py
 	python3 tests/integration/test_tls.py

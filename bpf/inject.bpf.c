@@ -21,6 +21,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_tgid = 0;	/* --pid: only this process's requests */
+/* Set by the daemon (off with --no-inject-learn): outbound connections of
+ * HTTP-speaking processes are considered, not only those to http_ports. */
+volatile __u32 proc_rule = 0;
+/* The kernel lets sockops read the current task (6.18 here; Debian's 6.1
+ * refuses bpf_get_current_pid_tgid there): without it, no process rule.
+ * Set by the loader from libbpf_probe_bpf_helper; the other branch is dead
+ * code the verifier never checks. */
+const volatile __u32 sockops_has_pid = 0;
 
 /* Per-CPU copy of the head of the send being looked at (lib/tracectx.h
  * scans it; sk_msg data cannot be handed to a bpf_loop callback). */
@@ -55,6 +63,40 @@ struct {
 	__type(value, __u8);
 } http_ports SEC(".maps");
 
+/* key: tgid; value unused. Processes seen serving or sending HTTP/1.x in
+ * plaintext (the daemon inserts them, deletes them when they exit; LRU for
+ * the rest): all of their new outbound connections are considered for
+ * injection, except those to not_http_ports, so that the first request to
+ * a server never seen before is injected too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} http_procs SEC(".maps");
+
+/* key: remote port (host order); value unused. Ports known to carry another
+ * protocol (seeded by the daemon: TLS, SSH, databases; then the ports of
+ * connections classified as another protocol, or as HTTP over TLS, whose
+ * ciphertext sk_msg cannot change): never put in the sockhash for the
+ * process rule above (http_ports still wins). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u16);
+	__type(value, __u8);
+} not_http_ports SEC(".maps");
+
+/* key: socket cookie; value unused. A connect() of an HTTP-speaking process
+ * (seen at TCP_CONNECT, in the connecting task) waiting for its
+ * ACTIVE_ESTABLISHED, which may run in softirq where the task is unknown. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} connecting SEC(".maps");
+
 /* key: socket cookie; value: the socket. Inserted by sockops when a client
  * connection to an HTTP port is established; the kernel removes a socket
  * when it closes. */
@@ -85,17 +127,47 @@ static __always_inline int outcome(__u32 idx)
 SEC("sockops")
 int sonde_sockops(struct bpf_sock_ops *skops)
 {
+	struct sonde_thread_ctx *tc;
+	__u64 id;
+	__u32 tgid;
 	__u16 dport;
 	__u64 key;
+	__u8 one = 1;
 
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
+	    skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		return 1;
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
 	dport = (__u16)bpf_ntohl(skops->remote_port);
-	if (!bpf_map_lookup_elem(&http_ports, &dport))
-		return 1;
 	key = bpf_get_socket_cookie(skops);
+	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		/* connect(2), in the connecting task */
+		if (!sockops_has_pid || !proc_rule || bpf_map_lookup_elem(&http_ports, &dport))
+			return 1;
+		id = bpf_get_current_pid_tgid();
+		tgid = id >> 32;
+		if (tgid == self_tgid || (filter_tgid && tgid != filter_tgid))
+			return 1;
+		if (!bpf_map_lookup_elem(&http_procs, &tgid)) {
+			/* A thread serving an HTTP request (sock.bpf.c saw its
+			 * head): the daemon may not have heard of it yet. */
+			tc = bpf_map_lookup_elem(&thread_ctx, &id);
+			if (!tc || !tc->active)
+				return 1;
+			bpf_map_update_elem(&http_procs, &tgid, &one, BPF_ANY);
+		}
+		if (bpf_map_lookup_elem(&not_http_ports, &dport)) {
+			outcome(SONDE_INJ_NOT_HTTP_PORT);
+			return 1;
+		}
+		bpf_map_update_elem(&connecting, &key, &one, BPF_ANY);
+		return 1;
+	}
+	if (bpf_map_lookup_elem(&connecting, &key))
+		bpf_map_delete_elem(&connecting, &key);
+	else if (!bpf_map_lookup_elem(&http_ports, &dport))
+		return 1;
 	bpf_sock_hash_update(skops, &inject_socks, &key, BPF_NOEXIST);
 	return 1;
 }

@@ -297,6 +297,7 @@ enum sonde_inject_counter {
 	SONDE_INJ_PIPELINED = 4,	/* another request follows in the same send */
 	SONDE_INJ_TOO_BIG = 5,		/* send larger than what is made linear (8 KiB) */
 	SONDE_INJ_FAILED = 6,		/* push/pull helper refused: left untouched */
+	SONDE_INJ_NOT_HTTP_PORT = 7,	/* connect of an HTTP process to a known non-HTTP port: left out */
 	SONDE_INJ__MAX = 8,
 };
 

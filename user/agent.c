@@ -120,6 +120,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime,
 			   h->flags & SONDE_F_LOSS);
 		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
+		inject__process_gone(a->inject, ((const struct sonde_exit_event *)data)->tgid);
 		break;
 	}
 }
@@ -325,6 +326,30 @@ static void hook_injectable(void *arg, const struct sonde_data_event *ev)
 	inject__client_seen(((struct agent *)arg)->inject, ev);
 }
 
+/* Feeds injection's process rule: processes that serve or send HTTP/1.x,
+ * and ports that carry something else (another protocol, or TLS). The
+ * port is the server's: the remote one of a client connection, the local
+ * one of a server connection. */
+static void hook_classified(void *arg, const struct sonde_data_event *ev, int proto, uint8_t role)
+{
+	struct inject *in = ((struct agent *)arg)->inject;
+	bool plain_http = proto >= 0 && proto < PROTO__COUNT && proto_table[proto]->injectable &&
+			  !(ev->hdr.flags & SONDE_F_TLS);
+	uint16_t port = role == SONDE_ROLE_CLIENT ? ev->tuple.dport :
+			role == SONDE_ROLE_SERVER ? ev->tuple.sport : 0;
+
+	if (!in)
+		return;
+	if (proto >= 0 && proto < PROTO__COUNT && proto_table[proto]->injectable)
+		inject__http_process(in, ev->tgid);
+	if (!plain_http && port)
+		inject__not_http_port(in, port);
+	/* Passed through by sk_msg, but through tcp_bpf all the same (bulk
+	 * throughput fell ~40% here): out of the sockhash. */
+	if (!plain_http && role == SONDE_ROLE_CLIENT)
+		inject__drop_socket(in, ev->tgid, ev->fd, &ev->tuple);
+}
+
 /* The port of --listen, which injection must leave alone; 0 when none. */
 static uint16_t listen_port(const char *listen)
 {
@@ -519,7 +544,8 @@ int agent__open(struct agent **out, const struct config *c)
 		inject__add_port(a->inject, c->port);
 	}
 	open_uprobes(a, &lo);
-	hooks = (struct conn_hooks){ .ignore = hook_ignore, .injectable = hook_injectable, .arg = a };
+	hooks = (struct conn_hooks){ .ignore = hook_ignore, .injectable = hook_injectable,
+				     .classified = hook_classified, .arg = a };
 	a->ct = conn__new(c->max_conns, &hooks, a->spans, dbclient__calls(a->dbc));
 	if (!a->ct)
 		return -ENOMEM;

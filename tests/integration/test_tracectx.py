@@ -248,8 +248,8 @@ def main():
     check_eq(agent.stop(), 0, "agent --no-inject exits cleanly")
 
     # Learnt ports, limited to A by --pid (other programs on this host are
-    # never touched): A's first connection to B is only classified, the
-    # next one is injected.
+    # never touched): A's first connection to B is injected by the process
+    # rule (A serves HTTP: test_inject_first.py), and B's port is learnt.
     print("== learnt HTTP port (--pid A)", flush=True)
     agent = Agent("--pid", str(chain.pa.pid), name="agent --pid")
     check_eq(get(chain.a, "/learn1"), 200, "/learn1 status")
@@ -260,14 +260,20 @@ def main():
     wait_until("/learn2 spans", lambda: ("a_client", "/learn2") in by_role(agent.spans(), chain, me),
                timeout=10, fatal=False)
     roles = by_role(agent.spans(), chain, me)
-    check_eq(chain.received(chain.blog, "/learn1"), [], "first connection to B: not injected")
+    acli1 = one(roles, "a_client", "/learn1")
+    check_eq(chain.received(chain.blog, "/learn1"), [tp_of(acli1)],
+             "first connection to B: injected (process rule) with A client's ids")
+    mid = agent.map_id("http_ports")
+    key = [f"0x{b:02x}" for b in chain.b4.to_bytes(2, "little")]
+    check_eq(subprocess.run(["bpftool", "map", "lookup", "id", str(mid), "key", *key],
+                            capture_output=True).returncode, 0, "B's port learnt (http_ports)")
     acli, asrv = one(roles, "a_client", "/learn2"), one(roles, "a_server", "/learn2")
     check_eq(chain.received(chain.blog, "/learn2"), [tp_of(acli)],
              "next connection to the learnt port: injected with A client's ids")
     check_eq(acli["parent_span_id"], asrv["span_id"], "/learn2: A client child of A server")
     check_eq(roles.get(("b_server", "/learn2")), None, "--pid A: B's spans not reported")
     m = agent.metrics()
-    check_eq(series(m, "sonde_injected_total"), 1.0, "--pid A: one request injected")
+    check_eq(series(m, "sonde_injected_total"), 2.0, "--pid A: A's two requests injected")
     check_eq(agent.stop(), 0, "agent --pid exits cleanly")
 
     # Keep-alive connections sockops never saw are adopted by the daemon

@@ -283,6 +283,8 @@ static enum proto_verdict infer(struct conn_table *t, struct conn *c,
 			 * sees ciphertext). */
 			if (ops->injectable && role == SONDE_ROLE_CLIENT && !c->tls && t->hooks.injectable)
 				t->hooks.injectable(t->hooks.arg, ev);
+			if (t->hooks.classified)
+				t->hooks.classified(t->hooks.arg, ev, id, role);
 			return PROTO_YES;
 		}
 	}
@@ -340,6 +342,8 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 			return;
 		if (v == PROTO_NO) {
 			t->stats.conns_unsupported++;
+			if (t->hooks.classified)
+				t->hooks.classified(t->hooks.arg, ev, PROTO_NONE, c->role);
 			if (c->tls) {
 				c->proto = PROTO_ID_OTHER;
 				return;

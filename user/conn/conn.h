@@ -25,8 +25,14 @@ struct conn_hooks {
 	/* A plaintext client connection speaks a protocol whose requests can
 	 * carry an injected traceparent; ev is the chunk that showed it. */
 	void (*injectable)(void *arg, const struct sonde_data_event *ev);
+	/* The connection's protocol was found (proto: enum proto_id; role:
+	 * SONDE_ROLE_*), or none is supported (proto: PROTO_NONE); ev is the
+	 * chunk that showed it (SONDE_F_TLS in its flags: plaintext of TLS). */
+	void (*classified)(void *arg, const struct sonde_data_event *ev, int proto, uint8_t role);
 	void *arg;
 };
+
+#define PROTO_NONE (-1)	/* conn_hooks.classified: no supported protocol */
 
 struct conn_table;
 

@@ -30,9 +30,12 @@ struct inject {
 	int msg_attached;
 	int ncpus;
 	uint8_t known[65536 / 8];	/* ports already in http_ports: one syscall each */
+	uint8_t other[65536 / 8];	/* ports already in not_http_ports */
 	bool learn;			/* learn ports from client connections seen */
+	bool proc_rule_ok;		/* sockops may read the current task */
 	uint16_t own_port;		/* the agent's /metrics: never traced */
 	uint64_t adopted;		/* connections put in the sockhash by client_seen */
+	uint64_t dropped;		/* non-HTTP connections taken out of it */
 	uint64_t learnt_ns;		/* ktime of the last port learnt */
 };
 
@@ -90,6 +93,9 @@ int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
 	}
 	in->skel->rodata->self_tgid = self_tgid;
 	in->skel->rodata->filter_tgid = filter_tgid;
+	in->proc_rule_ok = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS,
+						   BPF_FUNC_get_current_pid_tgid, NULL) == 1;
+	in->skel->rodata->sockops_has_pid = in->proc_rule_ok;
 	step = "share maps";
 	err = bpf_map__reuse_fd(in->skel->maps.rings, sock_probe__rings_fd(ld));
 	if (!err)
@@ -126,7 +132,9 @@ int inject__open(struct inject **out, struct loader *ld, uint32_t self_tgid,
 		goto fail;
 	}
 	report(ld, true, "");
-	log_info("traceparent injection attached", LS("cgroup", root));
+	log_info("traceparent injection attached", LS("cgroup", root)
+		 LS("process_rule", in->proc_rule_ok ? "available" :
+		    "unavailable (sockops cannot read the current task on this kernel)"));
 	*out = in;
 	return 0;
 fail:
@@ -190,34 +198,74 @@ static int sock_ports(int fd, uint16_t *sport, uint16_t *dport)
 	return 0;
 }
 
-int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
-		       const struct sonde_tuple *tuple)
+/* A duplicate of process tgid's fd (checked to still hold tuple) and its
+ * socket cookie. The caller closes the fd. */
+static int peer_socket(uint32_t tgid, int32_t fd, const struct sonde_tuple *tuple,
+		       uint64_t *cookie)
 {
-	uint64_t cookie, value;
-	socklen_t n = sizeof(cookie);
+	socklen_t n = sizeof(*cookie);
 	uint16_t sport = 0, dport = 0;
 	int pidfd, sfd, err;
 
-	if (!in)
-		return -ENOENT;
 	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
 	if (pidfd < 0)
 		return -errno;
-	/* a duplicate in this process: closing it leaves the owner's intact */
 	sfd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	err = sfd < 0 ? -errno : 0;
 	close(pidfd);
 	if (err)
 		return err;
-	/* the fd may have been closed and reused since the record was made */
 	err = sock_ports(sfd, &sport, &dport);
 	if (!err && (sport != tuple->sport || dport != tuple->dport))
 		err = -ESTALE;
-	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, &cookie, &n) != 0)
+	if (!err && getsockopt(sfd, SOL_SOCKET, SO_COOKIE, cookie, &n) != 0)
 		err = -errno;
+	if (err) {
+		close(sfd);
+		return err;
+	}
+	return sfd;
+}
+
+int inject__drop_socket(struct inject *in, uint32_t tgid, int32_t fd,
+			const struct sonde_tuple *tuple)
+{
+	uint64_t cookie = 0;
+	int sfd;
+
+	if (!in || !in->learn)
+		return -ENOENT;
+	sfd = peer_socket(tgid, fd, tuple, &cookie);
+	if (sfd < 0)
+		return sfd;
+	close(sfd);
+	if (bpf_map_delete_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie) != 0)
+		return -errno;
+	in->dropped++;
+	return 0;
+}
+
+uint64_t inject__dropped(const struct inject *in)
+{
+	return in ? in->dropped : 0;
+}
+
+int inject__add_socket(struct inject *in, uint32_t tgid, int32_t fd,
+		       const struct sonde_tuple *tuple)
+{
+	uint64_t cookie = 0, value;
+	int sfd, err = 0;
+
+	if (!in)
+		return -ENOENT;
+	/* a duplicate in this process: closing it leaves the owner's intact;
+	 * the fd may have been closed and reused since the record was made */
+	sfd = peer_socket(tgid, fd, tuple, &cookie);
+	if (sfd < 0)
+		return sfd;
 	value = (uint64_t)sfd;
-	if (!err && bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
-					BPF_NOEXIST) != 0)
+	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.inject_socks), &cookie, &value,
+				BPF_NOEXIST) != 0)
 		err = -errno;
 	close(sfd);
 	return err;
@@ -240,12 +288,65 @@ uint64_t inject__counter(const struct inject *in, enum sonde_inject_counter c)
 	return sum;
 }
 
+/* Ports whose traffic is known not to be plaintext HTTP before any is
+ * seen: TLS (443 and the mail/LDAP/DNS variants), SSH, DNS, the databases
+ * and brokers sonde decodes or commonly meets. --inject-port overrides. */
+static const uint16_t not_http_seed[] = {
+	22, 25, 53, 443, 465, 587, 636, 853, 993, 995, 1433, 1521, 2181, 3306, 5432,
+	5671, 5672, 6379, 6443, 8443, 9092, 9093, 11211, 27017,
+};
+
 void inject__set_policy(struct inject *in, bool learn, uint16_t own_port)
 {
 	if (!in)
 		return;
 	in->learn = learn;
 	in->own_port = own_port;
+	if (learn) {
+		for (size_t i = 0; i < sizeof(not_http_seed) / sizeof(not_http_seed[0]); i++)
+			inject__not_http_port(in, not_http_seed[i]);
+		/* scrapes of the agent's own /metrics are never traced */
+		if (own_port) {
+			uint8_t one = 1;
+
+			bpf_map_update_elem(bpf_map__fd(in->skel->maps.not_http_ports), &own_port,
+					    &one, BPF_ANY);
+		}
+	}
+	in->skel->bss->proc_rule = learn;
+}
+
+void inject__http_process(struct inject *in, uint32_t tgid)
+{
+	uint8_t one = 1;
+
+	if (!in || !in->learn || !tgid)
+		return;
+	bpf_map_update_elem(bpf_map__fd(in->skel->maps.http_procs), &tgid, &one, BPF_ANY);
+}
+
+void inject__process_gone(struct inject *in, uint32_t tgid)
+{
+	if (in)
+		bpf_map_delete_elem(bpf_map__fd(in->skel->maps.http_procs), &tgid);
+}
+
+bool inject__is_not_http_port(const struct inject *in, uint16_t port)
+{
+	return in && (in->other[port / 8] & (1u << (port % 8)));
+}
+
+bool inject__not_http_port(struct inject *in, uint16_t port)
+{
+	uint8_t one = 1;
+
+	if (!in || !port || inject__has_port(in, port) || inject__is_not_http_port(in, port))
+		return false;
+	if (bpf_map_update_elem(bpf_map__fd(in->skel->maps.not_http_ports), &port, &one,
+				BPF_ANY) != 0)
+		return false;
+	in->other[port / 8] |= (uint8_t)(1u << (port % 8));
+	return true;
 }
 
 #define ADOPT_WINDOW_NS 2000000000ULL

@@ -39,6 +39,27 @@ void inject__set_policy(struct inject *in, bool learn, uint16_t own_port);
  * its port) is adopted, so that its next requests get a traceparent too
  * (keep-alive pools). in may be NULL. */
 void inject__client_seen(struct inject *in, const struct sonde_data_event *ev);
+/* The process rule (on with learning): every new outbound connection of a
+ * process that serves or sends HTTP/1.x is put in the sockhash, except to
+ * ports known to carry another protocol; sk_msg passes anything that does
+ * not begin with a request line untouched. The first request to a server
+ * never seen before is then injected too. */
+/* A connection of process tgid was seen serving or sending HTTP/1.x. */
+void inject__http_process(struct inject *in, uint32_t tgid);
+/* Process tgid exited: forgotten (the kernel's LRU ages the rest). */
+void inject__process_gone(struct inject *in, uint32_t tgid);
+/* Connections to this port carry another protocol (or TLS, whose ciphertext
+ * sk_msg cannot change): left out by the process rule. A port learnt or
+ * given as HTTP is never marked. Returns true when newly marked. */
+bool inject__not_http_port(struct inject *in, uint16_t port);
+bool inject__is_not_http_port(const struct inject *in, uint16_t port);
+/* Takes a client connection found to speak something else out of the
+ * sockhash (the process rule put it there): its sends leave tcp_bpf. 0, or
+ * a negative errno (-ENOENT: it was not there). */
+int inject__drop_socket(struct inject *in, uint32_t tgid, int32_t fd,
+			const struct sonde_tuple *tuple);
+/* Connections taken out by inject__drop_socket. */
+uint64_t inject__dropped(const struct inject *in);
 /* Connections adopted by inject__client_seen. */
 uint64_t inject__adopted(const struct inject *in);
 /* sum over CPUs of an outcome counter */

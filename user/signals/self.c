@@ -22,7 +22,7 @@ struct self_metrics {
 	int fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
-	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted;
+	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted, fam_inject_dropped;
 	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost;
 };
 
@@ -104,11 +104,14 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	FAM(fam_injected, METRIC_COUNTER, "sonde_injected_total",
 	    "Outgoing HTTP/1.x requests given a traceparent header.", NOL, NULL, 0, 0);
 	FAM(fam_inject_skipped, METRIC_COUNTER, "sonde_inject_skipped_total",
-	    "Outgoing requests left untouched by traceparent injection, by reason.", L(l_reason),
+	    "Outgoing requests left untouched by traceparent injection, by reason (not_http_port: connections of an HTTP process to a port known to carry another protocol, never put under injection).", L(l_reason),
 	    NULL, 0, 0);
 	FAM(fam_inject_adopted, METRIC_COUNTER, "sonde_inject_connections_adopted_total",
 	    "Established HTTP client connections put under injection after their first request "
 	    "(connected before the agent, or before their port was learnt).", NOL, NULL, 0, 0);
+	FAM(fam_inject_dropped, METRIC_COUNTER, "sonde_inject_connections_dropped_total",
+	    "Client connections of HTTP-speaking processes taken out of injection once seen to "
+	    "carry another protocol.", NOL, NULL, 0, 0);
 #undef FAM
 #undef L
 #undef NOL
@@ -206,11 +209,13 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 	metrics__set(s->m, s->fam_tp_invalid, NULL, (double)tracectx__stats(src->tc)->traceparent_invalid);
 	metrics__set(s->m, s->fam_injected, NULL, (double)inject__counter(src->inject, SONDE_INJ_DONE));
 	metrics__set(s->m, s->fam_inject_adopted, NULL, (double)inject__adopted(src->inject));
+	metrics__set(s->m, s->fam_inject_dropped, NULL, (double)inject__dropped(src->inject));
 	{
 		static const char *const reasons[SONDE_INJ__MAX] = {
 			[SONDE_INJ_HAS_HEADER] = "has_header", [SONDE_INJ_SPLIT] = "split",
 			[SONDE_INJ_HEAD_TOO_LONG] = "head_too_long", [SONDE_INJ_PIPELINED] = "pipelined",
 			[SONDE_INJ_TOO_BIG] = "too_big", [SONDE_INJ_FAILED] = "failed",
+			[SONDE_INJ_NOT_HTTP_PORT] = "not_http_port",
 		};
 
 		for (int i = 0; i < SONDE_INJ__MAX; i++) {
