@@ -556,10 +556,11 @@ int agent__open(struct agent **out, const struct config *c)
 	return 0;
 }
 
-/* Detaching is slow: each uprobe or perf-event tracepoint link waits, when
- * closed, for an RCU grace period under a kernel-wide mutex (60-130 ms
- * each here, so closing them from several threads gains nothing); the
- * agent's ~33 take about 3 s. It runs beside the OTLP flush. */
+/* Detaching is slow: each perf-event link (syscall tracepoints; uprobes
+ * before Linux 6.6) waits, when closed, for an RCU grace period under a
+ * kernel-wide mutex (60-130 ms each here, serialised whatever the number of
+ * threads). uprobe_multi links wait without it and are closed side by side
+ * (probe/uprobe.c). It runs beside the OTLP flush. */
 static void *close_probes(void *arg)
 {
 	struct agent *a = arg;

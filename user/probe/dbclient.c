@@ -9,8 +9,6 @@
  * call has been drained past (that call ends it), or at process exit. */
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 #include "probe/dbclient.h"
 #include "dbclient.skel.h"
 #include "probe/libwatch.h"
+#include "probe/uprobe.h"
 #include "util/log.h"
 #include "span/builder.h"
 
@@ -66,7 +65,7 @@ struct dbclient {
 	struct dbclient_opts o;
 	struct lib_file files[FILES_MAX];
 	int nfiles;
-	struct bpf_link *links[FILES_MAX * 8];
+	struct uprobe_link links[FILES_MAX * 8];
 	int nlinks;
 	struct held_call calls[CALLS_MAX];
 	struct prep preps[PREPS_MAX];
@@ -97,67 +96,6 @@ static struct bpf_program *probe_prog(struct dbclient_bpf *s, int i)
 	return p[i];
 }
 
-/* File offset of function sym, for libraries that export it under two
- * symbol versions at one address (libmariadb: mysql_real_query@
- * libmysqlclient_18 and @libmariadbclient_18), which libbpf's lookup
- * rejects as ambiguous. 0 when not found. */
-static size_t elf_func_offset(const char *path, const char *sym)
-{
-	size_t off = 0, shstr;
-	uint64_t addr = 0;
-	Elf_Scn *scn = NULL;
-	Elf *e;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	elf_version(EV_CURRENT);
-	e = elf_begin(fd, ELF_C_READ, NULL);
-	if (!e || elf_getshdrstrndx(e, &shstr))
-		goto out;
-	while (!addr && (scn = elf_nextscn(e, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *d;
-
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
-		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-			GElf_Sym st;
-			const char *name;
-
-			if (!gelf_getsym(d, (int)i, &st) || GELF_ST_TYPE(st.st_info) != STT_FUNC ||
-			    !st.st_value)
-				continue;
-			name = elf_strptr(e, sh.sh_link, st.st_name);
-			if (name && strcmp(name, sym) == 0) {
-				addr = st.st_value;
-				break;
-			}
-		}
-	}
-	if (addr) {
-		size_t n;
-
-		if (elf_getphdrnum(e, &n))
-			goto out;
-		for (size_t i = 0; i < n; i++) {
-			GElf_Phdr ph;
-
-			if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
-			    addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_memsz) {
-				off = addr - ph.p_vaddr + ph.p_offset;
-				break;
-			}
-		}
-	}
-out:
-	if (e)
-		elf_end(e);
-	close(fd);
-	return off;
-}
-
 static int attach_file(struct dbclient *c, const char *path, int lib)
 {
 	struct stat st;
@@ -171,26 +109,28 @@ static int attach_file(struct dbclient *c, const char *path, int lib)
 	if (c->nfiles == FILES_MAX)
 		return 0;
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = probes[i].sym);
-		struct bpf_link *l;
+		struct bpf_program *prog = probe_prog(c->skel, (int)i);
+		struct uprobe_link *l = &c->links[c->nlinks];
+		int err;
 
 		if (probes[i].lib != lib)
 			continue;
-		l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1, path, 0, &uo);
-		if (!l) {
-			size_t off = elf_func_offset(path, probes[i].sym);
-			LIBBPF_OPTS(bpf_uprobe_opts, uo2);
+		err = uprobe__attach(prog, path, probes[i].sym, 0, false, l);
+		if (err) {
+			/* libmariadb exports some calls under two symbol versions
+			 * at one address, which libbpf's lookup rejects as
+			 * ambiguous: attach at the first one's offset. */
+			size_t off = uprobe__func_offset(path, probes[i].sym);
 
 			if (off)
-				l = bpf_program__attach_uprobe_opts(probe_prog(c->skel, (int)i), -1,
-								    path, off, &uo2);
+				err = uprobe__attach(prog, path, probes[i].sym, off, false, l);
 		}
-		if (!l) {
+		if (err) {
 			log_debug("database client symbol not probed", LS("path", path)
-				  LS("symbol", probes[i].sym) LS("error", strerror(errno)));
+				  LS("symbol", probes[i].sym) LS("error", strerror(-err)));
 			continue;
 		}
-		c->links[c->nlinks++] = l;
+		c->nlinks++;
 		n++;
 	}
 	if (!n)
@@ -532,6 +472,7 @@ int dbclient__open(struct dbclient **out, const struct dbclient_opts *o, struct 
 	}
 	c->skel->rodata->self_tgid = o->self_tgid;
 	c->skel->rodata->filter_tgid = o->filter_tgid;
+	uprobe__prepare(c->skel->obj);
 	if ((err = dbclient_bpf__load(c->skel)))
 		goto fail;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.db_calls), on_call, c, NULL);
@@ -558,8 +499,7 @@ void dbclient__free(struct dbclient *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < c->nlinks; i++)
-		bpf_link__destroy(c->links[i]);
+	uprobe__detach(c->links, c->nlinks);
 	ring_buffer__free(c->rb);
 	if (c->watch)
 		libwatch__forget(c->watch, c);

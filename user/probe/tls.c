@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "probe/libwatch.h"
+#include "probe/uprobe.h"
 #include "util/log.h"
 #include "sonde_tls.h"
 #include "probe/tls.h"
@@ -29,7 +30,7 @@ enum linkage { LINK_SHARED = 0, LINK_STATIC = 1 };
 struct tls_lib {
 	char path[256];		/* as the host sees it, without /proc/<pid>/root */
 	enum linkage linkage;
-	struct bpf_link *links[LINKS_PER_LIB];
+	struct uprobe_link links[LINKS_PER_LIB];
 	int nlinks;
 };
 
@@ -87,8 +88,7 @@ static struct bpf_program *probe_prog(struct tls_bpf *s, const struct probe_def 
 
 static void lib__detach(struct tls_lib *lib)
 {
-	for (int i = 0; i < lib->nlinks; i++)
-		bpf_link__destroy(lib->links[i]);
+	uprobe__detach(lib->links, lib->nlinks);
 	lib->nlinks = 0;
 }
 
@@ -119,24 +119,21 @@ static int attach_file(struct tls *t, const char *path, uint32_t pid, enum linka
 	lib->linkage = linkage;
 	for (int i = 0; i < LINKS_PER_LIB; i++) {
 		const struct probe_def *d = &probe_defs[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = d->sym, .retprobe = d->ret);
-		struct bpf_link *link;
+		int err = uprobe__attach(probe_prog(t->skel, d), path, d->sym, 0, d->ret,
+					 &lib->links[lib->nlinks]);
 
-		link = bpf_program__attach_uprobe_opts(probe_prog(t->skel, d), -1, path, 0, &uo);
-		if (!link) {
-			int err = -errno;
-
+		if (err) {
 			if (d->required) {
 				log_warn("cannot probe OpenSSL", LS("path", lib->path)
 					 LI("pid", pid) LS("symbol", d->sym) LS("error", strerror(-err)));
 				lib__detach(lib);
 				t->attach_failures++;
-				return err ? err : -EINVAL;
+				return err;
 			}
 			missing_optional++;	/* OpenSSL 1.1.0 has no _ex; handshake optional */
 			continue;
 		}
-		lib->links[lib->nlinks++] = link;
+		lib->nlinks++;
 	}
 	t->nlibs++;
 	log_info("OpenSSL probed", LS("path", lib->path)
@@ -233,6 +230,7 @@ int tls__open(struct tls **out, const struct tls_opts *o, struct metrics *m, str
 	    (err = bpf_map__reuse_fd(t->skel->maps.conns, o->conns_fd)) ||
 	    (err = bpf_map__reuse_fd(t->skel->maps.ssl_calls, o->ssl_calls_fd)))
 		goto fail;
+	uprobe__prepare(t->skel->obj);
 	err = tls_bpf__load(t->skel);
 	if (err)
 		goto fail;
@@ -263,10 +261,25 @@ fail:
 
 void tls__free(struct tls *t)
 {
+	struct uprobe_link *all;
+	int n = 0;
+
 	if (!t)
 		return;
-	for (int i = 0; i < t->nlibs; i++)
-		lib__detach(&t->libs[i]);
+	/* every file's links in one go: their detach waits overlap */
+	all = calloc((size_t)t->nlibs * LINKS_PER_LIB + 1, sizeof(*all));
+	for (int i = 0; i < t->nlibs; i++) {
+		if (!all) {
+			lib__detach(&t->libs[i]);
+			continue;
+		}
+		memcpy(all + n, t->libs[i].links, sizeof(*all) * (size_t)t->libs[i].nlinks);
+		n += t->libs[i].nlinks;
+		t->libs[i].nlinks = 0;
+	}
+	if (all)
+		uprobe__detach(all, n);
+	free(all);
 	ring_buffer__free(t->execs);
 	tls_bpf__destroy(t->skel);
 	free(t);
