@@ -25,7 +25,7 @@ USER_OBJS += $(BUILD)/proto/otlp.pb-c.o
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lnghttp2 -lm
 # libcurl is dlopen()ed when OTLP export is on (user/export/otlp_curl.h)
 LDLIBS   += -lprotobuf-c -lpthread -ldl
 CFLAGS   += -I$(BUILD)/proto
@@ -42,6 +42,8 @@ PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
 	user/span/semconv.c user/span/span.c user/span/redact.c user/util/proc.c user/util/log.c
 test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
+test_conn_LIBS := -lnghttp2
+test_db_LIBS := -lnghttp2
 test_semconv_SRCS := user/span/semconv.c
 test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
 UNIT_TESTS += otlp sampler

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conn/conn.h"
+#include "proto/http2/h2.h"
 
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
 /* TLS plaintext of a protocol sonde does not know: the kernel cannot be told
@@ -93,7 +94,9 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 	if (calls)
 		t->calls = *calls;
 	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto,
-				     .db_calls = calls ? &t->calls : NULL };
+				     .db_calls = calls ? &t->calls : NULL,
+				     .limits = { .h2_max_streams = PROTO_H2_MAX_STREAMS_DEFAULT,
+						 .h2_max_header_block = H2_DEFAULT_BLOCK_MAX } };
 	return t;
 }
 
@@ -414,6 +417,14 @@ void conn__sweep(struct conn_table *t, uint64_t idle_before_ns)
 		t->stats.conns_evicted++;
 		conn_free(t, t->tail);
 	}
+}
+
+void conn__set_limits(struct conn_table *t, const struct proto_limits *l)
+{
+	if (l->h2_max_streams)
+		t->env.limits.h2_max_streams = l->h2_max_streams;
+	if (l->h2_max_header_block)
+		t->env.limits.h2_max_header_block = l->h2_max_header_block;
 }
 
 size_t conn__count(const struct conn_table *t)
