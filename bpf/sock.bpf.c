@@ -321,7 +321,7 @@ struct iovec_user {
 /* Iovecs of one vectored syscall gathered into the capture: nginx writes an
  * HTTP/2 frame header and its payload (and HTTP/1.x head and body) as
  * separate iovecs, and a parser that sees only the first loses the rest. */
-#define IOV_GATHER 8
+#define IOV_GATHER 32
 
 /* Where the payload of this syscall starts in user memory and how many bytes
  * of it are contiguous (the first iovec for vectored I/O); *iov_next: the
