@@ -44,6 +44,10 @@ SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/spa
 test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
 test_conn_LIBS := -lnghttp2
 test_db_LIBS := -lnghttp2
+# HTTP/2 (issue #16): the frame layer, and streams through the connection table
+UNIT_TESTS += http2
+test_http2_SRCS = $(test_conn_SRCS)
+test_http2_LIBS := -lnghttp2
 test_semconv_SRCS := user/span/semconv.c
 test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
 UNIT_TESTS += otlp sampler

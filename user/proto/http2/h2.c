@@ -89,6 +89,10 @@ void h2__lost(struct h2_dir *d, const struct h2_callbacks *cb, void *arg)
 static void inflate(struct h2_dir *d, const uint8_t *in, size_t n, bool final,
 		    const struct h2_callbacks *cb, void *arg)
 {
+	static const uint8_t none[1];
+
+	if (!in)	/* the end of a block: no bytes, but a pointer to step over */
+		in = none;
 	for (;;) {
 		nghttp2_nv nv;
 		int flags = 0;
