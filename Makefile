@@ -171,16 +171,21 @@ integration: all
 	python3 tests/integration/test_pipeline.py
 	python3 tests/integration/test_one_agent.py
 	python3 tests/integration/test_lifecycle.py
+	python3 tests/integration/test_http2.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1 pg mysql redis
+# A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources.
+FUZZ_TARGETS := http1 pg mysql redis http2
 FUZZ_SECONDS ?= 60
+# HTTP/2 is fuzzed as the agent runs it: connection table, frames, HPACK, streams
+fuzz_http2_SRCS = user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
+fuzz_http2_LIBS := -lnghttp2 -lm
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(USER_ALL)
 	@mkdir -p $(dir $@)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
-		$< user/proto/$*/$*.c -o $@
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser -Iinclude \
+		$< $(or $(fuzz_$*_SRCS),user/proto/$*/$*.c) $(fuzz_$*_LIBS) -o $@
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
