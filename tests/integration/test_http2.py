@@ -6,7 +6,8 @@
   rpc_{server,client}_duration_seconds counts per service/method/status,
   error.type per the OTel RPC rules, a traceparent honoured on the server
   span, and a channel opened before the agent started giving no span (and
-  counted missed_start).
+  counted missed_start). gRPC over TLS is checked to give nothing wrong:
+  gRPC core's TLS uses memory BIOs, out of the OpenSSL uprobes' reach.
 - nginx (nginx-light, http2 on a cleartext port) driven by curl
   --http2-prior-knowledge and by h2load (200 requests multiplexed 10 at a
   time on one connection, with a repeated custom header, so that HPACK's
@@ -136,6 +137,36 @@ def test_grpc():
     check_eq(agent.stop(), 0, "grpc agent stopped cleanly")
     srv.terminate()
     old.wait(10)
+
+
+def test_grpc_tls(tmp):
+    print("== gRPC over TLS (python3-grpcio): not traceable through the OpenSSL uprobes", flush=True)
+    print("   note: gRPC core runs TLS over memory BIOs, so SSL_read/SSL_write are never tied to a\n"
+          "   socket (sonde_tls_unbound_calls_total); this checks that nothing wrong comes of it",
+          flush=True)
+    d = os.path.join(tmp, "grpc-tls")
+    os.makedirs(d)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    port = free_port()
+    srv = spawn([PY, PEER, "server", str(port), "--tls", cert, key], stdout=subprocess.PIPE, text=True)
+    check_eq(srv.stdout.readline().strip(), "ready", "gRPC TLS server started")
+    agent = Agent("--port", str(port), name="grpc tls agent")
+    r = subprocess.run([PY, PEER, "client", str(port), "Unary:hi:3,Unary:notfound:2", "--tls", cert],
+                       capture_output=True, text=True, timeout=60)
+    check_eq(r.stdout.split("\n"), ["NOT_FOUND 2", "OK 3", ""], f"TLS calls answered ({r.stderr[-300:]})")
+    m = wait_until("unbound TLS calls counted",
+                   lambda: (lambda m: m if (series(m, "sonde_tls_unbound_calls_total") or 0) > 0 else None)(
+                       agent.metrics()), timeout=20, fatal=False) or agent.metrics()
+    check((series(m, "sonde_tls_unbound_calls_total") or 0) > 0, "gRPC's SSL calls seen, unbound to a socket")
+    check_eq(rpc_counts(m, RPC_S), {}, "no gRPC server series guessed from ciphertext")
+    check_eq(rpc_counts(m, RPC_C), {}, "no gRPC client series guessed from ciphertext")
+    check_eq(series(m, "sonde_parse_errors_total", protocol="http2"), 0.0, "no HTTP/2 parse errors")
+    check_eq(agent.stop(), 0, "grpc tls agent stopped cleanly")
+    check_eq(agent.spans(), [], "no spans from the TLS gRPC connection")
+    srv.terminate()
 
 
 def nginx_h2c(tmp):
@@ -296,6 +327,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sonde-h2-")
     started = time.monotonic()
     test_grpc()
+    test_grpc_tls(tmp)
     test_nginx_h2c(tmp)
     test_nghttpd(tmp)
     test_nginx_tls_mixed(tmp)
