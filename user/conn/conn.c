@@ -357,6 +357,15 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 	if (ev->hdr.flags & SONDE_F_LOSS)
 		proto_table[c->proto]->lost(c->state, &pc);
 	proto_table[c->proto]->feed(c->state, &pc, ev);
+	if (proto_table[c->proto]->given_up && proto_table[c->proto]->given_up(c->state)) {
+		/* Kept as a tombstone, so that records already on their way
+		 * are dropped here rather than taken for a new connection; not
+		 * counted unsupported (the protocol counted why). */
+		proto_free(t, c);
+		c->proto = PROTO_ID_OTHER;
+		if (!c->tls && t->hooks.ignore)
+			t->hooks.ignore(t->hooks.arg, ev->tgid, ev->fd, ev->sk);
+	}
 }
 
 /* The connection is over (closed, or its process exited); lost: records

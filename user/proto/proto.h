@@ -123,6 +123,11 @@ struct proto_ops {
 	void (*lost)(void *st, const struct proto_conn *c);
 	/* Frees st; requests still waiting count as unanswered in stats. */
 	void (*free)(void *st, struct proto_stats *stats);
+	/* Optional: nothing more can ever be made of this connection (HTTP/2
+	 * caught mid-way, or out of sync: its HPACK state is gone), so the
+	 * table frees st and hands the connection back to the kernel, which
+	 * stops capturing it. Asked after each feed. */
+	bool (*given_up)(const void *st);
 };
 
 extern const struct proto_ops *const proto_table[PROTO__COUNT];

@@ -376,7 +376,9 @@ static bool plausible_header(const uint8_t *h, uint32_t *flen)
 	uint8_t type = h[3], flags = h[4];
 
 	*flen = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
-	if (sid & 0x80000000u || type > H2_CONTINUATION || *flen > (1u << 20))
+	/* 16384: SETTINGS_MAX_FRAME_SIZE unless raised; a connection that
+	 * raised it may go unrecognised here, which costs only the count */
+	if (sid & 0x80000000u || type > H2_CONTINUATION || *flen > 16384)
 		return false;
 	switch (type) {
 	case H2_DATA:

@@ -512,6 +512,12 @@ static void http2_lost(void *st, const struct proto_conn *c)
 	die(&x);
 }
 
+/* Caught mid-way, or out of sync: nothing more can be decoded. */
+static bool http2_given_up(const void *st)
+{
+	return ((const struct h2_state *)st)->dead;
+}
+
 const struct proto_ops http2_proto = {
 	.name = "http2",
 	.injectable = false,
@@ -522,4 +528,5 @@ const struct proto_ops http2_proto = {
 	.fail = http2_fail,
 	.lost = http2_lost,
 	.free = http2_free,
+	.given_up = http2_given_up,
 };
