@@ -794,7 +794,8 @@ if ((H2_SECONDS > 0)); then
 	echo
 	H2_PORT=$(free_port)
 	sed -e "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$H2_PORT http2;|" \
-		-e "s|pid $WORK/nginx.pid;|pid $WORK/nginx-h2.pid;|" "$WORK/nginx.conf" >"$WORK/nginx-h2.conf"
+		-e "s|pid $WORK/nginx.pid;|pid $WORK/nginx-h2.pid;|" \
+		-e "s|keepalive_requests 1000;|keepalive_requests 100000000;|" "$WORK/nginx.conf" >"$WORK/nginx-h2.conf"
 	"${NGINX_PIN[@]}" nginx -e "$WORK/error.log" -c "$WORK/nginx-h2.conf" -p "$WORK/" \
 		-g 'daemon off;' >"$WORK/nginx-h2.out" 2>&1 &
 	NGINX_PID=$!
@@ -844,13 +845,15 @@ if ((H2_SECONDS > 0)); then
 				stop_pid "$TRACER_PID" sonde || true
 				TRACER_PID=""
 			fi
-			req=$(awk '/^requests:/ { print $2 }' "$WORK/h2load-$r-$cfg.txt")
+			# "requests: T total, S started, D done, K succeeded, ...": the
+			# requests still in flight when -D ends were started, and answered
+			req=$(awk '/^requests:/ { print $4 }' "$WORK/h2load-$r-$cfg.txt")
 			ok=$(awk '/^requests:/ { print $8 }' "$WORK/h2load-$r-$cfg.txt")
 			rps=$(awk '/^finished in/ { print $4 }' "$WORK/h2load-$r-$cfg.txt")
 			# CPU of everything but nginx, h2load and the agent, in % of all CPUs
 			other=$(awk -v b="$((s1[0] - s0[0]))" -v t="$((s1[1] - s0[1]))" -v n="$((n1 - n0))" \
 				-v a="$((a1 - a0))" -v h="$((c1 - c0))" \
-				'BEGIN { o = b - n - a - h; if (o < 0) o = 0; printf "%.1f", t > 0 ? 100 * o / t : 0 }')
+				'BEGIN { o = b - n - a - h; if (o < 0) o = 0; printf "%.1f", (t > 0 ? 100 * o / t : 0) }')
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$req" "$ok" "$rps" \
 				"$(ticks_to_s "$n0" "$n1")" "$(ticks_to_s "$a0" "$a1")" "$spans" "$other" >>"$H2_RESULTS"
 		done
@@ -861,7 +864,7 @@ import csv, statistics, sys
 
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 med = statistics.median
-print("  %-6s %-6s %9s %10s %14s %14s %12s %8s" % ("round", "config", "req/s", "requests", "nginx us/req",
+print("  %-6s %-6s %9s %10s %14s %14s %12s %8s" % ("round", "config", "req/s", "succeeded", "nginx us/req",
                                                   "agent us/req", "spans", "other%"))
 for r in rows:
     n = int(r["succeeded"] or 0)
@@ -877,10 +880,10 @@ none_rps, agent_rps = m("none", lambda r: float(r["rps"])), m("agent", lambda r:
 nn = m("none", lambda r: 1e6 * float(r["nginx_cpu_s"]) / int(r["succeeded"]))
 na = m("agent", lambda r: 1e6 * float(r["nginx_cpu_s"]) / int(r["succeeded"]))
 aa = m("agent", lambda r: 1e6 * float(r["agent_cpu_s"]) / int(r["succeeded"]))
-sp = [int(r["spans"]) / int(r["succeeded"]) for r in rows if r["config"] == "agent" and int(r["succeeded"] or 0)]
+sp = [int(r["spans"]) / int(r["requests"]) for r in rows if r["config"] == "agent" and int(r["requests"] or 0)]
 print("  medians: req/s none %.0f, agent %.0f (%.1f%%); nginx CPU us/req none %.2f, agent %.2f (+%.2f);"
       % (none_rps, agent_rps, 100 * agent_rps / none_rps, nn, na, na - nn))
-print("           agent CPU us/req %.2f; nginx server spans per request %.3f (every round: %s)"
+print("           agent CPU us/req %.2f; nginx server spans per request started %.3f (every round: %s)"
       % (aa, med(sp) if sp else float("nan"), ", ".join("%.3f" % s for s in sp)))
 PY
 fi
