@@ -6,7 +6,8 @@
   rpc_{server,client}_duration_seconds counts per service/method/status,
   error.type per the OTel RPC rules, a traceparent honoured on the server
   span, and a channel opened before the agent started giving no span (and
-  counted missed_start). gRPC over TLS is checked to give nothing wrong:
+  counted missed_start); the same spans over OTLP, as the Node receiver
+  (tests/integration/otlp_receiver.js) decodes them. gRPC over TLS is checked to give nothing wrong:
   gRPC core's TLS uses memory BIOs, out of the OpenSSL uprobes' reach.
 - nginx (nginx-light, http2 on a cleartext port) driven by curl
   --http2-prior-knowledge and by h2load (200 requests multiplexed 10 at a
@@ -17,6 +18,7 @@
 - nginx over TLS with ALPN: HTTP/2 (curl --http2) and HTTP/1.1 on the same
   port stay exact, through the OpenSSL uprobes.
 Every server and client is started here, on 127.0.0.1."""
+import base64
 import os
 import shutil
 import subprocess
@@ -25,8 +27,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (NGINX_CONF, Agent, check, check_eq, finish, free_port,  # noqa: E402
+from harness import (NGINX_CONF, ROOT, Agent, check, check_eq, finish, free_port,  # noqa: E402
                      make_cert, series, spawn, wait_until)
+from test_otlp import Receiver, attrs, spans_of, start_agent  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER = os.path.join(HERE, "grpcpeer.py")
@@ -80,7 +83,10 @@ def test_grpc():
     old = spawn([PY, PEER, "client", str(port), "Unary:old:4", "--hold"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, text=True)
     check_eq(old.stdout.readline().strip(), "held", "old channel made its first call")
-    agent = Agent("--port", str(port), name="grpc agent")
+    # spans also go over OTLP to the Node receiver, decoded independently
+    rcv = Receiver()
+    agent = start_agent({"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
+                        "--port", str(port), "--no-host-metrics", print_spans=True, name="grpc agent")
 
     plan = "Unary:hi:3,Unary:notfound:2,Unary:internal:1,Unary:deadline:1,Stream:hi:2,Stream:notfound:1"
     r = subprocess.run([PY, PEER, "client", str(port), plan], capture_output=True, text=True, timeout=60)
@@ -134,7 +140,38 @@ def test_grpc():
     if traced:
         check_eq((traced[0]["parent_span_id"], traced[0].get("remote_parent")), (PARENT, True),
                  "server span's parent is the traceparent's span (remote)")
+    # OTLP, as the receiver decoded it
+    def rpc_otlp():
+        return [(ra, sp) for ra, sp in spans_of(rcv.records("/v1/traces"))
+                if attrs(sp.get("attributes")).get("rpc.system") == "grpc"]
+    wait_until("22 gRPC spans over OTLP", lambda: len(rpc_otlp()) >= 22, timeout=20, fatal=False)
+    got = rpc_otlp()
+    check_eq(len(got), 22, "OTLP: every gRPC span exported once (11 server, 11 client)")
+    summary = {}
+    for _, sp in got:
+        a = attrs(sp["attributes"])
+        k = (sp["kind"], sp["name"], a.get("rpc.service"), a.get("rpc.method"), a.get("rpc.grpc.status_code"),
+             sp.get("status", {}).get("code", 0), a.get("error.type"))
+        summary[k] = summary.get(k, 0) + 1
+    check_eq(summary, {
+        (2, "demo.Echo/Unary", "demo.Echo", "Unary", 0, 0, None): 4,
+        (2, "demo.Echo/Unary", "demo.Echo", "Unary", 5, 0, None): 2,
+        (2, "demo.Echo/Unary", "demo.Echo", "Unary", 13, 2, "INTERNAL"): 1,
+        (2, "demo.Echo/Unary", "demo.Echo", "Unary", 4, 2, "DEADLINE_EXCEEDED"): 1,
+        (2, "demo.Echo/Stream", "demo.Echo", "Stream", 0, 0, None): 2,
+        (2, "demo.Echo/Stream", "demo.Echo", "Stream", 5, 0, None): 1,
+        (3, "demo.Echo/Unary", "demo.Echo", "Unary", 0, 0, None): 4,
+        (3, "demo.Echo/Unary", "demo.Echo", "Unary", 5, 2, "NOT_FOUND"): 2,
+        (3, "demo.Echo/Unary", "demo.Echo", "Unary", 13, 2, "INTERNAL"): 1,
+        (3, "demo.Echo/Unary", "demo.Echo", "Unary", 4, 2, "DEADLINE_EXCEEDED"): 1,
+        (3, "demo.Echo/Stream", "demo.Echo", "Stream", 0, 0, None): 2,
+        (3, "demo.Echo/Stream", "demo.Echo", "Stream", 5, 2, "NOT_FOUND"): 1,
+    }, "OTLP: (kind, name, rpc.service, rpc.method, rpc.grpc.status_code, status, error.type)")
+    traced = [sp for _, sp in got if sp["kind"] == 2 and base64.b64decode(sp["traceId"]).hex() == TRACE]
+    check_eq([base64.b64decode(sp.get("parentSpanId", "")).hex() for sp in traced], [PARENT],
+             "OTLP: the traced server span's parent is the incoming traceparent's")
     check_eq(agent.stop(), 0, "grpc agent stopped cleanly")
+    rcv.stop()
     srv.terminate()
     old.wait(10)
 
@@ -324,6 +361,8 @@ def test_nginx_tls_mixed(tmp):
 def main():
     if os.geteuid() != 0:
         raise SystemExit("FAIL: the integration tests load BPF programs and must run as root")
+    if subprocess.run([os.path.join(ROOT, "scripts", "otlp-receiver-deps.sh")]).returncode != 0:
+        raise SystemExit("FAIL: cannot install the OTLP receiver's decoder (npm)")
     tmp = tempfile.mkdtemp(prefix="sonde-h2-")
     started = time.monotonic()
     test_grpc()
