@@ -25,7 +25,7 @@ USER_OBJS += $(BUILD)/proto/otlp.pb-c.o
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lnghttp2 -lm
 # libcurl is dlopen()ed when OTLP export is on (user/export/otlp_curl.h)
 LDLIBS   += -lprotobuf-c -lpthread -ldl
 CFLAGS   += -I$(BUILD)/proto
@@ -42,6 +42,12 @@ PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
 	user/span/semconv.c user/span/span.c user/span/redact.c user/util/proc.c user/util/log.c
 test_conn_SRCS := user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
+test_conn_LIBS := -lnghttp2
+test_db_LIBS := -lnghttp2
+# HTTP/2 (issue #16): the frame layer, and streams through the connection table
+UNIT_TESTS += http2
+test_http2_SRCS = $(test_conn_SRCS)
+test_http2_LIBS := -lnghttp2
 test_semconv_SRCS := user/span/semconv.c
 test_tracectx_SRCS := user/span/tracectx.c user/span/semconv.c
 UNIT_TESTS += otlp sampler
@@ -167,16 +173,21 @@ integration: all
 	python3 tests/integration/test_pipeline.py
 	python3 tests/integration/test_one_agent.py
 	python3 tests/integration/test_lifecycle.py
+	python3 tests/integration/test_http2.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1 pg mysql redis
+# A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources.
+FUZZ_TARGETS := http1 pg mysql redis http2
 FUZZ_SECONDS ?= 60
+# HTTP/2 is fuzzed as the agent runs it: connection table, frames, HPACK, streams
+fuzz_http2_SRCS = user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
+fuzz_http2_LIBS := -lnghttp2 -lm
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(USER_ALL)
 	@mkdir -p $(dir $@)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
-		$< user/proto/$*/$*.c -o $@
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser -Iinclude \
+		$< $(or $(fuzz_$*_SRCS),user/proto/$*/$*.c) $(fuzz_$*_LIBS) -o $@
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \

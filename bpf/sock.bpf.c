@@ -318,13 +318,21 @@ struct iovec_user {
 	__u64 len;
 };
 
+/* Iovecs of one vectored syscall gathered into the capture: nginx writes an
+ * HTTP/2 frame header and its payload (and HTTP/1.x head and body) as
+ * separate iovecs, and a parser that sees only the first loses the rest. */
+#define IOV_GATHER 32
+
 /* Where the payload of this syscall starts in user memory and how many bytes
- * of it are contiguous (the first iovec for vectored I/O). */
-static __always_inline int payload_span(const struct sonde_args *a, __u64 *base, __u64 *len)
+ * of it are contiguous (the first iovec for vectored I/O); *iov_next: the
+ * address of the second iovec, 0 for a plain buffer. */
+static __always_inline int payload_span(const struct sonde_args *a, __u64 *base, __u64 *len,
+					__u64 *iov_next)
 {
 	struct iovec_user iov = {};
 	__u64 iov_ptr = a->buf;
 
+	*iov_next = 0;
 	switch (a->syscall) {
 	case SONDE_SYS_SENDFILE:
 		/* File contents: the parser only needs to know how many bytes went by. */
@@ -352,7 +360,39 @@ static __always_inline int payload_span(const struct sonde_args *a, __u64 *base,
 		return -1;
 	*base = iov.base;
 	*len = iov.len;
+	*iov_next = iov_ptr + sizeof(iov);
 	return 0;
+}
+
+/* Appends the iovecs after the first (at iov_next) to data[0..off) until
+ * total bytes are captured. The syscall moved at least total bytes, so the
+ * iovecs it used cover them: no iovec count is needed to stay in bounds. */
+static __always_inline __u64 gather_iov(__u8 *data, __u64 iov_next, __u64 off, __u64 total)
+{
+	for (int i = 0; i < IOV_GATHER - 1; i++) {
+		struct iovec_user iov = {};
+		__u64 n;
+
+		if (off >= total)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_next + i * sizeof(iov))))
+			break;
+		n = total - off;
+		if (iov.len < n)
+			n = iov.len;
+		/* off < total <= SONDE_CAPTURE_MAX; n can only reach it from
+		 * off 0 (empty first iovecs): give up there, rare */
+		if (n > SONDE_CAPTURE_MAX - 1)
+			break;
+		barrier_var(off);
+		off &= SONDE_CAPTURE_MAX - 1;
+		barrier_var(n);
+		n &= SONDE_CAPTURE_MAX - 1;
+		if (n && bpf_probe_read_user(data + off, n, (void *)iov.base))
+			break;
+		off += n;
+	}
+	return off;
 }
 
 /* Rebuilds the entry arguments of a syscall that began before the agent
@@ -441,7 +481,7 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	struct sonde_args a = {};
 	struct sonde_conn *c;
 	struct scratch *s;
-	__u64 base = 0, span = 0;
+	__u64 base = 0, span = 0, iov_next = 0, total;
 	long err;
 
 	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
@@ -466,12 +506,13 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
-	if (payload_span(&a, &base, &span))
+	if (payload_span(&a, &base, &span, &iov_next))
 		span = 0;
 
 	cap = capture_bytes;
 	if ((__u64)ret < cap)
 		cap = ret;
+	total = cap > SONDE_CAPTURE_MAX ? SONDE_CAPTURE_MAX : cap;
 	if (span < cap)
 		cap = span;
 	if (cap > SONDE_CAPTURE_MAX)
@@ -487,6 +528,8 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	if (err) {
 		count(SONDE_CNT_READ_FAIL, 1);
 		cap = 0;
+	} else if (iov_next && cap < total) {
+		cap = gather_iov(s->data, iov_next, cap, total);
 	}
 	data_event__close(&s->ev, cap, ret);
 

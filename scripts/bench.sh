@@ -40,6 +40,9 @@
 #                         tests) and the CPUs are < 10% busy. Noisy runs are
 #                         flagged in the table either way
 #   BENCH_OTLP_SECONDS=4  OTLP span-encoding section (build/otlp-bench); 0 = skip
+#   BENCH_H2_SECONDS=10   HTTP/2 section: h2load against nginx (http2, cleartext),
+#                         none vs agent interleaved for BENCH_H2_ROUNDS (default
+#                         BENCH_ROUNDS) rounds of this many seconds; 0 = skip
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
 #                         no wrk load) to compare the cost of a scrape; 0 = skip
@@ -776,6 +779,114 @@ print("  agent RSS <= %.0f MiB                             %6.1f MiB   %s"
 print()
 print("Total time %s s" % elapsed)
 PY
+
+# ---- HTTP/2: h2load against nginx (http2 on a cleartext port) ----
+# none vs agent, interleaved per round: h2load (1 thread, 4 connections, 10
+# streams each) for BENCH_H2_SECONDS; nginx worker CPU and agent CPU per
+# request from /proc, spans vs. requests from the agent's /metrics.
+H2_SECONDS=${BENCH_H2_SECONDS:-$RUN_SECONDS}
+H2_ROUNDS=${BENCH_H2_ROUNDS:-$ROUNDS}
+if ((H2_SECONDS > 0)) && ! command -v h2load >/dev/null; then
+	note "h2load (nghttp2-client) not installed; skipping the HTTP/2 section"
+	H2_SECONDS=0
+fi
+if ((H2_SECONDS > 0)); then
+	echo
+	H2_PORT=$(free_port)
+	sed -e "s|listen 127.0.0.1:$PORT;|listen 127.0.0.1:$H2_PORT http2;|" \
+		-e "s|pid $WORK/nginx.pid;|pid $WORK/nginx-h2.pid;|" \
+		-e "s|keepalive_requests 1000;|keepalive_requests 100000000;|" "$WORK/nginx.conf" >"$WORK/nginx-h2.conf"
+	"${NGINX_PIN[@]}" nginx -e "$WORK/error.log" -c "$WORK/nginx-h2.conf" -p "$WORK/" \
+		-g 'daemon off;' >"$WORK/nginx-h2.out" 2>&1 &
+	NGINX_PID=$!
+	H2_URL="http://127.0.0.1:$H2_PORT/index.html"
+	for ((i = 0; ; i++)); do
+		proc_exited "$NGINX_PID" && { cat "$WORK/nginx-h2.out" >&2; NGINX_PID=""; die "nginx (http2) exited during start-up"; }
+		code=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' --max-time 1 "$H2_URL" || true)
+		[ "$code" = 200 ] && break
+		((i < 100)) || die "nginx (http2) not serving $H2_URL after 10 s"
+		sleep 0.1
+	done
+	H2_WORKER=$(pgrep -P "$NGINX_PID" | head -n 1 || true)
+	[ -n "$H2_WORKER" ] || die "cannot find the nginx (http2) worker process"
+	H2_RESULTS="$WORK/h2.tsv"
+	printf 'round\tconfig\trequests\tsucceeded\trps\tnginx_cpu_s\tagent_cpu_s\tspans\tother_cpu_pct\n' >"$H2_RESULTS"
+	echo "HTTP/2: h2load -t1 -c4 -m10 -D${H2_SECONDS} $H2_URL, nginx http2 (cleartext, worker_processes 1)"
+	echo "  $H2_ROUNDS rounds of none, agent (all processes traced); the machine is shared: see other CPU"
+	for ((r = 1; r <= H2_ROUNDS; r++)); do
+		for cfg in none agent; do
+			wait_quiet
+			apid="" aport=""
+			if [ "$cfg" = agent ]; then
+				aport=$(free_port "$PORT" "$H2_PORT")
+				"$SONDE" --listen "127.0.0.1:$aport" >"$WORK/h2-agent.out" 2>"$WORK/h2-agent.log" &
+				TRACER_PID=$!
+				apid=$TRACER_PID
+				wait_agent_healthy "$TRACER_PID" "$aport" "$WORK/h2-agent.log"
+				scrape "$aport" "$WORK/h2-before.txt"
+			fi
+			n0=$(cpu_ticks "$H2_WORKER")
+			a0=0
+			[ -z "$apid" ] || a0=$(cpu_ticks "$apid")
+			read -r -a s0 < <(sys_ticks)
+			c0=$(child_ticks)
+			"${WRK_PIN[@]}" h2load -t1 -c4 -m10 -D "$H2_SECONDS" "$H2_URL" >"$WORK/h2load-$r-$cfg.txt" 2>&1 ||
+				die "h2load failed: $(tail -n 5 "$WORK/h2load-$r-$cfg.txt")"
+			c1=$(child_ticks)
+			read -r -a s1 < <(sys_ticks)
+			n1=$(cpu_ticks "$H2_WORKER")
+			spans=0 a1=0
+			if [ -n "$apid" ]; then
+				sleep "$SETTLE"
+				a1=$(cpu_ticks "$apid")
+				scrape "$aport" "$WORK/h2-after.txt"
+				spans=$(($(metric_sum "$WORK/h2-after.txt" http_server_request_duration_seconds_count "server_port=\"$H2_PORT\"") -
+					$(metric_sum "$WORK/h2-before.txt" http_server_request_duration_seconds_count "server_port=\"$H2_PORT\"")))
+				stop_pid "$TRACER_PID" sonde || true
+				TRACER_PID=""
+			fi
+			# "requests: T total, S started, D done, K succeeded, ...": the
+			# requests still in flight when -D ends were started, and answered
+			req=$(awk '/^requests:/ { print $4 }' "$WORK/h2load-$r-$cfg.txt")
+			ok=$(awk '/^requests:/ { print $8 }' "$WORK/h2load-$r-$cfg.txt")
+			rps=$(awk '/^finished in/ { print $4 }' "$WORK/h2load-$r-$cfg.txt")
+			# CPU of everything but nginx, h2load and the agent, in % of all CPUs
+			other=$(awk -v b="$((s1[0] - s0[0]))" -v t="$((s1[1] - s0[1]))" -v n="$((n1 - n0))" \
+				-v a="$((a1 - a0))" -v h="$((c1 - c0))" \
+				'BEGIN { o = b - n - a - h; if (o < 0) o = 0; printf "%.1f", (t > 0 ? 100 * o / t : 0) }')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$req" "$ok" "$rps" \
+				"$(ticks_to_s "$n0" "$n1")" "$(ticks_to_s "$a0" "$a1")" "$spans" "$other" >>"$H2_RESULTS"
+		done
+	done
+	stop_nginx
+	python3 - "$H2_RESULTS" <<'PY'
+import csv, statistics, sys
+
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+med = statistics.median
+print("  %-6s %-6s %9s %10s %14s %14s %12s %8s" % ("round", "config", "req/s", "succeeded", "nginx us/req",
+                                                  "agent us/req", "spans", "other%"))
+for r in rows:
+    n = int(r["succeeded"] or 0)
+    print("  %-6s %-6s %9.0f %10d %14.2f %14s %12s %7s%%%s" % (
+        r["round"], r["config"], float(r["rps"] or 0), n, 1e6 * float(r["nginx_cpu_s"]) / n if n else 0,
+        "%.2f" % (1e6 * float(r["agent_cpu_s"]) / n) if r["config"] == "agent" and n else "-",
+        r["spans"] if r["config"] == "agent" else "-", r["other_cpu_pct"],
+        "  NOISY" if float(r["other_cpu_pct"]) >= 10 else ""))
+def m(cfg, f):
+    v = [f(r) for r in rows if r["config"] == cfg and int(r["succeeded"] or 0)]
+    return med(v) if v else float("nan")
+none_rps, agent_rps = m("none", lambda r: float(r["rps"])), m("agent", lambda r: float(r["rps"]))
+nn = m("none", lambda r: 1e6 * float(r["nginx_cpu_s"]) / int(r["succeeded"]))
+na = m("agent", lambda r: 1e6 * float(r["nginx_cpu_s"]) / int(r["succeeded"]))
+aa = m("agent", lambda r: 1e6 * float(r["agent_cpu_s"]) / int(r["succeeded"]))
+sp = [int(r["spans"]) / int(r["requests"]) for r in rows if r["config"] == "agent" and int(r["requests"] or 0)]
+print("  medians: req/s none %.0f, agent %.0f (%.1f%%); nginx CPU us/req none %.2f, agent %.2f (+%.2f);"
+      % (none_rps, agent_rps, 100 * agent_rps / none_rps, nn, na, na - nn))
+print("           agent CPU us/req %.2f; nginx server spans per request started %.3f (every round: %s)"
+      % (aa, med(sp) if sp else float("nan"), ", ".join("%.3f" % s for s in sp)))
+PY
+fi
 
 # ---- OTLP export: span encoding cost (build/otlp-bench, no network) ----
 # Spans per second on one core the agent's way: spans into queue records,

@@ -547,6 +547,10 @@ int agent__open(struct agent **out, const struct config *c)
 	hooks = (struct conn_hooks){ .ignore = hook_ignore, .injectable = hook_injectable,
 				     .classified = hook_classified, .arg = a };
 	a->ct = conn__new(c->max_conns, &hooks, a->spans, dbclient__calls(a->dbc));
+	if (a->ct)
+		conn__set_limits(a->ct, &(struct proto_limits){
+					.h2_max_streams = c->h2_max_streams,
+					.h2_max_header_block = c->h2_max_header_block });
 	if (!a->ct)
 		return -ENOMEM;
 	a->attached = true;

@@ -39,7 +39,14 @@ static const char usage[] =
 "  --max-routes-per-service N\n"
 "                          distinct http_route values per service_name in each HTTP\n"
 "                          family; after them a service's new routes become\n"
-"                          \"/{overflow}\" (default 100, env SONDE_MAX_ROUTES_PER_SERVICE)\n"
+"                          \"/{overflow}\" (default 100, env SONDE_MAX_ROUTES_PER_SERVICE);\n"
+"                          the same budget bounds gRPC service/method pairs\n"
+"  --h2-max-streams N      concurrent HTTP/2 streams followed per connection; streams\n"
+"                          beyond are counted, not traced (default 100, 1..65535,\n"
+"                          env SONDE_H2_MAX_STREAMS)\n"
+"  --h2-max-header-block N bytes of one HTTP/2 header block (HEADERS + CONTINUATION);\n"
+"                          a larger one stops the connection's decoding, counted\n"
+"                          (default 65536, 1024..1048576)\n"
 "  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
 "                          byte accounting): auto (fentry, else kprobe, else syscall\n"
 "                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
@@ -129,7 +136,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
+	       O_H2_STREAMS, O_H2_BLOCK };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -142,6 +150,8 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "max-connections", required_argument, NULL, O_CONNS },
 		{ "max-series", required_argument, NULL, O_SERIES },
 		{ "max-routes-per-service", required_argument, NULL, O_ROUTES },
+		{ "h2-max-streams", required_argument, NULL, O_H2_STREAMS },
+		{ "h2-max-header-block", required_argument, NULL, O_H2_BLOCK },
 		{ "log-level", required_argument, NULL, O_LOG },
 		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "attach-mode", required_argument, NULL, O_ATTACH },
@@ -174,6 +184,11 @@ int config__parse(struct config *o, int argc, char **argv)
 	o->max_conns = 65536;
 	o->max_series = 2000;
 	o->max_routes_per_service = 100;
+	o->h2_max_streams = 100;
+	o->h2_max_header_block = 65536;
+	env = getenv("SONDE_H2_MAX_STREAMS");
+	if (env && parse_u32(env, "SONDE_H2_MAX_STREAMS", 1, 65535, &o->h2_max_streams))
+		return -EINVAL;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
 		return -EINVAL;
@@ -217,6 +232,15 @@ int config__parse(struct config *o, int argc, char **argv)
 			break;
 		case O_SERIES:
 			if (parse_u32(optarg, "--max-series", 1, 1u << 20, &o->max_series))
+				return -EINVAL;
+			break;
+		case O_H2_STREAMS:
+			if (parse_u32(optarg, "--h2-max-streams", 1, 65535, &o->h2_max_streams))
+				return -EINVAL;
+			break;
+		case O_H2_BLOCK:
+			if (parse_u32(optarg, "--h2-max-header-block", 1024, 1u << 20,
+				      &o->h2_max_header_block))
 				return -EINVAL;
 			break;
 		case O_ROUTES:

@@ -22,6 +22,8 @@ struct config {
 	uint32_t ring_bytes;
 	uint32_t max_conns;
 	uint32_t max_series;
+	uint32_t h2_max_streams;	/* HTTP/2 streams followed per connection */
+	uint32_t h2_max_header_block;	/* bytes of one HTTP/2 header block */
 	uint32_t max_routes_per_service;	/* http_route budget per service and family */
 	bool no_host_metrics;
 	bool no_tcp_health;

@@ -120,6 +120,10 @@ static __always_inline bool tracectx__request_start(const __u8 *p, __u32 len)
 {
 	if (len < 8 || p[0] < 'A' || p[0] > 'Z')
 		return false;
+	/* The HTTP/2 client preface ("PRI * HTTP/2.0"): no HTTP/1.x request to
+	 * inject into, and no server request for the kernel to open a context for */
+	if (p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ')
+		return false;
 	for (int i = 1; i < 8; i++) {
 		if (p[i] == ' ')
 			return i >= 3;

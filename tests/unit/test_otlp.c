@@ -493,6 +493,64 @@ static void http_item(struct otlp_span_item *it, uint32_t pid, const char *svc, 
 	memset(it->s.ctx.span_id, id, 8);
 }
 
+/* HTTP/2: a gRPC server span (rpc.* attributes, name service/method, an
+ * OTel server error status) and a plain HTTP/2 client span (version "2"). */
+static void test_rpc_spans(void)
+{
+	struct otlp_config c;
+	char err[256];
+	struct otlp_span_item it[2];
+	uint8_t *buf;
+	size_t len;
+	Otlp__ExportTraceServiceRequest *r;
+
+	CHECK_EQ_INT(load(&c, (const char *const[]){ NULL }, NULL, err), 0);
+	http_item(&it[0], 300, "grpcsvc", 7);
+	it[0].s.kind = SPAN_SERVER;
+	it[0].s.proto = SPAN_RPC;
+	it[0].s.version_major = 2;
+	tuple4(&it[0].s.tuple, "127.0.0.1", 50051, "127.0.0.3", 41000);
+	snprintf(it[0].s.method, sizeof(it[0].s.method), "POST");
+	snprintf(it[0].s.target, sizeof(it[0].s.target), "/demo.Echo/Unary");
+	snprintf(it[0].s.route, sizeof(it[0].s.route), "/demo.Echo/Unary");
+	snprintf(it[0].s.rpc_service, sizeof(it[0].s.rpc_service), "demo.Echo");
+	snprintf(it[0].s.rpc_method, sizeof(it[0].s.rpc_method), "Unary");
+	it[0].s.rpc_status = 13;
+	snprintf(it[0].s.error_type, sizeof(it[0].s.error_type), "INTERNAL");
+	http_item(&it[1], 300, "grpcsvc", 8);
+	it[1].s.version_major = 2;
+	it[1].s.version_minor = 0;
+	CHECK_EQ_INT(otlp__encode_spans(&c, it, 2, NULL, NULL, &buf, &len), 0);
+	r = decode_canonical(buf, len);
+	if (!r)
+		return;
+	CHECK_EQ_INT(r->n_resource_spans, 1);
+	if (r->n_resource_spans == 1 && r->resource_spans[0]->scope_spans[0]->n_spans == 2) {
+		Otlp__Span *g = r->resource_spans[0]->scope_spans[0]->spans[0];
+		Otlp__Span *h = r->resource_spans[0]->scope_spans[0]->spans[1];
+
+		CHECK_EQ_STR(g->name, "demo.Echo/Unary");
+		CHECK_EQ_INT(g->kind, OTLP__SPAN__SPAN_KIND__SPAN_KIND_SERVER);
+		CHECK_EQ_STR(sattr(g->attributes, g->n_attributes, "rpc.system"), "grpc");
+		CHECK_EQ_STR(sattr(g->attributes, g->n_attributes, "rpc.service"), "demo.Echo");
+		CHECK_EQ_STR(sattr(g->attributes, g->n_attributes, "rpc.method"), "Unary");
+		CHECK_EQ_INT(iattr(g->attributes, g->n_attributes, "rpc.grpc.status_code"), 13);
+		CHECK_EQ_STR(sattr(g->attributes, g->n_attributes, "error.type"), "INTERNAL");
+		CHECK_EQ_INT(g->status->code, OTLP__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+		CHECK_EQ_INT(iattr(g->attributes, g->n_attributes, "server.port"), 50051);
+		CHECK_EQ_STR(sattr(g->attributes, g->n_attributes, "client.address"), "127.0.0.3");
+		CHECK(attr(g->attributes, g->n_attributes, "http.request.method") == NULL);
+		CHECK_EQ_STR(h->name, "GET");
+		CHECK_EQ_STR(sattr(h->attributes, h->n_attributes, "network.protocol.version"), "2");
+		CHECK(attr(h->attributes, h->n_attributes, "rpc.system") == NULL);
+	} else {
+		CHECK(0);
+	}
+	otlp__export_trace_service_request__free_unpacked(r, NULL);
+	free(buf);
+	otlp__config_free(&c);
+}
+
 /* Fields at their limits, IPv6 and absolute-form URLs, HTTP/1.0, a DB span
  * without operation or system, error.type on a DB span. */
 static void test_span_edges(void)
@@ -956,6 +1014,7 @@ int main(void)
 	test_retry();
 	test_spans();
 	test_span_edges();
+	test_rpc_spans();
 	test_span_groups();
 	test_ring();
 	test_metrics();

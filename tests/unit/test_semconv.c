@@ -66,6 +66,35 @@ static void test_transport_error_type(void)
 	CHECK_EQ_STR(SPAN_ERR_CANCELLED, "request_cancelled");
 }
 
+/* OTel RPC conventions: which gRPC statuses are errors, on which side. */
+static void test_grpc_error_type(void)
+{
+	static const char *const server_err[17] = {
+		[2] = "UNKNOWN", [4] = "DEADLINE_EXCEEDED", [12] = "UNIMPLEMENTED",
+		[13] = "INTERNAL", [14] = "UNAVAILABLE", [15] = "DATA_LOSS",
+	};
+	char e[32];
+
+	for (int code = 0; code <= 16; code++) {
+		semconv__grpc_error_type(e, sizeof(e), true, code);
+		CHECK_EQ_STR(e, server_err[code] ? server_err[code] : "");
+		semconv__grpc_error_type(e, sizeof(e), false, code);
+		CHECK_EQ_STR(e, code ? semconv__grpc_status_name(code) : "");
+	}
+	CHECK_EQ_STR(semconv__grpc_status_name(5), "NOT_FOUND");
+	CHECK_EQ_STR(semconv__grpc_status_name(16), "UNAUTHENTICATED");
+	CHECK(semconv__grpc_status_name(17) == NULL);
+	CHECK(semconv__grpc_status_name(-1) == NULL);
+	semconv__grpc_error_type(e, sizeof(e), false, 42);	/* outside the list: the number */
+	CHECK_EQ_STR(e, "42");
+	semconv__grpc_error_type(e, sizeof(e), true, 42);
+	CHECK_EQ_STR(e, "");
+	semconv__grpc_error_type(e, sizeof(e), true, -1);	/* no status at all */
+	CHECK_EQ_STR(e, "_OTHER");
+	semconv__grpc_error_type(e, sizeof(e), false, -1);
+	CHECK_EQ_STR(e, "_OTHER");
+}
+
 static void test_span_status(void)
 {
 	CHECK_EQ_INT(semconv__span_status(""), SEMCONV_STATUS_UNSET);
@@ -81,6 +110,7 @@ int main(void)
 	test_methods();
 	test_http_error_type();
 	test_transport_error_type();
+	test_grpc_error_type();
 	test_span_status();
 	return check_summary("test_semconv");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conn/conn.h"
+#include "proto/http2/h2.h"
 
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
 /* TLS plaintext of a protocol sonde does not know: the kernel cannot be told
@@ -93,7 +94,9 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 	if (calls)
 		t->calls = *calls;
 	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto,
-				     .db_calls = calls ? &t->calls : NULL };
+				     .db_calls = calls ? &t->calls : NULL,
+				     .limits = { .h2_max_streams = PROTO_H2_MAX_STREAMS_DEFAULT,
+						 .h2_max_header_block = H2_DEFAULT_BLOCK_MAX } };
 	return t;
 }
 
@@ -358,6 +361,15 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 	if (ev->hdr.flags & SONDE_F_LOSS)
 		proto_table[c->proto]->lost(c->state, &pc);
 	proto_table[c->proto]->feed(c->state, &pc, ev);
+	if (proto_table[c->proto]->given_up && proto_table[c->proto]->given_up(c->state)) {
+		/* Kept as a tombstone, so that records already on their way
+		 * are dropped here rather than taken for a new connection; not
+		 * counted unsupported (the protocol counted why). */
+		proto_free(t, c);
+		c->proto = PROTO_ID_OTHER;
+		if (!c->tls && t->hooks.ignore)
+			t->hooks.ignore(t->hooks.arg, ev->tgid, ev->fd, ev->sk);
+	}
 }
 
 /* The connection is over (closed, or its process exited); lost: records
@@ -418,6 +430,14 @@ void conn__sweep(struct conn_table *t, uint64_t idle_before_ns)
 		t->stats.conns_evicted++;
 		conn_free(t, t->tail);
 	}
+}
+
+void conn__set_limits(struct conn_table *t, const struct proto_limits *l)
+{
+	if (l->h2_max_streams)
+		t->env.limits.h2_max_streams = l->h2_max_streams;
+	if (l->h2_max_header_block)
+		t->env.limits.h2_max_header_block = l->h2_max_header_block;
 }
 
 size_t conn__count(const struct conn_table *t)

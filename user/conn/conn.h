@@ -53,6 +53,8 @@ void conn__io_end(struct conn_table *t, const struct sonde_io_end_event *ev);
 void conn__exit(struct conn_table *t, uint32_t tgid, uint64_t ktime, bool lost);
 /* Forgets connections idle since before idle_before_ns (monotonic). */
 void conn__sweep(struct conn_table *t, uint64_t idle_before_ns);
+/* Bounds on per-connection protocol state (0 fields keep the default). */
+void conn__set_limits(struct conn_table *t, const struct proto_limits *l);
 size_t conn__count(const struct conn_table *t);
 const struct conn_stats *conn__stats(const struct conn_table *t);
 

@@ -33,6 +33,8 @@ size_t otlp__rec_size(const struct span *s, const char *service, uint16_t lens[]
 	lens[R_DBCOLL] = (uint16_t)field_len(s->db_collection, sizeof(s->db_collection));
 	lens[R_DBQUERY] = (uint16_t)field_len(s->db_query, sizeof(s->db_query));
 	lens[R_DBSTATUS] = (uint16_t)field_len(s->db_status, sizeof(s->db_status));
+	lens[R_RPCSVC] = (uint16_t)field_len(s->rpc_service, sizeof(s->rpc_service));
+	lens[R_RPCMETH] = (uint16_t)field_len(s->rpc_method, sizeof(s->rpc_method));
 	for (int i = 0; i < R_NSTR; i++)
 		n += lens[i];
 	return (n + 7) & ~(size_t)7;
@@ -49,7 +51,8 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 		[R_CORRID] = s->correlation_id, [R_ERRTYPE] = s->error_type,
 		[R_DBSYS] = s->db_system, [R_DBOP] = s->db_operation,
 		[R_DBCOLL] = s->db_collection, [R_DBQUERY] = s->db_query,
-		[R_DBSTATUS] = s->db_status,
+		[R_DBSTATUS] = s->db_status, [R_RPCSVC] = s->rpc_service,
+		[R_RPCMETH] = s->rpc_method,
 	};
 	char *p = r->str;
 
@@ -66,6 +69,9 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 	r->proto = s->proto;
 	r->tls = s->tls;
 	r->version_minor = s->version_minor;
+	r->version_major = s->version_major;
+	r->pad = 0;
+	r->rpc_status = s->rpc_status;
 	r->trace_flags = ctx->trace_flags;
 	r->remote_parent = ctx->remote_parent;
 	for (int i = 0; i < R_NSTR; i++) {

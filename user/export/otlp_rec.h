@@ -11,7 +11,7 @@
 /* lens[] order: the strings of a record, concatenated after the header */
 enum {
 	R_SERVICE, R_COMM, R_METHOD, R_TARGET, R_ROUTE, R_TRACESTATE, R_REQID, R_TRACKID, R_CORRID,
-	R_ERRTYPE, R_DBSYS, R_DBOP, R_DBCOLL, R_DBQUERY, R_DBSTATUS, R_NSTR
+	R_ERRTYPE, R_DBSYS, R_DBOP, R_DBCOLL, R_DBQUERY, R_DBSTATUS, R_RPCSVC, R_RPCMETH, R_NSTR
 };
 
 struct otlp_rec {
@@ -24,6 +24,8 @@ struct otlp_rec {
 	uint8_t parent_span_id[8];
 	uint16_t status;
 	uint8_t kind, proto, tls, version_minor, trace_flags, remote_parent;
+	uint8_t version_major, pad;
+	int16_t rpc_status;		/* SPAN_RPC: grpc-status, -1 when none */
 	uint16_t len[R_NSTR];
 	char str[];
 };
@@ -34,7 +36,8 @@ _Static_assert(sizeof(struct otlp_rec) % 8 == 0, "records stay 8-aligned in the 
 /* the string bytes a record can carry (lens[] are bounded by the buffers) */
 #define REC_STR_MAX (PROC_NAME_MAX + SONDE_COMM_LEN + SPAN_METHOD_MAX + 2 * SPAN_TARGET_MAX + \
 		     SPAN_TRACESTATE_MAX + 3 * SPAN_HDR_ID_MAX + SPAN_ERROR_TYPE_MAX + 64 + \
-		     SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX)
+		     SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX + \
+		     SPAN_RPC_SERVICE_MAX + SPAN_RPC_METHOD_MAX)
 _Static_assert(sizeof(struct otlp_rec) + REC_STR_MAX + 8 <= OTLP_REC_MAX,
 	       "OTLP_REC_MAX bounds every record");
 

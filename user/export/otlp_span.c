@@ -37,6 +37,10 @@ OTLP_PB_KEY(K_DB_OP, "db.operation.name");
 OTLP_PB_KEY(K_DB_COLL, "db.collection.name");
 OTLP_PB_KEY(K_DB_QUERY, "db.query.text");
 OTLP_PB_KEY(K_DB_STATUS, "db.response.status_code");
+OTLP_PB_KEY(K_RPC_SYSTEM, "rpc.system");
+OTLP_PB_KEY(K_RPC_SERVICE, "rpc.service");
+OTLP_PB_KEY(K_RPC_METHOD, "rpc.method");
+OTLP_PB_KEY(K_RPC_GRPC_STATUS, "rpc.grpc.status_code");
 
 /* Header values are string arrays in the semantic conventions (a header
  * may repeat); sonde records one value. */
@@ -162,9 +166,14 @@ static uint8_t *http_attrs(uint8_t *p, const struct otlp_rec *r, const struct ot
 	}
 	p = otlp_pb__kv_str(p, 0x4a, &K_PEER_ADDR, peer, pn);
 	p = otlp_pb__kv_int(p, 0x4a, &K_PEER_PORT, r->tuple.dport);
-	ver[0] = '1';
-	ver[1] = '.';
-	p = otlp_pb__kv_str(p, 0x4a, &K_PROTO_VERSION, ver, 2 + utoa(ver + 2, r->version_minor));
+	if (r->version_major == 2) {
+		p = otlp_pb__kv_str(p, 0x4a, &K_PROTO_VERSION, "2", 1);
+	} else {
+		ver[0] = '1';
+		ver[1] = '.';
+		p = otlp_pb__kv_str(p, 0x4a, &K_PROTO_VERSION, ver,
+				    2 + utoa(ver + 2, r->version_minor));
+	}
 	if (v->n[R_REQID])
 		p = kv_str_array(p, &K_HDR_REQID, STR(R_REQID));
 	if (v->n[R_TRACKID])
@@ -182,7 +191,19 @@ static size_t span_name(const struct otlp_rec *r, const struct otlp_rec_strs *v,
 {
 	size_t nn;
 
-	if (r->proto != SPAN_DB) {
+	if (r->proto == SPAN_RPC) {
+		/* "{rpc.service}/{rpc.method}", or the path it came as */
+		if (v->n[R_RPCSVC]) {
+			memcpy(name, v->p[R_RPCSVC], v->n[R_RPCSVC]);
+			nn = v->n[R_RPCSVC];
+			name[nn++] = '/';
+			memcpy(name + nn, v->p[R_RPCMETH], v->n[R_RPCMETH]);
+			nn += v->n[R_RPCMETH];
+		} else {
+			memcpy(name, "grpc", 4);
+			nn = 4;
+		}
+	} else if (r->proto != SPAN_DB) {
 		nn = method ? v->n[R_METHOD] : 4;
 		memcpy(name, method ? v->p[R_METHOD] : "HTTP", nn);
 		if (v->n[R_ROUTE]) {
@@ -225,6 +246,29 @@ static uint8_t *db_attrs(uint8_t *p, const struct otlp_rec *r, const struct otlp
 		p = otlp_pb__kv_str(p, 0x4a, &K_DB_STATUS, STR(R_DBSTATUS));
 	p = otlp_pb__kv_str(p, 0x4a, &K_SERVER_ADDR, server ? local : peer, server ? ln : pn);
 	p = otlp_pb__kv_int(p, 0x4a, &K_SERVER_PORT, server ? r->tuple.sport : r->tuple.dport);
+	p = otlp_pb__kv_str(p, 0x4a, &K_PEER_ADDR, peer, pn);
+	p = otlp_pb__kv_int(p, 0x4a, &K_PEER_PORT, r->tuple.dport);
+	return p;
+}
+
+static uint8_t *rpc_attrs(uint8_t *p, const struct otlp_rec *r, const struct otlp_rec_strs *v,
+			  const char *local, size_t ln, const char *peer, size_t pn)
+{
+	bool server = r->kind == SPAN_SERVER;
+
+	p = otlp_pb__kv_str(p, 0x4a, &K_RPC_SYSTEM, "grpc", 4);
+	if (v->n[R_RPCSVC])
+		p = otlp_pb__kv_str(p, 0x4a, &K_RPC_SERVICE, STR(R_RPCSVC));
+	if (v->n[R_RPCMETH])
+		p = otlp_pb__kv_str(p, 0x4a, &K_RPC_METHOD, STR(R_RPCMETH));
+	if (r->rpc_status >= 0)
+		p = otlp_pb__kv_int(p, 0x4a, &K_RPC_GRPC_STATUS, (uint64_t)r->rpc_status);
+	p = otlp_pb__kv_str(p, 0x4a, &K_SERVER_ADDR, server ? local : peer, server ? ln : pn);
+	p = otlp_pb__kv_int(p, 0x4a, &K_SERVER_PORT, server ? r->tuple.sport : r->tuple.dport);
+	if (server) {
+		p = otlp_pb__kv_str(p, 0x4a, &K_CLIENT_ADDR, peer, pn);
+		p = otlp_pb__kv_int(p, 0x4a, &K_CLIENT_PORT, r->tuple.dport);
+	}
 	p = otlp_pb__kv_str(p, 0x4a, &K_PEER_ADDR, peer, pn);
 	p = otlp_pb__kv_int(p, 0x4a, &K_PEER_PORT, r->tuple.dport);
 	return p;
@@ -274,8 +318,12 @@ int otlp_span__write(struct otlp_pb_buf *b, const struct otlp_rec *r)
 	*p++ = r->kind == SPAN_SERVER ? 2 : 3;
 	p = otlp_pb__fixed64(p, 0x39, span__wall_ns(r->start_ns));	/* start_time_unix_nano = 7 */
 	p = otlp_pb__fixed64(p, 0x41, span__wall_ns(r->end_ns));	/* end_time_unix_nano = 8 */
-	p = r->proto == SPAN_DB ? db_attrs(p, r, &v, local, ln, peer, pn)	/* attributes = 9 */
-				: http_attrs(p, r, &v, method, local, ln, peer, pn);
+	if (r->proto == SPAN_DB)						/* attributes = 9 */
+		p = db_attrs(p, r, &v, local, ln, peer, pn);
+	else if (r->proto == SPAN_RPC)
+		p = rpc_attrs(p, r, &v, local, ln, peer, pn);
+	else
+		p = http_attrs(p, r, &v, method, local, ln, peer, pn);
 	if (v.n[R_ERRTYPE])
 		p = otlp_pb__kv_str(p, 0x4a, &K_ERROR_TYPE, v.p[R_ERRTYPE], v.n[R_ERRTYPE]);
 	/* status = 15: always present, code ERROR when error.type is set */

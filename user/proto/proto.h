@@ -16,7 +16,8 @@ enum proto_id {			/* numbered explicitly: indexes the counters */
 	PROTO_PG = 1,
 	PROTO_MYSQL = 2,
 	PROTO_REDIS = 3,
-	PROTO__COUNT = 4,
+	PROTO_HTTP2 = 4,
+	PROTO__COUNT = 5,
 };
 
 /* Per protocol, for the sonde_* self metrics. */
@@ -29,7 +30,20 @@ struct proto_stats {
 	uint64_t failed;		/* of spans: client requests the connection failed under */
 	uint64_t lost;			/* requests whose response or framing went with ring
 					 * records the kernel could not write: not failures */
+	/* Multiplexed protocols (HTTP/2), whose state spans the connection: */
+	uint64_t missed_start;		/* connections caught mid-way: not decodable, nothing emitted */
+	uint64_t desync;		/* connections that stopped being decoded (bytes not captured,
+					 * bad framing, compression state lost) */
+	uint64_t too_many;		/* requests not followed: the per-connection stream limit */
+	uint64_t too_big;		/* header blocks over the limit (decoding stops) */
 };
+
+/* Bounds on per-connection state, from the configuration. */
+struct proto_limits {
+	uint32_t h2_max_streams;	/* concurrent HTTP/2 streams followed per connection */
+	uint32_t h2_max_header_block;	/* bytes of one HTTP/2 header block */
+};
+#define PROTO_H2_MAX_STREAMS_DEFAULT 100
 
 /* The database client-library calls the uprobes saw (probe/dbclient.c), as
  * the wire side uses them; arg is that module's object. */
@@ -53,6 +67,7 @@ struct proto_env {
 	struct span_builder *spans;
 	struct proto_stats *stats;	/* PROTO__COUNT of them */
 	const struct db_calls *db_calls;	/* NULL: no uprobes */
+	struct proto_limits limits;
 };
 
 /* The connection as a protocol sees it (built by conn/ for each call). */
@@ -108,6 +123,11 @@ struct proto_ops {
 	void (*lost)(void *st, const struct proto_conn *c);
 	/* Frees st; requests still waiting count as unanswered in stats. */
 	void (*free)(void *st, struct proto_stats *stats);
+	/* Optional: nothing more can ever be made of this connection (HTTP/2
+	 * caught mid-way, or out of sync: its HPACK state is gone), so the
+	 * table frees st and hands the connection back to the kernel, which
+	 * stops capturing it. Asked after each feed. */
+	bool (*given_up)(const void *st);
 };
 
 extern const struct proto_ops *const proto_table[PROTO__COUNT];

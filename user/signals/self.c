@@ -23,7 +23,7 @@ struct self_metrics {
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted, fam_inject_dropped;
-	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost;
+	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost, fam_h2;
 };
 
 int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
@@ -66,6 +66,11 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    "Requests and database operations whose response or framing was lost with ring "
 	    "records (ring full, see sonde_ringbuf_drops_total): no span, and not a failure.",
 	    L(l_proto), NULL, 0, 0);
+	FAM(fam_h2, METRIC_COUNTER, "sonde_http2_dropped_total",
+	    "HTTP/2 connections and requests not traced, by reason: missed_start (connection older "
+	    "than the agent), desync (bytes not captured or invalid framing: decoding stopped), "
+	    "too_many_streams (--h2-max-streams), header_block_too_big, unanswered, unmatched.",
+	    L(l_reason), NULL, 0, 0);
 	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
 	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
 	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
@@ -187,6 +192,21 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 
 		metrics__set(s->m, s->fam_parse_err, lv, (double)ps->parse_errors);
 		metrics__set(s->m, s->fam_lost, lv, (double)ps->lost);
+		if (id == PROTO_HTTP2) {
+			const struct { const char *reason; uint64_t v; } r[] = {
+				{ "missed_start", ps->missed_start }, { "desync", ps->desync },
+				{ "too_many_streams", ps->too_many },
+				{ "header_block_too_big", ps->too_big },
+				{ "unanswered", ps->unanswered }, { "unmatched", ps->unmatched },
+			};
+
+			for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+				const char *rl[] = { r[i].reason };
+
+				metrics__set(s->m, s->fam_h2, rl, (double)r[i].v);
+			}
+			continue;
+		}
 		/* HTTP/1.x keeps the families it had before the databases came */
 		if (id == PROTO_HTTP1) {
 			metrics__set(s->m, s->fam_unmatched, NULL, (double)ps->unmatched);

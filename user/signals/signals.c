@@ -23,8 +23,10 @@ struct signals {
 	struct signals_opts o;
 	bool print_failed;
 	int fam_server, fam_client, fam_db_client, fam_db_server, fam_spans, fam_collapsed;
-	/* route budgets of the two HTTP families */
-	struct routes *routes_server, *routes_client;
+	int fam_rpc_server, fam_rpc_client;
+	/* route budgets of the two HTTP families, and of the two RPC families
+	 * (keyed by the gRPC path "/service/method") */
+	struct routes *routes_server, *routes_client, *routes_rpc_server, *routes_rpc_client;
 	/* server_address of the last client span: consecutive spans mostly
 	 * share the peer, and formatting an address costs a printf */
 	struct sonde_tuple last_peer;
@@ -41,6 +43,8 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 						     "server_port", "error_type" };
 	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
 						 "db_collection_name", "error_type", "service_name" };
+	static const char *const rpc_labels[] = { "rpc_system", "rpc_service", "rpc_method",
+						  "rpc_grpc_status_code", "service_name" };
 	static const char *const l_kind[] = { "kind" };
 	static const char *const l_family[] = { "metric" };
 	struct signals *s = calloc(1, sizeof(*s));
@@ -67,6 +71,12 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 	s->fam_db_server = metrics__family(m, METRIC_HISTOGRAM, "db_server_operation_duration_seconds",
 		"Duration of database operations, observed in the database server process.",
 		N(db_labels), N(db_bounds), cap);
+	s->fam_rpc_server = metrics__family(m, METRIC_HISTOGRAM, "rpc_server_duration_seconds",
+		"Duration of RPCs (gRPC), observed in the server process.",
+		N(rpc_labels), N(http_bounds), cap);
+	s->fam_rpc_client = metrics__family(m, METRIC_HISTOGRAM, "rpc_client_duration_seconds",
+		"Duration of RPCs (gRPC), observed in the client process.",
+		N(rpc_labels), N(http_bounds), cap);
 	s->fam_spans = metrics__family(m, METRIC_COUNTER, "sonde_spans_total", "Spans finished.",
 		N(l_kind), NULL, 0, 0);
 	s->fam_collapsed = metrics__family(m, METRIC_COUNTER, "sonde_routes_collapsed_total",
@@ -74,13 +84,16 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 		"--max-routes-per-service budget on other routes.", N(l_family), NULL, 0, 0);
 #undef N
 	if (s->fam_server < 0 || s->fam_client < 0 || s->fam_db_client < 0 ||
-	    s->fam_db_server < 0 || s->fam_spans < 0 || s->fam_collapsed < 0) {
+	    s->fam_db_server < 0 || s->fam_spans < 0 || s->fam_collapsed < 0 ||
+	    s->fam_rpc_server < 0 || s->fam_rpc_client < 0) {
 		err = s->fam_server < 0 ? s->fam_server : -EINVAL;
 		free(s);
 		return err;
 	}
 	if ((err = routes__new(&s->routes_server, &ro)) ||
-	    (err = routes__new(&s->routes_client, &ro))) {
+	    (err = routes__new(&s->routes_client, &ro)) ||
+	    (err = routes__new(&s->routes_rpc_server, &ro)) ||
+	    (err = routes__new(&s->routes_rpc_client, &ro))) {
 		signals__free(s);
 		return err;
 	}
@@ -94,6 +107,8 @@ void signals__free(struct signals *s)
 		return;
 	routes__free(s->routes_server);
 	routes__free(s->routes_client);
+	routes__free(s->routes_rpc_server);
+	routes__free(s->routes_rpc_client);
 	free(s);
 }
 
@@ -152,7 +167,32 @@ void signals__span(void *arg, const struct span *s)
 			s = &collapsed;
 		}
 	}
-	if (s->proto == SPAN_DB) {
+	if (s->proto == SPAN_RPC) {
+		/* the same per-service budget as routes, on "/service/method" */
+		const char *path = routes__label(s->kind == SPAN_SERVER ? g->routes_rpc_server :
+					g->routes_rpc_client, s->service, s->route);
+		char code_buf[8];
+
+		if (path != s->route) {
+			static const char *const fam_server[] = { "rpc_server_duration_seconds" },
+					       *const fam_client[] = { "rpc_client_duration_seconds" };
+
+			metrics__add(g->m, g->fam_collapsed,
+				     s->kind == SPAN_SERVER ? fam_server : fam_client, 1);
+			collapsed = *s;
+			memcpy(collapsed.route, path, strlen(path) + 1);
+			memcpy(collapsed.rpc_service, "{overflow}", sizeof("{overflow}"));
+			memcpy(collapsed.rpc_method, "{overflow}", sizeof("{overflow}"));
+			s = &collapsed;
+		}
+		const char *lv[] = { "grpc", s->rpc_service, s->rpc_method,
+				     s->rpc_status >= 0 ? utoa((unsigned int)s->rpc_status, code_buf,
+							       sizeof(code_buf)) : "",
+				     s->service };
+
+		metrics__observe(g->m, s->kind == SPAN_SERVER ? g->fam_rpc_server : g->fam_rpc_client,
+				 lv, secs);
+	} else if (s->proto == SPAN_DB) {
 		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
 				     s->service };
 

@@ -99,6 +99,7 @@ void span_builder__http(struct span_builder *b, const struct span_origin *o, uin
 	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
 	s.status = h->status;
 	s.version_minor = h->version_minor;
+	s.version_major = h->version_major;
 	s.incomplete = h->incomplete;
 	/* field by field: tracestate is rarely set, and 256 bytes to copy */
 	memcpy(s.ctx.trace_id, h->ctx->trace_id, sizeof(s.ctx.trace_id));
@@ -115,6 +116,53 @@ void span_builder__http(struct span_builder *b, const struct span_origin *o, uin
 		copy_str(s.error_type, sizeof(s.error_type), h->fail);
 	else
 		semconv__http_error_type(s.error_type, sizeof(s.error_type), o->server, s.status);
+	if (o->server)
+		tracectx__server_done(b->tc, s.tgid, s.tid, &s.ctx);
+	b->sink.emit(b->sink.arg, &s);
+}
+
+/* The trace context a protocol decided when the request head was parsed. */
+static void copy_ctx(struct span *s, const struct span_ctx *c)
+{
+	memcpy(s->ctx.trace_id, c->trace_id, sizeof(s->ctx.trace_id));
+	memcpy(s->ctx.span_id, c->span_id, sizeof(s->ctx.span_id));
+	memcpy(s->ctx.parent_span_id, c->parent_span_id, sizeof(s->ctx.parent_span_id));
+	s->ctx.trace_flags = c->trace_flags;
+	s->ctx.remote_parent = c->remote_parent;
+	copy_str(s->ctx.tracestate, sizeof(s->ctx.tracestate), c->tracestate);
+}
+
+void span_builder__rpc(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
+		       uint64_t end_ns, const struct span_rpc *r)
+{
+	struct span s;
+	const char *path = r->path ? r->path : "";
+	const char *slash;
+
+	begin(&s, o, SPAN_RPC, start_ns, end_ns);
+	copy_str(s.method, sizeof(s.method), "POST");
+	copy_str(s.target, sizeof(s.target), path);
+	/* "/pkg.Service/Method": anything else names no service or method */
+	slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
+	if (slash && slash > path + 1 && slash[1] && !strchr(slash + 1, '/')) {
+		size_t n = (size_t)(slash - path - 1);
+
+		if (n >= sizeof(s.rpc_service))
+			n = sizeof(s.rpc_service) - 1;
+		memcpy(s.rpc_service, path + 1, n);
+		s.rpc_service[n] = '\0';
+		copy_str(s.rpc_method, sizeof(s.rpc_method), slash + 1);
+	}
+	copy_str(s.route, sizeof(s.route), path);
+	s.status = r->http_status;
+	s.version_major = 2;
+	s.incomplete = r->incomplete;
+	s.rpc_status = (int16_t)(r->grpc_status < 0 || r->grpc_status > 999 ? -1 : r->grpc_status);
+	copy_ctx(&s, r->ctx);
+	if (r->fail)
+		copy_str(s.error_type, sizeof(s.error_type), r->fail);
+	else
+		semconv__grpc_error_type(s.error_type, sizeof(s.error_type), o->server, s.rpc_status);
 	if (o->server)
 		tracectx__server_done(b->tc, s.tgid, s.tid, &s.ctx);
 	b->sink.emit(b->sink.arg, &s);

@@ -37,6 +37,7 @@ struct span_http {
 	const char *method, *target;	/* NUL-terminated, cut to fit */
 	uint16_t status;		/* 0: no response */
 	uint8_t version_minor;
+	uint8_t version_major;		/* 2: HTTP/2; 0 or 1: HTTP/1.x */
 	bool incomplete;		/* response framing guessed */
 	const char *fail;		/* SPAN_ERR_*: the connection failed under it; else NULL */
 	const struct span_ctx *ctx;	/* decided when the request head was parsed */
@@ -59,6 +60,16 @@ struct span_db {
 	const char *fail;		/* SPAN_ERR_*: the connection failed under it; else NULL */
 };
 
+/* A gRPC call (HTTP/2 with content-type application/grpc*) and its outcome. */
+struct span_rpc {
+	const char *path;		/* :path, "/pkg.Service/Method" */
+	uint16_t http_status;		/* 0: no response headers */
+	int grpc_status;		/* -1: none came */
+	bool incomplete;
+	const char *fail;		/* SPAN_ERR_*: the stream or connection failed under it */
+	const struct span_ctx *ctx;
+};
+
 struct span_builder;
 
 /* redact: the rule for request targets (copied; NULL: the default,
@@ -73,6 +84,8 @@ void span_builder__request_ctx(struct span_builder *b, const struct span_origin 
 			       const struct tracectx_hdr *h, struct span_ctx *out);
 void span_builder__http(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
 			uint64_t end_ns, const struct span_http *h);
+void span_builder__rpc(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
+		       uint64_t end_ns, const struct span_rpc *r);
 void span_builder__db(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,
 		      uint64_t end_ns, const struct span_db *d);
 

@@ -49,3 +49,39 @@ const char *semconv__transport_error_type(int32_t err)
 		return SPAN_ERR_RESET;
 	}
 }
+
+const char *semconv__grpc_status_name(int code)
+{
+	static const char *const names[] = {
+		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+		"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+		"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+		"UNAUTHENTICATED",
+	};
+
+	return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : NULL;
+}
+
+void semconv__grpc_error_type(char *out, size_t n, bool server, int code)
+{
+	const char *name = semconv__grpc_status_name(code);
+	bool error;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	if (code < 0) {
+		snprintf(out, n, "_OTHER");
+		return;
+	}
+	if (server)	/* the codes OTel's RPC conventions count as server errors */
+		error = code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+	else
+		error = code != 0;
+	if (!error)
+		return;
+	if (name)
+		snprintf(out, n, "%s", name);
+	else
+		snprintf(out, n, "%d", code);
+}

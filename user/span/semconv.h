@@ -21,6 +21,15 @@ const char *semconv__http_method_label(const char *m);
  * spans 4xx and 5xx, as the decimal code; "" otherwise (status 0 = no
  * response is the transport's business: see SPAN_ERR_*). */
 void semconv__http_error_type(char *out, size_t n, bool server, uint16_t status);
+/* gRPC status code name ("OK", "NOT_FOUND", …), NULL outside 0..16. */
+const char *semconv__grpc_status_name(int code);
+/* error.type of an RPC span from its grpc-status (-1: none came): the
+ * status name when OTel counts it as an error (server: UNKNOWN,
+ * DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS;
+ * client: every code but OK); "" otherwise. A call with no status at all
+ * is an error on both sides ("_OTHER"), unless the transport said why. */
+void semconv__grpc_error_type(char *out, size_t n, bool server, int code);
+
 /* error.type of a client request the connection failed under, from the
  * errno the kernel saw (0: the peer closed, EOF): SPAN_ERR_CLOSED,
  * _TIMEOUT, _UNREACHABLE, or _RESET for ECONNRESET, EPIPE, ECONNABORTED

@@ -98,10 +98,35 @@ static int print_db(FILE *f, const struct span *s, const char *start, uint64_t w
 		       s->incomplete ? ",\"incomplete\":true" : "");
 }
 
+/* gRPC spans: rpc.* in place of the HTTP route. */
+static int print_rpc(FILE *f, const struct span *s, const char *start, uint64_t wall,
+		     const char *comm, const char *svc, const char *local, const char *peer,
+		     const char *target, const char *ctx)
+{
+	char service[SPAN_RPC_SERVICE_MAX * 6], method[SPAN_RPC_METHOD_MAX * 6];
+
+	service[log__json_escape(service, sizeof(service) - 1, s->rpc_service,
+				 strlen(s->rpc_service))] = 0;
+	method[log__json_escape(method, sizeof(method) - 1, s->rpc_method, strlen(s->rpc_method))] = 0;
+	return fprintf(f,
+		       "{\"start\":\"%s\",\"start_unix_nano\":%llu,"
+		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","
+		       "\"kind\":\"%s\",\"local_addr\":\"%s\",\"local_port\":%u,"
+		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"HTTP/2\","
+		       "\"rpc_system\":\"grpc\",\"rpc_service\":\"%s\",\"rpc_method\":\"%s\","
+		       "\"target\":\"%s\",\"status\":%u,\"grpc_status\":%d%s%s%s}\n",
+		       start, (unsigned long long)wall, (double)(s->end_ns - s->start_ns) / 1e6,
+		       s->tgid, s->tid, comm, svc, s->kind == SPAN_SERVER ? "server" : "client",
+		       local, s->tuple.sport, peer, s->tuple.dport, service, method, target, s->status,
+		       s->rpc_status, s->incomplete ? ",\"incomplete\":true" : "",
+		       s->tls ? ",\"scheme\":\"https\"" : "", ctx);
+}
+
 int span__print_json(FILE *f, const struct span *s)
 {
 	char ctx[4096];
 	char local[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
+	char ver[8];
 	char comm[64], svc[256], method[64], target[SPAN_TARGET_MAX * 6], route[SPAN_TARGET_MAX * 6];
 	uint64_t wall = span__wall_ns(s->start_ns);
 	time_t sec = (time_t)(wall / 1000000000ULL);
@@ -116,25 +141,31 @@ int span__print_json(FILE *f, const struct span *s)
 	target[log__json_escape(target, sizeof(target) - 1, s->target, strlen(s->target))] = 0;
 	route[log__json_escape(route, sizeof(route) - 1, s->route, strlen(s->route))] = 0;
 	span__ctx_json(s, ctx, sizeof(ctx));
-	if (s->proto == SPAN_DB) {
+	if (s->version_major == 2)
+		snprintf(ver, sizeof(ver), "2");
+	else
+		snprintf(ver, sizeof(ver), "1.%u", s->version_minor);
+	if (s->proto == SPAN_DB || s->proto == SPAN_RPC) {
 		char start[96];
 
 		snprintf(start, sizeof(start), "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			 tm.tm_sec, (unsigned long long)(wall % 1000000000ULL));
+		if (s->proto == SPAN_RPC)
+			return print_rpc(f, s, start, wall, comm, svc, local, peer, target, ctx);
 		return print_db(f, s, start, wall, comm, svc, local, peer, ctx);
 	}
 	return fprintf(f,
 		       "{\"start\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ\",\"start_unix_nano\":%llu,"
 		       "\"duration_ms\":%.3f,\"pid\":%u,\"tid\":%u,\"comm\":\"%s\",\"service\":\"%s\","
 		       "\"kind\":\"%s\",\"local_addr\":\"%s\",\"local_port\":%u,"
-		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"HTTP/1.%u\","
+		       "\"peer_addr\":\"%s\",\"peer_port\":%u,\"protocol\":\"HTTP/%s\","
 		       "\"method\":\"%s\",\"target\":\"%s\",\"route\":\"%s\",\"status\":%u%s%s%s}\n",
 		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		       (unsigned long long)(wall % 1000000000ULL), (unsigned long long)wall,
 		       (double)(s->end_ns - s->start_ns) / 1e6, s->tgid, s->tid, comm, svc,
 		       s->kind == SPAN_SERVER ? "server" : "client", local, s->tuple.sport, peer,
-		       s->tuple.dport, s->version_minor, method, target, route, s->status,
+		       s->tuple.dport, ver, method, target, route, s->status,
 		       s->incomplete ? ",\"incomplete\":true" : "",
 		       s->tls ? ",\"scheme\":\"https\"" : "", ctx);
 }

@@ -10,7 +10,7 @@
 
 enum span_kind { SPAN_SERVER = 1, SPAN_CLIENT = 2 };
 /* What the span describes: which group of fields below is meaningful. */
-enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
+enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1, SPAN_RPC = 2 };
 
 #define SPAN_METHOD_MAX 16
 #define SPAN_TARGET_MAX 256	/* request target and route, cut to fit */
@@ -21,6 +21,8 @@ enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
 #define SPAN_DB_QUERY_MAX 512
 #define SPAN_DB_STATUS_MAX 16
 #define SPAN_ERROR_TYPE_MAX 32
+#define SPAN_RPC_SERVICE_MAX 128
+#define SPAN_RPC_METHOD_MAX 64
 
 /* error.type of a client request the connection failed under (no status,
  * or a response cut short). The set is closed: dashboards can rely on it. */
@@ -29,6 +31,9 @@ enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1 };
 #define SPAN_ERR_TIMEOUT "timeout"		/* ETIMEDOUT: the kernel gave up */
 #define SPAN_ERR_UNREACHABLE "host_unreachable"	/* EHOSTUNREACH, ENETUNREACH */
 #define SPAN_ERR_CANCELLED "request_cancelled"	/* the client closed or exited first */
+/* HTTP/2: the stream, or the connection, was ended under the request */
+#define SPAN_ERR_STREAM_RESET "stream_reset"	/* RST_STREAM (other than CANCEL) */
+#define SPAN_ERR_GOAWAY "goaway"		/* GOAWAY: the server will not answer it */
 
 /* W3C trace context of a span. All-zero parent_span_id: a root span. */
 struct span_ctx {
@@ -53,6 +58,7 @@ struct span {
 	char route[SPAN_TARGET_MAX];
 	uint16_t status;
 	uint8_t version_minor;
+	uint8_t version_major;		/* HTTP and RPC: 2 for HTTP/2, else HTTP/1.x */
 	uint8_t incomplete;		/* framing was guessed (capture gap) */
 	uint8_t proto;			/* enum span_proto */
 	uint8_t tls;			/* seen in plaintext through TLS uprobes (url.scheme https) */
@@ -70,6 +76,10 @@ struct span {
 	char db_collection[SPAN_DB_COLLECTION_MAX];	/* first table, "" if unknown */
 	char db_query[SPAN_DB_QUERY_MAX];	/* normalised: no literals */
 	char db_status[SPAN_DB_STATUS_MAX];	/* SQLSTATE / MySQL error code, "" on success */
+	/* SPAN_RPC (gRPC): method holds the HTTP method, target the :path */
+	char rpc_service[SPAN_RPC_SERVICE_MAX];	/* "pkg.Service" */
+	char rpc_method[SPAN_RPC_METHOD_MAX];	/* "Method" */
+	int16_t rpc_status;		/* grpc-status, -1 when none came */
 };
 
 /* Offset from CLOCK_MONOTONIC to CLOCK_REALTIME, measured once at start. */
