@@ -6,7 +6,7 @@
 set -euo pipefail
 what=${1:-all}
 build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
-	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev"
+	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libnghttp2-dev"
 # ASan/UBSan runtime for the sanitizer build of the unit tests
 test_pkgs_san="libclang-rt-14-dev"
 # Test clients compiled from tests/integration/*.c: mariadb_client.c (mysql.h),
@@ -19,6 +19,7 @@ test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk open
 # Checked after the install; `check` only checks.
 build_needs="h:bpf/libbpf.h:libbpf-dev h:libelf.h:libelf-dev h:zlib.h:zlib1g-dev
 	h:microhttpd.h:libmicrohttpd-dev h:protobuf-c/protobuf-c.h:libprotobuf-c-dev h:curl/curl.h:libcurl4-openssl-dev
+	h:nghttp2/nghttp2.h:libnghttp2-dev
 	c:clang:clang c:llvm-strip:llvm c:bpftool:bpftool c:protoc-c:protobuf-c-compiler c:gcc:gcc c:make:make"
 test_needs="h:mysql.h:libmariadb-dev h:openssl/ssl.h:libssl-dev
 	c:nginx:nginx-light c:curl:curl c:python3:python3 c:promtool:prometheus c:prometheus-node-exporter:prometheus-node-exporter

@@ -28,7 +28,8 @@ static const char usage[] =
 "                          (filtered in the kernel)\n"
 "  --comm NAME             report only processes whose comm is NAME (userspace)\n"
 "  --service-name NAME     service_name for the traced process; needs --pid\n"
-"                          (env OTEL_SERVICE_NAME is used the same way)\n"
+"                          (env OTEL_SERVICE_NAME is used the same way); without it\n"
+"                          each process is named by its identity (README \"Identity\")\n"
 "  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
 "                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
 "  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
@@ -94,6 +95,19 @@ static const char usage[] =
 "                          REDACTED:REDACTED\n"
 "  --url-query-keys LIST   more sensitive keys, comma-separated, added to the defaults\n"
 "                          (up to 16, env SONDE_URL_QUERY_KEYS)\n"
+"  --containerd-socket PATH\n"
+"                          containerd's socket, asked (gRPC, containers API) for the\n"
+"                          kubelet's labels of each container seen in a process's cgroup\n"
+"                          (default /run/containerd/containerd.sock, env\n"
+"                          SONDE_CONTAINERD_SOCKET; \"none\" disables). An absent or silent\n"
+"                          runtime is logged once and shown in sonde_runtime_info; the\n"
+"                          Kubernetes API server is never asked\n"
+"  --containerd-namespace NS\n"
+"                          containerd namespace of the containers (default k8s.io)\n"
+"  --runtime-timeout MS    bound on each runtime request, 50..30000 (default 1000)\n"
+"  --metrics-pod-labels    also put k8s_pod_name and container_id on the RED series\n"
+"                          (one series set per pod: mind the cardinality); they are\n"
+"                          always on sonde_target_info and in OTLP resources\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -128,7 +142,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND, O_CTRD, O_CTRD_NS,
+	       O_RT_TIMEOUT, O_POD_LABELS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -156,6 +171,10 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "url-query", required_argument, NULL, O_URL_QUERY },
 		{ "url-query-keys", required_argument, NULL, O_URL_QUERY_KEYS },
 		{ "allow-second-agent", no_argument, NULL, O_SECOND },
+		{ "containerd-socket", required_argument, NULL, O_CTRD },
+		{ "containerd-namespace", required_argument, NULL, O_CTRD_NS },
+		{ "runtime-timeout", required_argument, NULL, O_RT_TIMEOUT },
+		{ "metrics-pod-labels", no_argument, NULL, O_POD_LABELS },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -173,6 +192,10 @@ int config__parse(struct config *o, int argc, char **argv)
 	o->max_conns = 16384;
 	o->max_series = 2000;
 	o->max_routes_per_service = 100;
+	o->containerd_sock = getenv("SONDE_CONTAINERD_SOCKET") ? getenv("SONDE_CONTAINERD_SOCKET") :
+			     "/run/containerd/containerd.sock";
+	o->containerd_ns = "k8s.io";
+	o->runtime_timeout_ms = 1000;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
 		return -EINVAL;
@@ -255,6 +278,19 @@ int config__parse(struct config *o, int argc, char **argv)
 			url_keys_what = "--url-query-keys";
 			break;
 		case O_SECOND: o->allow_second_agent = true; break;
+		case O_CTRD: o->containerd_sock = optarg; break;
+		case O_CTRD_NS:
+			if (!optarg[0] || strlen(optarg) > 76) {
+				fprintf(stderr, "sonde: --containerd-namespace takes a name of 1..76 bytes\n");
+				return -EINVAL;
+			}
+			o->containerd_ns = optarg;
+			break;
+		case O_RT_TIMEOUT:
+			if (parse_u32(optarg, "--runtime-timeout", 50, 30000, &o->runtime_timeout_ms))
+				return -EINVAL;
+			break;
+		case O_POD_LABELS: o->metrics_pod_labels = true; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -316,6 +352,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	 * traced, each keeps its executable's name. */
 	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
 		o->service_name = getenv("OTEL_SERVICE_NAME");
+	if (o->containerd_sock && (!o->containerd_sock[0] || strcmp(o->containerd_sock, "none") == 0))
+		o->containerd_sock = NULL;
 	if (o->service_name && !o->pid) {
 		fprintf(stderr, "sonde: --service-name needs --pid\n");
 		return -EINVAL;
