@@ -196,6 +196,7 @@ integration: all
 	python3 tests/integration/test_pipeline.py
 	python3 tests/integration/test_one_agent.py
 	python3 tests/integration/test_lifecycle.py
+	python3 tests/integration/test_identity.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
