@@ -33,6 +33,8 @@ LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
 LDLIBS   += -lprotobuf-c -lpthread -ldl
 # gRPC to containerd for container identity (user/identity/containerd.c)
 LDLIBS   += -lnghttp2
+# JSON from Docker's/podman's API (user/identity/docker.c)
+LDLIBS   += -ljson-c
 CFLAGS   += -I$(BUILD)/proto
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX) -Iinclude -Ibpf \
 	-Wall -Wno-gnu-variable-sized-type-not-at-end
@@ -46,8 +48,8 @@ test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 # process identity (user/identity/): the service name of every span
 IDENT_SRCS := -I$(BUILD)/proto user/identity/identity.c user/identity/parse.c user/identity/containerd.c \
-	$(CTRD_GEN)
-IDENT_LIBS := -lnghttp2 -lprotobuf-c -lpthread
+	user/identity/docker.c user/export/otlp_curl.c $(CTRD_GEN)
+IDENT_LIBS := -lnghttp2 -lprotobuf-c -ljson-c -lpthread -ldl
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
 	user/span/semconv.c user/span/span.c user/span/redact.c user/util/proc.c user/util/log.c \
 	$(IDENT_SRCS) user/metrics/metrics.c

@@ -455,6 +455,8 @@ int agent__open(struct agent **out, const struct config *c)
 	{
 		struct ident_opts io = { .containerd_sock = c->containerd_sock,
 					 .containerd_ns = c->containerd_ns,
+					 .docker_sock = c->docker_sock,
+					 .podman_sock = c->podman_sock,
 					 .timeout_ms = c->runtime_timeout_ms,
 					 .override = c->service_name,
 					 .pod_labels = c->metrics_pod_labels };

@@ -104,6 +104,12 @@ static const char usage[] =
 "                          Kubernetes API server is never asked\n"
 "  --containerd-namespace NS\n"
 "                          containerd namespace of the containers (default k8s.io)\n"
+"  --docker-socket PATH    Docker's API socket, asked (GET /containers/<id>/json) for the\n"
+"                          name and labels of docker-<id> containers (default\n"
+"                          /var/run/docker.sock, env SONDE_DOCKER_SOCKET; \"none\" disables)\n"
+"  --podman-socket PATH    podman's API socket (podman system service), the same for\n"
+"                          libpod-<id> containers (default /run/podman/podman.sock, env\n"
+"                          SONDE_PODMAN_SOCKET; \"none\" disables)\n"
 "  --runtime-timeout MS    bound on each runtime request, 50..30000 (default 1000)\n"
 "  --metrics-pod-labels    also put k8s_pod_name and container_id on the RED series\n"
 "                          (one series set per pod: mind the cardinality); they are\n"
@@ -143,7 +149,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND, O_CTRD, O_CTRD_NS,
-	       O_RT_TIMEOUT, O_POD_LABELS };
+	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -175,6 +181,8 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "containerd-namespace", required_argument, NULL, O_CTRD_NS },
 		{ "runtime-timeout", required_argument, NULL, O_RT_TIMEOUT },
 		{ "metrics-pod-labels", no_argument, NULL, O_POD_LABELS },
+		{ "docker-socket", required_argument, NULL, O_DOCKER },
+		{ "podman-socket", required_argument, NULL, O_PODMAN },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -195,6 +203,9 @@ int config__parse(struct config *o, int argc, char **argv)
 	o->containerd_sock = getenv("SONDE_CONTAINERD_SOCKET") ? getenv("SONDE_CONTAINERD_SOCKET") :
 			     "/run/containerd/containerd.sock";
 	o->containerd_ns = "k8s.io";
+	o->docker_sock = getenv("SONDE_DOCKER_SOCKET") ? getenv("SONDE_DOCKER_SOCKET") : "/var/run/docker.sock";
+	o->podman_sock = getenv("SONDE_PODMAN_SOCKET") ? getenv("SONDE_PODMAN_SOCKET") :
+			 "/run/podman/podman.sock";
 	o->runtime_timeout_ms = 1000;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
@@ -291,6 +302,8 @@ int config__parse(struct config *o, int argc, char **argv)
 				return -EINVAL;
 			break;
 		case O_POD_LABELS: o->metrics_pod_labels = true; break;
+		case O_DOCKER: o->docker_sock = optarg; break;
+		case O_PODMAN: o->podman_sock = optarg; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -352,8 +365,13 @@ int config__parse(struct config *o, int argc, char **argv)
 	 * traced, each keeps its executable's name. */
 	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
 		o->service_name = getenv("OTEL_SERVICE_NAME");
-	if (o->containerd_sock && (!o->containerd_sock[0] || strcmp(o->containerd_sock, "none") == 0))
-		o->containerd_sock = NULL;
+	{
+		const char **socks[] = { &o->containerd_sock, &o->docker_sock, &o->podman_sock };
+
+		for (size_t i = 0; i < 3; i++)
+			if (*socks[i] && (!(*socks[i])[0] || strcmp(*socks[i], "none") == 0))
+				*socks[i] = NULL;
+	}
 	if (o->service_name && !o->pid) {
 		fprintf(stderr, "sonde: --service-name needs --pid\n");
 		return -EINVAL;

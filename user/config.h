@@ -38,6 +38,8 @@ struct config {
 	struct redact url_redact;	/* --url-query, --url-query-keys */
 	const char *containerd_sock;	/* --containerd-socket; NULL: no lookups */
 	const char *containerd_ns;	/* --containerd-namespace */
+	const char *docker_sock;	/* --docker-socket; NULL: none */
+	const char *podman_sock;	/* --podman-socket; NULL: none */
 	uint32_t runtime_timeout_ms;	/* --runtime-timeout */
 	bool metrics_pod_labels;	/* --metrics-pod-labels */
 };

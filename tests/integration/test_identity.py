@@ -5,6 +5,8 @@ Run it holding the test lock (it starts agents):
     flock /tmp/sonde-agent.lock python3 tests/integration/test_identity.py
 
 Workloads, all started before the agent, all serving HTTP on 127.0.0.1:
+  - a podman container named web1 (`podman run --rootfs`, cgroupfs manager),
+    its name asked of podman's API socket (`podman system service`);
   - pod shop/checkout-7d9f8b6c5d-x2k4q, container "web": `ctr run` with the
     kubelet's io.kubernetes.* labels, a 64-hex id and a cgroupfs-driver path
     (/kubepods/besteffort/pod<uid>/<id>); its sandbox (a container labelled
@@ -59,6 +61,10 @@ _containers = []
 _cgroups = []
 _made = []  # cgroup directories this test created itself
 _containerd = []
+PODMAN = ["podman", "--root", os.path.join(T, "podroot"), "--runroot", os.path.join(T, "podrun"),
+          "--cgroup-manager=cgroupfs", "--events-backend=file"]
+PODMAN_SOCK = os.path.join(T, "podman.sock")
+_podman = []
 
 
 def ctr(*args, timeout=30):
@@ -126,7 +132,31 @@ def curl(port, path="/index.html"):
                           capture_output=True, text=True, timeout=10).stdout
 
 
+def run_podman(root, port):
+    """podman's API service and one container named web1 (--rootfs, cgroupfs
+    manager: /libpod_parent/libpod-<id>); returns (id, pid)."""
+    _podman.append(spawn([*PODMAN, "system", "service", "--time=0", f"unix://{PODMAN_SOCK}"],
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(T, "podman.log"), "w")))
+    r = subprocess.run([*PODMAN, "run", "-d", "--name", "web1", "--network", "host",
+                        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                        "-v", "/usr:/usr:ro", "--rootfs", root, "/usr/bin/python3", "-m", "http.server",
+                        str(port), "--bind", "127.0.0.1", "--directory", "/www"],
+                       capture_output=True, text=True, timeout=60)
+    check_eq(r.returncode, 0, f"podman run ({r.stderr.strip()})")
+    cid = r.stdout.strip()
+    wait_until("podman container serves", lambda: curl(port) == "200", timeout=30)
+    wait_until("podman API socket", lambda: os.path.exists(PODMAN_SOCK), timeout=30)
+    pid = int(subprocess.run([*PODMAN, "inspect", "-f", "{{.State.Pid}}", "web1"], capture_output=True,
+                             text=True, timeout=30).stdout.strip())
+    return cid, pid
+
+
 def cleanup_containers():
+    if _podman:
+        subprocess.run([*PODMAN, "rm", "-f", "-t", "0", "web1"], capture_output=True, timeout=60)
+        for p in _podman:
+            p.terminate()
+            p.wait(10)
     for cid, task in reversed(_containers):
         if task:
             ctr("t", "kill", "-s", "KILL", cid)
@@ -148,6 +178,20 @@ def cleanup_containers():
                     os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, *parts[:depth]))
                 except OSError:
                     pass
+    # podman's cgroupfs parent, when it is empty again (conmon's level too)
+    for ctrl in os.listdir("/sys/fs/cgroup"):
+        base = os.path.join("/sys/fs/cgroup", ctrl, "libpod_parent")
+        if _podman and os.path.isdir(base):
+            for sub in os.listdir(base):
+                if os.path.isdir(os.path.join(base, sub)):
+                    try:
+                        os.rmdir(os.path.join(base, sub))
+                    except OSError:
+                        pass
+            try:
+                os.rmdir(base)
+            except OSError:
+                pass
     for d in reversed(_made):
         try:
             os.rmdir(d)
@@ -191,6 +235,8 @@ def main():
                           f"{uid.replace('-', '_')}.slice/cri-containerd-{cid}.scope"), p_ledger,
         {"app.kubernetes.io/name": "ledger-api", "statefulset.kubernetes.io/pod-name": "ledger-0",
          "controller-revision-hash": "ledger-5c9d8f7b6"})
+    p_podman = free_port()
+    cid_p, pid_p = run_podman(root, p_podman)
     pay = python_server(p_pay, {"OTEL_SERVICE_NAME": "pay-api",
                                 "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=payments,team=core"})
     unit_cg = os.path.join(CGROOT, "system.slice", UNIT)
@@ -206,12 +252,13 @@ def main():
     with open(f"/proc/{web.pid}/cgroup") as f:
         check(f"0::/system.slice/{UNIT}" in f.read(), f"process moved into system.slice/{UNIT}")
 
-    print("== containerd labels, OTEL_SERVICE_NAME, systemd unit", flush=True)
-    a = Agent("--containerd-socket", SOCK, "--metrics-pod-labels", "--no-host-metrics")
-    # the worker's first /proc rescan asks containerd for both containers
-    wait_until("both containers looked up", lambda: (series(a.metrics(), "sonde_runtime_lookups_total",
-                                                            result="ok") or 0) >= 2, timeout=20)
-    n = {p_checkout: 3, p_ledger: 4, p_pay: 2, p_unit: 5}
+    print("== containerd labels, podman name, OTEL_SERVICE_NAME, systemd unit", flush=True)
+    a = Agent("--containerd-socket", SOCK, "--podman-socket", PODMAN_SOCK, "--metrics-pod-labels",
+              "--no-host-metrics")
+    # the worker's first /proc rescan asks containerd and podman for the three containers
+    wait_until("the containers looked up", lambda: (series(a.metrics(), "sonde_runtime_lookups_total",
+                                                           result="ok") or 0) >= 3, timeout=20)
+    n = {p_checkout: 3, p_ledger: 4, p_pay: 2, p_unit: 5, p_podman: 6}
     for port, k in n.items():
         for _ in range(k):
             check_eq(curl(port, "/index.html"), "200", f"request to {port}")
@@ -224,6 +271,10 @@ def main():
              "ledger: service.name from app.kubernetes.io/name")
     check_eq(red(m, p_pay, "pay-api", 0, "payments", ""), 2, "OTEL_SERVICE_NAME and service.namespace")
     check_eq(red(m, p_unit, "sonde-test-web", 0, "", ""), 5, "systemd unit names the service")
+    check_eq(red(m, p_podman, "web1", 0, "", "", "", cid_p), 6, "podman: the container's name")
+    ti = target_info(m, pid_p) or {}
+    check_eq((ti.get("service_name"), ti.get("container_name"), ti.get("container_id")), ("web1", "web1", cid_p),
+             "sonde_target_info of the podman container")
     check_eq(target_info(m, pid_a), {
         "service_name": "checkout", "service_namespace": "shop",
         "service_instance_id": "shop.checkout-7d9f8b6c5d-x2k4q.web", "process_pid": str(pid_a),
@@ -294,8 +345,8 @@ def main():
     wait_until("fake sockets", lambda: os.path.exists(hang_path) and os.path.exists(junk_path))
     for what, path in (("absent", os.path.join(T, "absent.sock")), ("hanging", hang_path),
                        ("garbage", junk_path)):
-        a = Agent("--containerd-socket", path, "--runtime-timeout", "1000", "--metrics-pod-labels",
-                  "--no-host-metrics", name=f"agent ({what} runtime)")
+        a = Agent("--containerd-socket", path, "--podman-socket", "none", "--runtime-timeout", "1000",
+                  "--metrics-pod-labels", "--no-host-metrics", name=f"agent ({what} runtime)")
         worst = 0.0
         for _ in range(3):
             check_eq(curl(p_checkout), "200", f"request ({what})")
@@ -313,8 +364,9 @@ def main():
                  f"{what} runtime: sonde_runtime_info 0")
         wait_until(f"a failed lookup ({what})", lambda: (series(a.metrics(), "sonde_runtime_lookups_total",
                                                                 result="failed") or 0) >= 1, timeout=10)
-        logged = [r for r in a.log_records() if r.get("@message", "").startswith("container runtime not answering")]
-        check_eq(len(logged), 1, f"{what} runtime: logged once")
+        logged = [(r.get("runtime"), r.get("socket")) for r in a.log_records()
+                  if r.get("@message", "").startswith("container runtime not answering")]
+        check_eq(logged, [("containerd", path)], f"{what} runtime: logged once")
         check_eq(a.stop(), 0, f"{what} runtime: agent exits 0")
         print(f"   {what}: worst /metrics {worst * 1e3:.0f} ms", flush=True)
     stop.set()

@@ -92,6 +92,10 @@ static void test_cgroup_docker_podman_systemd(void)
 	CHECK_EQ_INT(cg.runtime, IDENT_RT_PODMAN);
 	CHECK_EQ_STR(cg.container_id, CID);
 	CHECK(parse("0::/machine.slice/libpod-conmon-" CID ".scope\n") == false);
+	/* podman's cgroupfs manager */
+	CHECK(parse("1:cpu:/libpod_parent/libpod-" CID "\n0::/libpod_parent/libpod-" CID "\n"));
+	CHECK_EQ_INT(cg.runtime, IDENT_RT_PODMAN);
+	CHECK_EQ_STR(cg.container_id, CID);
 	/* systemd units, v2 and v1 */
 	CHECK(parse("0::/system.slice/nginx.service\n"));
 	CHECK_EQ_STR(cg.unit, "nginx.service");
@@ -535,8 +539,10 @@ static void *serve(void *arg)
 		if (write(c, s->answer, strlen(s->answer)) < 0) {
 			/* the client may be gone */
 		}
+		usleep(100 * 1000);	/* the client reads before the close */
+	} else {
+		usleep(1500 * 1000);	/* hangs: longer than the client waits */
 	}
-	usleep(1500 * 1000);	/* longer than the client waits */
 	close(c);
 	return NULL;
 }
@@ -591,6 +597,51 @@ static void test_containerd_trouble(void)
 	unlink(path);
 }
 
+/* Docker's/podman's inspect answer, 404, and garbage, from a fake API. */
+static void test_docker_api(void)
+{
+	static char ok[1024];
+	static const char doc[] = "{\"Id\":\"" CID "\",\"Name\":\"/web1\",\"Config\":{\"Labels\":"
+				  "{\"io.kubernetes.pod.name\":\"p-0\",\"io.kubernetes.pod.namespace\":\"ns1\","
+				  "\"app.kubernetes.io/name\":\"shop\",\"n\":1}}}";
+	static const char *const answers[] = {
+		ok, "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}",
+		"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"Name\":[",
+	};
+	char path[64], name[IDENT_SHORT_MAX];
+	struct ident_k8s k;
+	struct srv s;
+	pthread_t th;
+
+	snprintf(ok, sizeof(ok), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(doc), doc);
+	snprintf(path, sizeof(path), "/tmp/sonde-ident-docker.%d.sock", (int)getpid());
+	s.lfd = listen_unix(path);
+	CHECK(s.lfd >= 0);
+	for (int i = 0; i < 3; i++) {
+		int err;
+
+		s.answer = answers[i];
+		memset(&k, 0, sizeof(k));
+		name[0] = 0;
+		pthread_create(&th, NULL, serve, &s);
+		err = docker__lookup(path, CID, &k, name, sizeof(name), 1000);
+		if (i == 0) {
+			CHECK_EQ_INT(err, 0);
+			CHECK_EQ_STR(name, "web1");
+			CHECK_EQ_STR(k.pod_name, "p-0");
+			CHECK_EQ_STR(k.namespace, "ns1");
+			CHECK_EQ_STR(k.app_name, "shop");
+		} else {
+			CHECK_EQ_INT(err, i == 1 ? -ENOENT : -EPROTO);
+		}
+		pthread_join(th, NULL);
+	}
+	close(s.lfd);
+	unlink(path);
+	CHECK_EQ_INT(docker__lookup(path, CID, &k, name, sizeof(name), 300), -EHOSTDOWN);
+}
+
 int main(void)
 {
 	test_cgroup_kubernetes();
@@ -602,5 +653,6 @@ int main(void)
 	test_cache_fake_proc();
 	test_cache_real();
 	test_containerd_trouble();
+	test_docker_api();
 	return check_summary("test_identity");
 }

@@ -354,18 +354,30 @@ static int containerd_lookup(const struct ident_opts *o, const char *cid, struct
 	return 0;
 }
 
-bool runtime__supported(enum ident_runtime rt)
+const char *runtime__socket(const struct ident_opts *o, enum ident_runtime rt)
 {
+	const char *s = NULL;
+
 	/* a bare id under kubepods is taken as containerd's (cgroupfs driver) */
-	return rt == IDENT_RT_CONTAINERD;
+	if (rt == IDENT_RT_CONTAINERD)
+		s = o->containerd_sock;
+	else if (rt == IDENT_RT_DOCKER)
+		s = o->docker_sock;
+	else if (rt == IDENT_RT_PODMAN)
+		s = o->podman_sock;
+	return s && s[0] ? s : NULL;
 }
 
 int runtime__lookup(enum ident_runtime rt, const struct ident_opts *o, const char *cid,
 		    struct ident_k8s *k, char *name, size_t n)
 {
+	const char *sock = runtime__socket(o, rt);
+
 	if (n)
 		name[0] = 0;
-	if (rt == IDENT_RT_CONTAINERD && o->containerd_sock && o->containerd_sock[0])
+	if (!sock)
+		return -ENOTSUP;
+	if (rt == IDENT_RT_CONTAINERD)
 		return containerd_lookup(o, cid, k);
-	return -ENOTSUP;
+	return docker__lookup(sock, cid, k, name, n, o->timeout_ms);
 }

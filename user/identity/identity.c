@@ -61,8 +61,8 @@ static struct {
 	enum ident_runtime req_rt[REQ_MAX];
 	size_t req_head, req_n;
 	uint64_t req_dropped;
-	int rt_state;			/* containerd: 1 answered, 0 unknown, -errno last failure */
-	bool rt_logged;
+	/* per runtime: 1 answered, 0 unknown, -errno of the last failure */
+	int rt_state[IDENT_RT_PODMAN + 1];
 	uint64_t rescan_ns_last, rescans;
 	/* metrics */
 	struct metrics *m;
@@ -193,7 +193,7 @@ static bool container_meta(const char *cid, enum ident_runtime rt, struct cmeta 
 	bool ok = false;
 
 	*pending = false;
-	if (!g.worker_on || !runtime__supported(rt))
+	if (!g.worker_on || !runtime__socket(&g.o, rt))
 		return false;
 	pthread_mutex_lock(&g.mu);
 	c = cmeta_find(cid);
@@ -464,7 +464,7 @@ static void rescan(void)
 			continue;
 		snprintf(path, sizeof(path), "%.64s/%.16s/cgroup", g.o.proc_root, d->d_name);
 		if ((n = read_file(path, buf, sizeof(buf))) <= 0 || !ident__parse_cgroup(buf, (size_t)n, &cg) ||
-		    !cg.container_id[0] || !runtime__supported(cg.runtime))
+		    !cg.container_id[0] || !runtime__socket(&g.o, cg.runtime))
 			continue;
 		pthread_mutex_lock(&g.mu);
 		if (!cmeta_find(cg.container_id)) {
@@ -521,17 +521,15 @@ static void *worker(void *arg)
 		err = runtime__lookup(rt, &g.o, cid, &k, name, sizeof(name));
 
 		pthread_mutex_lock(&g.mu);
-		if (err && err != -ENOENT && (g.rt_state != err || !g.rt_logged)) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "container runtime not answering; containers keep their "
-				 "cgroup identity (container.id) until it does");
-			log_warn(msg, LS("socket", g.o.containerd_sock) LS("error", strerror(-err)));
-			g.rt_logged = true;
-		}
-		if (!err && g.rt_state != 1)
-			log_info("container runtime answered", LS("socket", g.o.containerd_sock));
-		g.rt_state = err && err != -ENOENT ? err : 1;
+		/* logged when the runtime's state changes, not per lookup */
+		if (err && err != -ENOENT && g.rt_state[rt] != err)
+			log_warn("container runtime not answering; containers keep their cgroup identity "
+				 "(container.id) until it does", LS("runtime", runtime__name(rt))
+				 LS("socket", runtime__socket(&g.o, rt)) LS("error", strerror(-err)));
+		if ((!err || err == -ENOENT) && g.rt_state[rt] != 1)
+			log_info("container runtime answered", LS("runtime", runtime__name(rt))
+				 LS("socket", runtime__socket(&g.o, rt)));
+		g.rt_state[rt] = err && err != -ENOENT ? err : 1;
 		if ((c = cmeta_find(cid)) && c->state == CM_PENDING) {
 			c->state = err ? CM_FAILED : CM_OK;
 			c->k8s = k;
@@ -599,12 +597,13 @@ int identity__init(const struct ident_opts *o, struct metrics *m)
 			return -EINVAL;
 		}
 	}
-	if (g.o.containerd_sock && g.o.containerd_sock[0]) {
+	if (runtime__socket(&g.o, IDENT_RT_CONTAINERD) || runtime__socket(&g.o, IDENT_RT_DOCKER) ||
+	    runtime__socket(&g.o, IDENT_RT_PODMAN)) {
 		if (pthread_create(&g.worker, NULL, worker, NULL) == 0)
 			g.worker_on = true;
 		else
 			log_warn("cannot start the container runtime worker; no runtime metadata",
-				 LS("socket", g.o.containerd_sock));
+				 LS("error", "pthread_create failed"));
 	}
 	g.ready = true;
 	return 0;
@@ -635,7 +634,7 @@ void identity__collect(void)
 	static const char *const ok[] = { "ok" }, *const failed[] = { "failed" },
 			     *const full[] = { "queue_full" };
 	struct ident_stats s;
-	int state;
+	int state[IDENT_RT_PODMAN + 1];
 	uint64_t rescan, dropped;
 
 	if (!g.m || !g.tab)
@@ -647,17 +646,18 @@ void identity__collect(void)
 	if (!g.worker_on)
 		return;
 	pthread_mutex_lock(&g.mu);
-	state = g.rt_state;
+	memcpy(state, g.rt_state, sizeof(state));
 	rescan = g.rescan_ns_last;
 	dropped = g.req_dropped;
 	pthread_mutex_unlock(&g.mu);
 	metrics__set(g.m, g.fam_lookups, ok, (double)s.runtime_ok);
 	metrics__set(g.m, g.fam_lookups, failed, (double)s.runtime_failed);
 	metrics__set(g.m, g.fam_lookups, full, (double)dropped);
-	{
-		const char *lv[] = { "containerd", g.o.containerd_sock };
+	for (int rt = IDENT_RT_CONTAINERD; rt <= IDENT_RT_PODMAN; rt++) {
+		const char *lv[] = { runtime__name(rt), runtime__socket(&g.o, rt) };
 
-		metrics__set(g.m, g.fam_runtime, lv, state == 1 ? 1 : 0);
+		if (lv[1])
+			metrics__set(g.m, g.fam_runtime, lv, state[rt] == 1 ? 1 : 0);
 	}
 	metrics__set(g.m, g.fam_rescan, NULL, (double)rescan / 1e9);
 }

@@ -131,6 +131,8 @@ struct metrics;
 struct ident_opts {
 	const char *containerd_sock;	/* "" or NULL: no containerd lookups */
 	const char *containerd_ns;	/* containerd namespace, "k8s.io" */
+	const char *docker_sock;	/* Docker's API socket; "" or NULL: none */
+	const char *podman_sock;	/* podman's API socket; "" or NULL: none */
 	const char *host_name;		/* host.name; NULL: gethostname */
 	const char *override;		/* --service-name: service.name of every process */
 	uint32_t timeout_ms;		/* per runtime request */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "identity/identity.h"
+#include "identity/runtime.h"
 
 /* Copies n bytes of s into out (size cap) cut to fit, NUL-terminated. */
 static void put(char *out, size_t cap, const char *s, size_t n)
@@ -101,7 +102,13 @@ static void component(const char *c, size_t n, bool under_docker, struct ident_c
 			return;
 		}
 	}
-	/* cgroupfs drivers: the bare id, and containerd's "cri-containerd:<id>" */
+	/* podman's cgroupfs manager: /libpod_parent/libpod-<id> */
+	if (n == 7 + 64 && starts(c, n, "libpod-") && is_hex(c + 7, 64)) {
+		put(g->container_id, sizeof(g->container_id), c + 7, 64);
+		g->runtime = IDENT_RT_PODMAN;
+		return;
+	}
+	/* cgroupfs drivers: the bare id */
 	if (n == 64 && is_hex(c, 64)) {
 		put(g->container_id, sizeof(g->container_id), c, 64);
 		g->runtime = under_docker ? IDENT_RT_DOCKER : g->kubepods ? IDENT_RT_CONTAINERD : IDENT_RT_NONE;
@@ -386,7 +393,7 @@ const char *ident__owner_kind(enum ident_owner o)
 
 /* ---- precedence and attributes ---- */
 
-static const char *runtime_name(enum ident_runtime rt)
+const char *runtime__name(enum ident_runtime rt)
 {
 	switch (rt) {
 	case IDENT_RT_CONTAINERD: return "containerd";
@@ -477,5 +484,5 @@ void ident__derive(struct identity *id, const struct ident_env *env, const char 
 		     id->owner == IDENT_OWN_JOB ? "" : id->job_name);
 	attr(id->attrs, sizeof(id->attrs), "container.id", id->container_id);
 	attr(id->attrs, sizeof(id->attrs), "container.name", k->known ? "" : id->container_name);
-	attr(id->attrs, sizeof(id->attrs), "container.runtime", runtime_name(id->runtime));
+	attr(id->attrs, sizeof(id->attrs), "container.runtime", runtime__name(id->runtime));
 }

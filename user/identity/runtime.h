@@ -8,8 +8,10 @@
 
 #include "identity/identity.h"
 
-/* Whether a lookup exists for containers of rt with the sockets configured. */
-bool runtime__supported(enum ident_runtime rt);
+/* The socket configured for containers of rt, or NULL (none: no lookup). */
+const char *runtime__socket(const struct ident_opts *o, enum ident_runtime rt);
+/* A name for rt's logs and metrics ("containerd", "docker", ...). */
+const char *runtime__name(enum ident_runtime rt);
 /* cid's labels into k (the kubelet's and, from the pod's sandbox, the pod's)
  * and its runtime name into name. 0; -ENOENT when the runtime does not know
  * cid; -ETIMEDOUT; -ECONNREFUSED/-ENOENT-like errno when the socket is
@@ -23,5 +25,11 @@ int runtime__lookup(enum ident_runtime rt, const struct ident_opts *o, const cha
  * message bytes into *resp (malloc'd). 0, or as runtime__lookup. */
 int containerd__call(const char *sock, const char *ns, const char *path, const void *req,
 		     size_t reqlen, void **resp, size_t *resplen, unsigned int timeout_ms);
+
+/* Docker or podman (docker.c): GET /containers/<cid>/json on sock; name
+ * gets the container's name, k its labels. 0, or as runtime__lookup
+ * (-ENOTSUP when libcurl cannot be loaded). */
+int docker__lookup(const char *sock, const char *cid, struct ident_k8s *k, char *name, size_t n,
+		   unsigned int timeout_ms);
 
 #endif
