@@ -97,7 +97,7 @@ test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/me
 test_routes_LIBS := $(IDENT_LIBS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
+.PHONY: all deps test unit unit-asan integration guest bench run clean fuzz image
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
@@ -199,6 +199,7 @@ integration: all
 	python3 tests/integration/test_one_agent.py
 	python3 tests/integration/test_lifecycle.py
 	python3 tests/integration/test_identity.py
+	python3 tests/integration/test_image.py
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
@@ -220,6 +221,11 @@ fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 		fi; \
 		echo "fuzz_$$t: $$(grep -E '^Done' $(BUILD)/fuzz/$$t.log)"; \
 	done
+
+# OCI image (oci-archive build/sonde-image.tar, tag sonde:<version>), built
+# offline with buildah from scratch; deploy/kubernetes/daemonset.yaml runs it.
+image: all
+	scripts/build-image.sh
 
 # The kprobe/fentry paths on a second kernel (Debian 6.1 under QEMU TCG); the
 # host kernel has neither. Downloads the kernel package once into build/guest.
