@@ -43,8 +43,9 @@ def manifest_caps():
         text = f.read()
     add = re.search(r"^\s*add:\s*\[([^\]]*)\]", text, re.M)
     drop = re.search(r"^\s*drop:\s*\[([^\]]*)\]", text, re.M)
+    args = re.findall(r"^\s+- (--[a-z-]+=\S+)\s*$", text, re.M)
     return ([c.strip() for c in add.group(1).split(",")] if add else [],
-            [c.strip() for c in drop.group(1).split(",")] if drop else [], text)
+            [c.strip() for c in drop.group(1).split(",")] if drop else [], args, text)
 
 
 def main():
@@ -60,21 +61,23 @@ def main():
     check_eq(r.returncode, 0, f"podman load ({r.stderr.strip()})")
     image = r.stdout.strip().split()[-1] if r.stdout.strip() else "localhost/sonde:0.1.0"
 
-    add, drop, text = manifest_caps()
+    add, drop, args, text = manifest_caps()
+    check("seccompProfile: {type: Unconfined}" in text, "the manifest: seccomp unconfined (see its comment)")
     check_eq(drop, ["ALL"], "the manifest drops every capability")
     check("privileged: false" in text and "readOnlyRootFilesystem: true" in text and "hostPID: true" in text,
           "the manifest: not privileged, read-only root, hostPID")
     check("spec.nodeName" in text, "the manifest: node name from the downward API")
-    print(f"   capabilities from the manifest: {', '.join(add)}", flush=True)
+    print(f"   capabilities from the manifest: {', '.join(add)}; args {' '.join(args)}", flush=True)
     port = free_port()
     os.makedirs("/run/sonde", exist_ok=True)
     print("== the image under podman, as the DaemonSet runs it", flush=True)
     run = spawn([*PODMAN, "run", "--rm", "--name", "sonde-image-test", "--pid=host", "--network=host",
                  "--read-only", "--cap-drop=ALL", "--cap-add=" + ",".join(add), "--security-opt",
-                 "no-new-privileges", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+                 "no-new-privileges", "--security-opt", "seccomp=unconfined",
+                 "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
                  "-v", "/sys/kernel:/sys/kernel", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
                  "-v", "/run/sonde:/run/sonde", "-v", "/run:/host/run:ro", image,
-                 f"--listen=127.0.0.1:{port}", "--containerd-socket=/host/run/containerd/containerd.sock",
+                 *[a for a in args if not a.startswith("--listen=")], f"--listen=127.0.0.1:{port}",
                  "--no-host-metrics"],
                 stdout=open(os.path.join(T, "agent.out"), "w"), stderr=open(os.path.join(T, "agent.log"), "w"))
     ok = wait_until("/healthz 200 from the container", lambda: run.poll() is None and
