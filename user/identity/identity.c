@@ -51,6 +51,9 @@ static struct {
 	struct ident_stats st;
 	char *envbuf;			/* ENVIRON_MAX */
 	uint64_t last_sweep_ns;
+	/* the clock as of the last identity__tick (or init): the per-span hit
+	 * compares against it instead of reading the clock (~20 ns a call) */
+	uint64_t tick_ns;
 	/* runtime worker */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -274,7 +277,7 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	e->used = 1;
 	e->tgid = tgid;
 	e->start = start;
-	e->checked_ns = t0;
+	e->checked_ns = g.tick_ns;
 
 	snprintf(path, sizeof(path), "%s/%u/exe", g.o.proc_root, tgid);
 	n = readlink(path, buf, sizeof(buf) - 1);
@@ -355,7 +358,7 @@ const struct identity *identity__get(uint32_t tgid, const char *exe, const char 
 	if (e->used && e->tgid == tgid) {
 		if (e->pending)
 			complete(e);
-		now = mono_ns();
+		now = g.tick_ns;
 		if (!e->exited && now - e->checked_ns < RECHECK_NS)
 			return e;
 		start = start_time2(tgid, &alive);
@@ -416,6 +419,7 @@ void identity__tick(void)
 
 	if (!g.tab)
 		return;
+	g.tick_ns = now;
 	sweep = now - g.last_sweep_ns > SWEEP_NS;
 	if (sweep)
 		g.last_sweep_ns = now;
@@ -573,6 +577,7 @@ int identity__init(const struct ident_opts *o, struct metrics *m)
 	}
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
+	g.tick_ns = g.last_sweep_ns = mono_ns();
 	g.m = m;
 	if (m) {
 		g.fam_resolved = metrics__family(m, METRIC_COUNTER, "sonde_identity_resolutions_total",
