@@ -85,8 +85,7 @@ struct identity {
 	struct ident_k8s k8s;
 	enum ident_owner owner;
 	char owner_name[IDENT_NAME_MAX];
-	char cronjob_name[IDENT_NAME_MAX];	/* with IDENT_OWN_CRONJOB: also the job */
-	char job_name[IDENT_NAME_MAX];
+	char job_name[IDENT_NAME_MAX];	/* with IDENT_OWN_CRONJOB: the Job's name */
 	struct ident_env env;		/* what the process declared */
 	/* OTLP resource attributes sonde sets beyond service.name and
 	 * process.pid: "key\x1fvalue\x1e" repeated, a C string. */
