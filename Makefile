@@ -204,12 +204,18 @@ integration: all
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1 pg mysql redis
+FUZZ_TARGETS := http1 pg mysql redis identity
 FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(USER_ALL)
 	@mkdir -p $(dir $@)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
 		$< user/proto/$*/$*.c -o $@
+
+# the identity parsers are not a protocol: their own sources
+$(BUILD)/fuzz/fuzz_identity: tests/fuzz/fuzz_identity.c $(USER_ALL)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
+		$< user/identity/parse.c -o $@
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
