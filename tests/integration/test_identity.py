@@ -51,6 +51,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, check, check_eq, finish, free_port, parse_metrics, series,  # noqa: E402
                      spawn, wait_until)
+from test_otlp import Receiver, server_spans, start_agent  # noqa: E402
 
 CTR_NS = "k8s.io"
 T = tempfile.mkdtemp(prefix="sonde-ident-")
@@ -253,8 +254,10 @@ def main():
         check(f"0::/system.slice/{UNIT}" in f.read(), f"process moved into system.slice/{UNIT}")
 
     print("== containerd labels, podman name, OTEL_SERVICE_NAME, systemd unit", flush=True)
-    a = Agent("--containerd-socket", SOCK, "--podman-socket", PODMAN_SOCK, "--metrics-pod-labels",
-              "--no-host-metrics")
+    rcv = Receiver()
+    a = start_agent({"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
+                    "--containerd-socket", SOCK, "--podman-socket", PODMAN_SOCK, "--metrics-pod-labels",
+                    "--no-host-metrics", print_spans=True)
     # the worker's first /proc rescan asks containerd and podman for the three containers
     wait_until("the containers looked up", lambda: (series(a.metrics(), "sonde_runtime_lookups_total",
                                                            result="ok") or 0) >= 3, timeout=20)
@@ -301,6 +304,20 @@ def main():
                   "k8s.pod.uid": uid_a, "k8s.container.name": "web", "k8s.deployment.name": "checkout",
                   "container.id": cid_a, "service.namespace": "shop", "container.runtime": "containerd"},
                  "checkout span identity")
+    # OTLP: one resource per process, carrying the identity
+    got = wait_until("checkout spans over OTLP", lambda: (lambda s: s if len(s) >= 3 else None)(
+        server_spans(rcv.records("/v1/traces"), p_checkout)), fatal=False) or []
+    check_eq(len(got), 3, "checkout server spans over OTLP")
+    want = {"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "shop",
+            "k8s.pod.name": "checkout-7d9f8b6c5d-x2k4q", "k8s.pod.uid": uid_a, "k8s.container.name": "web",
+            "k8s.deployment.name": "checkout", "container.id": cid_a, "container.runtime": "containerd",
+            "service.instance.id": "shop.checkout-7d9f8b6c5d-x2k4q.web", "process.pid": pid_a,
+            "process.command": "/usr/bin/python3"}
+    for ra, _ in got:
+        check_eq({k: ra.get(k) for k in want}, want, "checkout OTLP resource")
+    got = server_spans(rcv.records("/v1/traces"), p_ledger)
+    check_eq(sorted({(ra.get("service.name"), ra.get("k8s.statefulset.name"), ra.get("k8s.pod.name"))
+                     for ra, _ in got}), [("ledger-api", "ledger", "ledger-0")], "ledger OTLP resource")
     spans = [s for s in a.spans() if s["kind"] == "server" and s["local_port"] == p_pay]
     check_eq([(s["service"], s.get("service.namespace")) for s in spans], [("pay-api", "payments")] * 2,
              "pay-api spans")
