@@ -403,6 +403,38 @@ static void test_cache_fake_proc(void)
 	CHECK_EQ_INT(identity__render(&b), 0);
 	CHECK(b.data && !strstr(b.data, "ledger"));
 	metrics_buf__free(&b);
+
+	/* Five processes of one set (identity.c's hash; 4 ways): four stay
+	 * cached side by side, read once each however often asked; the fifth
+	 * takes the least recently used one's place. */
+	{
+		uint32_t pids[5], n = 0, want = ((5000u * 2654435761u) >> 20) % 1024;
+		char pid[16];
+
+		for (uint32_t p = 5000; n < 5 && p < 5000000; p++)
+			if (((p * 2654435761u) >> 20) % 1024 == want)
+				pids[n++] = p;
+		CHECK_EQ_INT(n, 5);
+		for (uint32_t i = 0; i < n; i++) {
+			snprintf(pid, sizeof(pid), "%u", pids[i]);
+			fake_proc(pid, "7000", "0::/system.slice/set.service\n", "", 0, "/bin/set");
+		}
+		identity__stats(&st);
+		for (int round = 0; round < 3; round++)
+			for (uint32_t i = 0; i < 4; i++)
+				CHECK_EQ_STR(identity__get(pids[i], NULL, "x")->service_name, "set");
+		{
+			struct ident_stats st2;
+
+			identity__stats(&st2);
+			CHECK_EQ_INT(st2.resolved - st.resolved, 4);
+			CHECK_EQ_INT(st2.evicted - st.evicted, 0);
+			identity__get(pids[4], NULL, "x");
+			identity__stats(&st2);
+			CHECK_EQ_INT(st2.resolved - st.resolved, 5);
+			CHECK_EQ_INT(st2.evicted - st.evicted, 1);
+		}
+	}
 	identity__fini();
 	metrics__free(m);
 	{

@@ -22,6 +22,9 @@
 #include "util/proc.h"
 
 #define IDENT_SLOTS 4096
+#define IDENT_WAYS 4		/* a tgid may sit in any of 4 slots: two busy
+				 * processes that hash alike do not evict each
+				 * other on every span */
 #define CMETA_SLOTS 512		/* containers with a lookup answered or pending */
 #define REQ_MAX 128		/* lookups waiting for the worker */
 #define RECHECK_NS (5ULL * 1000000000ULL)	/* trust a cached start time this long */
@@ -277,7 +280,7 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	e->used = 1;
 	e->tgid = tgid;
 	e->start = start;
-	e->checked_ns = g.tick_ns;
+	e->checked_ns = e->used_ns = g.tick_ns;
 
 	snprintf(path, sizeof(path), "%s/%u/exe", g.o.proc_root, tgid);
 	n = readlink(path, buf, sizeof(buf) - 1);
@@ -334,6 +337,31 @@ static void complete(struct identity *e)
 	derive(e, &e->env);
 }
 
+/* tgid's entry; when absent, NULL, or (make) the slot to fill: a free one
+ * of its set, else an exited one, else the least recently used. */
+static struct identity *slot_of(uint32_t tgid, bool make)
+{
+	struct identity *set = &g.tab[((tgid * 2654435761u) >> 20) % (IDENT_SLOTS / IDENT_WAYS) * IDENT_WAYS];
+	struct identity *pick = NULL;
+
+	for (int i = 0; i < IDENT_WAYS; i++)
+		if (set[i].used && set[i].tgid == tgid)
+			return &set[i];
+	if (!make)
+		return NULL;
+	for (int i = 0; i < IDENT_WAYS; i++) {
+		struct identity *e = &set[i];
+
+		if (!e->used)
+			return e;
+		if (!pick || (e->exited && !pick->exited) ||
+		    (e->exited == pick->exited && e->used_ns < pick->used_ns))
+			pick = e;
+	}
+	g.st.evicted++;
+	return pick;
+}
+
 const struct identity *identity__get(uint32_t tgid, const char *exe, const char *comm)
 {
 	static struct identity none;
@@ -354,8 +382,9 @@ const struct identity *identity__get(uint32_t tgid, const char *exe, const char 
 			return &none;
 		}
 	}
-	e = &g.tab[tgid % IDENT_SLOTS];
+	e = slot_of(tgid, true);
 	if (e->used && e->tgid == tgid) {
+		e->used_ns = g.tick_ns;
 		if (e->pending)
 			complete(e);
 		now = g.tick_ns;
@@ -383,8 +412,8 @@ void identity__exit(uint32_t tgid)
 
 	if (!g.tab)
 		return;
-	e = &g.tab[tgid % IDENT_SLOTS];
-	if (e->used && e->tgid == tgid && !e->exited) {
+	e = slot_of(tgid, false);
+	if (e && !e->exited) {
 		e->exited = 1;
 		e->exited_ns = mono_ns();
 	}

@@ -95,6 +95,7 @@ struct identity {
 	uint8_t used;
 	uint32_t gen;			/* changes when the identity is rewritten */
 	uint64_t checked_ns;		/* when start was last compared */
+	uint64_t used_ns;		/* last asked for (the tick's clock) */
 	uint64_t exited_ns;
 };
 
@@ -162,7 +163,7 @@ void identity__collect(void);
 int identity__render(struct metrics_buf *out);
 /* The whole cache's cost, for self metrics and tests. */
 struct ident_stats {
-	uint64_t resolved, reused, dropped, runtime_ok, runtime_failed, runtime_pending;
+	uint64_t resolved, reused, dropped, evicted, runtime_ok, runtime_failed, runtime_pending;
 	uint64_t resolve_ns;		/* total time in synchronous /proc reads */
 	uint32_t live;
 };
