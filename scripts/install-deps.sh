@@ -6,7 +6,8 @@
 set -euo pipefail
 what=${1:-all}
 build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
-	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libnghttp2-dev"
+	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libnghttp2-dev
+	libjson-c-dev"
 # ASan/UBSan runtime for the sanitizer build of the unit tests
 test_pkgs_san="libclang-rt-14-dev"
 # Test clients compiled from tests/integration/*.c: mariadb_client.c (mysql.h),
@@ -15,19 +16,20 @@ test_pkgs_dev="libmariadb-dev libssl-dev"
 test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk openssl
 	postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools python3-pymysql
 	python3-grpcio nghttp2-server nghttp2-client
-	util-linux iproute2 procps"
+	util-linux iproute2 procps containerd runc podman buildah systemd"
 # What the build and the tests include or run, and the package that brings it.
 # Checked after the install; `check` only checks.
 build_needs="h:bpf/libbpf.h:libbpf-dev h:libelf.h:libelf-dev h:zlib.h:zlib1g-dev
 	h:microhttpd.h:libmicrohttpd-dev h:protobuf-c/protobuf-c.h:libprotobuf-c-dev h:curl/curl.h:libcurl4-openssl-dev
-	h:nghttp2/nghttp2.h:libnghttp2-dev
+	h:nghttp2/nghttp2.h:libnghttp2-dev h:json-c/json.h:libjson-c-dev
 	c:clang:clang c:llvm-strip:llvm c:bpftool:bpftool c:protoc-c:protobuf-c-compiler c:gcc:gcc c:make:make"
 test_needs="h:mysql.h:libmariadb-dev h:openssl/ssl.h:libssl-dev
 	c:nginx:nginx-light c:curl:curl c:python3:python3 c:promtool:prometheus c:prometheus-node-exporter:prometheus-node-exporter
 	c:wrk:wrk c:openssl:openssl c:psql:postgresql-client c:pgbench:postgresql-client c:mariadb:mariadb-client
 	c:mariadbd:mariadb-server c:redis-server:redis-server c:redis-cli:redis-tools c:runuser:util-linux
 	c:nghttpd:nghttp2-server c:h2load:nghttp2-client c:nghttp:nghttp2-client
-	c:taskset:util-linux c:ss:iproute2 c:pgrep:procps c:node:nodejs c:npm:npm"
+	c:taskset:util-linux c:ss:iproute2 c:pgrep:procps c:containerd:containerd c:ctr:containerd c:runc:runc
+	c:podman:podman c:buildah:buildah c:systemd-analyze:systemd c:node:nodejs c:npm:npm"
 case "$what" in
 build) pkgs="$build_pkgs"; needs="$build_needs" ;;
 check) pkgs=""; needs="$build_needs $test_needs" ;;

@@ -38,6 +38,7 @@
 #include "span/tracectx.h"
 #include "util/hostlock.h"
 #include "util/log.h"
+#include "identity/identity.h"
 #include "util/proc.h"
 
 #define TICK_MS 25			/* ring drain period; wakeups are batched */
@@ -121,6 +122,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 			   h->flags & SONDE_F_LOSS);
 		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
 		inject__process_gone(a->inject, ((const struct sonde_exit_event *)data)->tgid);
+		identity__exit(((const struct sonde_exit_event *)data)->tgid);
 		break;
 	}
 }
@@ -161,6 +163,7 @@ static void collect_metrics(void *arg)
 	dbclient__collect(a->dbc);
 	tls__collect(a->tls);
 	self__collect(a->self, &src);
+	identity__collect();
 }
 
 static int render_metrics(void *arg, struct metrics_buf *out)
@@ -168,7 +171,7 @@ static int render_metrics(void *arg, struct metrics_buf *out)
 	struct agent *a = arg;
 
 	collect_metrics(a);
-	if (prom_text__render(a->m, out))
+	if (prom_text__render(a->m, out) || identity__render(out))
 		return -ENOMEM;
 	return a->opt.no_host_metrics ? 0 : host__collect(out);
 }
@@ -272,6 +275,7 @@ int agent__run(struct agent *a)
 					if (ns > IDLE_CONN_NS)
 						conn__sweep(a->ct, ns - IDLE_CONN_NS);
 					sock_probe__preexisting_tick(a->ld);
+					identity__tick();
 					if (ticks % (5 * 1000 / TICK_MS) == 0)
 						a->args_gc += (uint64_t)sock_probe__gc_args(a->ld);
 					if (a->watch && ticks % (LIB_RESCAN_S * 1000 / TICK_MS) == 0) {
@@ -473,10 +477,22 @@ int agent__open(struct agent **out, const struct config *c)
 	*out = a;
 	a->opt = *c;
 	span__init_clock();
-	if (c->service_name)
-		proc__set_override(c->service_name);
+	{
+		struct ident_opts io = { .containerd_sock = c->containerd_sock,
+					 .containerd_ns = c->containerd_ns,
+					 .docker_sock = c->docker_sock,
+					 .podman_sock = c->podman_sock,
+					 .timeout_ms = c->runtime_timeout_ms,
+					 .override = c->service_name,
+					 .pod_labels = c->metrics_pod_labels };
 
-	a->m = metrics__new();
+		a->m = metrics__new();
+		if (!a->m || (err = identity__init(&io, a->m))) {
+			log_error("identity setup failed", LS("error", strerror(a->m ? -err : ENOMEM)));
+			return a->m ? err : -ENOMEM;
+		}
+	}
+
 	err = a->m ? self__new(&a->self, a->m, cap, SONDE_VERSION) : -ENOMEM;
 	if (!err && !c->no_tcp_health)
 		err = tcpstate__new(&a->tcpstate, a->m, cap);
@@ -603,6 +619,7 @@ void agent__close(struct agent *a)
 	sched__free(a->sched);
 	procstat__free(a->procstat);
 	metrics__free(a->m);
+	identity__fini();
 	hostlock__release(a->lock);	/* last: every probe is detached by now */
 	free(a);
 }

@@ -28,7 +28,8 @@ static const char usage[] =
 "                          (filtered in the kernel)\n"
 "  --comm NAME             report only processes whose comm is NAME (userspace)\n"
 "  --service-name NAME     service_name for the traced process; needs --pid\n"
-"                          (env OTEL_SERVICE_NAME is used the same way)\n"
+"                          (env OTEL_SERVICE_NAME is used the same way); without it\n"
+"                          each process is named by its identity (README \"Identity\")\n"
 "  --capture-bytes N       payload bytes captured per syscall, 64..4096\n"
 "                          (default 1024, env SONDE_CAPTURE_BYTES)\n"
 "  --ring-bytes N          event ring memory for all CPUs together, split into one\n"
@@ -102,6 +103,25 @@ static const char usage[] =
 "                          REDACTED:REDACTED\n"
 "  --url-query-keys LIST   more sensitive keys, comma-separated, added to the defaults\n"
 "                          (up to 16, env SONDE_URL_QUERY_KEYS)\n"
+"  --containerd-socket PATH\n"
+"                          containerd's socket, asked (gRPC, containers API) for the\n"
+"                          kubelet's labels of each container seen in a process's cgroup\n"
+"                          (default /run/containerd/containerd.sock, env\n"
+"                          SONDE_CONTAINERD_SOCKET; \"none\" disables). An absent or silent\n"
+"                          runtime is logged once and shown in sonde_runtime_info; the\n"
+"                          Kubernetes API server is never asked\n"
+"  --containerd-namespace NS\n"
+"                          containerd namespace of the containers (default k8s.io)\n"
+"  --docker-socket PATH    Docker's API socket, asked (GET /containers/<id>/json) for the\n"
+"                          name and labels of docker-<id> containers (default\n"
+"                          /var/run/docker.sock, env SONDE_DOCKER_SOCKET; \"none\" disables)\n"
+"  --podman-socket PATH    podman's API socket (podman system service), the same for\n"
+"                          libpod-<id> containers (default /run/podman/podman.sock, env\n"
+"                          SONDE_PODMAN_SOCKET; \"none\" disables)\n"
+"  --runtime-timeout MS    bound on each runtime request, 50..30000 (default 1000)\n"
+"  --metrics-pod-labels    also put k8s_pod_name and container_id on the RED series\n"
+"                          (one series set per pod: mind the cardinality); they are\n"
+"                          always on sonde_target_info and in OTLP resources\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
 "  --version               print the version and exit\n"
 "  -h, --help              this text\n"
@@ -137,7 +157,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
-	       O_H2_STREAMS, O_H2_BLOCK };
+	       O_H2_STREAMS, O_H2_BLOCK, O_CTRD, O_CTRD_NS,
+	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -167,6 +188,12 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "url-query", required_argument, NULL, O_URL_QUERY },
 		{ "url-query-keys", required_argument, NULL, O_URL_QUERY_KEYS },
 		{ "allow-second-agent", no_argument, NULL, O_SECOND },
+		{ "containerd-socket", required_argument, NULL, O_CTRD },
+		{ "containerd-namespace", required_argument, NULL, O_CTRD_NS },
+		{ "runtime-timeout", required_argument, NULL, O_RT_TIMEOUT },
+		{ "metrics-pod-labels", no_argument, NULL, O_POD_LABELS },
+		{ "docker-socket", required_argument, NULL, O_DOCKER },
+		{ "podman-socket", required_argument, NULL, O_PODMAN },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -189,6 +216,13 @@ int config__parse(struct config *o, int argc, char **argv)
 	env = getenv("SONDE_H2_MAX_STREAMS");
 	if (env && parse_u32(env, "SONDE_H2_MAX_STREAMS", 1, 65535, &o->h2_max_streams))
 		return -EINVAL;
+	o->containerd_sock = getenv("SONDE_CONTAINERD_SOCKET") ? getenv("SONDE_CONTAINERD_SOCKET") :
+			     "/run/containerd/containerd.sock";
+	o->containerd_ns = "k8s.io";
+	o->docker_sock = getenv("SONDE_DOCKER_SOCKET") ? getenv("SONDE_DOCKER_SOCKET") : "/var/run/docker.sock";
+	o->podman_sock = getenv("SONDE_PODMAN_SOCKET") ? getenv("SONDE_PODMAN_SOCKET") :
+			 "/run/podman/podman.sock";
+	o->runtime_timeout_ms = 1000;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
 		return -EINVAL;
@@ -280,6 +314,21 @@ int config__parse(struct config *o, int argc, char **argv)
 			url_keys_what = "--url-query-keys";
 			break;
 		case O_SECOND: o->allow_second_agent = true; break;
+		case O_CTRD: o->containerd_sock = optarg; break;
+		case O_CTRD_NS:
+			if (!optarg[0] || strlen(optarg) > 76) {
+				fprintf(stderr, "sonde: --containerd-namespace takes a name of 1..76 bytes\n");
+				return -EINVAL;
+			}
+			o->containerd_ns = optarg;
+			break;
+		case O_RT_TIMEOUT:
+			if (parse_u32(optarg, "--runtime-timeout", 50, 30000, &o->runtime_timeout_ms))
+				return -EINVAL;
+			break;
+		case O_POD_LABELS: o->metrics_pod_labels = true; break;
+		case O_DOCKER: o->docker_sock = optarg; break;
+		case O_PODMAN: o->podman_sock = optarg; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -341,6 +390,13 @@ int config__parse(struct config *o, int argc, char **argv)
 	 * traced, each keeps its executable's name. */
 	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
 		o->service_name = getenv("OTEL_SERVICE_NAME");
+	{
+		const char **socks[] = { &o->containerd_sock, &o->docker_sock, &o->podman_sock };
+
+		for (size_t i = 0; i < 3; i++)
+			if (*socks[i] && (!(*socks[i])[0] || strcmp(*socks[i], "none") == 0))
+				*socks[i] = NULL;
+	}
 	if (o->service_name && !o->pid) {
 		fprintf(stderr, "sonde: --service-name needs --pid\n");
 		return -EINVAL;

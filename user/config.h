@@ -38,6 +38,12 @@ struct config {
 	bool no_inject_learn;
 	uint16_t inject_ports[16];	/* --inject-port, 0-terminated */
 	struct redact url_redact;	/* --url-query, --url-query-keys */
+	const char *containerd_sock;	/* --containerd-socket; NULL: no lookups */
+	const char *containerd_ns;	/* --containerd-namespace */
+	const char *docker_sock;	/* --docker-socket; NULL: none */
+	const char *podman_sock;	/* --podman-socket; NULL: none */
+	uint32_t runtime_timeout_ms;	/* --runtime-timeout */
+	bool metrics_pod_labels;	/* --metrics-pod-labels */
 };
 
 /* Fills c from argv and the environment. 0, or -EINVAL after printing why

@@ -132,8 +132,18 @@ def parse_metrics(text):
 
 
 def series(metrics, name, **labels):
-    """Value of the one series of name whose labels are exactly labels."""
-    return metrics.get((name, frozenset(labels.items())))
+    """Value of the one series of name whose labels are exactly labels.
+    A label with an empty value is the same as no such label (Prometheus
+    treats them alike), on both sides: identity labels such as
+    service_namespace are empty for processes outside any namespace."""
+    want = frozenset((k, v) for k, v in labels.items() if v != "")
+    hit = metrics.get((name, frozenset(labels.items())))
+    if hit is not None:
+        return hit
+    for (n, ls), v in metrics.items():
+        if n == name and frozenset((k, x) for k, x in ls if x != "") == want:
+            return v
+    return None
 
 
 # ---- the agent ----

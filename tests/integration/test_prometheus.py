@@ -349,7 +349,12 @@ def main():
     check_eq(tvars.get("DS_PROMETHEUS", {}).get("type"), "datasource", "DS_PROMETHEUS is a datasource variable")
     sq = tvars.get("service_name", {}).get("query")
     check_eq(sq.get("query") if isinstance(sq, dict) else sq,
-             "label_values(http_server_request_duration_seconds_count, service_name)", "service_name variable")
+             'label_values(http_server_request_duration_seconds_count{k8s_namespace_name=~"$k8s_namespace_name"}, '
+             'service_name)', "service_name variable (services of the chosen namespaces)")
+    nq = tvars.get("k8s_namespace_name", {}).get("query")
+    check_eq(nq.get("query") if isinstance(nq, dict) else nq,
+             "label_values(http_server_request_duration_seconds_count, k8s_namespace_name)",
+             "k8s_namespace_name variable")
     bad_ds = [p.get("title") for p in dash["panels"] if p.get("type") != "row" and
               p.get("datasource", {}).get("uid") != "${DS_PROMETHEUS}"]
     check_eq(bad_ds, [], "panels not on ${DS_PROMETHEUS}")
@@ -392,7 +397,7 @@ def main():
     # Every dashboard query parses and evaluates, variables set to "all".
     def grafana_to_promql(e):
         e = e.replace("$__rate_interval", "1m").replace("$__range", "1m")
-        return re.sub(r'\$\{?(service_name|instance)\}?', ".*", e)
+        return re.sub(r'\$\{?(service_name|instance|k8s_namespace_name)\}?', ".*", e)
     errors = []
     for where, e in dashboard_exprs(dash):
         if e.startswith("label_values("):

@@ -426,7 +426,8 @@ static void test_family_errors(void)
 	const char *under[] = { "__x" };
 	const char *ovf[] = { "otel_metric_overflow" };
 	const char *bad[] = { "a-b" };
-	const char *nine[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i" };
+	/* one more label than METRICS_MAX_LABELS (12) */
+	const char *nine[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m" };
 	const double desc[] = { 1, 0.5 }, eq[] = { 1, 1 }, inf[] = { 1, INFINITY };
 	char longname[300];
 	int c;
@@ -444,13 +445,13 @@ static void test_family_errors(void)
 	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", under, 1, NULL, 0, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", ovf, 1, NULL, 0, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", bad, 1, NULL, 0, 0), -EINVAL);
-	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 9, NULL, 0, 0), -EINVAL);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 13, NULL, 0, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, desc, 2, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, eq, 2, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, inf, 2, 0), -EINVAL);
 	CHECK_EQ_INT(metrics__nfamilies(m), 0);
 
-	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 8, NULL, 0, 0), 0);
+	CHECK_EQ_INT(metrics__family(m, METRIC_GAUGE, "g", "", nine, 12, NULL, 0, 0), 0);
 	CHECK_EQ_INT(metrics__family(m, METRIC_COUNTER, "g", "", NULL, 0, NULL, 0, 0), -EEXIST);
 	CHECK_EQ_INT(metrics__family(m, METRIC_HISTOGRAM, "h", "", NULL, 0, NULL, 0, 0), 1);
 	CHECK_EQ_INT(metrics__family(m, METRIC_COUNTER, "h_count", "", NULL, 0, NULL, 0, 0), -EEXIST);

@@ -124,7 +124,7 @@ int otlp__gzip(const uint8_t *in, size_t n, uint8_t **out, size_t *outlen);
  * Records are 8-aligned, at most OTLP_REC_MAX bytes, and start with their
  * size as a uint32_t. */
 #define OTLP_REC_MAX 4096
-#define OTLP_REC_NSTR 17
+#define OTLP_REC_NSTR 18
 /* Size of s's record; lens[OTLP_REC_NSTR] gets its string lengths for
  * otlp__rec_write, which writes it to dst (8-aligned, size bytes). ctx
  * replaces s->ctx (ids made up at queueing); service replaces s->service. */

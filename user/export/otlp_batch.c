@@ -79,10 +79,21 @@ static int enc_arrays(struct otlp_enc *e, size_t n)
 	return 0;
 }
 
+/* Where a record's identity blob starts (the strings before it skipped). */
+static const char *ident_of(const struct otlp_rec *r)
+{
+	const char *p = r->str;
+
+	for (int i = 0; i < R_IDENT; i++)
+		p += r->len[i];
+	return p;
+}
+
 static bool same_resource(const struct otlp_rec *a, const struct otlp_rec *b)
 {
 	return a->tgid == b->tgid && a->len[R_SERVICE] == b->len[R_SERVICE] &&
-	       memcmp(a->str, b->str, a->len[R_SERVICE]) == 0;
+	       memcmp(a->str, b->str, a->len[R_SERVICE]) == 0 && a->len[R_IDENT] == b->len[R_IDENT] &&
+	       memcmp(ident_of(a), ident_of(b), a->len[R_IDENT]) == 0;
 }
 
 static uint32_t resource_hash(const struct otlp_rec *r)
@@ -94,7 +105,7 @@ static uint32_t resource_hash(const struct otlp_rec *r)
 	return h;
 }
 
-/* Groups records by resource (pid, service), in order of first appearance,
+/* Groups records by resource (pid, service, identity), in order of first appearance,
  * keeping arrival order inside a group. Returns the number of groups. */
 static size_t group(struct otlp_enc *e, const struct otlp_rec *const *recs, size_t n)
 {
@@ -135,6 +146,41 @@ static int res_str(struct otlp_pb_buf *b, const char *key, size_t kn, const char
 	return 0;
 }
 
+/* Whether the identity blob (key SEP value END ...) holds key k. */
+static bool ident_has(const char *b, size_t n, const char *k)
+{
+	size_t kn = strlen(k);
+
+	for (size_t i = 0; i < n;) {
+		const char *sep = memchr(b + i, IDENT_ATTR_SEP, n - i);
+		const char *end = memchr(b + i, IDENT_ATTR_END, n - i);
+
+		if (!sep || !end || end < sep)
+			return false;
+		if ((size_t)(sep - b - i) == kn && memcmp(b + i, k, kn) == 0)
+			return true;
+		i = (size_t)(end - b) + 1;
+	}
+	return false;
+}
+
+/* The identity blob's attributes, as strings. */
+static int ident_write(struct otlp_pb_buf *b, const char *p, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n;) {
+		const char *sep = memchr(p + i, IDENT_ATTR_SEP, n - i);
+		const char *end = memchr(p + i, IDENT_ATTR_END, n - i);
+
+		if (!sep || !end || end < sep)
+			break;
+		rc |= res_str(b, p + i, (size_t)(sep - p - i), sep + 1, (size_t)(end - sep - 1));
+		i = (size_t)(end - p) + 1;
+	}
+	return rc;
+}
+
 static bool fixed_resource_key(const char *k, bool cmdline)
 {
 	static const struct otlp_pb_key *const fixed[] = { &K_SERVICE, &K_PID, &K_EXE, &K_HOST, &K_SDK_NAME,
@@ -147,7 +193,8 @@ static bool fixed_resource_key(const char *k, bool cmdline)
 }
 
 /* Resource.attributes of one group: what sonde knows of the process, then
- * the host and SDK, then OTEL_RESOURCE_ATTRIBUTES. Each key appears once:
+ * the host and SDK, then its identity (namespace, instance, k8s.*,
+ * container.*), then the agent's OTEL_RESOURCE_ATTRIBUTES. Each key appears once:
  * a configured key sonde already set, or set earlier, is skipped. */
 static int resource_write(struct otlp_pb_buf *b, const struct otlp_config *c, const struct otlp_rec *r,
 			  otlp_proc_info_fn info, void *info_arg)
@@ -173,9 +220,10 @@ static int resource_write(struct otlp_pb_buf *b, const struct otlp_config *c, co
 	rc |= res_str(b, K_HOST.s, K_HOST.n, c->host_name, strlen(c->host_name));
 	rc |= res_str(b, K_SDK_NAME.s, K_SDK_NAME.n, "sonde", 5);
 	rc |= res_str(b, K_SDK_VERSION.s, K_SDK_VERSION.n, c->sdk_version, strlen(c->sdk_version));
+	rc |= ident_write(b, v.p[R_IDENT], v.n[R_IDENT]);
 	for (size_t i = 0; i < c->nresource; i++) {
 		const char *k = c->resource[i].key;
-		bool dup = fixed_resource_key(k, cmd[0]);
+		bool dup = fixed_resource_key(k, cmd[0]) || ident_has(v.p[R_IDENT], v.n[R_IDENT], k);
 
 		for (size_t j = 0; j < i && !dup; j++)
 			dup = strcmp(k, c->resource[j].key) == 0;

@@ -35,6 +35,7 @@ size_t otlp__rec_size(const struct span *s, const char *service, uint16_t lens[]
 	lens[R_DBSTATUS] = (uint16_t)field_len(s->db_status, sizeof(s->db_status));
 	lens[R_RPCSVC] = (uint16_t)field_len(s->rpc_service, sizeof(s->rpc_service));
 	lens[R_RPCMETH] = (uint16_t)field_len(s->rpc_method, sizeof(s->rpc_method));
+	lens[R_IDENT] = (uint16_t)field_len(s->ident ? s->ident->attrs : NULL, IDENT_ATTRS_MAX - 1);
 	for (int i = 0; i < R_NSTR; i++)
 		n += lens[i];
 	return (n + 7) & ~(size_t)7;
@@ -52,7 +53,7 @@ void otlp__rec_write(void *dst, const struct span *s, const struct span_ctx *ctx
 		[R_DBSYS] = s->db_system, [R_DBOP] = s->db_operation,
 		[R_DBCOLL] = s->db_collection, [R_DBQUERY] = s->db_query,
 		[R_DBSTATUS] = s->db_status, [R_RPCSVC] = s->rpc_service,
-		[R_RPCMETH] = s->rpc_method,
+		[R_RPCMETH] = s->rpc_method, [R_IDENT] = s->ident ? s->ident->attrs : NULL,
 	};
 	char *p = r->str;
 

@@ -7,11 +7,14 @@
 #include <stdint.h>
 
 #include "export/otlp.h"
+#include "identity/identity.h"
 
 /* lens[] order: the strings of a record, concatenated after the header */
 enum {
 	R_SERVICE, R_COMM, R_METHOD, R_TARGET, R_ROUTE, R_TRACESTATE, R_REQID, R_TRACKID, R_CORRID,
-	R_ERRTYPE, R_DBSYS, R_DBOP, R_DBCOLL, R_DBQUERY, R_DBSTATUS, R_RPCSVC, R_RPCMETH, R_NSTR
+	R_ERRTYPE, R_DBSYS, R_DBOP, R_DBCOLL, R_DBQUERY, R_DBSTATUS, R_RPCSVC, R_RPCMETH,
+	R_IDENT,	/* the identity's resource attributes (struct identity.attrs) */
+	R_NSTR
 };
 
 struct otlp_rec {
@@ -37,7 +40,7 @@ _Static_assert(sizeof(struct otlp_rec) % 8 == 0, "records stay 8-aligned in the 
 #define REC_STR_MAX (PROC_NAME_MAX + SONDE_COMM_LEN + SPAN_METHOD_MAX + 2 * SPAN_TARGET_MAX + \
 		     SPAN_TRACESTATE_MAX + 3 * SPAN_HDR_ID_MAX + SPAN_ERROR_TYPE_MAX + 64 + \
 		     SPAN_DB_OP_MAX + SPAN_DB_COLLECTION_MAX + SPAN_DB_QUERY_MAX + SPAN_DB_STATUS_MAX + \
-		     SPAN_RPC_SERVICE_MAX + SPAN_RPC_METHOD_MAX)
+		     SPAN_RPC_SERVICE_MAX + SPAN_RPC_METHOD_MAX + IDENT_ATTRS_MAX)
 _Static_assert(sizeof(struct otlp_rec) + REC_STR_MAX + 8 <= OTLP_REC_MAX,
 	       "OTLP_REC_MAX bounds every record");
 

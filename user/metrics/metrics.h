@@ -18,7 +18,7 @@
  * sonde_metric_series_dropped_total{metric="<family>"} for every family.
  */
 
-#define METRICS_MAX_LABELS	8
+#define METRICS_MAX_LABELS	12
 #define METRICS_DEFAULT_MAX_SERIES 2000
 #define METRICS_MAX_NAME	255	/* bytes, family base name */
 /* Name of the registry's own family; metrics__family() refuses it. */

@@ -6,10 +6,17 @@
 #include <string.h>
 
 #include "export/otlp.h"
+#include "identity/identity.h"
 #include "signals/routes.h"
 #include "signals/signals.h"
 #include "span/semconv.h"
 #include "util/log.h"
+
+/* Who the process is, on every RED series: service_namespace and
+ * k8s_namespace_name always (bounded by the namespaces), the pod and
+ * container (one series set per pod: cardinality) only when asked. */
+#define ID_LABELS "service_namespace", "k8s_namespace_name", "k8s_pod_name", "container_id"
+#define ID_POD_LABELS 2
 
 /* OpenTelemetry's advised bucket bounds for HTTP request durations (s). */
 static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
@@ -35,16 +42,19 @@ struct signals {
 
 int signals__new(struct signals **out, struct metrics *m, const struct signals_opts *o)
 {
+	/* the identity labels end each set; the last two only with --metrics-pod-labels */
 	static const char *const server_labels[] = { "http_request_method", "http_response_status_code",
 						     "http_route", "service_name", "server_port",
-						     "error_type" };
+						     "error_type", ID_LABELS };
 	static const char *const client_labels[] = { "http_request_method", "http_response_status_code",
 						     "http_route", "service_name", "server_address",
-						     "server_port", "error_type" };
+						     "server_port", "error_type", ID_LABELS };
 	static const char *const db_labels[] = { "db_system_name", "db_operation_name",
-						 "db_collection_name", "error_type", "service_name" };
+						 "db_collection_name", "error_type", "service_name",
+						 ID_LABELS };
 	static const char *const rpc_labels[] = { "rpc_system", "rpc_service", "rpc_method",
-						  "rpc_grpc_status_code", "service_name" };
+						  "rpc_grpc_status_code", "service_name", ID_LABELS };
+	size_t drop = identity__pod_labels() ? 0 : ID_POD_LABELS;
 	static const char *const l_kind[] = { "kind" };
 	static const char *const l_family[] = { "metric" };
 	struct signals *s = calloc(1, sizeof(*s));
@@ -59,30 +69,32 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 	s->m = m;
 	s->o = *o;
 #define N(x) x, sizeof(x) / sizeof(x[0])
+#define NL(x) x, sizeof(x) / sizeof(x[0]) - drop
 	s->fam_server = metrics__family(m, METRIC_HISTOGRAM, "http_server_request_duration_seconds",
 		"Duration of HTTP server requests, observed in the server process.",
-		N(server_labels), N(http_bounds), cap);
+		NL(server_labels), N(http_bounds), cap);
 	s->fam_client = metrics__family(m, METRIC_HISTOGRAM, "http_client_request_duration_seconds",
 		"Duration of HTTP client requests, observed in the client process.",
-		N(client_labels), N(http_bounds), cap);
+		NL(client_labels), N(http_bounds), cap);
 	s->fam_db_client = metrics__family(m, METRIC_HISTOGRAM, "db_client_operation_duration_seconds",
 		"Duration of database operations, observed in the client process.",
-		N(db_labels), N(db_bounds), cap);
+		NL(db_labels), N(db_bounds), cap);
 	s->fam_db_server = metrics__family(m, METRIC_HISTOGRAM, "db_server_operation_duration_seconds",
 		"Duration of database operations, observed in the database server process.",
-		N(db_labels), N(db_bounds), cap);
+		NL(db_labels), N(db_bounds), cap);
 	s->fam_rpc_server = metrics__family(m, METRIC_HISTOGRAM, "rpc_server_duration_seconds",
 		"Duration of RPCs (gRPC), observed in the server process.",
-		N(rpc_labels), N(http_bounds), cap);
+		NL(rpc_labels), N(http_bounds), cap);
 	s->fam_rpc_client = metrics__family(m, METRIC_HISTOGRAM, "rpc_client_duration_seconds",
 		"Duration of RPCs (gRPC), observed in the client process.",
-		N(rpc_labels), N(http_bounds), cap);
+		NL(rpc_labels), N(http_bounds), cap);
 	s->fam_spans = metrics__family(m, METRIC_COUNTER, "sonde_spans_total", "Spans finished.",
 		N(l_kind), NULL, 0, 0);
 	s->fam_collapsed = metrics__family(m, METRIC_COUNTER, "sonde_routes_collapsed_total",
 		"HTTP spans whose route became /{overflow}: their service had spent its "
 		"--max-routes-per-service budget on other routes.", N(l_family), NULL, 0, 0);
 #undef N
+#undef NL
 	if (s->fam_server < 0 || s->fam_client < 0 || s->fam_db_client < 0 ||
 	    s->fam_db_server < 0 || s->fam_spans < 0 || s->fam_collapsed < 0 ||
 	    s->fam_rpc_server < 0 || s->fam_rpc_client < 0) {
@@ -134,6 +146,12 @@ static const char *peer_label(struct signals *g, const struct sonde_tuple *t)
 	}
 	return g->last_peer_str;
 }
+
+/* The values of ID_LABELS (extra values past a family's labels are not read). */
+#define ID_VALUES(s) (s)->ident ? (s)->ident->service_namespace : "", \
+		     (s)->ident ? (s)->ident->k8s.namespace : "", \
+		     (s)->ident ? (s)->ident->k8s.pod_name : "", \
+		     (s)->ident ? (s)->ident->container_id : ""
 
 void signals__span(void *arg, const struct span *s)
 {
@@ -188,26 +206,27 @@ void signals__span(void *arg, const struct span *s)
 		const char *lv[] = { "grpc", s->rpc_service, s->rpc_method,
 				     s->rpc_status >= 0 ? utoa((unsigned int)s->rpc_status, code_buf,
 							       sizeof(code_buf)) : "",
-				     s->service };
+				     s->service, ID_VALUES(s) };
 
 		metrics__observe(g->m, s->kind == SPAN_SERVER ? g->fam_rpc_server : g->fam_rpc_client,
 				 lv, secs);
 	} else if (s->proto == SPAN_DB) {
 		const char *lv[] = { s->db_system, s->db_operation, s->db_collection, s->error_type,
-				     s->service };
+				     s->service, ID_VALUES(s) };
 
 		metrics__observe(g->m, s->kind == SPAN_SERVER ? g->fam_db_server : g->fam_db_client,
 				 lv, secs);
 	} else if (s->kind == SPAN_SERVER) {
 		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
 				     s->service, utoa(s->tuple.sport, port_buf, sizeof(port_buf)),
-				     s->error_type };
+				     s->error_type, ID_VALUES(s) };
 
 		metrics__observe(g->m, g->fam_server, lv, secs);
 	} else {
 		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
 				     s->service, peer_label(g, &s->tuple),
-				     utoa(s->tuple.dport, port_buf, sizeof(port_buf)), s->error_type };
+				     utoa(s->tuple.dport, port_buf, sizeof(port_buf)), s->error_type,
+				     ID_VALUES(s) };
 
 		metrics__observe(g->m, g->fam_client, lv, secs);
 	}

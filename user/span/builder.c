@@ -8,6 +8,7 @@
 #include "span/route.h"
 #include "span/semconv.h"
 #include "span/tracectx.h"
+#include "identity/identity.h"
 #include "util/proc.h"
 
 struct span_builder {
@@ -66,7 +67,8 @@ static void begin(struct span *s, const struct span_origin *o, enum span_proto p
 	s->tgid = o->tgid;
 	s->tid = o->tid;
 	memcpy(s->comm, o->comm, sizeof(s->comm));
-	s->service = proc__service(o->tgid, o->exe, o->comm);
+	s->ident = identity__get(o->tgid, o->exe, o->comm);
+	s->service = s->ident->service_name;
 	if (o->tuple)
 		s->tuple = *o->tuple;
 	s->tls = o->tls;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "identity/identity.h"
 #include "span/span.h"
 #include "span/tracectx.h"
 
@@ -70,6 +71,18 @@ static void span__ctx_json(const struct span *s, char *out, size_t n)
 		esc[log__json_escape(esc, sizeof(esc) - 1, opt[i].val, strnlen(opt[i].val, opt[i].max))] = 0;
 		len += (size_t)snprintf(out + len, n - len, ",\"%s\":\"%s\"", opt[i].key, esc);
 	}
+	/* the process's identity, by its resource attribute names (k8s.pod.name, ...) */
+	for (const char *a = s->ident ? s->ident->attrs : ""; *a && len < n;) {
+		const char *sep = strchr(a, IDENT_ATTR_SEP), *end = strchr(a, IDENT_ATTR_END);
+
+		if (!sep || !end || end < sep)
+			break;
+		esc[log__json_escape(esc, sizeof(esc) - 1, sep + 1, (size_t)(end - sep - 1))] = 0;
+		len += (size_t)snprintf(out + len, n - len, ",\"%.*s\":\"%s\"", (int)(sep - a), a, esc);
+		a = end + 1;
+	}
+	if (len > n)
+		out[n - 1] = 0;
 }
 
 /* Database spans: the db.* attributes in place of the HTTP fields. */

@@ -8,6 +8,8 @@
 
 #include "sonde.h"
 
+struct identity;
+
 enum span_kind { SPAN_SERVER = 1, SPAN_CLIENT = 2 };
 /* What the span describes: which group of fields below is meaningful. */
 enum span_proto { SPAN_HTTP = 0, SPAN_DB = 1, SPAN_RPC = 2 };
@@ -52,6 +54,9 @@ struct span {
 	uint32_t tgid, tid;
 	char comm[SONDE_COMM_LEN];
 	const char *service;
+	/* who the process is (identity__get; valid while the span is handled,
+	 * NULL when not known): namespace, pod, container, resource attributes */
+	const struct identity *ident;
 	struct sonde_tuple tuple;	/* local / remote as seen by this process */
 	char method[SPAN_METHOD_MAX];
 	char target[SPAN_TARGET_MAX];

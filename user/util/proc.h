@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROC_NAME_MAX 64
+#define PROC_NAME_MAX 128	/* = IDENT_NAME_MAX */
 
 /* The service-name rule, written once: override when set (returned as
  * given, never cut), else the basename of exe, else comm, else "unknown".
@@ -19,13 +19,11 @@
 const char *proc__service_name(const char *override, const char *exe, const char *comm,
 			       char *out, size_t n);
 
-/* Service name of tgid by proc__service_name, with exe (the executable's
- * basename as the kernel side read it when the connection was first seen;
- * NULL or "" when unknown) or else /proc/<tgid>/exe. Names given as exe are
- * remembered for later calls without one (the process may have exited by
- * then). The returned string lives in the cache until the next call that
- * evicts it; copy it if kept. */
+/* service.name of tgid: its identity's (identity__get; the executable
+ * basename by proc__service_name is the last resort), with exe the
+ * executable's basename as the kernel side read it (NULL or "" when
+ * unknown). The returned string lives in the identity cache until the next
+ * identity__ call; copy it if kept. */
 const char *proc__service(uint32_t tgid, const char *exe, const char *comm);
-void proc__set_override(const char *name);
 
 #endif
