@@ -49,6 +49,27 @@ enum sonde_syscall {
 	SONDE_SYS_RECVMSG = 7,
 	SONDE_SYS_SENDMSG = 8,
 	SONDE_SYS_SENDFILE = 9,	/* bytes counted, payload not captured (file data) */
+	/* Seen only by the socket-level tier (tp_btf/sock_*_length): bytes
+	 * counted, payload not captured. */
+	SONDE_SYS_SPLICE = 10,
+	SONDE_SYS_SENDMMSG = 11,
+	SONDE_SYS_RECVMMSG = 12,
+};
+
+/* Socket I/O whose payload sonde could not read, by why (index of the
+ * unseen map of sock.bpf.c; sonde_payload_unseen_*_total{via}). The bytes
+ * are counted, never guessed at. */
+enum sonde_unseen {
+	SONDE_UNSEEN_SENDFILE = 0,	/* sendfile(2): file data */
+	SONDE_UNSEEN_SPLICE = 1,	/* splice(2) */
+	SONDE_UNSEEN_MMSG = 2,		/* sendmmsg/recvmmsg: which message is not known */
+	SONDE_UNSEEN_NO_SYSCALL = 3,	/* io_uring, kernel threads, other syscalls: no user
+					 * buffer to read (socket tier only) */
+	SONDE_UNSEEN__MAX = 4,
+};
+struct sonde_unseen_count {
+	__u64 calls;
+	__u64 bytes;
 };
 
 /* Event flags */

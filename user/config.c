@@ -39,10 +39,14 @@ static const char usage[] =
 "                          distinct http_route values per service_name in each HTTP\n"
 "                          family; after them a service's new routes become\n"
 "                          \"/{overflow}\" (default 100, env SONDE_MAX_ROUTES_PER_SERVICE)\n"
-"  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
-"                          byte accounting): auto (fentry, else kprobe, else syscall\n"
-"                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
-"                          mode the kernel cannot attach is an error (default auto)\n"
+"  --attach-mode MODE      hooks with several implementations. auto: payload capture at\n"
+"                          the socket-level tracepoints sock_send_length/sock_recv_length\n"
+"                          (Linux 6.3+, no syscall tracepoint: other syscalls keep their\n"
+"                          speed), else at syscall tracepoints; tcp_sendmsg/tcp_recvmsg\n"
+"                          byte accounting by fentry, else kprobe, else the capture hooks.\n"
+"                          socket forces socket-level capture; fentry or kprobe force the\n"
+"                          byte hooks; tracepoint forces syscall tracepoints for both. A\n"
+"                          forced mode the kernel cannot attach is an error (default auto)\n"
 "  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
 "                          storage when the kernel allows it; else a hash),\n"
 "                          task, or hash (default auto)\n"
@@ -256,13 +260,15 @@ int config__parse(struct config *o, int argc, char **argv)
 			break;
 		case O_SECOND: o->allow_second_agent = true; break;
 		case O_ATTACH: {
-			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
+			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint",
+							     "socket" };
 			int i;
 
-			for (i = 0; i < 4 && strcmp(optarg, modes[i]) != 0; i++)
+			for (i = 0; i < 5 && strcmp(optarg, modes[i]) != 0; i++)
 				;
-			if (i == 4) {
-				fprintf(stderr, "sonde: --attach-mode takes auto, fentry, kprobe or tracepoint\n");
+			if (i == 5) {
+				fprintf(stderr, "sonde: --attach-mode takes auto, socket, fentry, kprobe or "
+						"tracepoint\n");
 				return -EINVAL;
 			}
 			o->attach_mode = (enum loader_attach_mode)i;

@@ -16,6 +16,7 @@ struct loader {
 	struct sched_bpf *sched;	/* optional.c; NULL when off or it could not load */
 	bool tcp_sendpage;		/* tcp_sendpage hooked too (kernels before 6.5) */
 	bool args_in_task;		/* syscall args in task storage (else the args hash) */
+	bool socket_tier;		/* payload capture at tp_btf/sock_*_length, no syscall hooks */
 	struct ring_set *rings;
 	uint32_t ring_bytes;		/* per CPU */
 	struct probe_info probes[MAX_PROBES];

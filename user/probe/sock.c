@@ -1,13 +1,16 @@
-/* User side of sock.bpf.c, the socket tracer: loads it (syscall arguments
- * in task storage, else a hash), creates its per-CPU rings, attaches every
- * syscall tracepoint, and owns its maps: the ones other objects share,
- * sockets older than the agent, the kernel connection table. */
+/* User side of sock.bpf.c, the socket tracer: picks the capture tier
+ * (socket-level tp_btf hooks where the kernel has them, else syscall
+ * tracepoints with their arguments in task storage or a hash), loads the
+ * programs of that tier only, creates the per-CPU rings, attaches each
+ * program, and owns its maps: the ones other objects share, sockets older
+ * than the agent, the kernel connection table. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "probe/loader_int.h"
@@ -17,10 +20,46 @@
 #include "sock.skel.h"
 #include "tcp.skel.h"
 
-/* Opens, configures and loads the socket tracer; args_in_task selects
- * task-local storage (else a hash) for per-thread syscall arguments. */
-static int sock__load(struct loader *l, const struct loader_opts *o, bool args_in_task)
+/* Whether the running kernel has the tracepoint tp as a BTF-enabled one
+ * (its btf_trace_<tp> typedef): sock_send_length and sock_recv_length
+ * came with Linux 6.3. */
+static bool kernel_has_tp_btf(const char *tp)
 {
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	char name[96];
+	bool found;
+
+	if (!vmlinux)
+		return false;
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+/* A program of the socket tier (tp_btf/sock_*_length, its lifecycle hook);
+ * the syscall tier is every tracepoint/syscalls/ program; the rest (process
+ * exit) runs in both. */
+static bool prog_is_socket_tier(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	return strncmp(sec, "tp_btf/sock_", 12) == 0 ||
+	       strcmp(sec, "tp_btf/inet_sock_set_state") == 0;
+}
+
+static bool prog_is_syscall_tier(const struct bpf_program *prog)
+{
+	return strncmp(bpf_program__section_name(prog), "tracepoint/syscalls/", 20) == 0;
+}
+
+/* Opens, configures and loads the socket tracer with the programs of one
+ * tier; args_in_task selects task-local storage (else a hash) for
+ * per-thread syscall arguments (syscall tier). */
+static int sock__load(struct loader *l, const struct loader_opts *o, bool socket_tier,
+		      bool args_in_task)
+{
+	struct bpf_program *prog;
 	int err;
 
 	sock_bpf__destroy(l->sock);
@@ -36,6 +75,10 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	l->sock->rodata->args_in_task = args_in_task;
 	l->sock->rodata->trace_ctx_on = !o->no_inject;
 	l->sock->rodata->tls_bind = o->tls;
+	l->sock->rodata->sock_tier = socket_tier;
+	bpf_object__for_each_program(prog, l->sock->obj)
+		bpf_program__set_autoload(prog, socket_tier ? !prog_is_syscall_tier(prog)
+							    : !prog_is_socket_tier(prog));
 	if (!o->tls)	/* unused, but referenced by the program: keep it tiny */
 		bpf_map__set_max_entries(l->sock->maps.ssl_calls, 1);
 	bpf_map__set_max_entries(l->sock->maps.rings, (uint32_t)l->ncpus);
@@ -43,8 +86,12 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	 * max_entries when a ring is stored, and libbpf 1.1 crashes resizing
 	 * an inner template (it has no owning object). */
 	/* The unused store still exists (the other branch references it): keep it tiny. */
-	if (args_in_task)
+	if (args_in_task || socket_tier)
 		bpf_map__set_max_entries(l->sock->maps.args, 1);
+	/* The socket tier reads a call's registers when it ends: a thread
+	 * blocked since before attach needs no seeding. */
+	if (socket_tier)
+		bpf_map__set_max_entries(l->sock->maps.preexisting, 1);
 	if (l->tcp) {
 		err = bpf_map__reuse_fd(l->sock->maps.tcp_bytes,
 					bpf_map__fd(l->tcp->maps.tcp_bytes));
@@ -55,28 +102,88 @@ static int sock__load(struct loader *l, const struct loader_opts *o, bool args_i
 	if (err)
 		return err;
 	l->args_in_task = args_in_task;
+	l->socket_tier = socket_tier;
 	return 0;
 }
 
-int sock__open(struct loader *l, const struct loader_opts *o)
+/* The syscall tier: syscall arguments in task storage, else in a hash. */
+static int sock__load_syscall_tier(struct loader *l, const struct loader_opts *o)
 {
-	struct bpf_program *prog;
 	int err;
 
 	loader__libbpf_clear();
-	err = sock__load(l, o, o->args_store != ARGS_HASH);
+	err = sock__load(l, o, false, o->args_store != ARGS_HASH);
 	if (err && o->args_store == ARGS_AUTO) {
 		/* Task storage is 5.11+ and not every kernel allows it here. */
 		log_info("task-local storage unavailable for syscall arguments; using a hash map",
 			 LS("error", strerror(-err)));
 		loader__libbpf_clear();
-		err = sock__load(l, o, false);
+		err = sock__load(l, o, false, false);
 	}
+	return err;
+}
+
+/* Picks and loads the capture tier. Auto (and fentry/kprobe, which force
+ * only the tcp_* byte hooks): the socket tier where the kernel has its
+ * tracepoints and it loads, else the syscall tier. --attach-mode=socket
+ * fails where the socket tier does not work; tracepoint forces the
+ * syscall tier. why: what ruled the socket tier out. */
+static int sock__load_tier(struct loader *l, const struct loader_opts *o, char *why, size_t n)
+{
+	bool want = o->attach_mode != ATTACH_TRACEPOINT;
+	int err;
+
+	why[0] = 0;
+	if (!want) {
+		snprintf(why, n, "forced by --attach-mode=tracepoint");
+	} else if (!kernel_has_tp_btf("sock_send_length") || !kernel_has_tp_btf("sock_recv_length")) {
+		snprintf(why, n, "kernel has no tp_btf/sock_send_length and sock_recv_length (Linux 6.3+)");
+	} else {
+		loader__libbpf_clear();
+		err = sock__load(l, o, true, false);
+		if (!err)
+			return 0;
+		snprintf(why, n, "socket tier load failed: %s", strerror(-err));
+		loader__libbpf_dump_at(o->attach_mode == ATTACH_SOCKET ? LOG_ERROR : LOG_WARN,
+				       "socket-level capture load failed");
+	}
+	if (o->attach_mode == ATTACH_SOCKET) {
+		log_error("--attach-mode=socket is not available on this kernel",
+			  LS("hook", "payload_capture") LS("error", why));
+		return -EOPNOTSUPP;
+	}
+	return sock__load_syscall_tier(l, o);
+}
+
+int sock__open(struct loader *l, const struct loader_opts *o)
+{
+	struct bpf_program *prog;
+	struct probe_info *tier;
+	char why[160];
+	int err;
+
+	err = sock__load_tier(l, o, why, sizeof(why));
+	if (err == -EOPNOTSUPP)
+		return err;
 	if (err) {
 		loader__libbpf_dump("socket tracer load failed");
 		log_error("cannot load socket tracer (verifier or permissions)",
 			  LS("error", strerror(-err)));
 		return err;
+	}
+	/* Without tcp.bpf.c, the capture hooks count TCP bytes (tcp.c said
+	 * "tracepoint"): in the socket tier those are tp_btf hooks. */
+	for (size_t i = 0; l->socket_tier && !l->tcp && i < l->nprobes; i++)
+		if (strncmp(l->probes[i].hook, "tcp_", 4) == 0 &&
+		    strcmp(l->probes[i].mode, "tracepoint") == 0)
+			snprintf(l->probes[i].mode, sizeof(l->probes[i].mode), "tp_btf");
+	/* The tier as one series: sonde_probe_info{hook="payload_capture",
+	 * mode="socket"|"syscall"}. */
+	tier = loader__probe_add(l, "payload_capture", true);
+	if (tier) {
+		snprintf(tier->mode, sizeof(tier->mode), "%s", l->socket_tier ? "socket" : "syscall");
+		snprintf(tier->detail, sizeof(tier->detail), "%s", why);
+		tier->attached = true;
 	}
 
 	/* Rings first: a program that runs before its CPU's ring exists would
@@ -92,14 +199,19 @@ int sock__open(struct loader *l, const struct loader_opts *o)
 	bpf_object__for_each_program(prog, l->sock->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		const char *tp = strrchr(sec, '/');
-		struct probe_info *p = loader__probe_add(l, tp ? tp + 1 : sec, true);
-		struct bpf_link *link = bpf_program__attach(prog);
+		const char *mode = prog_is_socket_tier(prog) ? "tp_btf" : "tracepoint";
+		struct probe_info *p;
+		struct bpf_link *link;
 
+		if (!bpf_program__autoload(prog))
+			continue;
+		p = loader__probe_add(l, tp ? tp + 1 : sec, true);
+		link = bpf_program__attach(prog);
 		if (!p)
 			continue;
 		if (!link) {
 			snprintf(p->detail, sizeof(p->detail), "attach failed: %s", strerror(errno));
-			log_error("hook not attached", LS("hook", p->hook) LS("mode", "tracepoint")
+			log_error("hook not attached", LS("hook", p->hook) LS("mode", mode)
 				  LS("error", p->detail));
 			continue;
 		}
@@ -108,11 +220,16 @@ int sock__open(struct loader *l, const struct loader_opts *o)
 			if (*l->sock->skeleton->progs[i].prog == prog)
 				*l->sock->skeleton->progs[i].link = link;
 		p->attached = true;
-		snprintf(p->mode, sizeof(p->mode), "tracepoint");
-		log_debug("hook attached", LS("hook", p->hook) LS("mode", "tracepoint"));
+		snprintf(p->mode, sizeof(p->mode), "%s", mode);
+		log_debug("hook attached", LS("hook", p->hook) LS("mode", mode));
 	}
 	log_info("socket tracer attached", LI("hooks", l->nprobes)
-		 LS("syscall_args", l->args_in_task ? "task_storage" : "hash")
+		 LS("capture_tier", l->socket_tier ? "socket" : "syscall")
+		 LS("capture_hooks", l->socket_tier ?
+			"tp_btf/sock_send_length,sock_recv_length (no syscall tracepoints)" :
+			"syscall tracepoints (every syscall on the host takes the slow path)")
+		 LS("socket_tier_unused_because", why)
+		 LS("syscall_args", l->socket_tier ? "registers" : l->args_in_task ? "task_storage" : "hash")
 		 LS("healthy", loader__healthy(l) ? "true" : "false")
 		 LI("capture_bytes", o->capture_bytes) LI("cpus", l->ncpus)
 		 LI("ring_bytes_per_cpu", l->ring_bytes));
@@ -121,9 +238,12 @@ int sock__open(struct loader *l, const struct loader_opts *o)
 
 void sock_probe__seed_preexisting(struct loader *l, const struct loader_opts *o)
 {
-	int n = seed__preexisting(bpf_map__fd(l->sock->maps.preexisting), o->self_tgid,
-				  o->filter_tgid, bpf_map__max_entries(l->sock->maps.preexisting));
+	int n;
 
+	if (l->socket_tier)	/* sees a call's registers when it ends: nothing to seed */
+		return;
+	n = seed__preexisting(bpf_map__fd(l->sock->maps.preexisting), o->self_tgid,
+			      o->filter_tgid, bpf_map__max_entries(l->sock->maps.preexisting));
 	if (n < 0) {
 		log_warn("cannot scan /proc for existing sockets", LS("error", strerror(-n)));
 		return;
@@ -136,7 +256,7 @@ void sock_probe__preexisting_tick(struct loader *l)
 {
 	uint64_t key;
 
-	if (l->sock->bss->preexisting_live &&
+	if (!l->socket_tier && l->sock->bss->preexisting_live &&
 	    bpf_map_get_next_key(bpf_map__fd(l->sock->maps.preexisting), NULL, &key) != 0)
 		l->sock->bss->preexisting_live = 0;
 }
@@ -148,7 +268,7 @@ int sock_probe__gc_args(struct loader *l)
 	char path[64];
 	struct stat st;
 
-	if (l->args_in_task)	/* freed with the task by the kernel */
+	if (l->args_in_task || l->socket_tier)	/* freed with the task, or none */
 		return 0;
 	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
 		key = next;
@@ -207,4 +327,25 @@ void sock_probe__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64
 		c.flags |= SONDE_CONN_IGNORED;
 		bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
 	}
+}
+
+int sock_probe__unseen(const struct loader *l, struct sonde_unseen_count out[SONDE_UNSEEN__MAX])
+{
+	struct sonde_unseen_count vals[l->ncpus];
+
+	for (uint32_t k = 0; k < SONDE_UNSEEN__MAX; k++) {
+		out[k].calls = out[k].bytes = 0;
+		if (bpf_map_lookup_elem(bpf_map__fd(l->sock->maps.unseen), &k, vals))
+			return -errno;
+		for (int i = 0; i < l->ncpus; i++) {
+			out[k].calls += vals[i].calls;
+			out[k].bytes += vals[i].bytes;
+		}
+	}
+	return 0;
+}
+
+bool sock_probe__socket_tier(const struct loader *l)
+{
+	return l->socket_tier;
 }

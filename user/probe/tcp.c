@@ -106,6 +106,7 @@ int tcp__probe(struct loader *l, const struct loader_opts *o)
 
 	switch (o->attach_mode) {
 	case ATTACH_AUTO:
+	case ATTACH_SOCKET:	/* forces the capture tier only (sock.c) */
 		if (tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f)) == 0)
 			mode = "fentry";
 		else if (tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k)) == 0)
@@ -144,9 +145,10 @@ int tcp__probe(struct loader *l, const struct loader_opts *o)
 		p->attached = true;
 		snprintf(p->detail, sizeof(p->detail), "%s%s%s", why_f,
 			 why_f[0] && why_k[0] ? "; " : "", why_k);
-		if (strcmp(mode, "tracepoint") == 0 && o->attach_mode == ATTACH_AUTO)
-			log_warn("fentry and kprobe unavailable; counting TCP bytes at syscall tracepoints "
-				 "(misses sendfile/splice/io_uring)",
+		if (strcmp(mode, "tracepoint") == 0 && o->attach_mode != ATTACH_TRACEPOINT)
+			log_warn("fentry and kprobe unavailable; counting TCP bytes at the payload capture "
+				 "hooks (socket tier: every socket call; syscall tier: misses "
+				 "sendfile/splice/io_uring)",
 				 LS("hook", p->hook) LS("mode", mode) LS("fentry", why_f)
 				 LS("kprobe", why_k));
 		else
