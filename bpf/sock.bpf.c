@@ -233,16 +233,23 @@ static __always_inline void unseen__add(__u32 why, long bytes)
 	}
 }
 
-/* The role a TCP socket was opened in (enum sonde_role), for the socket
- * tier, which sees no accept() or connect() return: set by
+/* What the socket tier keeps on a TCP socket (it sees no accept() or
+ * connect() return and no close(2)): the role it was opened in, set by
  * inet_sock_set_state at CLOSE → SYN_SENT (connect) and SYN_RECV →
- * ESTABLISHED (a passive open); read when the socket's first I/O creates
- * its conns entry. Freed with the socket. */
+ * ESTABLISHED (a passive open), read when its I/O creates a conns entry;
+ * and the conns key of its last I/O, so that its destruction ends that
+ * entry. Freed with the socket. */
+struct sk_info {
+	__u64 conn_key;		/* tgid << 32 | fd; valid when tracked */
+	__u8 role;		/* enum sonde_role */
+	__u8 tracked;
+	__u8 pad[6];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u8);
+	__type(value, struct sk_info);
 } sk_role SEC(".maps");
 
 static __always_inline __u64 id_key(__u32 tgid, int fd)
@@ -843,7 +850,8 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	struct task_struct *task;
 	struct sonde_args a = {};
 	struct pt_regs *regs;
-	__u8 *role, new_role = SONDE_ROLE_UNKNOWN;
+	struct sk_info *info;
+	__u8 new_role = SONDE_ROLE_UNKNOWN;
 	__u16 family;
 	int fd_arg;
 
@@ -876,9 +884,12 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	a.sk = (__u64)sk;
 	/* The call's end, not its entry: no hook sees the entry here. */
 	a.enter_ns = bpf_ktime_get_ns();
-	role = bpf_sk_storage_get(&sk_role, sk, 0, 0);
-	if (role)
-		new_role = *role;
+	info = bpf_sk_storage_get(&sk_role, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (info) {
+		new_role = info->role;
+		info->conn_key = id_key(id >> 32, a.fd);
+		info->tracked = 1;
+	}
 	if (tls_bind)
 		tls_bind_call(id, a.fd, sk, NULL, NULL, new_role);
 	return capture(id, a, ret, dir, new_role);
@@ -905,26 +916,26 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 /* Lifecycle for the socket tier. The role is learnt at the handshake; a
  * connection ends when close(2) of its last reference moves it out of
  * ESTABLISHED/CLOSE_WAIT (tcp_close runs inside that close(2), so the
- * saved registers name the fd). A socket already in CLOSE (reset by the
- * peer) makes no transition: its entry goes when the fd is reused or the
- * process exits, and a client hears of the reset from the failed read. */
+ * saved registers name the fd), or else when the socket is destroyed
+ * (sock_destroy below): one already in CLOSE (reset, or shut down and
+ * acknowledged before close(2)) makes no transition there. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
 {
 	struct task_struct *task;
 	struct sonde_conn *c;
+	struct sk_info *info;
 	struct pt_regs *regs;
 	__u64 id, key;
-	__u8 *role;
 	int fd;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (newstate == TCP_SYN_SENT || (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)) {
-		role = bpf_sk_storage_get(&sk_role, (struct sock *)sk, 0,
+		info = bpf_sk_storage_get(&sk_role, (struct sock *)sk, 0,
 					  BPF_SK_STORAGE_GET_F_CREATE);
-		if (role)
-			*role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+		if (info)
+			info->role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		return 0;
 	}
 	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
@@ -946,6 +957,28 @@ int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
 	if (!c || c->sk != (__u64)sk)
 		return 0;
 	close_event(c, id >> 32, fd);
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* The socket is freed: no fd refers to it any more. Ends the conns entry
+ * of its last I/O if close(2) did not (the daemon keys connections by
+ * (tgid, sk), and the address comes back for a new socket). */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock *sk)
+{
+	struct sk_info *info = bpf_sk_storage_get(&sk_role, sk, 0, 0);
+	struct sonde_conn *c;
+	__u64 key;
+
+	if (!info || !info->tracked)
+		return 0;
+	key = info->conn_key;
+	info->tracked = 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->sk != (__u64)sk)
+		return 0;
+	close_event(c, key >> 32, (int)key);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }

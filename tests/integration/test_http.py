@@ -181,7 +181,8 @@ def main():
             elif lab["hook"] == "payload_capture":  # the capture tier
                 check_eq((lab["mode"], v), ("socket" if SOCKET_TIER else "syscall", 1.0),
                          "capture tier in sonde_probe_info")
-            elif lab["hook"] in ("sock_send_length", "sock_recv_length", "inet_sock_set_state"):
+            elif lab["hook"] in ("sock_send_length", "sock_recv_length", "inet_sock_set_state",
+                                 "tcp_destroy_sock"):
                 check_eq((lab["mode"], v), ("tp_btf", 1.0), f"hook {lab['hook']}")
             else:
                 check(lab["mode"] in ("fentry", "kprobe", "tracepoint", "tp_btf") and v == 1.0,
@@ -196,7 +197,7 @@ def main():
         # syscall of every task on the host on the slow path.
         check_eq(sorted(h for h in hooks if "sys_enter" in h or "sys_exit" in h), [],
                  "socket tier: no syscall tracepoint attached")
-        check({"sock_send_length", "sock_recv_length", "inet_sock_set_state"} <= hooks,
+        check({"sock_send_length", "sock_recv_length", "inet_sock_set_state", "tcp_destroy_sock"} <= hooks,
               "socket-tier hooks")
         # What the kernel says the agent attached (perf-event links of its fds).
         perf = json.loads(subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True,

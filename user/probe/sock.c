@@ -45,7 +45,8 @@ static bool prog_is_socket_tier(const struct bpf_program *prog)
 	const char *sec = bpf_program__section_name(prog);
 
 	return strncmp(sec, "tp_btf/sock_", 12) == 0 ||
-	       strcmp(sec, "tp_btf/inet_sock_set_state") == 0;
+	       strcmp(sec, "tp_btf/inet_sock_set_state") == 0 ||
+	       strcmp(sec, "tp_btf/tcp_destroy_sock") == 0;
 }
 
 static bool prog_is_syscall_tier(const struct bpf_program *prog)
