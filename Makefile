@@ -77,7 +77,7 @@ test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/me
 	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
+.PHONY: all deps test unit unit-asan integration integration-syscall-tier guest bench run clean fuzz
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
@@ -165,6 +165,12 @@ integration: all
 	python3 tests/integration/test_pipeline.py
 	python3 tests/integration/test_one_agent.py
 	python3 tests/integration/test_lifecycle.py
+	python3 tests/integration/test_capture_tiers.py
+
+# The same suites with every agent forced to the syscall-tracepoint capture
+# tier (the default here is the socket tier on Linux 6.3+).
+integration-syscall-tier: all
+	SONDE_TEST_ATTACH_MODE=tracepoint $(MAKE) integration
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
@@ -198,6 +204,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) integration
+	$(MAKE) integration-syscall-tier
 	$(MAKE) guest
 
 bench: deps
