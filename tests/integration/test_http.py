@@ -181,8 +181,8 @@ def main():
             elif lab["hook"] == "payload_capture":  # the capture tier
                 check_eq((lab["mode"], v), ("socket" if SOCKET_TIER else "syscall", 1.0),
                          "capture tier in sonde_probe_info")
-            elif lab["hook"] in ("sock_send_length", "sock_recv_length", "inet_sock_set_state",
-                                 "tcp_destroy_sock"):
+            elif SOCKET_TIER and lab["hook"] in ("sock_send_length", "sock_recv_length",
+                                                 "inet_sock_set_state", "tcp_destroy_sock"):
                 check_eq((lab["mode"], v), ("tp_btf", 1.0), f"hook {lab['hook']}")
             else:
                 check(lab["mode"] in ("fentry", "kprobe", "tracepoint", "tp_btf") and v == 1.0,
