@@ -993,3 +993,42 @@ int BPF_PROG(sock_destroy, struct sock *sk)
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
+
+/* ---- fentry tier: kernels with BTF trampolines but without the socket
+ * tracepoints (5.17–6.2). Same work as the socket tier, at the TCP
+ * protocol's send and receive functions: they are reached through the
+ * socket's ops from net/socket.c, so never inlined into it, as
+ * sock_sendmsg/sock_recvmsg may be. Loaded only in that tier. ---- */
+
+/* tcp_sendmsg(sk, msg, size); tcp_recvmsg(sk, msg, len, [nonblock,] flags,
+ * addr_len): flags is the second-to-last argument either way (5.19 removed
+ * nonblock, lib/core_fixes.bpf.h). */
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(cap_tcp_sendmsg, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+}
+
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(cap_tcp_recvmsg, struct sock *sk)
+{
+	__u64 flags = 0, n = bpf_get_func_arg_cnt(ctx);
+
+	if (n >= 2)
+		bpf_get_func_arg(ctx, (__u32)(n - 2), &flags);
+	return sock_io(sk, core__fexit_int_ret(ctx), (int)flags, SONDE_DIR_INGRESS);
+}
+
+/* Sockets in inject.bpf.c's sockhash send through tcp_bpf_sendmsg. */
+SEC("fexit/tcp_bpf_sendmsg")
+int BPF_PROG(cap_tcp_bpf_sendmsg, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+}
+
+/* sendfile and splice to TCP before Linux 6.5 (see tcp.bpf.c). */
+SEC("fexit/tcp_sendpage")
+int BPF_PROG(cap_tcp_sendpage, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+}

@@ -128,11 +128,11 @@ static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
 	t->rodata->self_tgid = o->self_tgid;
 	t->rodata->filter_tgid = o->filter_tgid;
 	t->rodata->filter_port = o->filter_port;
-	/* The socket capture tier attaches no syscall tracepoint: accept() is
-	 * then seen as the passive open's handshake (tcpstate.bpf.c). */
-	t->rodata->accept_by_state = l->socket_tier;
-	bpf_program__set_autoload(t->progs.tcpstate_accept_exit, !l->socket_tier);
-	bpf_program__set_autoload(t->progs.tcpstate_accept4_exit, !l->socket_tier);
+	/* The socket and fentry capture tiers attach no syscall tracepoint:
+	 * accept() is then seen as the passive open's handshake. */
+	t->rodata->accept_by_state = loader__no_syscall_hooks(l);
+	bpf_program__set_autoload(t->progs.tcpstate_accept_exit, !loader__no_syscall_hooks(l));
+	bpf_program__set_autoload(t->progs.tcpstate_accept4_exit, !loader__no_syscall_hooks(l));
 	if (optional__load(l, "tcpstate", "TCP health tracer", t->skeleton))
 		tcpstate_bpf__destroy(t);
 	else

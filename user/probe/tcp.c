@@ -17,14 +17,7 @@ enum tcp_mode { TCP_FENTRY, TCP_KPROBE };
 /* Whether the running kernel has function fn (from its BTF). */
 static bool kernel_has_func(const char *fn)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool found;
-
-	if (!vmlinux)
-		return false;
-	found = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) > 0;
-	btf__free(vmlinux);
-	return found;
+	return loader__kernel_has(fn, BTF_KIND_FUNC);
 }
 
 /* Tries one variant of the tcp byte-accounting hooks. tcp_sendpage, the
