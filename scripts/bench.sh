@@ -3,8 +3,9 @@
 #
 # Three configurations, interleaved within one invocation, BENCH_ROUNDS times:
 #   none   no tracer running
-#   floor  build/sonde-floor: count-only BPF programs on the same syscall
-#          tracepoints as sonde (the cost of merely being attached there)
+#   floor  build/sonde-floor: count-only BPF programs on the syscall
+#          tracepoints sonde's syscall capture tier uses (the cost of merely
+#          being attached there; the default socket tier uses none of them)
 #   agent  build/sonde tracing every process, /metrics on a loopback port
 #   export the agent again, also exporting spans and metrics over OTLP/HTTP to a
 #          local sink (a small Python server that answers 200 and discards
@@ -43,6 +44,8 @@
 #                         (socket tier), agent --attach-mode tracepoint, floor,
 #                         interleaved; ratio to none (goal: agent <= 1.03); 0 = skip
 #   BENCH_DD_COUNT=1000000  bytes dd copies (2 syscalls each)
+#   BENCH_BPF_SECONDS=5   BPF ns per request per program (bpf_stats,
+#                         tests/bench/bpf_cost.py); 0 = skip
 #   BENCH_OTLP_SECONDS=4  OTLP span-encoding section (build/otlp-bench); 0 = skip
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
@@ -879,6 +882,17 @@ print("  goal: agent (%s, default tier) within 3 %% of none: ratio %.3f -> %s%s"
 print("  agent-syscall and floor attach syscall tracepoints: the tax the socket tier removes.")
 print("  The machine may be shared (load shown per config): a flagged row is not a measurement to trust alone.")
 PY
+fi
+
+# ---- BPF ns per request per program (kernel.bpf_stats_enabled) ----
+# tests/bench/bpf_cost.py: its own nginx + wrk, the agent in its default
+# tier, bpf_stats on for the run (restored after). BENCH_BPF_SECONDS=5;
+# 0 = skip.
+if ((${BENCH_BPF_SECONDS:-5} > 0)); then
+	echo
+	echo "BPF cost per request per program (tests/bench/bpf_cost.py, bpf_stats adds ~40 ns per call)"
+	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds 1 agent="$SONDE" ||
+		note "bpf_cost.py failed; BPF per-program figures missing"
 fi
 
 # ---- OTLP export: span encoding cost (build/otlp-bench, no network) ----
