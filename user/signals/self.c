@@ -81,7 +81,7 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	FAM(fam_unseen_calls, METRIC_COUNTER, "sonde_payload_unseen_calls_total",
 	    "Socket sends and receives whose bytes were counted but whose payload could not be "
 	    "read, by why: sendfile, splice, mmsg (sendmmsg/recvmmsg), no_syscall (io_uring, "
-	    "kernel threads, other syscalls; socket capture tier only).", L(l_via), NULL, 0, 0);
+	    "kernel threads, other syscalls; socket and fentry tiers only).", L(l_via), NULL, 0, 0);
 	FAM(fam_unseen_bytes, METRIC_COUNTER, "sonde_payload_unseen_bytes_total",
 	    "Bytes of the calls in sonde_payload_unseen_calls_total.", L(l_via), NULL, 0, 0);
 	FAM(fam_parse_err, METRIC_COUNTER, "sonde_parse_errors_total",
