@@ -23,8 +23,11 @@ ATTACH_MODE = os.environ.get("SONDE_TEST_ATTACH_MODE", "")
 def socket_tier_expected():
     """Whether agents started by Agent() capture at the socket-level hooks
     (tp_btf/sock_*_length: Linux 6.3+, not forced to syscall tracepoints)."""
-    if ATTACH_MODE == "tracepoint":
-        return False
+    return ATTACH_MODE != "tracepoint" and kernel_has_socket_tier()
+
+
+def kernel_has_socket_tier():
+    """Whether this kernel has the socket-level capture tracepoints."""
     try:
         out = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
                              capture_output=True, text=True, timeout=60).stdout
