@@ -19,7 +19,8 @@
 
 enum sonde_op {
 	SONDE_OP_DATA = 1,	/* payload seen on a tracked TCP socket */
-	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) */
+	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) (socket and
+				 * fentry tiers: or the socket destroyed) */
 	SONDE_OP_EXIT = 3,	/* every thread of a process has exited */
 	/* reserved for the uprobe feeds: */
 	SONDE_OP_DB_CALL = 4,	/* libpq/libmysqlclient call: SQL text (issue #4) */
@@ -99,7 +100,8 @@ struct sonde_tuple {
 
 struct sonde_data_event {
 	struct sonde_event_hdr hdr;
-	__u64 enter_ns;		/* syscall entry */
+	__u64 enter_ns;		/* syscall entry (socket and fentry tiers: when the
+				 * socket call returned; no hook sees the entry) */
 	__u64 sk;		/* struct sock *, identity of the connection */
 	__u32 tgid;
 	__u32 tid;
