@@ -101,7 +101,7 @@ test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/me
 test_routes_LIBS := $(IDENT_LIBS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all deps test unit unit-asan integration guest bench run clean fuzz image
+.PHONY: all deps test unit unit-asan integration integration-syscall-tier guest bench run clean fuzz image
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
 all: $(BUILD)/sonde $(BUILD)/sonde-floor
 
@@ -207,6 +207,16 @@ integration: all
 	python3 tests/integration/test_http2.py
 	python3 tests/integration/test_identity.py
 	python3 tests/integration/test_image.py
+	python3 tests/integration/test_capture_tiers.py
+
+# The suites whose results depend on how payload is captured, again with
+# every agent forced to the syscall-tracepoint tier (the default here is the
+# socket tier on Linux 6.3+). The others (host metrics, identity, OTLP
+# plumbing, alert rules) do not read captured bytes differently per tier.
+SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline http2 inject_first
+integration-syscall-tier: all
+	@set -e; for t in $(SYSCALL_TIER_SUITES); do \
+		SONDE_TEST_ATTACH_MODE=tracepoint python3 tests/integration/test_$$t.py; done
 
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
@@ -255,6 +265,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) integration
+	$(MAKE) integration-syscall-tier
 	$(MAKE) guest
 
 bench: deps

@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Socket tracer: per-syscall tracepoints on accept/connect/read/write/...
- * follow TCP sockets of every process and push payload heads to a ring. */
+/* Socket tracer: follows TCP sockets of every process and pushes payload
+ * heads to a ring. Two capture tiers share everything past the hook (the
+ * loader loads one set of programs, see user/probe/sock.c):
+ *  - socket tier (Linux 6.3+): tp_btf/sock_send_length and sock_recv_length
+ *    fire in sock_sendmsg/sock_recvmsg only, with the socket as argument;
+ *    the buffer comes from the syscall's saved user registers. Lifecycle
+ *    from inet_sock_set_state. No syscall tracepoint: other syscalls of
+ *    the host keep their fast path.
+ *  - syscall tier: sys_enter/sys_exit tracepoints of each I/O syscall,
+ *    accept, connect and close. Every syscall of every task then takes the
+ *    slow path (the tracepoint work flag is per task, set on all). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -18,6 +27,7 @@
 #include "lib/tcp_bytes.h"
 #include "lib/data_event.h"
 #include "lib/event_hdr.h"
+#include "lib/syscall_nr.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -29,6 +39,7 @@ const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
 const volatile __u64 wakeup_bytes = 512 * 1024;	/* wake the reader past this fill level */
 const volatile __u8 count_tcp_bytes = 1;	/* 0 when tcp.bpf.c counts bytes itself */
 const volatile __u8 tls_bind = 0;		/* 1 when tls.bpf.c runs: bind SSL calls to sockets */
+const volatile __u8 sock_tier = 0;		/* 1: the socket-tier programs are the ones loaded */
 
 /* Set by the daemon while the preexisting map may hold entries; lets the
  * common exit path skip the register lookup entirely afterwards. */
@@ -202,6 +213,45 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+/* Index: enum sonde_unseen; value: per-CPU calls and bytes of socket I/O
+ * whose payload could not be read. Read by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SONDE_UNSEEN__MAX);
+	__type(key, __u32);
+	__type(value, struct sonde_unseen_count);
+} unseen SEC(".maps");
+
+static __always_inline void unseen__add(__u32 why, long bytes)
+{
+	struct sonde_unseen_count *v = bpf_map_lookup_elem(&unseen, &why);
+
+	if (v) {
+		v->calls++;
+		if (bytes > 0)
+			v->bytes += bytes;
+	}
+}
+
+/* What the socket tier keeps on a TCP socket (it sees no accept() or
+ * connect() return and no close(2)): the role it was opened in, set by
+ * inet_sock_set_state at CLOSE → SYN_SENT (connect) and SYN_RECV →
+ * ESTABLISHED (a passive open), read when its I/O creates a conns entry;
+ * and the conns key of its last I/O, so that its destruction ends that
+ * entry. Freed with the socket. */
+struct sk_info {
+	__u64 conn_key;		/* tgid << 32 | fd; valid when tracked */
+	__u8 role;		/* enum sonde_role */
+	__u8 tracked;
+	__u8 pad[6];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sk_info);
+} sk_role SEC(".maps");
+
 static __always_inline __u64 id_key(__u32 tgid, int fd)
 {
 	return (__u64)tgid << 32 | (__u32)fd;
@@ -213,15 +263,17 @@ static __always_inline bool skip_tgid(__u32 tgid)
 }
 
 /* Looks up or (re)creates the tracked connection for (tgid, fd, sk). An entry
- * whose sk differs is a reused fd number: replaced. */
-static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
-						   struct file *f, bool is_tcp, __u8 role)
+ * whose sk differs is a reused fd number: replaced; so is any entry when
+ * replace is set (accept/connect returned that fd). role: of a new entry. */
+static __always_inline struct sonde_conn *conn_open(__u32 tgid, int fd, struct sock *sk,
+						    struct file *f, bool is_tcp, __u8 role,
+						    bool replace)
 {
 	__u64 key = id_key(tgid, fd);
 	struct sonde_conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct sonde_conn fresh = {};
 
-	if (c && c->sk == (__u64)sk && role == SONDE_ROLE_UNKNOWN)
+	if (c && c->sk == (__u64)sk && !replace)
 		return c;
 	fresh.sk = (__u64)sk;
 	fresh.file = (__u64)f;
@@ -243,20 +295,27 @@ static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct so
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* The syscall tier: a role (accept, connect) replaces the entry. */
+static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
+						   struct file *f, bool is_tcp, __u8 role)
+{
+	return conn_open(tgid, fd, sk, f, is_tcp, role, role != SONDE_ROLE_UNKNOWN);
+}
+
 /* ---- TLS: a syscall made inside SSL_read/SSL_write names the SSL's socket ---- */
 
 /* Records the socket in the thread's pending SSL call and marks the
  * connection TLS, so its ciphertext is not captured. Runs on every such
  * syscall: the mark comes back if the daemon overwrote the entry. */
 static __always_inline void tls_bind_call(__u64 id, int fd, struct sock *sk, struct file *f,
-					  struct sonde_conn *c)
+					  struct sonde_conn *c, __u8 new_role)
 {
 	struct ssl_call *sc = bpf_map_lookup_elem(&ssl_calls, &id);
 
 	if (!sc)
 		return;
 	if (!c || c->sk != (__u64)sk)
-		c = conn_get(id >> 32, fd, sk, f, true, SONDE_ROLE_UNKNOWN);
+		c = conn_open(id >> 32, fd, sk, f, true, new_role, false);
 	if (!c)
 		return;
 	sc->fd = fd;
@@ -290,7 +349,7 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c && c->file == (__u64)f) {
 		if (tls_bind)
-			tls_bind_call(id, fd, (struct sock *)c->sk, f, c);
+			tls_bind_call(id, fd, (struct sock *)c->sk, f, c, SONDE_ROLE_UNKNOWN);
 		if (c->flags & SONDE_CONN_IGNORED)
 			return 0;
 		sk = (struct sock *)c->sk;
@@ -299,7 +358,7 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 		if (!sk || !is_tcp)
 			return 0;
 		if (tls_bind)
-			tls_bind_call(id, fd, sk, f, NULL);
+			tls_bind_call(id, fd, sk, f, NULL, SONDE_ROLE_UNKNOWN);
 	}
 	a.enter_ns = bpf_ktime_get_ns();
 	a.buf = buf;
@@ -335,7 +394,11 @@ static __always_inline int payload_span(const struct sonde_args *a, __u64 *base,
 	*iov_next = 0;
 	switch (a->syscall) {
 	case SONDE_SYS_SENDFILE:
-		/* File contents: the parser only needs to know how many bytes went by. */
+	case SONDE_SYS_SPLICE:
+	case SONDE_SYS_SENDMMSG:
+	case SONDE_SYS_RECVMMSG:
+		/* File contents, or a message of a vector we cannot tell: the
+		 * parser only learns how many bytes went by. */
 		*base = 0;
 		*len = 0;
 		return 0;
@@ -473,31 +536,48 @@ static __always_inline void io_end(__u64 id, const struct sonde_args *a, long re
 	count(SONDE_CNT_EVENTS, 1);
 }
 
-static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
+/* Why the payload of a call of this kind cannot be read, or -1. */
+static __always_inline int unseen_reason(__u8 sys)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	switch (sys) {
+	case SONDE_SYS_SENDFILE: return SONDE_UNSEEN_SENDFILE;
+	case SONDE_SYS_SPLICE: return SONDE_UNSEEN_SPLICE;
+	case SONDE_SYS_SENDMMSG:
+	case SONDE_SYS_RECVMMSG: return SONDE_UNSEEN_MMSG;
+	default: return -1;
+	}
+}
+
+/* Everything after the hook, shared by both tiers: the call a (socket, fd,
+ * buffer) moved ret bytes (or failed); new_role is the role of a
+ * connection this call starts tracking. */
+static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8 dir,
+				   __u8 new_role)
+{
 	__u32 tgid = id >> 32, zero = 0;
 	__u64 cap;
-	struct sonde_args a = {};
 	struct sonde_conn *c;
 	struct scratch *s;
 	__u64 base = 0, span = 0, iov_next = 0, total;
 	long err;
+	int why;
 
-	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
-		return 0;
 	if (ret <= 0) {
 		io_end(id, &a, ret, dir);
 		return 0;
 	}
 
-	c = conn_get(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true,
-		     SONDE_ROLE_UNKNOWN);
+	c = conn_open(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true, new_role,
+		      false);
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return 0;
+	why = unseen_reason(a.syscall);
+	if (why >= 0)
+		unseen__add(why, ret);
 
-	/* Only when tcp.bpf.c could not attach (it sees sendfile too). */
-	if (count_tcp_bytes)
+	/* Only when tcp.bpf.c could not attach (it sees sendfile too); the
+	 * socket tier counts every TCP call before this. */
+	if (count_tcp_bytes && !sock_tier)
 		tcp_bytes__add(tgid, ret, dir == SONDE_DIR_EGRESS);
 	/* Ciphertext: tls.bpf.c reports the plaintext of this connection. */
 	if (c->flags & SONDE_CONN_TLS)
@@ -575,6 +655,16 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 	return 0;
 }
 
+static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sonde_args a = {};
+
+	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
+		return 0;
+	return capture(id, a, ret, dir, SONDE_ROLE_UNKNOWN);
+}
+
 #define ENTER_IO(name, sys)                                                      \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
 	int tp_enter_##name(struct trace_event_raw_sys_enter *ctx)               \
@@ -592,9 +682,20 @@ ENTER_IO(read, SONDE_SYS_READ)
 EXIT_IO(read, SONDE_DIR_INGRESS, SONDE_SYS_READ)
 ENTER_IO(readv, SONDE_SYS_READV)
 EXIT_IO(readv, SONDE_DIR_INGRESS, SONDE_SYS_READV)
-ENTER_IO(recvfrom, SONDE_SYS_RECVFROM)
+/* A MSG_PEEK receive is read again by the next one: not captured (nor
+ * counted), as in the socket tier. flags: recvfrom's 4th, recvmsg's 3rd. */
+#define SONDE_MSG_PEEK 0x2
+#define ENTER_RECV(name, sys, flags_arg)                                         \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+	int tp_enter_##name(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                        \
+		if (ctx->args[flags_arg] & SONDE_MSG_PEEK)                       \
+			return 0;                                                \
+		return enter_io((int)ctx->args[0], ctx->args[1], sys);           \
+	}
+ENTER_RECV(recvfrom, SONDE_SYS_RECVFROM, 3)
 EXIT_IO(recvfrom, SONDE_DIR_INGRESS, SONDE_SYS_RECVFROM)
-ENTER_IO(recvmsg, SONDE_SYS_RECVMSG)
+ENTER_RECV(recvmsg, SONDE_SYS_RECVMSG, 2)
 EXIT_IO(recvmsg, SONDE_DIR_INGRESS, SONDE_SYS_RECVMSG)
 ENTER_IO(write, SONDE_SYS_WRITE)
 EXIT_IO(write, SONDE_DIR_EGRESS, SONDE_SYS_WRITE)
@@ -675,6 +776,31 @@ int tp_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* Tells the daemon the connection c of (tgid, fd) is over; its entry is
+ * deleted by the caller. */
+static __always_inline void close_event(struct sonde_conn *c, __u32 tgid, int fd)
+{
+	struct sonde_close_event *ev;
+	void *ring;
+
+	if (c->flags & SONDE_CONN_IGNORED)
+		return;
+	ring = cpu_ring();
+	ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
+	if (!ev) {
+		count(SONDE_CNT_RING_DROPS, 1);
+		lost_tgid__mark(tgid);
+		return;
+	}
+	event_hdr__set(&ev->hdr, SONDE_OP_CLOSE, 0, sizeof(*ev));
+	data_event__mark(&ev->hdr, c);	/* the entry goes with the close */
+	ev->sk = c->sk;
+	ev->tgid = tgid;
+	ev->fd = fd;
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	count(SONDE_CNT_EVENTS, 1);
+}
+
 /* close(2) of a tracked socket. The connection ends only when this was the
  * last open reference to the file: a socket dup()ed onto stdin and stdout
  * (inetd-style servers) or shared with a forked child lives on. */
@@ -685,7 +811,6 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u32 tgid = id >> 32;
 	int fd = (int)ctx->args[0];
 	__u64 key = id_key(tgid, fd);
-	struct sonde_close_event *ev;
 	struct sonde_conn *c;
 	struct file *f;
 
@@ -697,23 +822,8 @@ int tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!c)
 		return 0;
 	f = fd_sock__file(fd);
-	if (!(c->flags & SONDE_CONN_IGNORED) && (!f || core__file_refs(f) <= 1)) {
-		void *ring = cpu_ring();
-
-		ev = ring ? bpf_ringbuf_reserve(ring, sizeof(*ev), 0) : NULL;
-		if (ev) {
-			event_hdr__set(&ev->hdr, SONDE_OP_CLOSE, 0, sizeof(*ev));
-			data_event__mark(&ev->hdr, c);	/* the entry goes below */
-			ev->sk = c->sk;
-			ev->tgid = tgid;
-			ev->fd = fd;
-			bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
-			count(SONDE_CNT_EVENTS, 1);
-		} else {
-			count(SONDE_CNT_RING_DROPS, 1);
-			lost_tgid__mark(tgid);
-		}
-	}
+	if (!f || core__file_refs(f) <= 1)
+		close_event(c, tgid, fd);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
@@ -747,4 +857,221 @@ int BPF_PROG(tp_process_exit, struct task_struct *p)
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 	count(SONDE_CNT_EVENTS, 1);
 	return 0;
+}
+
+/* ---- socket tier (Linux 6.3+): no syscall tracepoint at all ---- */
+
+#define IPPROTO_TCP 6
+#define MSG_PEEK 0x2
+#define MSG_ERRQUEUE 0x2000
+
+/* The kind of the syscall numbered nr for a socket call in direction dir,
+ * and which of its arguments is the socket's fd; 0 when sonde cannot find
+ * the buffer from its arguments (another syscall: io_uring_enter, ...). */
+static __always_inline __u8 sock_tier__syscall(long nr, __u8 dir, int *fd_arg)
+{
+	*fd_arg = 0;
+	if (dir == SONDE_DIR_EGRESS) {
+		switch (nr) {
+		case SONDE_NR_WRITE: return SONDE_SYS_WRITE;
+		case SONDE_NR_WRITEV: return SONDE_SYS_WRITEV;
+		case SONDE_NR_SENDTO: return SONDE_SYS_SENDTO;
+		case SONDE_NR_SENDMSG: return SONDE_SYS_SENDMSG;
+		case SONDE_NR_SENDMMSG: return SONDE_SYS_SENDMMSG;
+		case SONDE_NR_SENDFILE: return SONDE_SYS_SENDFILE;	/* out_fd */
+		case SONDE_NR_SPLICE: *fd_arg = 2; return SONDE_SYS_SPLICE;	/* fd_out */
+		}
+		return 0;
+	}
+	switch (nr) {
+	case SONDE_NR_READ: return SONDE_SYS_READ;
+	case SONDE_NR_READV: return SONDE_SYS_READV;
+	case SONDE_NR_RECVFROM: return SONDE_SYS_RECVFROM;
+	case SONDE_NR_RECVMSG: return SONDE_SYS_RECVMSG;
+	case SONDE_NR_RECVMMSG: return SONDE_SYS_RECVMMSG;
+	case SONDE_NR_SENDFILE: *fd_arg = 1; return SONDE_SYS_SENDFILE;	/* in_fd */
+	case SONDE_NR_SPLICE: return SONDE_SYS_SPLICE;			/* fd_in */
+	}
+	return 0;
+}
+
+/* A socket call returned ret (bytes, or -errno). The hook runs after the
+ * protocol's sendmsg/recvmsg, so a received payload is already in the
+ * caller's buffer. */
+static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task;
+	struct sonde_args a = {};
+	struct pt_regs *regs;
+	struct sk_info *info;
+	__u8 new_role = SONDE_ROLE_UNKNOWN;
+	__u16 family;
+	int fd_arg;
+
+	if (!sk || skip_tgid(id >> 32))
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SONDE_SOCK_STREAM ||
+	    (family != SONDE_AF_INET && family != SONDE_AF_INET6))
+		return 0;
+	/* A peek is read again; the error queue holds no stream bytes. */
+	if (dir == SONDE_DIR_INGRESS && (flags & (MSG_PEEK | MSG_ERRQUEUE)))
+		return 0;
+	if (count_tcp_bytes && ret > 0)
+		tcp_bytes__add(id >> 32, ret, dir == SONDE_DIR_EGRESS);
+	task = bpf_get_current_task_btf();
+	/* Kernel threads and io_uring workers have no syscall of their own. */
+	if (task->flags & (SONDE_PF_KTHREAD | SONDE_PF_IO_WORKER))
+		goto unseen;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	a.syscall = sock_tier__syscall(syscall_nr__of(regs), dir, &fd_arg);
+	if (!a.syscall)
+		goto unseen;
+	if (fd_arg == 0)
+		a.fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	else if (fd_arg == 1)
+		a.fd = (int)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	else
+		a.fd = (int)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a.buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	a.sk = (__u64)sk;
+	/* The call's end, not its entry: no hook sees the entry here. */
+	a.enter_ns = bpf_ktime_get_ns();
+	info = bpf_sk_storage_get(&sk_role, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (info) {
+		new_role = info->role;
+		info->conn_key = id_key(id >> 32, a.fd);
+		info->tracked = 1;
+	}
+	if (tls_bind)
+		tls_bind_call(id, a.fd, sk, NULL, NULL, new_role);
+	return capture(id, a, ret, dir, new_role);
+unseen:
+	/* io_uring, a kernel socket user, or a syscall whose buffer is not
+	 * in its arguments: bytes counted, nothing guessed. */
+	if (ret > 0)
+		unseen__add(SONDE_UNSEEN_NO_SYSCALL, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
+{
+	return sock_io(sk, ret, flags, SONDE_DIR_EGRESS);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
+{
+	return sock_io(sk, ret, flags, SONDE_DIR_INGRESS);
+}
+
+/* Lifecycle for the socket tier. The role is learnt at the handshake; a
+ * connection ends when close(2) of its last reference moves it out of
+ * ESTABLISHED/CLOSE_WAIT (tcp_close runs inside that close(2), so the
+ * saved registers name the fd), or else when the socket is destroyed
+ * (sock_destroy below): one already in CLOSE (reset, or shut down and
+ * acknowledged before close(2)) makes no transition there. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct task_struct *task;
+	struct sonde_conn *c;
+	struct sk_info *info;
+	struct pt_regs *regs;
+	__u64 id, key;
+	int fd;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_SYN_SENT || (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)) {
+		info = bpf_sk_storage_get(&sk_role, (struct sock *)sk, 0,
+					  BPF_SK_STORAGE_GET_F_CREATE);
+		if (info)
+			info->role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+		return 0;
+	}
+	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (task->flags & SONDE_PF_KTHREAD)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (syscall_nr__of(regs) != SONDE_NR_CLOSE)
+		return 0;
+	/* Softirq work may run on top of another task's close(2): the
+	 * socket must be the one that task's fd is tracked with. */
+	id = bpf_get_current_pid_tgid();
+	if (skip_tgid(id >> 32))
+		return 0;
+	fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	key = id_key(id >> 32, fd);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->sk != (__u64)sk)
+		return 0;
+	close_event(c, id >> 32, fd);
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* The socket is freed: no fd refers to it any more. Ends the conns entry
+ * of its last I/O if close(2) did not (the daemon keys connections by
+ * (tgid, sk), and the address comes back for a new socket). */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock *sk)
+{
+	struct sk_info *info = bpf_sk_storage_get(&sk_role, sk, 0, 0);
+	struct sonde_conn *c;
+	__u64 key;
+
+	if (!info || !info->tracked)
+		return 0;
+	key = info->conn_key;
+	info->tracked = 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->sk != (__u64)sk)
+		return 0;
+	close_event(c, key >> 32, (int)key);
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* ---- fentry tier: kernels with BTF trampolines but without the socket
+ * tracepoints (5.17–6.2). Same work as the socket tier, at the TCP
+ * protocol's send and receive functions: they are reached through the
+ * socket's ops from net/socket.c, so never inlined into it, as
+ * sock_sendmsg/sock_recvmsg may be. Loaded only in that tier. ---- */
+
+/* tcp_sendmsg(sk, msg, size); tcp_recvmsg(sk, msg, len, [nonblock,] flags,
+ * addr_len): flags is the second-to-last argument either way (5.19 removed
+ * nonblock, lib/core_fixes.bpf.h). */
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(cap_tcp_sendmsg, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+}
+
+SEC("fexit/tcp_recvmsg")
+int BPF_PROG(cap_tcp_recvmsg, struct sock *sk)
+{
+	__u64 flags = 0, n = bpf_get_func_arg_cnt(ctx);
+
+	if (n >= 2)
+		bpf_get_func_arg(ctx, (__u32)(n - 2), &flags);
+	return sock_io(sk, core__fexit_int_ret(ctx), (int)flags, SONDE_DIR_INGRESS);
+}
+
+/* Sockets in inject.bpf.c's sockhash send through tcp_bpf_sendmsg. */
+SEC("fexit/tcp_bpf_sendmsg")
+int BPF_PROG(cap_tcp_bpf_sendmsg, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+}
+
+/* sendfile and splice to TCP before Linux 6.5 (see tcp.bpf.c). */
+SEC("fexit/tcp_sendpage")
+int BPF_PROG(cap_tcp_sendpage, struct sock *sk)
+{
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
 }

@@ -15,6 +15,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Tunables, set by the loader before load. */
+const volatile __u8 accept_by_state = 0;	/* 1: no accept() hooks (socket capture tier):
+						 * passive opens are counted at SYN_RECV →
+						 * ESTABLISHED for the listener's owner */
 const volatile __u32 self_tgid = 0;	/* the agent's sockets are marked ignored */
 const volatile __u32 filter_tgid = 0;	/* 0 = every process */
 const volatile __u16 filter_port = 0;	/* 0 = every port; else local or remote port */
@@ -71,6 +74,34 @@ struct {
 	__type(key, __u32);
 	__type(value, struct just_closed);
 } just_closed SEC(".maps");
+
+/* Listening sockets by (network namespace, port), for passive opens seen
+ * without accept(): a connection completing its handshake in softirq
+ * context names no process, but its local port is its listener's.
+ * key: struct listener_key; value: the listener's struct sock *. Inserted
+ * at CLOSE → LISTEN (inside listen()), deleted at LISTEN → CLOSE. With
+ * SO_REUSEPORT the last listener of a port is the one named. LRU: a
+ * listener freed unseen ages out. */
+struct listener_key {
+	__u32 netns;
+	__u16 port;
+	__u16 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listener_key);
+	__type(value, __u64);
+} listeners SEC(".maps");
+
+static __always_inline struct listener_key listener_key_of(const struct sock *sk)
+{
+	struct listener_key k = {};
+
+	k.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	k.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	return k;
+}
 
 /* All zeroes: the initial value of a tcp_stats entry (never written). */
 const struct sonde_tcp_stats zero_stats = {};
@@ -175,6 +206,42 @@ static __always_inline void listener_drops(struct sock *lsk, struct sonde_sk_own
 	o->drops_seen = drops;
 }
 
+/* A passive open completed its handshake (socket capture tier: no accept()
+ * hook). The connection belongs to its listener's owner; counted as
+ * accepted now, and the listener's drops are looked at, as accept() does
+ * in the syscall tier. */
+static __always_inline void passive_open(struct sock *sk)
+{
+	struct listener_key lk = listener_key_of(sk);
+	struct sonde_sk_owner o = {}, *lo, *co;
+	struct sonde_tcp_stats *st;
+	__u64 *lsk, key = (__u64)sk;
+
+	lsk = bpf_map_lookup_elem(&listeners, &lk);
+	lo = lsk ? owner_of((void *)*lsk) : NULL;
+	if (!lo) {
+		st = stats_of(NULL);
+		if (st)
+			__sync_fetch_and_add(&st->accepts, 1);
+		return;
+	}
+	o.tgid = lo->tgid;
+	o.role = SONDE_ROLE_SERVER;
+	if (skip_tgid(o.tgid) || !port_selected(sk))
+		o.flags |= SONDE_OWNER_IGNORED;
+	__builtin_memcpy(o.exe, lo->exe, sizeof(o.exe));
+	if (bpf_map_update_elem(&sk_owner, &key, &o, BPF_ANY))
+		return;
+	co = bpf_map_lookup_elem(&sk_owner, &key);
+	st = stats_of(co);
+	if (co && st) {
+		__sync_fetch_and_add(&st->accepts, 1);
+		__sync_fetch_and_add(&st->open_delta, 1);
+		co->flags |= SONDE_OWNER_OPEN;
+	}
+	listener_drops((struct sock *)*lsk, lo);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcpstate_set_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -194,7 +261,15 @@ int BPF_PROG(tcpstate_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	}
 	if (newstate == TCP_LISTEN) {		/* in listen() */
+		struct listener_key lk = listener_key_of(sk);
+
 		owner_set(sk, ROLE_LISTENER);
+		if (accept_by_state)
+			bpf_map_update_elem(&listeners, &lk, &key, BPF_ANY);
+		return 0;
+	}
+	if (accept_by_state && oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		passive_open(sk);
 		return 0;
 	}
 	if (oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED) {
@@ -230,6 +305,13 @@ int BPF_PROG(tcpstate_set_state, struct sock *sk, int oldstate, int newstate)
 		}
 	} else if (oldstate == TCP_LISTEN) {
 		listener_drops(sk, o);
+		if (accept_by_state) {
+			struct listener_key lk = listener_key_of(sk);
+			__u64 *cur = bpf_map_lookup_elem(&listeners, &lk);
+
+			if (cur && *cur == key)
+				bpf_map_delete_elem(&listeners, &lk);
+		}
 	} else if (oldstate != TCP_SYN_RECV && oldstate != TCP_NEW_SYN_RECV &&
 		   oldstate != TCP_CLOSE) {
 		/* A connection that was established ends: one smoothed RTT

@@ -19,7 +19,8 @@
 
 enum sonde_op {
 	SONDE_OP_DATA = 1,	/* payload seen on a tracked TCP socket */
-	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) */
+	SONDE_OP_CLOSE = 2,	/* last fd of a tracked socket closed by close(2) (socket and
+				 * fentry tiers: or the socket destroyed) */
 	SONDE_OP_EXIT = 3,	/* every thread of a process has exited */
 	/* reserved for the uprobe feeds: */
 	SONDE_OP_DB_CALL = 4,	/* libpq/libmysqlclient call: SQL text (issue #4) */
@@ -49,6 +50,27 @@ enum sonde_syscall {
 	SONDE_SYS_RECVMSG = 7,
 	SONDE_SYS_SENDMSG = 8,
 	SONDE_SYS_SENDFILE = 9,	/* bytes counted, payload not captured (file data) */
+	/* Seen only by the socket-level tier (tp_btf/sock_*_length): bytes
+	 * counted, payload not captured. */
+	SONDE_SYS_SPLICE = 10,
+	SONDE_SYS_SENDMMSG = 11,
+	SONDE_SYS_RECVMMSG = 12,
+};
+
+/* Socket I/O whose payload sonde could not read, by why (index of the
+ * unseen map of sock.bpf.c; sonde_payload_unseen_*_total{via}). The bytes
+ * are counted, never guessed at. */
+enum sonde_unseen {
+	SONDE_UNSEEN_SENDFILE = 0,	/* sendfile(2): file data */
+	SONDE_UNSEEN_SPLICE = 1,	/* splice(2) */
+	SONDE_UNSEEN_MMSG = 2,		/* sendmmsg/recvmmsg: which message is not known */
+	SONDE_UNSEEN_NO_SYSCALL = 3,	/* io_uring, kernel threads, other syscalls: no user
+					 * buffer to read (socket tier only) */
+	SONDE_UNSEEN__MAX = 4,
+};
+struct sonde_unseen_count {
+	__u64 calls;
+	__u64 bytes;
 };
 
 /* Event flags */
@@ -78,7 +100,8 @@ struct sonde_tuple {
 
 struct sonde_data_event {
 	struct sonde_event_hdr hdr;
-	__u64 enter_ns;		/* syscall entry */
+	__u64 enter_ns;		/* syscall entry (socket and fentry tiers: when the
+				 * socket call returned; no hook sees the entry) */
 	__u64 sk;		/* struct sock *, identity of the connection */
 	__u32 tgid;
 	__u32 tid;

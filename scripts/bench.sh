@@ -3,8 +3,9 @@
 #
 # Three configurations, interleaved within one invocation, BENCH_ROUNDS times:
 #   none   no tracer running
-#   floor  build/sonde-floor: count-only BPF programs on the same syscall
-#          tracepoints as sonde (the cost of merely being attached there)
+#   floor  build/sonde-floor: count-only BPF programs on the syscall
+#          tracepoints sonde's syscall capture tier uses (the cost of merely
+#          being attached there; the default socket tier uses none of them)
 #   agent  build/sonde tracing every process, /metrics on a loopback port
 #   export the agent again, also exporting spans and metrics over OTLP/HTTP to a
 #          local sink (a small Python server that answers 200 and discards
@@ -39,6 +40,12 @@
 #                         other sonde/sonde-floor process runs (e.g. concurrent
 #                         tests) and the CPUs are < 10% busy. Noisy runs are
 #                         flagged in the table either way
+#   BENCH_DD_ROUNDS=5     unrelated-syscall tax section: dd bs=1 under none, agent
+#                         (socket tier), agent --attach-mode tracepoint, floor,
+#                         interleaved; ratio to none (goal: agent <= 1.03); 0 = skip
+#   BENCH_DD_COUNT=1000000  bytes dd copies (2 syscalls each)
+#   BENCH_BPF_SECONDS=5   BPF ns per request per program (bpf_stats,
+#                         tests/bench/bpf_cost.py); 0 = skip
 #   BENCH_OTLP_SECONDS=4  OTLP span-encoding section (build/otlp-bench); 0 = skip
 #   BENCH_H2_SECONDS=10   HTTP/2 section: h2load against nginx (http2, cleartext),
 #                         none vs agent interleaved for BENCH_H2_ROUNDS (default
@@ -779,6 +786,117 @@ print("  agent RSS <= %.0f MiB                             %6.1f MiB   %s"
 print()
 print("Total time %s s" % elapsed)
 PY
+
+# ---- unrelated-syscall tax: dd, which touches no socket ----
+# Enabling any syscalls:* tracepoint puts every syscall of every task on the
+# slow path; the socket capture tier attaches none. dd if=/dev/zero
+# of=/dev/null bs=1 makes 2 syscalls per byte. Configurations, interleaved in
+# each round: none; agent (default: socket tier where the kernel has it);
+# agent-syscall (--attach-mode tracepoint: the syscall tier); floor
+# (sonde-floor, count-only programs on the syscall tracepoints). Figure: dd's
+# CPU time (user+sys) per syscall, as a ratio to none in the same round;
+# goal: agent within 3 % of none. BENCH_DD_ROUNDS=5 (0 = skip),
+# BENCH_DD_COUNT=1000000. nginx is stopped; dd is pinned to the last CPU
+# when BENCH_PIN=1.
+DD_ROUNDS=${BENCH_DD_ROUNDS:-5}
+DD_COUNT=${BENCH_DD_COUNT:-1000000}
+if ((DD_ROUNDS > 0)); then
+	echo
+	: >"$WORK/dd.tsv"
+	dd_pin=()
+	((PIN == 1 && NCPU >= 2)) && dd_pin=(taskset -c $((NCPU - 1)))
+	dd_run() { # CONFIG ROUND: one dd run under CONFIG, appended to dd.tsv
+		local cfg=$1 r=$2 aport t
+		TRACER_PID=""
+		case $cfg in
+		agent | agent-syscall)
+			aport=$(free_port)
+			if [ "$cfg" = agent ]; then
+				"$SONDE" --listen "127.0.0.1:$aport" >"$WORK/dd-$cfg.out" 2>"$WORK/dd-$cfg.log" &
+			else
+				"$SONDE" --listen "127.0.0.1:$aport" --attach-mode tracepoint \
+					>"$WORK/dd-$cfg.out" 2>"$WORK/dd-$cfg.log" &
+			fi
+			TRACER_PID=$!
+			wait_agent_healthy "$TRACER_PID" "$aport" "$WORK/dd-$cfg.log"
+			;;
+		floor)
+			"$FLOOR" >"$WORK/dd-floor.out" 2>"$WORK/dd-floor.log" &
+			TRACER_PID=$!
+			wait_floor_attached "$TRACER_PID" "$WORK/dd-floor.log"
+			;;
+		esac
+		wait_quiet
+		# dd's own CPU time (children's user+sys), so time spent waiting
+		# for a CPU on this shared box does not count; wall time kept too.
+		t=$(python3 -c '
+import resource, subprocess, sys, time
+w0 = time.monotonic()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+w = time.monotonic() - w0
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.6f\t%.6f" % (r.ru_utime + r.ru_stime, w))' "${dd_pin[@]}" dd if=/dev/zero of=/dev/null bs=1 count="$DD_COUNT")
+		printf '%s\t%s\t%s\t%s\n' "$r" "$cfg" "$t" "$(cut -d' ' -f1 /proc/loadavg)" >>"$WORK/dd.tsv"
+		if [ -n "$TRACER_PID" ]; then
+			stop_pid "$TRACER_PID" "$cfg" || true
+			TRACER_PID=""
+		fi
+	}
+	for ((r = 1; r <= DD_ROUNDS; r++)); do
+		for cfg in none agent agent-syscall floor; do
+			dd_run "$cfg" "$r"
+		done
+	done
+	python3 - "$WORK/dd.tsv" "$DD_COUNT" "$SONDE" <<'PY'
+import statistics, sys
+
+path, count, sonde = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = {}
+for line in open(path):
+    r, cfg, cpu, wall, load = line.split("\t")
+    runs.setdefault(cfg, {})[int(r)] = (float(cpu) * 1e9 / (2 * count), float(wall) * 1e9 / (2 * count), float(load))
+none = runs["none"]
+print("Unrelated-syscall tax: dd if=/dev/zero of=/dev/null bs=1 count=%d (%d syscalls), %d interleaved rounds"
+      % (count, 2 * count, len(none)))
+print("  figure: dd's CPU (user+sys) per syscall; ratio = config / none of the same round")
+print("  %-14s %16s %22s %22s %s" % ("config", "ns/syscall p50", "ratio p50 [min-max]", "wall ns/syscall p50", "noise"))
+noisy_any = False
+for cfg in ("none", "agent", "agent-syscall", "floor"):
+    if cfg not in runs:
+        continue
+    rs = runs[cfg]
+    ns = sorted(v[0] for v in rs.values())
+    ratios = sorted(rs[r][0] / none[r][0] for r in rs if r in none and none[r][0] > 0)
+    spread = (ns[-1] - ns[0]) / statistics.median(ns) if len(ns) > 1 else 0.0
+    load = max(v[2] for v in rs.values())
+    noise = []
+    if spread > 0.10:
+        noise.append("spread %.0f%%" % (spread * 100))
+    if load > 1.0:
+        noise.append("load %.1f" % load)
+    noisy_any = noisy_any or bool(noise)
+    print("  %-14s %16.1f %10.3f [%.3f-%.3f] %22.1f %s" % (
+        cfg, statistics.median(ns), statistics.median(ratios), ratios[0], ratios[-1],
+        statistics.median(v[1] for v in rs.values()), "NOISY (" + ", ".join(noise) + ")" if noise else "ok"))
+agent = statistics.median(runs["agent"][r][0] / none[r][0] for r in runs["agent"] if r in none)
+verdict = "met" if agent <= 1.03 else "MISSED"
+print("  goal: agent (%s, default tier) within 3 %% of none: ratio %.3f -> %s%s" % (
+    sonde, agent, verdict, " (noisy: read with care)" if noisy_any else ""))
+print("  agent-syscall and floor attach syscall tracepoints: the tax the socket tier removes.")
+print("  The machine may be shared (load shown per config): a flagged row is not a measurement to trust alone.")
+PY
+fi
+
+# ---- BPF ns per request per program (kernel.bpf_stats_enabled) ----
+# tests/bench/bpf_cost.py: its own nginx + wrk, the agent in its default
+# tier, bpf_stats on for the run (restored after). BENCH_BPF_SECONDS=5;
+# 0 = skip.
+if ((${BENCH_BPF_SECONDS:-5} > 0)); then
+	echo
+	echo "BPF cost per request per program (tests/bench/bpf_cost.py, bpf_stats adds ~40 ns per call)"
+	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds 1 agent="$SONDE" ||
+		note "bpf_cost.py failed; BPF per-program figures missing"
+fi
 
 # ---- HTTP/2: h2load against nginx (http2 on a cleartext port) ----
 # none vs agent, interleaved per round: h2load (1 thread, 4 connections, 10

@@ -332,12 +332,29 @@ for m in "${MODES[@]}"; do
 			check "$m: 'hook attached' log mode for $h" "$got" "$want_log"
 		fi
 	done
+	# Capture tier: 6.1 has no socket tracepoints (6.3+), so auto and fentry
+	# capture at fexit/tcp_sendmsg,tcp_recvmsg; kprobe and tracepoint, and a
+	# forced --syscall-args store, use the syscall tracepoints.
+	ct=$(get "$m" capture_tier)
+	case $m in
+	*+*) want_tier=syscall ;;
+	auto | default | fentry) want_tier=fentry ;;
+	*) want_tier=syscall ;;
+	esac
+	if [ "$want_tier" = fentry ] && [ "$s" = kprobe ] && [ "$ct" = syscall ]; then
+		ok "$m: capture tier syscall (fentry was not possible, as for the tcp hooks)"
+	else
+		check "$m: capture tier (sonde_probe_info payload_capture)" "$ct" "$want_tier"
+	fi
+	check "$m: capture tier in the log" "$(get "$m" log_capture_tier)" "$ct"
 	sa=$(get "$m" syscall_args)
 	case $m in
 	*+hash) check "$m: syscall args store (forced)" "$sa" hash ;;
 	*+task) check "$m: syscall args store (forced)" "$sa" task_storage ;;
 	*)
-		if [ "$sa" = task_storage ] || [ "$sa" = hash ]; then
+		if [ "$ct" = fentry ]; then
+			check "$m: syscall args (fentry tier reads registers)" "$sa" registers
+		elif [ "$sa" = task_storage ] || [ "$sa" = hash ]; then
 			ok "$m: syscall args store chosen by sonde = $sa"
 		else
 			ko "$m: syscall args store = $sa (expected task_storage or hash)"

@@ -48,13 +48,22 @@ static const char usage[] =
 "  --h2-max-header-block N bytes of one HTTP/2 header block (HEADERS + CONTINUATION);\n"
 "                          a larger one stops the connection's decoding, counted\n"
 "                          (default 65536, 1024..1048576)\n"
-"  --attach-mode MODE      hooks with several implementations (tcp_sendmsg/tcp_recvmsg\n"
-"                          byte accounting): auto (fentry, else kprobe, else syscall\n"
-"                          tracepoints), or force fentry, kprobe or tracepoint; a forced\n"
-"                          mode the kernel cannot attach is an error (default auto)\n"
-"  --syscall-args MODE     where in-flight syscall arguments are kept: auto (task-local\n"
-"                          storage when the kernel allows it; else a hash),\n"
-"                          task, or hash (default auto)\n"
+"  --attach-mode MODE      hooks with several implementations. auto: payload capture at\n"
+"                          the socket-level tracepoints sock_send_length/sock_recv_length\n"
+"                          (Linux 6.3+), else by fexit on tcp_sendmsg/tcp_recvmsg (neither\n"
+"                          attaches a syscall tracepoint: other syscalls keep their speed),\n"
+"                          else at syscall tracepoints; tcp_sendmsg/tcp_recvmsg byte\n"
+"                          accounting by fentry, else kprobe, else the capture hooks.\n"
+"                          socket forces socket-level capture; fentry forces the fentry\n"
+"                          byte hooks (capture: socket, else fentry); kprobe forces the\n"
+"                          kprobe byte hooks (capture: socket, else syscall); tracepoint\n"
+"                          forces syscall tracepoints for both. The chosen capture tier is\n"
+"                          sonde_probe_info{hook=\"payload_capture\"}. A forced mode the\n"
+"                          kernel cannot attach is an error (default auto)\n"
+"  --syscall-args MODE     where in-flight syscall arguments are kept in the syscall\n"
+"                          capture tier: auto (task-local storage when the kernel allows\n"
+"                          it; else a hash), task, or hash; task or hash selects that\n"
+"                          tier (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
 "  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
@@ -330,13 +339,15 @@ int config__parse(struct config *o, int argc, char **argv)
 		case O_DOCKER: o->docker_sock = optarg; break;
 		case O_PODMAN: o->podman_sock = optarg; break;
 		case O_ATTACH: {
-			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
+			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint",
+							     "socket" };
 			int i;
 
-			for (i = 0; i < 4 && strcmp(optarg, modes[i]) != 0; i++)
+			for (i = 0; i < 5 && strcmp(optarg, modes[i]) != 0; i++)
 				;
-			if (i == 4) {
-				fprintf(stderr, "sonde: --attach-mode takes auto, fentry, kprobe or tracepoint\n");
+			if (i == 5) {
+				fprintf(stderr, "sonde: --attach-mode takes auto, socket, fentry, kprobe or "
+						"tracepoint\n");
 				return -EINVAL;
 			}
 			o->attach_mode = (enum loader_attach_mode)i;

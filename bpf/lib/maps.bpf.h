@@ -44,9 +44,10 @@ struct {
 
 #ifdef SONDE_MAP_CONNS
 /* key: tgid << 32 | fd; value: struct sonde_conn.
- * Inserted by sock.bpf.c on accept/connect exit or on first read/write of
- * an untracked socket; deleted by it on close(2). LRU because exit(2)
- * closes fds unseen. The daemon sets SONDE_CONN_IGNORED on connections
+ * Inserted by sock.bpf.c on accept/connect exit (syscall tier) or on the
+ * first send/receive of an untracked socket; deleted by it on close(2)
+ * (socket and fentry tiers: the state change close(2) makes, or the
+ * socket's destruction). LRU because exit(2) closes fds unseen. The daemon sets SONDE_CONN_IGNORED on connections
  * that are not HTTP; tls.bpf.c only looks connections up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -284,6 +284,8 @@ run_mode() {
 	line="$line log_tcp_sendmsg=$(logfield "$log" 'hook attached' mode '"hook":"tcp_sendmsg"')"
 	line="$line log_tcp_recvmsg=$(logfield "$log" 'hook attached' mode '"hook":"tcp_recvmsg"')"
 	line="$line syscall_args=$(logfield "$log" 'socket tracer attached' syscall_args)"
+	line="$line capture_tier=$(probe_mode "$m" payload_capture)"
+	line="$line log_capture_tier=$(logfield "$log" 'socket tracer attached' capture_tier)"
 	line="$line tracefs_mounted_by_sonde=$tracefs_by_sonde sonde_running_logged=$running"
 	line="$line server_services=$(mvalues "$m" $srv service_name 'server_port="8080"')"
 	line="$line client_services=$(mvalues "$m" $cli service_name 'server_port="8080"')"

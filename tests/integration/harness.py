@@ -18,6 +18,23 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SONDE = os.path.join(ROOT, "build", "sonde")
+ATTACH_MODE = os.environ.get("SONDE_TEST_ATTACH_MODE", "")
+
+
+def socket_tier_expected():
+    """Whether agents started by Agent() capture at the socket-level hooks
+    (tp_btf/sock_*_length: Linux 6.3+, not forced to syscall tracepoints)."""
+    return ATTACH_MODE != "tracepoint" and kernel_has_socket_tier()
+
+
+def kernel_has_socket_tier():
+    """Whether this kernel has the socket-level capture tracepoints."""
+    try:
+        out = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "'btf_trace_sock_send_length'" in out and "'btf_trace_sock_recv_length'" in out
 
 _procs = []
 _failures = []
@@ -164,6 +181,11 @@ class Agent:
         self.spans_path = os.path.join(self.dir, "spans.jsonl")
         self.log_path = os.path.join(self.dir, "sonde.log")
         cmd = [SONDE, "--listen", f"127.0.0.1:{self.port}", *args]
+        # SONDE_TEST_ATTACH_MODE=tracepoint runs a whole suite in the syscall
+        # capture tier (make integration-syscall-tier); a test's own
+        # --attach-mode wins.
+        if ATTACH_MODE and "--attach-mode" not in args:
+            cmd += ["--attach-mode", ATTACH_MODE]
         # Tests that run several agents at once: the later ones inject nothing.
         if agent_running() and "--allow-second-agent" not in args:
             cmd.append("--allow-second-agent")

@@ -13,9 +13,10 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, Nginx, ROOT, check, check_eq, exe_name, finish, free_port,  # noqa: E402
-                     http_status, series, spawn, wait_until)
+                     http_status, series, socket_tier_expected, spawn, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SOCKET_TIER = socket_tier_expected()
 SERVER_H = "http_server_request_duration_seconds"
 CLIENT_H = "http_client_request_duration_seconds"
 
@@ -177,18 +178,39 @@ def main():
                                             1.0), f"hook {lab['hook']}")
             elif lab["hook"] == "ssl_read_write":  # OpenSSL uprobes (test_tls.py)
                 check_eq((lab["mode"], v), ("uprobe", 1.0), f"hook {lab['hook']}")
+            elif lab["hook"] == "payload_capture":  # the capture tier
+                check_eq((lab["mode"], v), ("socket" if SOCKET_TIER else "syscall", 1.0),
+                         "capture tier in sonde_probe_info")
+            elif SOCKET_TIER and lab["hook"] in ("sock_send_length", "sock_recv_length",
+                                                 "inet_sock_set_state", "tcp_destroy_sock"):
+                check_eq((lab["mode"], v), ("tp_btf", 1.0), f"hook {lab['hook']}")
             else:
-                check(lab["mode"] in ("fentry", "kprobe", "tracepoint") and v == 1.0,
+                check(lab["mode"] in ("fentry", "kprobe", "tracepoint", "tp_btf") and v == 1.0,
                       f"hook {lab['hook']} mode {lab['mode']}")
-                if lab["mode"] == "tracepoint":
+                if lab["mode"] in ("tracepoint", "tp_btf") and lab["hook"] in ("tcp_sendmsg", "tcp_recvmsg"):
                     print(f"   note: {lab['hook']}: fentry/kprobe unavailable on this kernel; "
-                          f"fallback to syscall tracepoints (those modes are exercised on a kernel "
-                          f"that has them, not here)", flush=True)
+                          f"bytes counted at the capture hooks ({lab['mode']}; those modes are "
+                          f"exercised on a kernel that has them, not here)", flush=True)
     hooks = {dict(k[1])["hook"] for k in m if k[0] == "sonde_probe_info"}
-    for sc in ("read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
-               "connect", "sendfile64"):
-        check(f"sys_enter_{sc}" in hooks and f"sys_exit_{sc}" in hooks, f"hooks for {sc}")
-    check({"sys_exit_accept", "sys_exit_accept4", "sys_enter_close"} <= hooks, "accept/close hooks")
+    if SOCKET_TIER:
+        # No syscall tracepoint at all: enabling any of them puts every
+        # syscall of every task on the host on the slow path.
+        check_eq(sorted(h for h in hooks if "sys_enter" in h or "sys_exit" in h), [],
+                 "socket tier: no syscall tracepoint attached")
+        check({"sock_send_length", "sock_recv_length", "inet_sock_set_state", "tcp_destroy_sock"} <= hooks,
+              "socket-tier hooks")
+        # What the kernel says the agent attached (perf-event links of its fds).
+        perf = json.loads(subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True,
+                                         text=True).stdout or "[]")
+        mine = [e.get("tracepoint", e.get("func", "?")) for e in perf if e.get("pid") == agent.proc.pid]
+        check_eq([t for t in mine if t.startswith("sys_")], [],
+                 "socket tier: the kernel lists no syscall tracepoint of the agent")
+    else:
+        for sc in ("read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+                   "connect", "sendfile64"):
+            check(f"sys_enter_{sc}" in hooks and f"sys_exit_{sc}" in hooks, f"hooks for {sc}")
+        check({"sys_exit_accept", "sys_exit_accept4", "sys_enter_close"} <= hooks,
+              "accept/close hooks")
     check_eq(series(m, "sonde_ringbuf_drops_total", ring="events"), 0.0, "no ring drops")
     check((series(m, "sonde_ringbuf_events_total", ring="events") or 0) > 0, "events counted")
     check((series(m, "process_network_io_bytes_total", service_name="nginx",
@@ -237,9 +259,11 @@ def main():
     check_eq(bad, [], "span times sane")
 
     print("== filters: --port and --comm", flush=True)
-    # This one keeps syscall arguments in the hash map (the fallback for
-    # kernels that refuse task storage), so both stores carry real traffic.
-    filt = Agent("--port", str(nginx.port), "--syscall-args", "hash", name="filtered agent")
+    # This one runs the syscall tier and keeps syscall arguments in the hash
+    # map (the fallback for kernels that refuse task storage), so both tiers
+    # and both stores carry real traffic with the same expected spans.
+    filt = Agent("--port", str(nginx.port), "--syscall-args", "hash", "--attach-mode", "tracepoint",
+                 name="filtered agent")
     by_comm = Agent("--comm", "curl", name="comm-filtered agent")
     subprocess.run(["curl", "-s", "-o", "/dev/null", f"{ng}/users/1", "-o", "/dev/null", f"{ng}/missing"],
                    timeout=30)
@@ -317,8 +341,10 @@ def main():
     def store(a):
         return [r.get("syscall_args") for r in a.log_records() if r["@message"] == "socket tracer attached"]
     check_eq(store(filt), ["hash"], "filtered agent keeps syscall args in the hash (forced)")
-    # task storage loads in tracepoint programs on this kernel (6.18) and on 6.1
-    check_eq(store(agent), ["task_storage"], "auto picks task-local storage where the kernel allows it")
+    if SOCKET_TIER:  # arguments come from the saved registers when the socket call ends
+        check_eq(store(agent), ["registers"], "socket tier keeps no syscall arguments")
+    else:  # task storage loads in tracepoint programs on this kernel (6.18) and on 6.1
+        check_eq(store(agent), ["task_storage"], "auto picks task-local storage where the kernel allows it")
     finish("test_http")
 
 

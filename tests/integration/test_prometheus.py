@@ -453,6 +453,13 @@ def main():
     check_eq(got, [(h, m, "pending") for h, m in unattached], "SondeProbeUnavailable alerts (for: 5m)")
     print(f"   SondeProbeUnavailable pending for {len(got)} hooks: {', '.join(h for h, _, _ in got) or '-'}",
           flush=True)
+    # SondeCaptureTaxesAllSyscalls: pending exactly when capture runs on syscall tracepoints.
+    tier = [dict(k[1])["mode"] for k, v in harness.parse_metrics(text).items()
+            if k[0] == "sonde_probe_info" and dict(k[1])["hook"] == "payload_capture" and v == 1]
+    check_eq(len(tier), 1, f"one capture tier reported: {tier}")
+    got = [x["state"] for x in prom.alerts("SondeCaptureTaxesAllSyscalls", instance=inst)]
+    check_eq(got, ["pending"] if tier == ["syscall"] else [],
+             f"SondeCaptureTaxesAllSyscalls for capture tier {tier}")
 
     print("== stopping prometheus and sonde", flush=True)
     check_eq(prom.stop(), 0, "prometheus exit status after SIGTERM")

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "probe/loader_int.h"
@@ -31,6 +32,18 @@ struct probe_info *loader__probe_add(struct loader *l, const char *hook, bool re
 	snprintf(p->mode, sizeof(p->mode), "unavailable");
 	p->required = required;
 	return p;
+}
+
+bool loader__kernel_has(const char *name, int kind)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!vmlinux)
+		return false;
+	found = btf__find_by_name_kind(vmlinux, name, kind) > 0;
+	btf__free(vmlinux);
+	return found;
 }
 
 /* Syscall tracepoints live in tracefs, which a fresh host may not mount. */

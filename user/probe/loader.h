@@ -16,10 +16,14 @@ struct loader_opts {
 	uint32_t capture_bytes;
 	uint32_t ring_bytes;		/* total for all CPUs; split per CPU, each >= 256 KiB */
 	enum loader_args_store { ARGS_AUTO = 0, ARGS_TASK = 1, ARGS_HASH = 2 } args_store;
-	/* For hooks with fentry/kprobe variants: auto picks the cheapest that
-	 * works; a forced mode that cannot attach fails loader__open. */
+	/* For hooks with several implementations: auto picks the cheapest
+	 * that works; a forced mode that cannot attach fails loader__open.
+	 * fentry/kprobe force the tcp_* byte hooks; socket forces the
+	 * socket-level capture tier; tracepoint forces syscall tracepoints
+	 * for both. */
 	enum loader_attach_mode {
 		ATTACH_AUTO = 0, ATTACH_FENTRY = 1, ATTACH_KPROBE = 2, ATTACH_TRACEPOINT = 3,
+		ATTACH_SOCKET = 4,
 	} attach_mode;
 	bool no_tcp_health;		/* leave out tcpstate.bpf.c (TCP health per process) */
 	bool no_sched;			/* leave out sched.bpf.c (run-queue latency) */

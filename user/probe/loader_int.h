@@ -16,6 +16,9 @@ struct loader {
 	struct sched_bpf *sched;	/* optional.c; NULL when off or it could not load */
 	bool tcp_sendpage;		/* tcp_sendpage hooked too (kernels before 6.5) */
 	bool args_in_task;		/* syscall args in task storage (else the args hash) */
+	/* Where payload is captured (sock.c): socket tracepoints, fexit on the
+	 * TCP send/receive functions, or syscall tracepoints. */
+	enum capture_tier { TIER_SYSCALL = 0, TIER_SOCKET = 1, TIER_FENTRY = 2 } tier;
 	struct ring_set *rings;
 	uint32_t ring_bytes;		/* per CPU */
 	struct probe_info probes[MAX_PROBES];
@@ -23,6 +26,14 @@ struct loader {
 	int ncpus;
 };
 
+/* Whether the running kernel's BTF has name of kind (BTF_KIND_FUNC,
+ * BTF_KIND_TYPEDEF, ...). */
+bool loader__kernel_has(const char *name, int kind);
+/* The capture tier attaches no syscall tracepoint. */
+static inline bool loader__no_syscall_hooks(const struct loader *l)
+{
+	return l->tier != TIER_SYSCALL;
+}
 /* A new entry in the registry behind sonde_probe_info and /healthz
  * (mode "unavailable" until set); NULL when full. */
 struct probe_info *loader__probe_add(struct loader *l, const char *hook, bool required);

@@ -55,6 +55,8 @@ static int optional__attach(struct loader *l, const char *obj,
 		struct bpf_link *link;
 		char hook[40];
 
+		if (!bpf_program__autoload(prog))	/* not used in this configuration */
+			continue;
 		optional__hook(l, obj, prog, hook, sizeof(hook));
 		link = bpf_program__attach(prog);
 		if (!link) {
@@ -82,6 +84,8 @@ static void optional__all_unavailable(struct loader *l, const char *obj,
 	for (int i = 0; i < skel->prog_cnt; i++) {
 		char hook[40];
 
+		if (!bpf_program__autoload(*skel->progs[i].prog))
+			continue;
 		optional__hook(l, obj, *skel->progs[i].prog, hook, sizeof(hook));
 		optional__unavailable(l, obj, hook, why);
 	}
@@ -124,6 +128,11 @@ static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
 	t->rodata->self_tgid = o->self_tgid;
 	t->rodata->filter_tgid = o->filter_tgid;
 	t->rodata->filter_port = o->filter_port;
+	/* The socket and fentry capture tiers attach no syscall tracepoint:
+	 * accept() is then seen as the passive open's handshake. */
+	t->rodata->accept_by_state = loader__no_syscall_hooks(l);
+	bpf_program__set_autoload(t->progs.tcpstate_accept_exit, !loader__no_syscall_hooks(l));
+	bpf_program__set_autoload(t->progs.tcpstate_accept4_exit, !loader__no_syscall_hooks(l));
 	if (optional__load(l, "tcpstate", "TCP health tracer", t->skeleton))
 		tcpstate_bpf__destroy(t);
 	else

@@ -3,6 +3,7 @@
 #ifndef SONDE_PROBE_SOCK_H
 #define SONDE_PROBE_SOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "probe/loader.h"
@@ -34,5 +35,10 @@ void sock_probe__preexisting_tick(struct loader *l);
 int sock_probe__gc_args(struct loader *l);
 /* fd of the per-process TCP byte map (key tgid, value sonde_tcp_bytes) */
 int sock_probe__tcp_bytes_fd(const struct loader *l);
+/* Socket I/O whose payload was not read, by enum sonde_unseen (sums over
+ * CPUs); negative errno when the map cannot be read. */
+int sock_probe__unseen(const struct loader *l, struct sonde_unseen_count out[SONDE_UNSEEN__MAX]);
+/* Payload capture runs at the socket-level hooks (no syscall tracepoints). */
+bool sock_probe__socket_tier(const struct loader *l);
 
 #endif

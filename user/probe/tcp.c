@@ -17,14 +17,7 @@ enum tcp_mode { TCP_FENTRY, TCP_KPROBE };
 /* Whether the running kernel has function fn (from its BTF). */
 static bool kernel_has_func(const char *fn)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool found;
-
-	if (!vmlinux)
-		return false;
-	found = btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) > 0;
-	btf__free(vmlinux);
-	return found;
+	return loader__kernel_has(fn, BTF_KIND_FUNC);
 }
 
 /* Tries one variant of the tcp byte-accounting hooks. tcp_sendpage, the
@@ -106,6 +99,7 @@ int tcp__probe(struct loader *l, const struct loader_opts *o)
 
 	switch (o->attach_mode) {
 	case ATTACH_AUTO:
+	case ATTACH_SOCKET:	/* forces the capture tier only (sock.c) */
 		if (tcp__try(l, o, TCP_FENTRY, why_f, sizeof(why_f)) == 0)
 			mode = "fentry";
 		else if (tcp__try(l, o, TCP_KPROBE, why_k, sizeof(why_k)) == 0)
@@ -144,9 +138,10 @@ int tcp__probe(struct loader *l, const struct loader_opts *o)
 		p->attached = true;
 		snprintf(p->detail, sizeof(p->detail), "%s%s%s", why_f,
 			 why_f[0] && why_k[0] ? "; " : "", why_k);
-		if (strcmp(mode, "tracepoint") == 0 && o->attach_mode == ATTACH_AUTO)
-			log_warn("fentry and kprobe unavailable; counting TCP bytes at syscall tracepoints "
-				 "(misses sendfile/splice/io_uring)",
+		if (strcmp(mode, "tracepoint") == 0 && o->attach_mode != ATTACH_TRACEPOINT)
+			log_warn("fentry and kprobe unavailable; counting TCP bytes at the payload capture "
+				 "hooks (socket tier: every socket call; syscall tier: misses "
+				 "sendfile/splice/io_uring)",
 				 LS("hook", p->hook) LS("mode", mode) LS("fentry", why_f)
 				 LS("kprobe", why_k));
 		else

@@ -24,6 +24,7 @@ struct self_metrics {
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted, fam_inject_dropped;
 	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost, fam_h2;
+	int fam_unseen_calls, fam_unseen_bytes;
 };
 
 int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
@@ -35,6 +36,7 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	static const char *const l_proto[] = { "protocol" };
 	static const char *const l_version[] = { "version" };
 	static const char *const l_reason[] = { "reason" };
+	static const char *const l_via[] = { "via" };
 	struct self_metrics *s = calloc(1, sizeof(*s));
 	size_t cap = max_series;
 
@@ -81,6 +83,12 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    "Records lost because a ring buffer was full.", L(l_ring), NULL, 0, 0);
 	FAM(fam_read_fail, METRIC_COUNTER, "sonde_payload_read_failures_total",
 	    "Payloads the kernel side could not copy from process memory.", NOL, NULL, 0, 0);
+	FAM(fam_unseen_calls, METRIC_COUNTER, "sonde_payload_unseen_calls_total",
+	    "Socket sends and receives whose bytes were counted but whose payload could not be "
+	    "read, by why: sendfile, splice, mmsg (sendmmsg/recvmmsg), no_syscall (io_uring, "
+	    "kernel threads, other syscalls; socket and fentry tiers only).", L(l_via), NULL, 0, 0);
+	FAM(fam_unseen_bytes, METRIC_COUNTER, "sonde_payload_unseen_bytes_total",
+	    "Bytes of the calls in sonde_payload_unseen_calls_total.", L(l_via), NULL, 0, 0);
 	FAM(fam_parse_err, METRIC_COUNTER, "sonde_parse_errors_total",
 	    "Malformed protocol messages skipped (connection resynchronised).", L(l_proto), NULL, 0, 0);
 	FAM(fam_unmatched, METRIC_COUNTER, "sonde_http_unmatched_responses_total",
@@ -168,6 +176,24 @@ static void collect_tcp_bytes(struct self_metrics *s, struct loader *ld)
 	mapdrain__u32(sock_probe__tcp_bytes_fd(ld), &v, tcp_bytes_cb, s);
 }
 
+static void collect_unseen(struct self_metrics *s, const struct loader *ld)
+{
+	static const char *const via[SONDE_UNSEEN__MAX] = {
+		[SONDE_UNSEEN_SENDFILE] = "sendfile", [SONDE_UNSEEN_SPLICE] = "splice",
+		[SONDE_UNSEEN_MMSG] = "mmsg", [SONDE_UNSEEN_NO_SYSCALL] = "no_syscall",
+	};
+	struct sonde_unseen_count u[SONDE_UNSEEN__MAX];
+
+	if (sock_probe__unseen(ld, u))
+		return;
+	for (int i = 0; i < SONDE_UNSEEN__MAX; i++) {
+		const char *lv[] = { via[i] };
+
+		metrics__set(s->m, s->fam_unseen_calls, lv, (double)u[i].calls);
+		metrics__set(s->m, s->fam_unseen_bytes, lv, (double)u[i].bytes);
+	}
+}
+
 void self__collect(struct self_metrics *s, const struct self_sources *src)
 {
 	static const char *const ring[] = { "events" };
@@ -186,6 +212,7 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 	metrics__set(s->m, s->fam_events, ring, (double)sock_probe__counter(src->ld, SONDE_CNT_EVENTS));
 	metrics__set(s->m, s->fam_drops, ring, (double)sock_probe__counter(src->ld, SONDE_CNT_RING_DROPS));
 	metrics__set(s->m, s->fam_read_fail, NULL, (double)sock_probe__counter(src->ld, SONDE_CNT_READ_FAIL));
+	collect_unseen(s, src->ld);
 	for (int id = 0; id < PROTO__COUNT; id++) {
 		const struct proto_stats *ps = &st->proto[id];
 		const char *lv[] = { proto_table[id]->name };

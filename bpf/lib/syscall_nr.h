@@ -1,0 +1,53 @@
+/* The syscall a socket hook runs under, from the task's saved user
+ * registers (bpf_task_pt_regs): its number and its first arguments. Used
+ * by the socket-level capture tier (sock.bpf.c, tp_btf/sock_*_length),
+ * which sees the socket but not the syscall. Numbers per architecture from
+ * arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h. */
+#ifndef SONDE_SYSCALL_NR_H
+#define SONDE_SYSCALL_NR_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#if defined(__TARGET_ARCH_x86)
+#define SONDE_NR_READ 0
+#define SONDE_NR_WRITE 1
+#define SONDE_NR_CLOSE 3
+#define SONDE_NR_READV 19
+#define SONDE_NR_WRITEV 20
+#define SONDE_NR_SENDFILE 40
+#define SONDE_NR_SENDTO 44
+#define SONDE_NR_RECVFROM 45
+#define SONDE_NR_SENDMSG 46
+#define SONDE_NR_RECVMSG 47
+#define SONDE_NR_SPLICE 275
+#define SONDE_NR_RECVMMSG 299
+#define SONDE_NR_SENDMMSG 307
+/* The number the syscall entered with (orig_ax; ax holds the return value). */
+#define syscall_nr__of(regs) ((long)BPF_CORE_READ((regs), orig_ax))
+#elif defined(__TARGET_ARCH_arm64)
+#define SONDE_NR_CLOSE 57
+#define SONDE_NR_READ 63
+#define SONDE_NR_WRITE 64
+#define SONDE_NR_READV 65
+#define SONDE_NR_WRITEV 66
+#define SONDE_NR_SENDFILE 71
+#define SONDE_NR_SPLICE 76
+#define SONDE_NR_SENDTO 206
+#define SONDE_NR_RECVFROM 207
+#define SONDE_NR_SENDMSG 211
+#define SONDE_NR_RECVMSG 212
+#define SONDE_NR_RECVMMSG 243
+#define SONDE_NR_SENDMMSG 269
+#define syscall_nr__of(regs) ((long)BPF_CORE_READ((regs), syscallno))
+#else
+#error "syscall numbers: add this architecture to bpf/lib/syscall_nr.h"
+#endif
+
+/* Threads with no user syscall behind a socket call: kernel threads
+ * (NFS, iSCSI, ...) and io_uring's workers (include/linux/sched.h). */
+#define SONDE_PF_IO_WORKER 0x00000010
+#define SONDE_PF_KTHREAD 0x00200000
+
+#endif
