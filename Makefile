@@ -79,7 +79,7 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
-all: $(BUILD)/sonde $(BUILD)/sonde-floor
+all: $(BUILD)/sonde $(BUILD)/sonde-floor $(BUILD)/sonde-hostdump
 
 deps:
 	@scripts/install-deps.sh
@@ -119,6 +119,11 @@ $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS)) $(BUILD)/tests/test_otlp $(BUILD)/test
 
 $(BUILD)/sonde: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# the host collectors alone, for fixture trees and their cost (no agent)
+HOST_SRCS := $(wildcard user/host/*.c) user/metrics/metrics.c
+$(BUILD)/sonde-hostdump: tests/host/host_dump.c $(HOST_SRCS) $(wildcard user/host/*.h)
+	$(CC) $(CFLAGS) $< $(HOST_SRCS) -lm -o $@
 
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@

@@ -448,6 +448,8 @@ int agent__open(struct agent **out, const struct config *c)
 	*out = a;
 	a->opt = *c;
 	span__init_clock();
+	if ((err = host__configure(&c->host)))
+		return err;	/* config__parse checked the lengths */
 	if (c->service_name)
 		proc__set_override(c->service_name);
 

@@ -48,6 +48,19 @@ static const char usage[] =
 "                          task, or hash (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
+"  --path.procfs DIR       where the host's /proc is (default /proc; a DaemonSet mounts\n"
+"                          the host's at e.g. /host/proc); node_exporter's flag\n"
+"  --path.sysfs DIR        where the host's /sys is (default /sys)\n"
+"  --path.rootfs DIR       where the host's / is (default /): os-release, and the\n"
+"                          filesystem collector's statfs(); the prefix is removed\n"
+"                          from mountpoint labels\n"
+"  --path.udev.data DIR    udev's database, for node_disk_info/device_mapper_info\n"
+"                          labels (default /run/udev/data)\n"
+"  --collector.textfile.directory DIR\n"
+"                          export the *.prom files in DIR (node_exporter's textfile\n"
+"                          collector: cron jobs write metrics there; a bad file sets\n"
+"                          node_textfile_scrape_error 1, the page stays valid).\n"
+"                          Unset: no textfile collector\n"
 "  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
 "                          connections, connect failures, resets, retransmits, RTT)\n"
 "  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
@@ -128,7 +141,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
 	       O_OTLP,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
-	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND };
+	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
+	       O_PROCFS, O_SYSFS, O_ROOTFS, O_UDEV, O_TEXTFILE };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -156,6 +170,11 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "url-query", required_argument, NULL, O_URL_QUERY },
 		{ "url-query-keys", required_argument, NULL, O_URL_QUERY_KEYS },
 		{ "allow-second-agent", no_argument, NULL, O_SECOND },
+		{ "path.procfs", required_argument, NULL, O_PROCFS },
+		{ "path.sysfs", required_argument, NULL, O_SYSFS },
+		{ "path.rootfs", required_argument, NULL, O_ROOTFS },
+		{ "path.udev.data", required_argument, NULL, O_UDEV },
+		{ "collector.textfile.directory", required_argument, NULL, O_TEXTFILE },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -255,6 +274,11 @@ int config__parse(struct config *o, int argc, char **argv)
 			url_keys_what = "--url-query-keys";
 			break;
 		case O_SECOND: o->allow_second_agent = true; break;
+		case O_PROCFS: o->host.procfs = optarg; break;
+		case O_SYSFS: o->host.sysfs = optarg; break;
+		case O_ROOTFS: o->host.rootfs = optarg; break;
+		case O_UDEV: o->host.udev_data = optarg; break;
+		case O_TEXTFILE: o->host.textfile_dir = optarg; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint" };
 			int i;
@@ -284,6 +308,17 @@ int config__parse(struct config *o, int argc, char **argv)
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); return -EINVAL;
 		}
+	}
+	{
+		const char *const paths[] = { o->host.procfs, o->host.sysfs, o->host.rootfs,
+					      o->host.udev_data, o->host.textfile_dir };
+
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+			if (paths[i] && (strlen(paths[i]) > HOST_PATH_MAX || (*paths[i] && *paths[i] != '/'))) {
+				fprintf(stderr, "sonde: invalid path '%s' (want an absolute path of at most %d bytes)\n",
+					paths[i], HOST_PATH_MAX);
+				return -EINVAL;
+			}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sonde: unexpected argument '%s' (see --help)\n", argv[optind]);

@@ -31,6 +31,33 @@ static const struct {
 };
 #define NCOLLECTORS (sizeof(collectors) / sizeof(collectors[0]))
 
+static int accounting;
+static double cpu_sum[NCOLLECTORS];
+
+void host__account(int on)
+{
+	accounting = on;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void host__print_cost(FILE *f, long runs)
+{
+	double total = 0;
+
+	for (size_t i = 0; i < NCOLLECTORS; i++) {
+		fprintf(f, "%s\t%.1f\n", collectors[i].name, cpu_sum[i] / (double)runs * 1e6);
+		total += cpu_sum[i];
+	}
+	fprintf(f, "total\t%.1f\n", total / (double)runs * 1e6);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -48,10 +75,12 @@ int host__collect(struct metrics_buf *out)
 
 	for (i = 0; i < NCOLLECTORS; i++) {
 		size_t mark = out->len;
-		double t0 = now_s();
+		double t0 = now_s(), c0 = accounting ? cpu_s() : 0;
 
 		ok[i] = collectors[i].collect(&w) == 0;
 		secs[i] = now_s() - t0;
+		if (accounting)
+			cpu_sum[i] += cpu_s() - c0;
 		if (w.err)
 			break;
 		if (!ok[i]) {	/* no half-written families */

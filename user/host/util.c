@@ -9,7 +9,98 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "host/util.h"
+
+#define ROOT_MAX HOST_PATH_MAX
+/* "" = the default (the canonical path as it is) */
+static char procfs[ROOT_MAX + 1], sysfs[ROOT_MAX + 1], rootfs[ROOT_MAX + 1],
+	udev_data[ROOT_MAX + 1], textfile_dir[ROOT_MAX + 1];
+
+/* Copies a root without its trailing slashes; the default becomes "". */
+static int set_root(char *dst, const char *src, const char *dflt)
+{
+	size_t n;
+
+	if (!src || !*src) {
+		dst[0] = '\0';
+		return 0;
+	}
+	n = strlen(src);
+	while (n > 1 && src[n - 1] == '/')
+		n--;
+	if (n > ROOT_MAX)
+		return -ENAMETOOLONG;
+	if (dflt && strlen(dflt) == n && !strncmp(src, dflt, n))
+		n = 0;
+	if (n == 1 && src[0] == '/' && !dflt)
+		n = 0;		/* rootfs "/" */
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int host__configure(const struct host_opts *o)
+{
+	const char *const src[] = { o->procfs, o->sysfs, o->rootfs, o->udev_data, o->textfile_dir };
+
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
+		if (src[i] && strlen(src[i]) > ROOT_MAX)
+			return -ENAMETOOLONG;
+	set_root(procfs, o->procfs, "/proc");
+	set_root(sysfs, o->sysfs, "/sys");
+	set_root(rootfs, o->rootfs, NULL);
+	set_root(udev_data, o->udev_data, "/run/udev/data");
+	if (o->textfile_dir && *o->textfile_dir)
+		strcpy(textfile_dir, o->textfile_dir);
+	else
+		textfile_dir[0] = '\0';
+	return 0;
+}
+
+const char *host_util__textfile_dir(void)
+{
+	return textfile_dir[0] ? textfile_dir : NULL;
+}
+
+static int prefixed(const char *canon, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(canon, dir, n) && (canon[n] == '/' || canon[n] == '\0');
+}
+
+const char *host_util__path(const char *canon, char *out, size_t n)
+{
+	const char *root, *rest;
+	int len;
+
+	if (prefixed(canon, "/proc"))
+		root = procfs, rest = canon + 5;
+	else if (prefixed(canon, "/sys"))
+		root = sysfs, rest = canon + 4;
+	else if (prefixed(canon, "/run/udev/data"))
+		root = udev_data, rest = canon + 14;
+	else
+		root = rootfs, rest = canon;
+	if (!root[0])
+		return canon;
+	len = snprintf(out, n, "%s%s", root, rest);
+	if (len < 0 || (size_t)len >= n)
+		out[0] = '\0';
+	return out;
+}
+
+const char *host_util__strip_rootfs(const char *path)
+{
+	size_t n = strlen(rootfs);
+
+	if (!n || strncmp(path, rootfs, n))
+		return path;
+	if (path[n] == '\0')
+		return "/";
+	return path[n] == '/' ? path + n : path;
+}
 
 void host_util__append(struct host_w *w, const char *s, size_t n)
 {
@@ -198,7 +289,9 @@ ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size)
 
 again:
 	if (fd < 0) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		char real[512];
+
+		fd = open(host_util__path(path, real, sizeof(real)), O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
 		if (fdp)
