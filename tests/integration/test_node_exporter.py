@@ -24,7 +24,7 @@ from harness import (Agent, check, check_eq, finish, free_port, http_get,  # noq
 
 COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "filesystem", "netdev",
               "netstat", "sockstat", "pressure", "uname", "time", "filefd", "entropy", "conntrack",
-              "softnet", "os"]
+              "softnet", "os", "timex"]
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -41,7 +41,7 @@ PREFIXES = [
     ("node_network_", "netdev"), ("node_netstat_", "netstat"), ("node_sockstat_", "sockstat"),
     ("node_pressure_", "pressure"), ("node_uname_", "uname"), ("node_time_", "time"),
     ("node_filefd_", "filefd"), ("node_entropy_", "entropy"), ("node_nf_conntrack_", "conntrack"),
-    ("node_softnet_", "softnet"), ("node_os_", "os"),
+    ("node_softnet_", "softnet"), ("node_os_", "os"), ("node_timex_", "timex"),
 ]
 # node_exporter's own families, not part of any collector.
 NE_SELF = ("node_exporter_build_info", "node_scrape_collector_")
@@ -58,7 +58,9 @@ STABLE_VALUES = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
                  "node_filesystem_readonly", "node_filesystem_device_error",
                  "node_filefd_maximum", "node_entropy_pool_size_bits",
                  "node_nf_conntrack_entries_limit", "node_time_zone_offset_seconds",
-                 "node_memory_Hugepagesize_bytes", "node_os_version")
+                 "node_memory_Hugepagesize_bytes", "node_os_version",
+                 "node_timex_tick_seconds", "node_timex_status", "node_timex_sync_status",
+                 "node_timex_tai_offset_seconds", "node_timex_loop_time_constant")
 # /proc/stat CPU times are clamped against going backwards by each exporter
 # on its own: allow one tick per series on the sandwich check.
 SANDWICH_SLACK = {"node_cpu_seconds_total": 0.011, "node_cpu_guest_seconds_total": 0.011}

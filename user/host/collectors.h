@@ -22,6 +22,7 @@ int host_sockstat__collect(struct host_w *w);
 int host_softnet__collect(struct host_w *w);
 int host_stat__collect(struct host_w *w);
 int host_time__collect(struct host_w *w);
+int host_timex__collect(struct host_w *w);
 int host_uname__collect(struct host_w *w);
 int host_vmstat__collect(struct host_w *w);
 

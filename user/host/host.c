@@ -26,6 +26,7 @@ static const struct {
 	{ "softnet", host_softnet__collect },
 	{ "stat", host_stat__collect },
 	{ "time", host_time__collect },
+	{ "timex", host_timex__collect },
 	{ "uname", host_uname__collect },
 	{ "vmstat", host_vmstat__collect },
 };
