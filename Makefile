@@ -155,6 +155,7 @@ unit-asan: $(patsubst %,$(BUILD)/tests-asan/test_%,$(UNIT_TESTS))
 integration: all
 	python3 tests/integration/test_http.py
 	python3 tests/integration/test_node_exporter.py
+	python3 tests/integration/test_textfile.py
 	python3 tests/integration/test_tcp_health.py
 	python3 tests/integration/test_prometheus.py
 	scripts/otlp-receiver-deps.sh

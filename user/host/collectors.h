@@ -21,6 +21,7 @@ int host_pressure__collect(struct host_w *w);
 int host_sockstat__collect(struct host_w *w);
 int host_softnet__collect(struct host_w *w);
 int host_stat__collect(struct host_w *w);
+int host_textfile__collect(struct host_w *w);
 int host_time__collect(struct host_w *w);
 int host_timex__collect(struct host_w *w);
 int host_uname__collect(struct host_w *w);

@@ -29,6 +29,8 @@ static const struct {
 	{ "timex", host_timex__collect },
 	{ "uname", host_uname__collect },
 	{ "vmstat", host_vmstat__collect },
+	/* last: it leaves out families the page already has */
+	{ "textfile", host_textfile__collect },
 };
 #define NCOLLECTORS (sizeof(collectors) / sizeof(collectors[0]))
 

@@ -116,7 +116,7 @@ static void puts_(struct host_w *w, const char *s)
 void host_util__family(struct host_w *w, const char *name, enum host_type type,
 		       const char *help)
 {
-	static const char *const types[] = { "gauge", "counter", "untyped" };
+	static const char *const types[] = { "gauge", "counter", "untyped", "summary", "histogram" };
 	const char *p, *q;
 
 	puts_(w, "# HELP ");

@@ -21,7 +21,7 @@ struct host_w {
 	int stat_err;
 };
 
-enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED };
+enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED, HOST_SUMMARY, HOST_HISTOGRAM };
 
 void host_util__family(struct host_w *w, const char *name, enum host_type type,
 		       const char *help);
