@@ -24,7 +24,7 @@ from harness import (Agent, check, check_eq, finish, free_port, http_get,  # noq
 
 COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "filesystem", "netdev",
               "netstat", "sockstat", "pressure", "uname", "time", "filefd", "entropy", "conntrack",
-              "softnet", "os", "timex"]
+              "softnet", "os", "timex", "netclass"]
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -38,7 +38,8 @@ PREFIXES = [
     ("node_boot_time_seconds", "stat"), ("node_context_switches_total", "stat"),
     ("node_forks_total", "stat"), ("node_intr_total", "stat"), ("node_procs_", "stat"),
     ("node_vmstat_", "vmstat"), ("node_disk_", "diskstats"), ("node_filesystem_", "filesystem"),
-    ("node_network_", "netdev"), ("node_netstat_", "netstat"), ("node_sockstat_", "sockstat"),
+    ("node_network_receive_", "netdev"), ("node_network_transmit_queue_length", "netclass"),
+    ("node_network_transmit_", "netdev"), ("node_network_", "netclass"), ("node_netstat_", "netstat"), ("node_sockstat_", "sockstat"),
     ("node_pressure_", "pressure"), ("node_uname_", "uname"), ("node_time_", "time"),
     ("node_filefd_", "filefd"), ("node_entropy_", "entropy"), ("node_nf_conntrack_", "conntrack"),
     ("node_softnet_", "softnet"), ("node_os_", "os"), ("node_timex_", "timex"),
@@ -51,7 +52,7 @@ KEY_LABELS = ("device", "mountpoint", "fstype", "cpu", "mode", "clocksource", "t
 # Families whose every label value is a stable fact of the host.
 STABLE_INFO = ("node_uname_info", "node_os_info", "node_os_version", "node_disk_info",
                "node_time_clocksource_available_info", "node_time_clocksource_current_info",
-               "node_time_zone_offset_seconds")
+               "node_time_zone_offset_seconds", "node_network_info")
 # Values equal in any two scrapes (series by series).
 STABLE_VALUES = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
                  "node_boot_time_seconds", "node_filesystem_size_bytes", "node_filesystem_files",
@@ -60,7 +61,10 @@ STABLE_VALUES = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
                  "node_nf_conntrack_entries_limit", "node_time_zone_offset_seconds",
                  "node_memory_Hugepagesize_bytes", "node_os_version",
                  "node_timex_tick_seconds", "node_timex_status", "node_timex_sync_status",
-                 "node_timex_tai_offset_seconds", "node_timex_loop_time_constant")
+                 "node_timex_tai_offset_seconds", "node_timex_loop_time_constant",
+                 "node_network_mtu_bytes", "node_network_iface_id", "node_network_flags",
+                 "node_network_transmit_queue_length", "node_network_up",
+                 "node_network_speed_bytes", "node_network_protocol_type")
 # /proc/stat CPU times are clamped against going backwards by each exporter
 # on its own: allow one tick per series on the sandwich check.
 SANDWICH_SLACK = {"node_cpu_seconds_total": 0.011, "node_cpu_guest_seconds_total": 0.011}

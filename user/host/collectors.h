@@ -14,6 +14,7 @@ int host_filefd__collect(struct host_w *w);
 int host_filesystem__collect(struct host_w *w);
 int host_loadavg__collect(struct host_w *w);
 int host_meminfo__collect(struct host_w *w);
+int host_netclass__collect(struct host_w *w);
 int host_netdev__collect(struct host_w *w);
 int host_netstat__collect(struct host_w *w);
 int host_os__collect(struct host_w *w);

@@ -18,6 +18,7 @@ static const struct {
 	{ "filesystem", host_filesystem__collect },
 	{ "loadavg", host_loadavg__collect },
 	{ "meminfo", host_meminfo__collect },
+	{ "netclass", host_netclass__collect },
 	{ "netdev", host_netdev__collect },
 	{ "netstat", host_netstat__collect },
 	{ "os", host_os__collect },

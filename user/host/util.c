@@ -1,5 +1,6 @@
 /* Host collectors' common helpers: Prometheus text output with one sticky
  * error, label escaping, and bounded whole-file reads. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -303,11 +304,16 @@ again:
 	if (n < 0) {
 		int err = -errno;
 
+		/* A file whose attribute refuses a read (EINVAL: speed of a
+		 * link that is down) keeps its fd; one that went away is
+		 * opened again by path (a device of the same name). */
+		if (fdp && err != -ENODEV && err != -ESTALE && err != -EBADF && err != -ENOENT)
+			return err;
 		close(fd);
 		if (fdp)
 			*fdp = -1;
 		fd = -1;
-		if (fdp && !retried++)	/* e.g. a cached fd whose file went away */
+		if (fdp && !retried++)
 			goto again;
 		return err;
 	}
@@ -317,6 +323,13 @@ again:
 		return -EFBIG;
 	buf[n] = '\0';
 	return n;
+}
+
+DIR *host_util__opendir(const char *canon)
+{
+	char real[512];
+
+	return opendir(host_util__path(canon, real, sizeof(real)));
 }
 
 int host_util__read_u64(int *fdp, const char *path, uint64_t *out)

@@ -3,6 +3,7 @@
 #ifndef SONDE_HOST_UTIL_H
 #define SONDE_HOST_UTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -57,6 +58,8 @@ const char *host_util__textfile_dir(void);
  * (see host_util__path).
  */
 ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size);
+/* opendir of a canonical path (see host_util__path). */
+DIR *host_util__opendir(const char *canon);
 /* First number in a small file, or a negative errno. */
 int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
 /* /proc/stat for this scrape (see struct host_w). */
