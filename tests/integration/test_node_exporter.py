@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +25,7 @@ from harness import (Agent, check, check_eq, finish, free_port, http_get,  # noq
 
 COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "filesystem", "netdev",
               "netstat", "sockstat", "pressure", "uname", "time", "filefd", "entropy", "conntrack",
-              "softnet", "os", "timex", "netclass"]
+              "softnet", "os", "timex", "netclass", "textfile"]
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -43,6 +44,7 @@ PREFIXES = [
     ("node_pressure_", "pressure"), ("node_uname_", "uname"), ("node_time_", "time"),
     ("node_filefd_", "filefd"), ("node_entropy_", "entropy"), ("node_nf_conntrack_", "conntrack"),
     ("node_softnet_", "softnet"), ("node_os_", "os"), ("node_timex_", "timex"),
+    ("node_textfile_", "textfile"), ("node_custom_", "textfile"),
 ]
 # node_exporter's own families, not part of any collector.
 NE_SELF = ("node_exporter_build_info", "node_scrape_collector_")
@@ -64,7 +66,9 @@ STABLE_VALUES = ("node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes",
                  "node_timex_tai_offset_seconds", "node_timex_loop_time_constant",
                  "node_network_mtu_bytes", "node_network_iface_id", "node_network_flags",
                  "node_network_transmit_queue_length", "node_network_up",
-                 "node_network_speed_bytes", "node_network_protocol_type")
+                 "node_network_speed_bytes", "node_network_protocol_type",
+                 "node_textfile_mtime_seconds", "node_textfile_scrape_error",
+                 "node_custom_backup_age_seconds")
 # /proc/stat CPU times are clamped against going backwards by each exporter
 # on its own: allow one tick per series on the sandwich check.
 SANDWICH_SLACK = {"node_cpu_seconds_total": 0.011, "node_cpu_guest_seconds_total": 0.011}
@@ -121,11 +125,18 @@ def main():
     print(f"   {version.splitlines()[0] if version else 'node_exporter ?'}", flush=True)
 
     print("== starting sonde and node_exporter", flush=True)
-    agent = Agent(print_spans=False)
+    # the textfile directory both read: one family a cron job would write
+    tf_dir = tempfile.mkdtemp(prefix="sonde-ne-textfile-")
+    with open(os.path.join(tf_dir, "backup.prom"), "w") as f:
+        f.write('# HELP node_custom_backup_age_seconds Age of the last backup.\n'
+                '# TYPE node_custom_backup_age_seconds gauge\n'
+                'node_custom_backup_age_seconds{job="db"} 3600\n')
+    agent = Agent(f"--collector.textfile.directory={tf_dir}", print_spans=False)
     ne_port = free_port()
     ne_log = open(os.path.join(agent.dir, "node_exporter.log"), "w")
     ne = spawn([ne_bin, f"--web.listen-address=127.0.0.1:{ne_port}", "--collector.disable-defaults",
-                *[f"--collector.{c}" for c in COLLECTORS], *UPSTREAM_FLAGS],
+                *[f"--collector.{c}" for c in COLLECTORS], *UPSTREAM_FLAGS,
+                f"--collector.textfile.directory={tf_dir}"],
                stdout=ne_log, stderr=subprocess.STDOUT)
     ne_url = f"http://127.0.0.1:{ne_port}/metrics"
 
@@ -178,6 +189,8 @@ def main():
             got = {k: v for k, v in sa.get(n, ("", set(), {}))[2].items()}
             want = {k: v for k, v in fn.get(n, ("", set(), {}))[2].items()}
             check_eq(got, want, f"{n}: values")
+    check_eq(sa.get("node_custom_backup_age_seconds", ("", set(), {}))[2],
+             {frozenset({("job", "db")}): 3600.0}, "textfile: node_custom_backup_age_seconds on sonde's page")
     check(len(sa.get("node_filesystem_size_bytes", ("", set(), {}))[2]) > 0,
           "at least one filesystem reported")
     with open("/proc/meminfo") as f:
@@ -230,6 +243,7 @@ def main():
     check_eq(lint(text), (0, set()), "promtool check metrics with --no-host-metrics")
     check_eq(plain.stop(), 0, "agent --no-host-metrics exit status")
     check_eq(agent.stop(), 0, "agent exit status")
+    shutil.rmtree(tf_dir, ignore_errors=True)
     finish("test_node_exporter")
 
 
