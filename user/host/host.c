@@ -17,6 +17,7 @@ static const struct {
 	{ "filefd", host_filefd__collect },
 	{ "filesystem", host_filesystem__collect },
 	{ "loadavg", host_loadavg__collect },
+	{ "mdadm", host_mdadm__collect },
 	{ "meminfo", host_meminfo__collect },
 	{ "netclass", host_netclass__collect },
 	{ "netdev", host_netdev__collect },
