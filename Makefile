@@ -156,6 +156,7 @@ integration: all
 	python3 tests/integration/test_http.py
 	python3 tests/integration/test_node_exporter.py
 	python3 tests/integration/test_textfile.py
+	python3 tests/integration/test_node_fixtures.py
 	python3 tests/integration/test_tcp_health.py
 	python3 tests/integration/test_prometheus.py
 	scripts/otlp-receiver-deps.sh

@@ -6,6 +6,7 @@
 
 #include "host/util.h"
 
+int host_bonding__collect(struct host_w *w);
 int host_conntrack__collect(struct host_w *w);
 int host_cpu__collect(struct host_w *w);
 int host_diskstats__collect(struct host_w *w);

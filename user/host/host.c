@@ -10,6 +10,7 @@ static const struct {
 	const char *name;
 	int (*collect)(struct host_w *w);
 } collectors[] = {
+	{ "bonding", host_bonding__collect },
 	{ "conntrack", host_conntrack__collect },
 	{ "cpu", host_cpu__collect },
 	{ "diskstats", host_diskstats__collect },

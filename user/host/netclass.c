@@ -2,7 +2,8 @@
  * 1.5 exports them (node_network_up, _info, _mtu_bytes, _speed_bytes,
  * _carrier_changes_total, _transmit_queue_length, ...). An attribute the
  * kernel refuses to show (carrier, speed, duplex of a link that is down)
- * is left out, as node_exporter leaves it out. Descriptors stay open for
+ * is left out, as node_exporter leaves it out; one that reads but is not
+ * a number is 0, as there. Descriptors stay open for
  * up to NC_CACHED interfaces; the others are opened per scrape. */
 #include <errno.h>
 #include <stdio.h>
@@ -143,8 +144,12 @@ static void read_iface(struct iface *f)
 			}
 			continue;
 		}
-		if (n >= 0 && parse_i64(buf, &f->v[k]) == 0)
-			f->have |= 1u << k;
+		if (n < 0)
+			continue;
+		/* procfs's value parser: readable but not a number is 0 */
+		if (parse_i64(buf, &f->v[k]))
+			f->v[k] = 0;
+		f->have |= 1u << k;
 	}
 }
 
