@@ -159,6 +159,7 @@ integration: all
 	python3 tests/integration/test_node_fixtures.py
 	python3 tests/integration/test_tcp_health.py
 	python3 tests/integration/test_prometheus.py
+	python3 tests/integration/test_node_alerts.py
 	scripts/otlp-receiver-deps.sh
 	python3 tests/integration/test_otlp.py
 	python3 tests/integration/test_tracectx.py

@@ -130,8 +130,56 @@ def main():
             r'sonde_host_collector_success\{collector="([a-z_]+)"\} (\S+)', r.stdout)}
         for c in collectors:
             check_eq(ok.get(c), "1", f"{name}: sonde_host_collector_success{{collector={c}}}")
+    rootfs_case(ne_bin, work)
     shutil.rmtree(work, ignore_errors=True)
     finish("test_node_fixtures")
+
+
+# node_exporter 1.5's upstream filesystem exclusions (Debian's build differs)
+FS_FLAGS = ["--collector.filesystem.mount-points-exclude="
+            "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"]
+FS_STABLE = ("node_filesystem_size_bytes", "node_filesystem_files", "node_filesystem_readonly",
+             "node_filesystem_device_error")
+
+
+def rootfs_case(ne_bin, work):
+    """--path.rootfs as a DaemonSet uses it: this host's / bind-mounted at
+    <dir>/root. Mount points under it lose the prefix in their labels and
+    statfs() goes through it; os-release is read from it."""
+    print("== --path.rootfs: / bind-mounted elsewhere", flush=True)
+    root = os.path.join(work, "root")
+    os.mkdir(root)
+    r = subprocess.run(["mount", "--bind", "/", root], capture_output=True, text=True, timeout=30)
+    check_eq(r.returncode, 0, f"mount --bind / {root} ({r.stderr.strip()})")
+    if r.returncode:
+        return
+    try:
+        port = free_port()
+        log = open(os.path.join(work, "ne-rootfs.log"), "w")
+        ne = spawn([ne_bin, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+                    "--collector.filesystem", "--collector.os", f"--path.rootfs={root}", *FS_FLAGS],
+                   stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_until("node_exporter with --path.rootfs", lambda: http_get(url)[0] == 200)
+        theirs = page(http_get(url)[1].decode(), ("node_filesystem_", "node_os_"))
+        r = subprocess.run([HOSTDUMP, f"--path.rootfs={root}"], capture_output=True, text=True, timeout=30)
+        mine = page(r.stdout, ("node_filesystem_", "node_os_"))
+        ne.terminate()
+        ne.wait(10)
+        check_eq(sorted(mine), sorted(theirs), "rootfs: family names")
+        for fam in sorted(set(mine) & set(theirs)):
+            check_eq(mine[fam][:2], theirs[fam][:2], f"rootfs: {fam} TYPE and HELP")
+            check_eq(sorted(mine[fam][2]), sorted(theirs[fam][2]), f"rootfs: {fam} label sets")
+            if fam in FS_STABLE or fam.startswith("node_os_"):
+                check_eq(mine[fam][2], theirs[fam][2], f"rootfs: {fam} values")
+        mps = {dict(k[1])["mountpoint"] for k in mine.get("node_filesystem_size_bytes", [0, 0, {}])[2]}
+        check("/" in mps, "rootfs: the bind mount of / is reported as mountpoint \"/\"")
+        check(not any(m.startswith(root) for m in mps), f"rootfs: no mountpoint label keeps the prefix {root}")
+        errs = {k: v for k, v in mine.get("node_filesystem_device_error", [0, 0, {}])[2].items()
+                if dict(k[1])["mountpoint"] == "/"}
+        check_eq(set(errs.values()), {0.0}, "rootfs: statfs of / through the prefix works")
+    finally:
+        subprocess.run(["umount", root], timeout=30)
 
 
 if __name__ == "__main__":
