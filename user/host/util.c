@@ -218,16 +218,7 @@ void host_util__label(struct host_w *w, const char *key, const char *val)
 
 static size_t fmt_u64(char *out, uint64_t v)
 {
-	char tmp[24];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	return metrics__format_u64(v, out);
 }
 
 static void finish(struct host_w *w, const char *num, size_t n)
@@ -262,8 +253,8 @@ void host_util__end(struct host_w *w, double v)
 		finish(w, v > 0 ? "+Inf" : "-Inf", 4);
 		return;
 	}
-	if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v) {
-		host_util__end_u64(w, (uint64_t)v);
+	if ((n = (int)metrics__format_fast(v, num))) {
+		finish(w, num, (size_t)n);
 		return;
 	}
 	/* Shortest of %.15g..%.17g that reads back as the same double. */
