@@ -75,6 +75,9 @@ test_redact_SRCS := user/span/redact.c
 UNIT_TESTS += routes
 test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/metrics.c \
 	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c
+# the host collectors: textfile parser (and 3000 mutations), --path.*, fixtures
+UNIT_TESTS += host
+test_host_SRCS := $(wildcard user/host/*.c) user/metrics/metrics.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration guest bench run clean fuzz
