@@ -821,7 +821,8 @@ if ((SCRAPES > 0)); then
 		exit 0
 	fi
 	NE_COLLECTORS=(cpu meminfo loadavg stat vmstat diskstats filesystem netdev netstat sockstat
-		pressure uname time filefd entropy conntrack softnet os timex netclass textfile mdadm bonding)
+		pressure uname time filefd entropy conntrack softnet os timex netclass textfile mdadm bonding
+		arp thermal_zone)
 	SROUNDS=${BENCH_SCRAPE_ROUNDS:-5}
 	per=$(((SCRAPES + SROUNDS - 1) / SROUNDS))
 	mkdir -p "$WORK/textfile"

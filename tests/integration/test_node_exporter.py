@@ -11,6 +11,7 @@ filesystem sizes, boot time, uname/os labels, limits) must be equal;
 counters must not go backwards, and a node_exporter scrape taken between
 two sonde scrapes must lie between them. Finally --no-host-metrics must
 leave out every node_* family."""
+import glob
 import os
 import re
 import shutil
@@ -25,12 +26,13 @@ from harness import (Agent, check, check_eq, finish, free_port, http_get,  # noq
 
 COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "filesystem", "netdev",
               "netstat", "sockstat", "pressure", "uname", "time", "filefd", "entropy", "conntrack",
-              "softnet", "os", "timex", "netclass", "textfile"]
+              "softnet", "os", "timex", "netclass", "textfile", "arp"]
 # Collectors whose source this host lacks (no /proc/mdstat, no bonding
 # module): both exporters must export nothing for them here, and sonde
 # says so with success 0. tests/integration/test_node_fixtures.py compares
 # them on /proc and /sys fixture trees instead.
-ABSENT_HERE = {"mdadm": "/proc/mdstat", "bonding": "/sys/class/net/bonding_masters"}
+ABSENT_HERE = {"mdadm": "/proc/mdstat", "bonding": "/sys/class/net/bonding_masters",
+               "thermal_zone": "/sys/class/thermal/*"}  # globs
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -50,7 +52,8 @@ PREFIXES = [
     ("node_filefd_", "filefd"), ("node_entropy_", "entropy"), ("node_nf_conntrack_", "conntrack"),
     ("node_softnet_", "softnet"), ("node_os_", "os"), ("node_timex_", "timex"),
     ("node_textfile_", "textfile"), ("node_custom_", "textfile"),
-    ("node_md_", "mdadm"), ("node_bonding_", "bonding"),
+    ("node_md_", "mdadm"), ("node_bonding_", "bonding"), ("node_arp_", "arp"),
+    ("node_thermal_zone_", "thermal_zone"), ("node_cooling_device_", "thermal_zone"),
 ]
 # node_exporter's own families, not part of any collector.
 NE_SELF = ("node_exporter_build_info", "node_scrape_collector_")
@@ -162,7 +165,7 @@ def main():
 
     print("== collectors reported success", flush=True)
     ok = {dict(k)["collector"]: v for k, v in fa.get("sonde_host_collector_success", ("", set(), {}))[2].items()}
-    absent = {c: p for c, p in ABSENT_HERE.items() if not os.path.exists(p)}
+    absent = {c: p for c, p in ABSENT_HERE.items() if not glob.glob(p)}
     if len(absent) < len(ABSENT_HERE):
         print(f"   note: this host has {sorted(set(ABSENT_HERE) - set(absent))}: checked like the others",
               flush=True)

@@ -4,7 +4,7 @@ Prometheus node_exporter 1.5 (Debian's prometheus-node-exporter), both
 reading the same /proc and /sys fixture trees through --path.procfs and
 --path.sysfs. The trees in tests/fixtures/host/ are written from the
 kernel's documented formats (md_seq_show for /proc/mdstat, the net-sysfs
-and bonding ABI for /sys/class/net).
+and bonding ABI for /sys/class/net, /proc/net/arp, the thermal sysfs ABI).
 
 No agent is needed: build/sonde-hostdump renders sonde's node_* page from
 the same user/host code the agent runs. For each fixture the covered
@@ -42,7 +42,9 @@ FIXTURES = [
         ('node_md_blocks', (('device', 'md4'),)): 2093056.0,
         ('node_md_disks', (('device', 'md4'), ('state', 'active'))): 2.0,
     }),
-    ("net", ["netclass", "bonding"], ("node_network_", "node_bonding_"), {
+    ("net", ["netclass", "bonding", "arp"], ("node_network_", "node_bonding_", "node_arp_"), {
+        ('node_arp_entries', (('device', 'bond0'),)): 3.0,  # the incomplete entry counts too
+        ('node_arp_entries', (('device', 'eno3'),)): 1.0,
         ('node_bonding_slaves', (('master', 'bond0'),)): 2.0,
         ('node_bonding_active', (('master', 'bond0'),)): 1.0,
         ('node_bonding_slaves', (('master', 'bond1'),)): 1.0,
@@ -62,6 +64,12 @@ FIXTURES = [
                                ('operstate', 'up'))): 1.0,
     }),
 ]
+FIXTURES.append(("thermal", ["thermal_zone"], ("node_thermal_zone_", "node_cooling_device_"), {
+    ('node_thermal_zone_temp', (('type', 'acpitz'), ('zone', '1'))): 27.8,
+    ('node_thermal_zone_temp', (('type', 'iwlwifi_1'), ('zone', '10'))): -5.5,
+    ('node_cooling_device_max_state', (('name', '1'), ('type', 'intel_powerclamp'))): 50.0,
+    ('node_cooling_device_cur_state', (('name', '0'), ('type', 'Processor'))): 3.0,
+}))
 # series that must be absent (the attribute file is missing or unparsable)
 ABSENT = {
     "net": [('node_network_carrier', (('device', 'wg0'),)),

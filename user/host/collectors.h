@@ -6,6 +6,7 @@
 
 #include "host/util.h"
 
+int host_arp__collect(struct host_w *w);
 int host_bonding__collect(struct host_w *w);
 int host_conntrack__collect(struct host_w *w);
 int host_cpu__collect(struct host_w *w);
@@ -25,6 +26,7 @@ int host_sockstat__collect(struct host_w *w);
 int host_softnet__collect(struct host_w *w);
 int host_stat__collect(struct host_w *w);
 int host_textfile__collect(struct host_w *w);
+int host_thermal_zone__collect(struct host_w *w);
 int host_time__collect(struct host_w *w);
 int host_timex__collect(struct host_w *w);
 int host_uname__collect(struct host_w *w);

@@ -10,6 +10,7 @@ static const struct {
 	const char *name;
 	int (*collect)(struct host_w *w);
 } collectors[] = {
+	{ "arp", host_arp__collect },
 	{ "bonding", host_bonding__collect },
 	{ "conntrack", host_conntrack__collect },
 	{ "cpu", host_cpu__collect },
@@ -28,6 +29,7 @@ static const struct {
 	{ "sockstat", host_sockstat__collect },
 	{ "softnet", host_softnet__collect },
 	{ "stat", host_stat__collect },
+	{ "thermal_zone", host_thermal_zone__collect },
 	{ "time", host_time__collect },
 	{ "timex", host_timex__collect },
 	{ "uname", host_uname__collect },
