@@ -4,7 +4,8 @@ Prometheus node_exporter 1.5 (Debian's prometheus-node-exporter), both
 reading the same /proc and /sys fixture trees through --path.procfs and
 --path.sysfs. The trees in tests/fixtures/host/ are written from the
 kernel's documented formats (md_seq_show for /proc/mdstat, the net-sysfs
-and bonding ABI for /sys/class/net, /proc/net/arp, the thermal sysfs ABI).
+and bonding ABI for /sys/class/net, /proc/net/arp, the thermal sysfs ABI,
+hwmon's sysfs-interface with device links for the chip names).
 
 No agent is needed: build/sonde-hostdump renders sonde's node_* page from
 the same user/host code the agent runs. For each fixture the covered
@@ -70,10 +71,25 @@ FIXTURES.append(("thermal", ["thermal_zone"], ("node_thermal_zone_", "node_cooli
     ('node_cooling_device_max_state', (('name', '1'), ('type', 'intel_powerclamp'))): 50.0,
     ('node_cooling_device_cur_state', (('name', '0'), ('type', 'Processor'))): 3.0,
 }))
+FIXTURES.append(("hwmon", ["hwmon"], ("node_hwmon_",), {
+    ('node_hwmon_temp_celsius', (('chip', 'platform_coretemp_0'), ('sensor', 'temp1'))): 45.0,
+    ('node_hwmon_temp_celsius', (('chip', 'pci0000:00_0000:00:18_3'), ('sensor', 'temp3'))): 36.0,
+    ('node_hwmon_temp_celsius', (('chip', 'acpitz'), ('sensor', 'temp1'))): 27.8,
+    ('node_hwmon_sensor_label', (('chip', 'platform_coretemp_0'), ('label', 'Package id 0'),
+                                 ('sensor', 'temp1'))): 1.0,
+    ('node_hwmon_chip_names', (('chip', 'platform_nct6775_656'), ('chip_name', 'nct6779'))): 1.0,
+    ('node_hwmon_in_volts', (('chip', 'platform_nct6775_656'), ('sensor', 'in0'))): 1.072,
+    ('node_hwmon_fan_rpm', (('chip', 'platform_nct6775_656'), ('sensor', 'fan1'))): 1205.0,
+    ('node_hwmon_power_average_watt', (('chip', 'platform_nct6775_656'), ('sensor', 'power1'))): 15.0,
+    ('node_hwmon_energy_joule_total', (('chip', 'platform_nct6775_656'), ('sensor', 'energy1'))): 123.456789,
+    ('node_hwmon_humidity', (('chip', 'platform_nct6775_656'), ('sensor', 'humidity1'))): 0.045,
+}))
+ABSENT_HW = {"hwmon": [('node_hwmon_temp_celsius', (('chip', 'platform_nct6775_656'), ('sensor', 'temp8')))]}
 # series that must be absent (the attribute file is missing or unparsable)
 ABSENT = {
     "net": [('node_network_carrier', (('device', 'wg0'),)),
             ('node_network_speed_bytes', (('device', 'lo'),))],
+    **ABSENT_HW,  # temp8_input is "garbage"
 }
 
 _sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')

@@ -1,7 +1,8 @@
 /* Unit tests of user/host/ under the sanitizers: the textfile collector on
  * a directory of written files and on 3000 random mutations of them (the
  * page must stay valid, never a crash), its Go-compatible number handling,
- * the --path.* mapping, and mdadm on the fixture tree. */
+ * the --path.* mapping, and mdadm, bonding, netclass, hwmon and
+ * thermal_zone on the fixture trees. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -229,6 +230,19 @@ static void test_mdadm_fixture(void)
 	CHECK(has_line(t, "node_network_speed_bytes{device=\"ens1f1\"} -125000"));
 	CHECK(has_line(t, "sonde_host_collector_success{collector=\"mdadm\"} 1"));
 	CHECK(valid_page(t));
+	o = (struct host_opts){ .sysfs = "tests/fixtures/host/hwmon/sys" };
+	CHECK_EQ_INT(host__configure(&o), 0);
+	t = page();
+	CHECK(has_line(t, "node_hwmon_temp_celsius{chip=\"platform_coretemp_0\",sensor=\"temp1\"} 45"));
+	CHECK(has_line(t, "node_hwmon_sensor_label{chip=\"platform_coretemp_0\",label=\"Package id 0\",sensor=\"temp1\"} 1"));
+	CHECK(has_line(t, "node_hwmon_chip_names{chip=\"acpitz\",chip_name=\"acpitz\"} 1"));
+	CHECK(has_line(t, "sonde_host_collector_success{collector=\"hwmon\"} 1"));
+	CHECK(valid_page(t));
+	o = (struct host_opts){ .sysfs = "tests/fixtures/host/thermal/sys" };
+	CHECK_EQ_INT(host__configure(&o), 0);
+	t = page();
+	CHECK(has_line(t, "node_thermal_zone_temp{type=\"acpitz\",zone=\"1\"} 27.8"));
+	CHECK(has_line(t, "node_cooling_device_max_state{name=\"0\",type=\"Processor\"} 10"));
 	o = (struct host_opts){ 0 };
 	host__configure(&o);
 }

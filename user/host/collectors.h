@@ -14,6 +14,7 @@ int host_diskstats__collect(struct host_w *w);
 int host_entropy__collect(struct host_w *w);
 int host_filefd__collect(struct host_w *w);
 int host_filesystem__collect(struct host_w *w);
+int host_hwmon__collect(struct host_w *w);
 int host_loadavg__collect(struct host_w *w);
 int host_mdadm__collect(struct host_w *w);
 int host_meminfo__collect(struct host_w *w);

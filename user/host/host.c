@@ -18,6 +18,7 @@ static const struct {
 	{ "entropy", host_entropy__collect },
 	{ "filefd", host_filefd__collect },
 	{ "filesystem", host_filesystem__collect },
+	{ "hwmon", host_hwmon__collect },
 	{ "loadavg", host_loadavg__collect },
 	{ "mdadm", host_mdadm__collect },
 	{ "meminfo", host_meminfo__collect },
