@@ -822,7 +822,7 @@ if ((SCRAPES > 0)); then
 	fi
 	NE_COLLECTORS=(cpu meminfo loadavg stat vmstat diskstats filesystem netdev netstat sockstat
 		pressure uname time filefd entropy conntrack softnet os timex netclass textfile mdadm bonding
-		arp thermal_zone hwmon)
+		arp thermal_zone hwmon schedstat edac nvme)
 	SROUNDS=${BENCH_SCRAPE_ROUNDS:-5}
 	per=$(((SCRAPES + SROUNDS - 1) / SROUNDS))
 	mkdir -p "$WORK/textfile"

@@ -32,7 +32,9 @@ COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "files
 # says so with success 0. tests/integration/test_node_fixtures.py compares
 # them on /proc and /sys fixture trees instead.
 ABSENT_HERE = {"mdadm": "/proc/mdstat", "bonding": "/sys/class/net/bonding_masters",
-               "thermal_zone": "/sys/class/thermal/*", "hwmon": "/sys/class/hwmon/*"}  # globs
+               "thermal_zone": "/sys/class/thermal/*", "hwmon": "/sys/class/hwmon/*",
+               "schedstat": "/proc/schedstat", "nvme": "/sys/class/nvme/*",
+               "edac": "/sys/devices/system/edac/mc/mc*"}  # globs
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -53,7 +55,8 @@ PREFIXES = [
     ("node_softnet_", "softnet"), ("node_os_", "os"), ("node_timex_", "timex"),
     ("node_textfile_", "textfile"), ("node_custom_", "textfile"),
     ("node_md_", "mdadm"), ("node_bonding_", "bonding"), ("node_arp_", "arp"),
-    ("node_thermal_zone_", "thermal_zone"), ("node_hwmon_", "hwmon"), ("node_cooling_device_", "thermal_zone"),
+    ("node_thermal_zone_", "thermal_zone"), ("node_hwmon_", "hwmon"),
+    ("node_schedstat_", "schedstat"), ("node_edac_", "edac"), ("node_nvme_", "nvme"), ("node_cooling_device_", "thermal_zone"),
 ]
 # node_exporter's own families, not part of any collector.
 NE_SELF = ("node_exporter_build_info", "node_scrape_collector_")

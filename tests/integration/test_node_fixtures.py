@@ -5,7 +5,8 @@ reading the same /proc and /sys fixture trees through --path.procfs and
 --path.sysfs. The trees in tests/fixtures/host/ are written from the
 kernel's documented formats (md_seq_show for /proc/mdstat, the net-sysfs
 and bonding ABI for /sys/class/net, /proc/net/arp, the thermal sysfs ABI,
-hwmon's sysfs-interface with device links for the chip names).
+hwmon's sysfs-interface with device links for the chip names, schedstat
+version 15, the EDAC mc/csrow ABI, /sys/class/nvme).
 
 No agent is needed: build/sonde-hostdump renders sonde's node_* page from
 the same user/host code the agent runs. For each fixture the covered
@@ -83,6 +84,15 @@ FIXTURES.append(("hwmon", ["hwmon"], ("node_hwmon_",), {
     ('node_hwmon_power_average_watt', (('chip', 'platform_nct6775_656'), ('sensor', 'power1'))): 15.0,
     ('node_hwmon_energy_joule_total', (('chip', 'platform_nct6775_656'), ('sensor', 'energy1'))): 123.456789,
     ('node_hwmon_humidity', (('chip', 'platform_nct6775_656'), ('sensor', 'humidity1'))): 0.045,
+}))
+FIXTURES.append(("sched", ["schedstat", "edac", "nvme"], ("node_schedstat_", "node_edac_", "node_nvme_"), {
+    ('node_schedstat_running_seconds_total', (('cpu', '0'),)): 2052.837453139,
+    ('node_schedstat_timeslices_total', (('cpu', '1'),)): 10537724.0,
+    ('node_edac_csrow_correctable_errors_total', (('controller', '1'), ('csrow', 'unknown'))): 5.0,
+    ('node_edac_uncorrectable_errors_total', (('controller', '0'),)): 1.0,
+    ('node_nvme_info', (('device', 'nvme0'), ('firmware_revision', '2B2QEXM7'),
+                        ('model', 'Samsung SSD 970 EVO Plus 1TB'), ('serial', 'S4EWNF0M123456'),
+                        ('state', 'live'))): 1.0,
 }))
 ABSENT_HW = {"hwmon": [('node_hwmon_temp_celsius', (('chip', 'platform_nct6775_656'), ('sensor', 'temp8')))]}
 # series that must be absent (the attribute file is missing or unparsable)
