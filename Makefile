@@ -180,12 +180,18 @@ integration: all
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-FUZZ_TARGETS := http1 pg mysql redis
+FUZZ_TARGETS := http1 pg mysql redis textfile
 FUZZ_SECONDS ?= 60
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(USER_ALL)
 	@mkdir -p $(dir $@)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
 		$< user/proto/$*/$*.c -o $@
+
+# the textfile collector is not a protocol: its own sources
+$(BUILD)/fuzz/fuzz_textfile: tests/fuzz/fuzz_textfile.c $(HOST_SRCS) $(wildcard user/host/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
+		$< user/host/textfile.c user/host/util.c user/metrics/metrics.c -lm -o $@
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -829,12 +829,11 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void add_text(const char *path, const char *buf, size_t n, double mtime);
+
 static void read_file(const char *path, struct host_w *w)
 {
 	static char *buf;
-	struct tf_parser p = { 0 };
-	size_t saved_used = tf->used;
-	int saved_ffam = tf->nffam, saved_series = tf->nseries, saved_points = tf->npoints;
 	struct stat st;
 	ssize_t n = 0;
 	int fd;
@@ -878,6 +877,20 @@ static void read_file(const char *path, struct host_w *w)
 		return;
 	}
 	close(fd);
+	add_text(path, buf, (size_t)n, (double)st.st_mtim.tv_sec);
+}
+
+/* One file's text, parsed and kept, or rolled back as a whole. */
+static void add_text(const char *path, const char *buf, size_t n, double mtime)
+{
+	struct tf_parser p = { 0 };
+	size_t saved_used = tf->used;
+	int saved_ffam = tf->nffam, saved_series = tf->nseries, saved_points = tf->npoints;
+
+	if (tf->nfiles == TF_FILES) {
+		tf->error = 1;
+		return;
+	}
 	p.s = buf;
 	p.end = buf + n;
 	p.file = tf->nfiles;
@@ -893,7 +906,7 @@ static void read_file(const char *path, struct host_w *w)
 		for (int s = tf->ffam[i].first; s >= 0; s = tf->series[s].next)
 			if (tf->series[s].has_ts)
 				goto rollback;
-	tf->mtimes[tf->nfiles] = (double)st.st_mtim.tv_sec;
+	tf->mtimes[tf->nfiles] = mtime;
 	tf->nfiles++;
 	return;
 rollback:
@@ -1144,23 +1157,80 @@ static void render_series(struct host_w *w, const struct tf_fam *G, const struct
 	sample(w, G->name, "_count", s->labels, NULL, NULL, as_count(s->count));
 }
 
-int host_textfile__collect(struct host_w *w)
+static int begin(void)
+{
+	if (!tf && !(tf = calloc(1, sizeof(*tf))))
+		return -ENOMEM;
+	if (!tf->arena && !(tf->arena = malloc(TF_ARENA)))
+		return -ENOMEM;
+	tf->used = 0;
+	tf->nfiles = tf->nffam = tf->nfam = tf->nseries = tf->npoints = 0;
+	tf->error = 0;
+	return 0;
+}
+
+/* The merged families and node_textfile_mtime_seconds. */
+static void render(struct host_w *w)
 {
 	static const enum host_type htype[] = { HOST_COUNTER, HOST_GAUGE, HOST_SUMMARY, HOST_UNTYPED,
 						HOST_HISTOGRAM };
+
+	merge(w);
+	for (int i = 0; i < tf->nfam; i++) {
+		const struct tf_fam *G = &tf->fam[i];
+
+		if (G->first < 0)
+			continue;
+		host_util__family(w, G->name, htype[G->type], G->help);
+		for (int s = G->first; s >= 0; s = tf->series[s].next)
+			render_series(w, G, &tf->series[s]);
+	}
+	if (tf->nfiles) {
+		static char *order[TF_FILES];
+		int idx[TF_FILES];
+
+		host_util__family(w, "node_textfile_mtime_seconds", HOST_GAUGE,
+				  "Unixtime mtime of textfiles successfully read.");
+		for (int i = 0; i < tf->nfiles; i++)
+			order[i] = tf->files[i];
+		qsort(order, (size_t)tf->nfiles, sizeof(order[0]), name_cmp);
+		for (int i = 0; i < tf->nfiles; i++)
+			for (int k = 0; k < tf->nfiles; k++)
+				if (tf->files[k] == order[i])
+					idx[i] = k;
+		for (int i = 0; i < tf->nfiles; i++) {
+			host_util__begin(w, "node_textfile_mtime_seconds");
+			host_util__label(w, "file", tf->files[idx[i]]);
+			host_util__end(w, tf->mtimes[idx[i]]);
+		}
+	}
+}
+
+int textfile__render_text(const char *text, size_t n, struct metrics_buf *out, int *scrape_error)
+{
+	struct host_w w = { .buf = out };
+	int err;
+
+	if (n > TF_FILE_MAX)
+		return -EFBIG;
+	if ((err = begin()))
+		return err;
+	add_text("fuzz.prom", text, n, 0);
+	render(&w);
+	*scrape_error = tf->error;
+	return w.err;
+}
+
+int host_textfile__collect(struct host_w *w)
+{
 	const char *dir = host_util__textfile_dir();
 
 	if (dir) {
 		glob_t g;
-		int gerr;
+		int gerr, err;
 
-		if (!tf && !(tf = calloc(1, sizeof(*tf))))
-			return -ENOMEM;
-		if (!tf->arena && !(tf->arena = malloc(TF_ARENA)))
-			return -ENOMEM;
-		tf->used = 0;
-		tf->nfiles = tf->nffam = tf->nfam = tf->nseries = tf->npoints = 0;
-		tf->error = 0;
+		if ((err = begin()))
+			return err;
 		/* a glob of directories, as node_exporter 1.5 allows */
 		gerr = glob(dir, GLOB_NOSORT, NULL, &g);
 		if (gerr == 0 && g.gl_pathc > 0) {
@@ -1172,35 +1242,7 @@ int host_textfile__collect(struct host_w *w)
 		}
 		if (gerr == 0)
 			globfree(&g);
-		merge(w);
-		for (int i = 0; i < tf->nfam; i++) {
-			const struct tf_fam *G = &tf->fam[i];
-
-			if (G->first < 0)
-				continue;
-			host_util__family(w, G->name, htype[G->type], G->help);
-			for (int s = G->first; s >= 0; s = tf->series[s].next)
-				render_series(w, G, &tf->series[s]);
-		}
-		if (tf->nfiles) {
-			static char *order[TF_FILES];
-			int idx[TF_FILES];
-
-			host_util__family(w, "node_textfile_mtime_seconds", HOST_GAUGE,
-					  "Unixtime mtime of textfiles successfully read.");
-			for (int i = 0; i < tf->nfiles; i++)
-				order[i] = tf->files[i];
-			qsort(order, (size_t)tf->nfiles, sizeof(order[0]), name_cmp);
-			for (int i = 0; i < tf->nfiles; i++)
-				for (int k = 0; k < tf->nfiles; k++)
-					if (tf->files[k] == order[i])
-						idx[i] = k;
-			for (int i = 0; i < tf->nfiles; i++) {
-				host_util__begin(w, "node_textfile_mtime_seconds");
-				host_util__label(w, "file", tf->files[idx[i]]);
-				host_util__end(w, tf->mtimes[idx[i]]);
-			}
-		}
+		render(w);
 	}
 	host_util__single(w, "node_textfile_scrape_error", HOST_GAUGE,
 			  "1 if there was an error opening or reading a file, 0 otherwise",
