@@ -86,6 +86,10 @@ CASES = [
     ("empty file and other names", {"a.prom": "", "b.txt": "x 1\n", "c.prom.tmp": "y 1\n"}, 0, 0),
     ("a directory named x.prom", {"sub.prom/": None, "a.prom": "x 1\n"}, 0, 1),
     ("metric name starting with a digit", {"a.prom": "1x 1\n"}, 1, 0),
+    ("HELP escapes: \\\\ and \\n only", {"a.prom": "# HELP q a\\\\b\\nc\nq 1\n"}, 0, 1),
+    ("HELP with an escaped quote (1.5 rejects it)", {"a.prom": '# HELP q say \\"hi\\"\nq 1\n'}, 1, 0),
+    ("tabs as blanks", {"a.prom": 'q{a="x"\t}\t1\n'}, 0, 1),
+    ("empty braces", {"a.prom": "q { } 1\n"}, 0, 1),
 ]
 
 # sonde's own rules, not node_exporter's (its README says why)
