@@ -99,11 +99,14 @@ UNIT_TESTS += routes
 test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/metrics.c \
 	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c user/util/proc.c $(IDENT_SRCS)
 test_routes_LIBS := $(IDENT_LIBS)
+# the host collectors: textfile parser (and 3000 mutations), --path.*, fixtures
+UNIT_TESTS += host
+test_host_SRCS := $(wildcard user/host/*.c) user/metrics/metrics.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: all deps test unit unit-asan integration integration-syscall-tier guest bench run clean fuzz image
 .SECONDARY: $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_OBJS) $(BENCH_BPF_OBJS))
-all: $(BUILD)/sonde $(BUILD)/sonde-floor
+all: $(BUILD)/sonde $(BUILD)/sonde-floor $(BUILD)/sonde-hostdump
 
 deps:
 	@scripts/install-deps.sh
@@ -157,6 +160,11 @@ $(patsubst %,$(BUILD)/tests/test_%,$(UNIT_TESTS)) $(patsubst %,$(BUILD)/tests-as
 $(BUILD)/sonde: $(USER_OBJS)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# the host collectors alone, for fixture trees and their cost (no agent)
+HOST_SRCS := $(wildcard user/host/*.c) user/metrics/metrics.c
+$(BUILD)/sonde-hostdump: tests/host/host_dump.c $(HOST_SRCS) $(wildcard user/host/*.h)
+	$(CC) $(CFLAGS) $< $(HOST_SRCS) -lm -o $@
+
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
@@ -187,8 +195,11 @@ unit-asan: $(patsubst %,$(BUILD)/tests-asan/test_%,$(UNIT_TESTS))
 integration: all
 	python3 tests/integration/test_http.py
 	python3 tests/integration/test_node_exporter.py
+	python3 tests/integration/test_textfile.py
+	python3 tests/integration/test_node_fixtures.py
 	python3 tests/integration/test_tcp_health.py
 	python3 tests/integration/test_prometheus.py
+	python3 tests/integration/test_node_alerts.py
 	scripts/otlp-receiver-deps.sh
 	python3 tests/integration/test_otlp.py
 	python3 tests/integration/test_tracectx.py
@@ -222,7 +233,7 @@ integration-syscall-tier: all
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
 # A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources.
-FUZZ_TARGETS := http1 pg mysql redis http2 identity
+FUZZ_TARGETS := http1 pg mysql redis http2 identity textfile
 FUZZ_SECONDS ?= 60
 # HTTP/2 is fuzzed as the agent runs it: connection table, frames, HPACK, streams
 fuzz_http2_SRCS = user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
@@ -237,6 +248,12 @@ $(BUILD)/fuzz/fuzz_identity: tests/fuzz/fuzz_identity.c $(USER_ALL)
 	@mkdir -p $(dir $@)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
 		$< user/identity/parse.c -o $@
+
+# the textfile collector is not a protocol: its own sources
+$(BUILD)/fuzz/fuzz_textfile: tests/fuzz/fuzz_textfile.c $(HOST_SRCS) $(wildcard user/host/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iuser \
+		$< user/host/textfile.c user/host/util.c user/metrics/metrics.c -lm -o $@
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \

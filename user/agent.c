@@ -477,6 +477,8 @@ int agent__open(struct agent **out, const struct config *c)
 	*out = a;
 	a->opt = *c;
 	span__init_clock();
+	if ((err = host__configure(&c->host)))
+		return err;	/* config__parse checked the lengths */
 	{
 		struct ident_opts io = { .containerd_sock = c->containerd_sock,
 					 .containerd_ns = c->containerd_ns,

@@ -66,6 +66,21 @@ static const char usage[] =
 "                          tier (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
+"  --path.procfs DIR       where the host's /proc is for the node_* host metrics\n"
+"                          (default /proc; node_exporter's flag; tracing always\n"
+"                          uses the agent's own /proc)\n"
+"  --path.sysfs DIR        where the host's /sys is for the node_* host metrics\n"
+"                          (default /sys)\n"
+"  --path.rootfs DIR       where the host's / is (default /): os-release, and the\n"
+"                          filesystem collector's statfs(); the prefix is removed\n"
+"                          from mountpoint labels\n"
+"  --path.udev.data DIR    udev's database, for node_disk_info/device_mapper_info\n"
+"                          labels (default /run/udev/data)\n"
+"  --collector.textfile.directory DIR\n"
+"                          export the *.prom files in DIR (node_exporter's textfile\n"
+"                          collector: cron jobs write metrics there; a bad file sets\n"
+"                          node_textfile_scrape_error 1, the page stays valid).\n"
+"                          Unset: only node_textfile_scrape_error 0, as upstream\n"
 "  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
 "                          connections, connect failures, resets, retransmits, RTT)\n"
 "  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
@@ -167,7 +182,8 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
 	       O_H2_STREAMS, O_H2_BLOCK, O_CTRD, O_CTRD_NS,
-	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN };
+	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN,
+	       O_PROCFS, O_SYSFS, O_ROOTFS, O_UDEV, O_TEXTFILE };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -203,6 +219,11 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "metrics-pod-labels", no_argument, NULL, O_POD_LABELS },
 		{ "docker-socket", required_argument, NULL, O_DOCKER },
 		{ "podman-socket", required_argument, NULL, O_PODMAN },
+		{ "path.procfs", required_argument, NULL, O_PROCFS },
+		{ "path.sysfs", required_argument, NULL, O_SYSFS },
+		{ "path.rootfs", required_argument, NULL, O_ROOTFS },
+		{ "path.udev.data", required_argument, NULL, O_UDEV },
+		{ "collector.textfile.directory", required_argument, NULL, O_TEXTFILE },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -338,6 +359,11 @@ int config__parse(struct config *o, int argc, char **argv)
 		case O_POD_LABELS: o->metrics_pod_labels = true; break;
 		case O_DOCKER: o->docker_sock = optarg; break;
 		case O_PODMAN: o->podman_sock = optarg; break;
+		case O_PROCFS: o->host.procfs = optarg; break;
+		case O_SYSFS: o->host.sysfs = optarg; break;
+		case O_ROOTFS: o->host.rootfs = optarg; break;
+		case O_UDEV: o->host.udev_data = optarg; break;
+		case O_TEXTFILE: o->host.textfile_dir = optarg; break;
 		case O_ATTACH: {
 			static const char *const modes[] = { "auto", "fentry", "kprobe", "tracepoint",
 							     "socket" };
@@ -369,6 +395,17 @@ int config__parse(struct config *o, int argc, char **argv)
 		case 'h': fputs(usage, stdout); exit(0);
 		default: fputs(usage, stderr); return -EINVAL;
 		}
+	}
+	{
+		const char *const paths[] = { o->host.procfs, o->host.sysfs, o->host.rootfs,
+					      o->host.udev_data, o->host.textfile_dir };
+
+		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+			if (paths[i] && (strlen(paths[i]) > HOST_PATH_MAX || (*paths[i] && *paths[i] != '/'))) {
+				fprintf(stderr, "sonde: invalid path '%s' (want an absolute path of at most %d bytes)\n",
+					paths[i], HOST_PATH_MAX);
+				return -EINVAL;
+			}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sonde: unexpected argument '%s' (see --help)\n", argv[optind]);

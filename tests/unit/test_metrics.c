@@ -633,8 +633,69 @@ static void test_last_series_memo(void)
 	metrics__free(m);
 }
 
+/* The reference: the shortest "%.*g" that reads back as v; integers in full. */
+static void slow_format(double v, char *buf, size_t sz)
+{
+	if (v == floor(v) && fabs(v) < 1e21) {
+		snprintf(buf, sz, "%.0f", v == 0 ? 0.0 : v);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sz, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* metrics__format_fast gives exactly the reference text whenever it takes
+ * a value, over integers, N/10^k decimals of every size, and random bits. */
+static void test_format_fast(void)
+{
+	static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7 };
+	unsigned long long x = 88172645463325252ull;
+	int taken = 0, wrong = 0, all = 0;
+	char fast[40], slow[40];
+
+	for (int i = 0; i < 400000; i++) {
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;	/* xorshift64 */
+		switch (i % 4) {
+		case 0: v = (double)(x % 100000000000ull) / p10[x % 8]; break;
+		case 1: v = (double)(x % 1000) / p10[(x >> 20) % 8]; break;
+		case 2: memcpy(&v, &x, sizeof(v)); break;
+		default: v = (double)(int64_t)(x >> (x % 64)); break;
+		}
+		if (x & 1ull << 40)
+			v = -v;
+		if (isnan(v) || isinf(v))
+			continue;
+		all++;
+		if (!metrics__format_fast(v, fast))
+			continue;
+		taken++;
+		slow_format(v, slow, sizeof(slow));
+		if (strcmp(fast, slow) && wrong++ < 5)
+			fprintf(stderr, "format_fast(%.17g) = %s, want %s\n", v, fast, slow);
+	}
+	CHECK_EQ_INT(wrong, 0);
+	CHECK(taken > all / 2);		/* the fast path does the common cases */
+	CHECK_EQ_INT(metrics__format_fast(1258.39, fast), 7);
+	CHECK_EQ_STR(fast, "1258.39");
+	CHECK_EQ_INT(metrics__format_fast(0.005, fast), 5);
+	CHECK_EQ_STR(fast, "0.005");
+	CHECK_EQ_INT(metrics__format_fast(-0.0, fast), 1);
+	CHECK_EQ_STR(fast, "0");
+	CHECK_EQ_INT(metrics__format_fast(0.1 + 0.2, fast), 0);	/* 0.30000000000000004 */
+	CHECK_EQ_INT(metrics__format_fast(1e-5, fast), 0);	/* "1e-05" in %g */
+	CHECK_EQ_INT(metrics__format_fast(NAN, fast), 0);
+	CHECK_EQ_INT(metrics__format_u64(18446744073709551615ull, fast), 20);
+	CHECK_EQ_STR(fast, "18446744073709551615");
+}
+
 int main(void)
 {
+	test_format_fast();
 	test_histogram_values();
 	test_exact_render();
 	test_observe_buckets();

@@ -16,6 +16,7 @@ struct writer {
 	struct metrics_buf *b;
 	int err;
 	const struct metrics_family_desc *fam;	/* whose series on_series gets */
+	char (*le)[40];		/* fam's bounds as text, formatted once per render */
 };
 
 static void w_raw(struct writer *w, const char *p, size_t n)
@@ -72,6 +73,8 @@ static void fmt_double(char *buf, size_t sz, double v)
 		snprintf(buf, sz, "0");	/* also folds -0 */
 		return;
 	}
+	if (sz >= 32 && metrics__format_fast(v, buf))
+		return;
 	if (v == floor(v) && fabs(v) < 1e21) {
 		snprintf(buf, sz, "%.0f", v);
 		return;
@@ -95,8 +98,7 @@ static void w_u64(struct writer *w, uint64_t v)
 {
 	char buf[24];
 
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	w_str(w, buf);
+	w_raw(w, buf, metrics__format_u64(v, buf));
 }
 
 /* "{a="x",b="y",le="0.5"}" or nothing when there is no label at all. */
@@ -142,7 +144,6 @@ static void on_series(void *arg, const struct metrics_series_view *s)
 	struct writer *w = arg;
 	const struct metrics_family_desc *f = w->fam;
 	uint64_t cum = 0;
-	char le[40];
 
 	if (f->type != METRIC_HISTOGRAM) {
 		w_sample(w, f, "", s, NULL);
@@ -152,11 +153,7 @@ static void on_series(void *arg, const struct metrics_series_view *s)
 	}
 	for (size_t i = 0; i <= f->nbounds; i++) {
 		cum += s->bucket_counts[i];
-		if (i < f->nbounds)
-			fmt_double(le, sizeof(le), f->bounds[i]);
-		else
-			snprintf(le, sizeof(le), "+Inf");
-		w_sample(w, f, "_bucket", s, le);
+		w_sample(w, f, "_bucket", s, i < f->nbounds ? w->le[i] : "+Inf");
 		w_u64(w, cum);
 		w_str(w, "\n");
 	}
@@ -204,7 +201,17 @@ int prom_text__render(struct metrics *m, struct metrics_buf *out)
 			continue;
 		w.fam = &d;
 		w_header(&w, d.name, d.help, d.type);
+		if (d.type == METRIC_HISTOGRAM && d.nbounds) {
+			if (!(w.le = malloc(d.nbounds * sizeof(*w.le)))) {
+				w.err = -ENOMEM;
+				break;
+			}
+			for (size_t k = 0; k < d.nbounds; k++)
+				fmt_double(w.le[k], sizeof(w.le[k]), d.bounds[k]);
+		}
 		metrics__foreach(m, i, on_series, &w);
+		free(w.le);
+		w.le = NULL;
 	}
 	/* Every family has a cap, so every family gets a line: a flat 0 is
 	 * easier to alert on than a series that appears from nowhere. */

@@ -108,11 +108,12 @@ static void throttles(struct host_w *w, int ncpu)
 {
 	static int present = -1;
 	uint64_t core, pkg, v;
-	char s[24];
+	char s[24], path[512];
 	int any;
 
 	if (present < 0)
-		present = access("/sys/devices/system/cpu/cpu0/thermal_throttle", F_OK) == 0;
+		present = access(host_util__path("/sys/devices/system/cpu/cpu0/thermal_throttle",
+						   path, sizeof(path)), F_OK) == 0;
 	if (!present)
 		return;
 	any = 0;

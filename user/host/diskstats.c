@@ -214,11 +214,13 @@ int host_diskstats__collect(struct host_w *w)
 	static char buf[1 << 19];
 	char *cur = buf, *line, *f[3 + DISK_NSTATS];
 	int n = 0, udev;
+	char path[512];
 	ssize_t len = host_util__read(&fd, "/proc/diskstats", buf, sizeof(buf));
 
 	if (len < 0)
 		return (int)len;
-	udev = access("/run/udev/data", F_OK) == 0;	/* no udev: labels stay empty */
+	/* no udev: labels stay empty */
+	udev = access(host_util__path("/run/udev/data", path, sizeof(path)), F_OK) == 0;
 	while ((line = host_util__line(&cur)) && n < DISK_MAX) {
 		int nf = host_util__fields(line, f, 3 + DISK_NSTATS);
 		struct disk *d = &disks[n];

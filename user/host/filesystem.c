@@ -150,7 +150,7 @@ int host_filesystem__collect(struct host_w *w)
 {
 	static int fd1 = -1, fd_self = -1;
 	static char buf[1 << 20];
-	char *cur = buf, *line, *f[4];
+	char *cur = buf, *line, *f[4], path[4608];
 	int n = 0;
 
 	memset(slots, 0, sizeof(slots));
@@ -166,6 +166,8 @@ int host_filesystem__collect(struct host_w *w)
 		if (host_util__fields(line, f, 4) < 4)
 			continue;
 		unescape(f[1]);
+		/* with --path.rootfs=/host: "/host/var" is the host's /var */
+		f[1] = (char *)host_util__strip_rootfs(f[1]);
 		if (mount_excluded(f[1]) || fstype_excluded(f[2]))
 			continue;
 		e->device = f[0];
@@ -174,7 +176,7 @@ int host_filesystem__collect(struct host_w *w)
 		if (seen_before(n))
 			continue;
 		e->readonly = has_opt(f[3], "ro");
-		e->error = statfs(f[1], &st) != 0;
+		e->error = statfs(host_util__path(f[1], path, sizeof(path)), &st) != 0;
 		if (!e->error) {
 			e->size = (double)st.f_blocks * (double)st.f_bsize;
 			e->free = (double)st.f_bfree * (double)st.f_bsize;

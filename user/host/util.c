@@ -1,5 +1,6 @@
 /* Host collectors' common helpers: Prometheus text output with one sticky
  * error, label escaping, and bounded whole-file reads. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,7 +10,98 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/host.h"
 #include "host/util.h"
+
+#define ROOT_MAX HOST_PATH_MAX
+/* "" = the default (the canonical path as it is) */
+static char procfs[ROOT_MAX + 1], sysfs[ROOT_MAX + 1], rootfs[ROOT_MAX + 1],
+	udev_data[ROOT_MAX + 1], textfile_dir[ROOT_MAX + 1];
+
+/* Copies a root without its trailing slashes; the default becomes "". */
+static int set_root(char *dst, const char *src, const char *dflt)
+{
+	size_t n;
+
+	if (!src || !*src) {
+		dst[0] = '\0';
+		return 0;
+	}
+	n = strlen(src);
+	while (n > 1 && src[n - 1] == '/')
+		n--;
+	if (n > ROOT_MAX)
+		return -ENAMETOOLONG;
+	if (dflt && strlen(dflt) == n && !strncmp(src, dflt, n))
+		n = 0;
+	if (n == 1 && src[0] == '/' && !dflt)
+		n = 0;		/* rootfs "/" */
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int host__configure(const struct host_opts *o)
+{
+	const char *const src[] = { o->procfs, o->sysfs, o->rootfs, o->udev_data, o->textfile_dir };
+
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
+		if (src[i] && strlen(src[i]) > ROOT_MAX)
+			return -ENAMETOOLONG;
+	set_root(procfs, o->procfs, "/proc");
+	set_root(sysfs, o->sysfs, "/sys");
+	set_root(rootfs, o->rootfs, NULL);
+	set_root(udev_data, o->udev_data, "/run/udev/data");
+	if (o->textfile_dir && *o->textfile_dir)
+		strcpy(textfile_dir, o->textfile_dir);
+	else
+		textfile_dir[0] = '\0';
+	return 0;
+}
+
+const char *host_util__textfile_dir(void)
+{
+	return textfile_dir[0] ? textfile_dir : NULL;
+}
+
+static int prefixed(const char *canon, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(canon, dir, n) && (canon[n] == '/' || canon[n] == '\0');
+}
+
+const char *host_util__path(const char *canon, char *out, size_t n)
+{
+	const char *root, *rest;
+	int len;
+
+	if (prefixed(canon, "/proc"))
+		root = procfs, rest = canon + 5;
+	else if (prefixed(canon, "/sys"))
+		root = sysfs, rest = canon + 4;
+	else if (prefixed(canon, "/run/udev/data"))
+		root = udev_data, rest = canon + 14;
+	else
+		root = rootfs, rest = canon;
+	if (!root[0])
+		return canon;
+	len = snprintf(out, n, "%s%s", root, rest);
+	if (len < 0 || (size_t)len >= n)
+		out[0] = '\0';
+	return out;
+}
+
+const char *host_util__strip_rootfs(const char *path)
+{
+	size_t n = strlen(rootfs);
+
+	if (!n || strncmp(path, rootfs, n))
+		return path;
+	if (path[n] == '\0')
+		return "/";
+	return path[n] == '/' ? path + n : path;
+}
 
 void host_util__append(struct host_w *w, const char *s, size_t n)
 {
@@ -25,7 +117,7 @@ static void puts_(struct host_w *w, const char *s)
 void host_util__family(struct host_w *w, const char *name, enum host_type type,
 		       const char *help)
 {
-	static const char *const types[] = { "gauge", "counter", "untyped" };
+	static const char *const types[] = { "gauge", "counter", "untyped", "summary", "histogram" };
 	const char *p, *q;
 
 	puts_(w, "# HELP ");
@@ -126,16 +218,7 @@ void host_util__label(struct host_w *w, const char *key, const char *val)
 
 static size_t fmt_u64(char *out, uint64_t v)
 {
-	char tmp[24];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
+	return metrics__format_u64(v, out);
 }
 
 static void finish(struct host_w *w, const char *num, size_t n)
@@ -170,8 +253,8 @@ void host_util__end(struct host_w *w, double v)
 		finish(w, v > 0 ? "+Inf" : "-Inf", 4);
 		return;
 	}
-	if (v >= 0 && v < 9007199254740992.0 && v == (double)(uint64_t)v) {
-		host_util__end_u64(w, (uint64_t)v);
+	if ((n = (int)metrics__format_fast(v, num))) {
+		finish(w, num, (size_t)n);
 		return;
 	}
 	/* Shortest of %.15g..%.17g that reads back as the same double. */
@@ -198,7 +281,9 @@ ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size)
 
 again:
 	if (fd < 0) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		char real[512];
+
+		fd = open(host_util__path(path, real, sizeof(real)), O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
 		if (fdp)
@@ -210,11 +295,16 @@ again:
 	if (n < 0) {
 		int err = -errno;
 
+		/* A file whose attribute refuses a read (EINVAL: speed of a
+		 * link that is down) keeps its fd; one that went away is
+		 * opened again by path (a device of the same name). */
+		if (fdp && err != -ENODEV && err != -ESTALE && err != -EBADF && err != -ENOENT)
+			return err;
 		close(fd);
 		if (fdp)
 			*fdp = -1;
 		fd = -1;
-		if (fdp && !retried++)	/* e.g. a cached fd whose file went away */
+		if (fdp && !retried++)
 			goto again;
 		return err;
 	}
@@ -224,6 +314,13 @@ again:
 		return -EFBIG;
 	buf[n] = '\0';
 	return n;
+}
+
+DIR *host_util__opendir(const char *canon)
+{
+	char real[512];
+
+	return opendir(host_util__path(canon, real, sizeof(real)));
 }
 
 int host_util__read_u64(int *fdp, const char *path, uint64_t *out)

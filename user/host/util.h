@@ -3,6 +3,7 @@
 #ifndef SONDE_HOST_UTIL_H
 #define SONDE_HOST_UTIL_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,7 +22,7 @@ struct host_w {
 	int stat_err;
 };
 
-enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED };
+enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED, HOST_SUMMARY, HOST_HISTOGRAM };
 
 void host_util__family(struct host_w *w, const char *name, enum host_type type,
 		       const char *help);
@@ -37,12 +38,28 @@ void host_util__single(struct host_w *w, const char *name, enum host_type type,
 void host_util__append(struct host_w *w, const char *s, size_t n);
 
 /*
+ * The configured location of a canonical path: /proc/... under
+ * --path.procfs, /sys/... under --path.sysfs, /run/udev/data/... under
+ * --path.udev.data, anything else under --path.rootfs. Returns out, or
+ * canon itself when no prefix is configured for it; an over-long result
+ * becomes "" (which no open() finds).
+ */
+const char *host_util__path(const char *canon, char *out, size_t n);
+/* A mount point as the host sees it: the rootfs prefix removed. */
+const char *host_util__strip_rootfs(const char *path);
+/* The textfile directory, or NULL when none is configured. */
+const char *host_util__textfile_dir(void);
+
+/*
  * Reads a whole file into buf (NUL-terminated) and returns its length, or
  * a negative errno: -EFBIG when it does not fit in size - 1 bytes. *fdp
  * caches the descriptor across scrapes (pread at offset 0); pass NULL for
- * files that may come and go (per-device sysfs files).
+ * files that may come and go (per-device sysfs files). path is canonical
+ * (see host_util__path).
  */
 ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size);
+/* opendir of a canonical path (see host_util__path). */
+DIR *host_util__opendir(const char *canon);
 /* First number in a small file, or a negative errno. */
 int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
 /* /proc/stat for this scrape (see struct host_w). */

@@ -674,3 +674,79 @@ void metrics_buf__free(struct metrics_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+size_t metrics__format_u64(uint64_t v, char *out)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
+size_t metrics__format_fast(double v, char *out)
+{
+	static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+	const double lim = 9007199254740992.0;	/* 2^53: integers stay exact */
+	double a = v < 0 ? -v : v;
+	char *o = out;
+
+	if (!(a < lim))		/* NaN, Inf, huge */
+		return 0;
+	if (v < 0)
+		*o++ = '-';
+	if (a == (double)(uint64_t)a) {
+		if (v == 0)	/* -0 too */
+			o = out;
+		return (size_t)(o - out) + metrics__format_u64((uint64_t)a, o);
+	}
+	if (a < 1e-4)
+		return 0;
+	for (int k = 1; k <= 6; k++) {
+		double scaled = a * p10[k], n;
+		uint64_t N, ip;
+		size_t len;
+		char digits[24];
+
+		/* at most 15 significant digits: then no other decimal of as
+		 * many digits reads back as v, so this is %g's text */
+		if (!(scaled < 1e15))
+			return 0;
+		n = (double)(uint64_t)(scaled + 0.5);
+		if (n / p10[k] != a)
+			continue;
+		N = (uint64_t)n;
+		while (N % 10 == 0)	/* k was not minimal: cannot happen, but stay exact */
+			N /= 10, k--;
+		ip = N;
+		for (int i = 0; i < k; i++)
+			ip /= 10;
+		len = metrics__format_u64(N, digits);
+		if ((int)len <= k) {	/* 0.000ddd */
+			*o++ = '0';
+			*o++ = '.';
+			for (int i = (int)len; i < k; i++)
+				*o++ = '0';
+			memcpy(o, digits, len);
+			o += len;
+		} else {
+			size_t il = len - (size_t)k;
+
+			memcpy(o, digits, il);
+			o += il;
+			*o++ = '.';
+			memcpy(o, digits + il, (size_t)k);
+			o += k;
+		}
+		(void)ip;
+		*o = '\0';
+		return (size_t)(o - out);
+	}
+	return 0;
+}

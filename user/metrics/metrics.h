@@ -81,6 +81,18 @@ struct metrics_buf {
 };
 
 void metrics_buf__free(struct metrics_buf *b);
+/*
+ * The common cases of a sample value's shortest round-trip text, without
+ * printf: integers below 2^53 in full, and values that are exactly N/10^k
+ * (k <= 6, |N| < 10^15, |v| >= 1e-4, e.g. 1258.39 CPU seconds) in fixed
+ * notation, the same text "%.*g" at the shortest round-trip precision
+ * gives. Returns the length written to out (at least 32 bytes), or 0 when
+ * v needs the general path (NaN, Inf, other fractions, huge values).
+ */
+size_t metrics__format_fast(double v, char *out);
+/* Decimal digits of v into out (at least 21 bytes); returns the length. */
+size_t metrics__format_u64(uint64_t v, char *out);
+
 /* Appends n bytes, keeping the text NUL-terminated; 0 or -ENOMEM (the
  * buffer is then unchanged). Shared by every writer of exposition text. */
 int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n);
