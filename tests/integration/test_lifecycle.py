@@ -20,6 +20,8 @@ from harness import Agent, check, check_eq, finish  # noqa: E402
 
 # What the agent's own shutdown may add to the kernel's detach time, idle.
 OWN_IDLE_S = 1.0
+# The whole idle stop where every link detaches without the kernel's mutex.
+IDLE_STOP_S = 1.0
 FLUSH_BOUND_MS = 2000
 
 
@@ -82,6 +84,9 @@ def main():
     print("== 2: SIGTERM when idle", flush=True)
     agent = Agent(print_spans=False, name="idle agent")
     time.sleep(1.0)
+    tier = next((dict(labels)["mode"] for (n, labels), v in agent.metrics().items()
+                 if n == "sonde_probe_info" and dict(labels).get("hook") == "payload_capture"
+                 and v == 1), "")
     rc, took, recs = stop_timed(agent)
     detach = (field(recs, "probes detached", "detach_ms") or 0) / 1000
     print(f"   idle stop: {took:.3f} s in all, {detach:.3f} s of it the kernel detaching the probes, "
@@ -90,6 +95,17 @@ def main():
     check(field(recs, "probes detached", "detach_ms") is not None, "detach time logged")
     check(took - detach <= OWN_IDLE_S, f"idle: the agent's own shutdown took {took - detach:.3f} s "
           f"(<= {OWN_IDLE_S} s besides detaching)")
+    # Perf-event links (syscall tracepoints, uprobes before Linux 6.6) detach
+    # one at a time, ~0.1 s each; socket-tier hooks and uprobe_multi links
+    # do not, and then the whole stop is held to the 1 s.
+    links = field(recs, "uprobe links", "kind")
+    if tier == "socket" and links == "uprobe_multi":
+        check(took <= IDLE_STOP_S, f"idle: stopped within {IDLE_STOP_S} s ({took:.3f} s; socket "
+              f"capture tier, uprobe_multi links)")
+    else:
+        print(f"   note: the {IDLE_STOP_S} s idle stop is not checked on this kernel: capture tier "
+              f"{tier or '?'}, uprobe links {links or '?'} (perf-event links detach one at a time)",
+              flush=True)
 
     print("== 3: SIGTERM with an OTLP receiver that never answers", flush=True)
     hole = Blackhole()

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sonde.h"
+#include "span/builder.h"
 
 enum proto_id {			/* numbered explicitly: indexes the counters */
 	PROTO_HTTP1 = 0,
@@ -80,6 +81,26 @@ struct proto_conn {
 	const char *exe;		/* SONDE_EXE_LEN bytes */
 	const struct sonde_tuple *tuple;
 };
+
+static inline bool proto_conn__is_server(const struct proto_conn *c)
+{
+	return c->role == SONDE_ROLE_SERVER;
+}
+
+/* Does a chunk going dir travel in the request direction of a connection
+ * with this role? */
+static inline bool proto__is_request_dir(uint8_t role, uint8_t dir)
+{
+	return role == SONDE_ROLE_SERVER ? dir == SONDE_DIR_INGRESS : dir == SONDE_DIR_EGRESS;
+}
+
+/* Where a span of this connection comes from, for the span builder. */
+static inline struct span_origin proto_conn__origin(const struct proto_conn *c, uint32_t tid)
+{
+	return (struct span_origin){ .tgid = c->tgid, .tid = tid, .server = proto_conn__is_server(c),
+				     .tls = c->tls, .comm = c->comm, .exe = c->exe,
+				     .tuple = c->tuple };
+}
 
 enum proto_verdict {
 	PROTO_NO = 0,			/* not this protocol */

@@ -98,24 +98,6 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 	return &x->c->env->stats[PROTO_HTTP1];
 }
 
-static bool is_server(const struct proto_conn *c)
-{
-	return c->role == SONDE_ROLE_SERVER;
-}
-
-/* Does this chunk travel in the request direction of the connection? */
-static bool is_request_dir(uint8_t role, uint8_t dir)
-{
-	return role == SONDE_ROLE_SERVER ? dir == SONDE_DIR_INGRESS : dir == SONDE_DIR_EGRESS;
-}
-
-static struct span_origin origin(const struct proto_conn *c, uint32_t tid)
-{
-	return (struct span_origin){ .tgid = c->tgid, .tid = tid, .server = is_server(c),
-				     .tls = c->tls, .comm = c->comm, .exe = c->exe,
-				     .tuple = c->tuple };
-}
-
 /* Doubles the queue, keeping its order (oldest first at index 0).
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
 static int queue_grow(struct http_state *h)
@@ -163,7 +145,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 {
 	struct feed_ctx *x = arg;
 	struct http_state *h = x->h;
-	struct span_origin o = origin(x->c, x->ev->tid);
+	struct span_origin o = proto_conn__origin(x->c, x->ev->tid);
 	struct tracectx_hdr th = {
 		.traceparent = m->traceparent, .tracestate = m->tracestate,
 		.traceparent_lines = m->traceparent_lines,
@@ -222,7 +204,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 /* Start time of a request whose first bytes are in this chunk. */
 static uint64_t chunk_start_ns(const struct proto_conn *c, const struct sonde_data_event *ev)
 {
-	return is_server(c) ? ev->hdr.ktime : ev->enter_ns;
+	return proto_conn__is_server(c) ? ev->hdr.ktime : ev->enter_ns;
 }
 
 static void req_on_complete(void *arg, const struct http1_message *m)
@@ -316,7 +298,7 @@ static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor
 	struct http_state *h = x->h;
 	struct pending *p = &h->q[h->qhead];
 	const struct pending_extra *e = p->has_extra && h->extra ? &h->extra[p - h->q] : NULL;
-	struct span_origin o = origin(x->c, p->tid);
+	struct span_origin o = proto_conn__origin(x->c, p->tid);
 	struct span_ctx ctx;	/* filled below; not zeroed: 300 bytes per span */
 	struct span_http s = {
 		.method = p->method, .target = p->target, .status = status,
@@ -431,7 +413,7 @@ static enum proto_verdict http1_infer(const struct sonde_data_event *ev, enum pr
 		*role = (req == (ev->dir == SONDE_DIR_INGRESS)) ? SONDE_ROLE_SERVER
 								: SONDE_ROLE_CLIENT;
 	}
-	if (is_request_dir(*role, ev->dir) ? req : resp)
+	if (proto__is_request_dir(*role, ev->dir) ? req : resp)
 		return PROTO_YES;
 	/* Seen from its first byte (accept/connect) and not HTTP: give up now,
 	 * except for a response-side chunk of a server socket, which cannot
@@ -474,7 +456,7 @@ static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_
 
 	if (h->upgraded)	/* 101 / CONNECT: the rest is not HTTP */
 		return;
-	if (is_request_dir(c->role, ev->dir)) {
+	if (proto__is_request_dir(c->role, ev->dir)) {
 		/* Timing rule: a request starts with the syscall that carried
 		 * its first bytes, not the one that completed its head. */
 		if (http1__between_messages(&h->req))
@@ -529,7 +511,7 @@ static void http1_close(void *st, const struct proto_conn *c, uint64_t end_ns)
 
 		resp_on_complete(&x, &m);
 	}
-	if (!is_server(c) && !h->upgraded && h->qlen) {
+	if (!proto_conn__is_server(c) && !h->upgraded && h->qlen) {
 		x.fail = SPAN_ERR_CANCELLED;
 		fail_open_requests(&x);
 	}
@@ -540,7 +522,7 @@ static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 	struct http_state *h = st;
 	struct feed_ctx x = { .h = h, .c = c, .ev = NULL, .end_ns = end_ns };
 
-	if (is_server(c) || h->upgraded)
+	if (proto_conn__is_server(c) || h->upgraded)
 		return;
 	if (err == 0) {
 		/* A body delimited by the end of the connection ends well. */

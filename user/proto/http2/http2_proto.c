@@ -69,23 +69,6 @@ static struct proto_stats *stats(const struct fctx *x)
 	return &x->c->env->stats[PROTO_HTTP2];
 }
 
-static bool is_server(const struct proto_conn *c)
-{
-	return c->role == SONDE_ROLE_SERVER;
-}
-
-static bool is_request_dir(uint8_t role, uint8_t dir)
-{
-	return role == SONDE_ROLE_SERVER ? dir == SONDE_DIR_INGRESS : dir == SONDE_DIR_EGRESS;
-}
-
-static struct span_origin origin(const struct proto_conn *c, uint32_t tid)
-{
-	return (struct span_origin){ .tgid = c->tgid, .tid = tid, .server = is_server(c),
-				     .tls = c->tls, .comm = c->comm, .exe = c->exe,
-				     .tuple = c->tuple };
-}
-
 static struct h2_stream *find(struct h2_state *h, uint32_t sid)
 {
 	for (uint16_t i = 0; i < h->n; i++)
@@ -130,7 +113,7 @@ static void copy_cut(char *dst, size_t n, const uint8_t *src, size_t len)
 /* The stream ends as a span; fail: SPAN_ERR_* when it was cut short. */
 static void finish(struct fctx *x, struct h2_stream *s, const char *fail)
 {
-	struct span_origin o = origin(x->c, s->tid);
+	struct span_origin o = proto_conn__origin(x->c, s->tid);
 	uint64_t end_ns = x->ev ? x->ev->hdr.ktime : x->end_ns;
 
 	stats(x)->spans++;
@@ -186,7 +169,7 @@ static void on_block_begin(void *arg, uint32_t sid, uint8_t type)
 		s->grpc_status = -1;
 		/* a server's request starts when its read returned, a client's
 		 * at the entry of its write */
-		s->start_ns = is_server(x->c) ? x->ev->hdr.ktime : x->ev->enter_ns;
+		s->start_ns = proto_conn__is_server(x->c) ? x->ev->hdr.ktime : x->ev->enter_ns;
 		s->tid = x->ev->tid;
 		h->traceparent[0] = h->tracestate[0] = '\0';
 		h->tp_lines = h->tp_cut = h->ts_cut = 0;
@@ -272,7 +255,7 @@ static void on_block_end(void *arg, uint32_t sid, bool end_stream)
 	if (mode == BLK_NONE || !(s = find(h, sid)))
 		return;
 	if (mode == BLK_REQ) {
-		struct span_origin o = origin(x->c, s->tid);
+		struct span_origin o = proto_conn__origin(x->c, s->tid);
 		struct tracectx_hdr th = {
 			.traceparent = h->traceparent, .tracestate = h->tracestate,
 			.traceparent_lines = h->tp_lines, .traceparent_cut = h->tp_cut,
@@ -465,7 +448,7 @@ static void http2_feed(void *st, const struct proto_conn *c, const struct sonde_
 	}
 	if (!started(h, &x))
 		return;
-	x.dir = is_request_dir(c->role, ev->dir) ? DIR_REQ : DIR_RESP;
+	x.dir = proto__is_request_dir(c->role, ev->dir) ? DIR_REQ : DIR_RESP;
 	h2__feed(&h->dir[x.dir], ev->data, ev->cap_len, ev->len, &callbacks, &x);
 	/* one direction stopped (counted by on_error): the other is of no use */
 	if (h2__dead(&h->dir[0]) || h2__dead(&h->dir[1]))
@@ -486,7 +469,7 @@ static void http2_close(void *st, const struct proto_conn *c, uint64_t end_ns)
 	struct h2_state *h = st;
 	struct fctx x = { .h = h, .c = c, .end_ns = end_ns };
 
-	if (!is_server(c) && !h->dead)
+	if (!proto_conn__is_server(c) && !h->dead)
 		fail_open(&x, SPAN_ERR_CANCELLED);
 }
 
@@ -495,7 +478,7 @@ static void http2_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 	struct h2_state *h = st;
 	struct fctx x = { .h = h, .c = c, .end_ns = end_ns };
 
-	if (!is_server(c) && !h->dead)
+	if (!proto_conn__is_server(c) && !h->dead)
 		fail_open(&x, semconv__transport_error_type(err));
 }
 
