@@ -224,7 +224,10 @@ integration: all
 # every agent forced to the syscall-tracepoint tier (the default here is the
 # socket tier on Linux 6.3+). The others (host metrics, identity, OTLP
 # plumbing, alert rules) do not read captured bytes differently per tier.
-SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline http2 inject_first
+# Not http2: in the syscall tier, python3-grpcio's server-streaming calls
+# lose their client side since MSG_PEEK receives are skipped at syscall
+# entry (README "What it does not see"); the socket tier is exact.
+SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline inject_first
 integration-syscall-tier: all
 	@set -e; for t in $(SYSCALL_TIER_SUITES); do \
 		SONDE_TEST_ATTACH_MODE=tracepoint python3 tests/integration/test_$$t.py; done
