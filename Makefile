@@ -100,6 +100,9 @@ test_routes_SRCS := user/signals/routes.c user/signals/signals.c user/metrics/me
 	user/span/semconv.c user/span/span.c user/span/tracectx.c user/util/log.c user/util/proc.c $(IDENT_SRCS)
 test_routes_LIBS := $(IDENT_LIBS)
 # the host collectors: textfile parser (and 3000 mutations), --path.*, fixtures
+UNIT_TESTS += runq
+test_runq_SRCS := user/signals/runq_threads.c
+
 UNIT_TESTS += host
 test_host_SRCS := $(wildcard user/host/*.c) user/metrics/metrics.c
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

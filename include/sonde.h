@@ -276,6 +276,17 @@ struct sonde_runq_stats {
 	__u64 hist[SONDE_HIST_SLOTS];
 };
 
+/* One record per user-space thread from sched.bpf.c's task iterator: the
+ * kernel's own run-queue accounting (sched_info, what /proc/<tid>/schedstat
+ * shows), read at each collection. No hook on the scheduler is needed. */
+struct sonde_runq_task {
+	__u32 tid;
+	__u32 tgid;
+	__u64 start_ns;		/* task start (boot clock): tells a reused tid apart */
+	__u64 run_delay_ns;	/* time spent runnable, waiting for a CPU */
+	__u64 pcount;		/* times it was switched onto a CPU */
+};
+
 /* ---- W3C trace context (bpf/lib/tracectx.h, bpf/inject.bpf.c) ---- */
 
 /* thread_ctx map value, keyed by pid_tgid: the server request a thread is
@@ -340,6 +351,7 @@ _Static_assert(sizeof(struct sonde_sk_owner) == 56, "sk owner size");
 _Static_assert(sizeof(struct sonde_tcp_stats) == 32 + 8 * 17 + 8 * 2 * SONDE_HIST_SLOTS,
 	       "tcp stats size");
 _Static_assert(sizeof(struct sonde_runq_stats) == 40 + 8 * SONDE_HIST_SLOTS, "runq stats size");
+_Static_assert(sizeof(struct sonde_runq_task) == 32, "runq task size");
 #endif
 
 #endif

@@ -158,7 +158,8 @@ static void collect_metrics(void *arg)
 	/* Drain first so the page reflects every request finished so far. */
 	drain(a, false);
 	tcpstate__collect(a->tcpstate, optional__tcp_stats_fd(a->ld));
-	sched__collect(a->sched, optional__runq_fd(a->ld), loader__ncpus(a->ld));
+	sched__collect(a->sched, optional__runq_iter_open(a->ld), optional__runq_fd(a->ld),
+		       loader__ncpus(a->ld));
 	procstat__collect(a->procstat);
 	dbclient__collect(a->dbc);
 	tls__collect(a->tls);
@@ -499,7 +500,7 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!err && !c->no_tcp_health)
 		err = tcpstate__new(&a->tcpstate, a->m, cap);
 	if (!err && !c->no_sched)
-		err = sched__new(&a->sched, a->m, cap);
+		err = sched__new(&a->sched, a->m, cap, c->runq_histogram);
 	if (!err)
 		err = procstat__new(&a->procstat, a->m, cap, c->pid, c->service_name);
 	if (err) {
@@ -541,6 +542,7 @@ int agent__open(struct agent **out, const struct config *c)
 	lo.attach_mode = c->attach_mode;
 	lo.no_tcp_health = c->no_tcp_health;
 	lo.no_sched = c->no_sched;
+	lo.runq_histogram = c->runq_histogram;
 	lo.no_inject = a->opt.no_inject;
 	lo.tls = !c->no_tls;
 	if ((err = loader__open(&a->ld, &lo))) {

@@ -83,8 +83,10 @@ static const char usage[] =
 "                          Unset: only node_textfile_scrape_error 0, as upstream\n"
 "  --no-tcp-health         leave out the per-service TCP health metrics (sonde_tcp_*:\n"
 "                          connections, connect failures, resets, retransmits, RTT)\n"
-"  --no-sched              leave out run-queue latency (sonde_runqueue_latency_seconds;\n"
-"                          its hooks run on every context switch)\n"
+"  --no-sched              leave out run-queue wait per service (sonde_runqueue_*)\n"
+"  --runqueue-histogram    also a histogram of each run-queue wait per service\n"
+"                          (sonde_runqueue_latency_seconds); its hooks run on every\n"
+"                          context switch of the host (0.4-1.3 us per HTTP request)\n"
 "  --otlp-endpoint URL     send spans and metrics as OTLP/HTTP (protobuf) to URL/v1/traces\n"
 "                          and URL/v1/metrics (env OTEL_EXPORTER_OTLP_ENDPOINT; unset: no\n"
 "                          export). Also read: OTEL_EXPORTER_OTLP_{TRACES_,METRICS_}ENDPOINT,\n"
@@ -178,7 +180,7 @@ int config__parse(struct config *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_PRINT, O_PID, O_PORT, O_COMM, O_SVC, O_CAP, O_RING, O_CONNS,
 	       O_SERIES, O_LOG, O_VERSION, O_ARGS, O_ATTACH, O_NO_HOST, O_NO_TCP, O_NO_SCHED,
-	       O_OTLP,
+	       O_OTLP, O_RUNQ_HIST,
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
 	       O_H2_STREAMS, O_H2_BLOCK, O_CTRD, O_CTRD_NS,
@@ -204,6 +206,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
 		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
 		{ "no-sched", no_argument, NULL, O_NO_SCHED },
+		{ "runqueue-histogram", no_argument, NULL, O_RUNQ_HIST },
 		{ "otlp-endpoint", required_argument, NULL, O_OTLP },
 		{ "no-inject", no_argument, NULL, O_NO_INJECT },
 		{ "inject-port", required_argument, NULL, O_INJECT_PORT },
@@ -316,6 +319,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		case O_NO_HOST: o->no_host_metrics = true; break;
 		case O_NO_TCP: o->no_tcp_health = true; break;
 		case O_NO_SCHED: o->no_sched = true; break;
+		case O_RUNQ_HIST: o->runq_histogram = true; break;
 		case O_OTLP: o->otlp_endpoint = optarg; break;
 		case O_NO_INJECT: o->no_inject = true; break;
 		case O_NO_INJECT_LEARN: o->no_inject_learn = true; break;

@@ -30,6 +30,7 @@ struct config {
 	struct host_opts host;		/* --path.*, --collector.textfile.directory */
 	bool no_tcp_health;
 	bool no_sched;
+	bool runq_histogram;	/* --runqueue-histogram */
 	bool no_db_uprobes;
 	bool no_tls;
 	enum loader_args_store args_store;	/* --syscall-args */

@@ -152,6 +152,20 @@ def runner(tmp, name, code, *args):
     return p
 
 
+def schedstat(pid):
+    """Run-queue wait (ns) and timeslices summed over a process's threads."""
+    wait = slices = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                fields = f.read().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        wait += int(fields[1])
+        slices += int(fields[2])
+    return wait, slices
+
+
 def expect_line(p, want, what):
     line = p.stdout.readline().strip()
     if not line.startswith(want):
@@ -314,23 +328,29 @@ def main():
     m = agent.metrics()
     check_eq(val(m, "process_threads", service_name=th_name), 0, "threads gauge 0 once it exits")
 
-    # ---- run-queue latency ----
-    print("sched: run-queue latency of a CPU-bound process", flush=True)
+    # ---- run-queue wait (default: the kernel's sched_info, task iterator) ----
+    print("sched: run-queue wait of a CPU-bound process (3 spinning threads, 2 CPUs)", flush=True)
     busy_name = "sonde-t-busy"
     busy = runner(tmp, busy_name, BUSY)
     expect_line(busy, "ready", "busy process start")
     time.sleep(1.5)
+    w0, s0 = schedstat(busy.pid)
     m1 = agent.metrics()
-    c1 = val(m1, "sonde_runqueue_latency_seconds_count", service_name=busy_name)
-    check(c1 > 0, f"run-queue latency samples for a busy process: {c1}")
-    b1 = buckets(m1, "sonde_runqueue_latency_seconds", busy_name)
-    check(b1 == sorted(b1) and b1 and b1[-1] == c1, "run-queue buckets cumulative, +Inf = count")
+    w1, s1 = schedstat(busy.pid)
+    got_w = val(m1, "sonde_runqueue_wait_seconds_total", service_name=busy_name)
+    got_s = val(m1, "sonde_runqueue_timeslices_total", service_name=busy_name)
+    check(w0 > 0, f"the busy process waited on a run queue ({w0} ns in its schedstat)")
+    # the agent read every thread between the test's two reads
+    check(w0 / 1e9 - 1e-6 <= got_w <= w1 / 1e9 + 1e-6,
+          f"sonde_runqueue_wait_seconds_total {got_w} within the threads' schedstat "
+          f"{w0 / 1e9:.9f}..{w1 / 1e9:.9f}")
+    check(s0 <= got_s <= s1, f"sonde_runqueue_timeslices_total {got_s} within {s0}..{s1}")
     cpu1 = val(m1, "process_cpu_time_seconds_total", service_name=busy_name, cpu_mode="user")
     check(cpu1 > 0.5, f"busy process CPU time counted: {cpu1}")
     time.sleep(1)
     m2 = agent.metrics()
-    c2 = val(m2, "sonde_runqueue_latency_seconds_count", service_name=busy_name)
-    check(c2 > c1, f"run-queue latency count grows ({c1} -> {c2})")
+    check(val(m2, "sonde_runqueue_wait_seconds_total", service_name=busy_name) > got_w,
+          "run-queue wait grows")
     check(val(m2, "process_cpu_time_seconds_total", service_name=busy_name, cpu_mode="user") > cpu1,
           "CPU time grows")
     busy.kill()
@@ -339,6 +359,11 @@ def main():
     check(val(m3, "process_cpu_time_seconds_total", service_name=busy_name, cpu_mode="user") >=
           val(m2, "process_cpu_time_seconds_total", service_name=busy_name, cpu_mode="user"),
           "CPU time counter does not drop when the process exits")
+    check_eq(val(m3, "sonde_runqueue_wait_seconds_total", service_name=busy_name),
+             val(m2, "sonde_runqueue_wait_seconds_total", service_name=busy_name),
+             "run-queue wait counter kept, not dropped, when the process exits")
+    check_eq([lab for (n, lab) in m3 if n == "sonde_runqueue_latency_seconds_count"], [],
+             "no run-queue histogram without --runqueue-histogram")
 
     # ---- probes ----
     text = agent.metrics_text()
@@ -353,10 +378,14 @@ def main():
                  "socket tier: no accept syscall tracepoint")
     else:
         tier_hooks = ("inet_sock_set_state", "tcpstate:sys_exit_accept", "tcpstate:sys_exit_accept4")
-    for hook in (*tier_hooks, "tcp_retransmit_skb", "tcp_send_reset", "tcp_receive_reset",
-                 "sched_wakeup", "sched_wakeup_new", "sched_switch"):
+    for hook in (*tier_hooks, "tcp_retransmit_skb", "tcp_send_reset", "tcp_receive_reset"):
         check_eq(series(m, "sonde_probe_info", hook=hook, mode="tracepoint"), 1.0,
                  f"sonde_probe_info {hook} tracepoint")
+    check_eq(series(m, "sonde_probe_info", hook="iter/task", mode="iterator"), 1.0,
+             "sonde_probe_info iter/task iterator")
+    check_eq([h for (n, lab) in m if n == "sonde_probe_info" for k, h in lab
+              if k == "hook" and h in ("sched_wakeup", "sched_wakeup_new", "sched_switch")], [],
+             "no scheduler hook by default")
     if shutil.which("promtool"):
         prefixes = ("sonde_tcp_", "sonde_runqueue_", "process_cpu_time", "process_memory_usage",
                     "process_threads", "process_open_file", "sonde_processes",
@@ -371,6 +400,33 @@ def main():
     check_eq(agent.stop(), 0, "agent exit status")
     errors = [r for r in agent.log_records() if r.get("@level") == "error"]
     check_eq(errors, [], "no error log lines")
+
+    # ---- run-queue latency histogram (--runqueue-histogram) ----
+    print("sched: --runqueue-histogram, the scheduler hooks' histogram", flush=True)
+    agent = Agent("--runqueue-histogram", print_spans=False)
+    busy = runner(tmp, busy_name, BUSY)
+    expect_line(busy, "ready", "busy process start")
+    time.sleep(1.5)
+    m1 = agent.metrics()
+    c1 = val(m1, "sonde_runqueue_latency_seconds_count", service_name=busy_name)
+    check(c1 > 0, f"run-queue latency samples for a busy process: {c1}")
+    b1 = buckets(m1, "sonde_runqueue_latency_seconds", busy_name)
+    check(b1 == sorted(b1) and b1 and b1[-1] == c1, "run-queue buckets cumulative, +Inf = count")
+    check(val(m1, "sonde_runqueue_wait_seconds_total", service_name=busy_name) > 0,
+          "the run-queue wait counter too")
+    time.sleep(1)
+    m2 = agent.metrics()
+    c2 = val(m2, "sonde_runqueue_latency_seconds_count", service_name=busy_name)
+    check(c2 > c1, f"run-queue latency count grows ({c1} -> {c2})")
+    busy.kill()
+    busy.wait()
+    for hook in ("sched_wakeup", "sched_wakeup_new", "sched_switch"):
+        check_eq(series(m2, "sonde_probe_info", hook=hook, mode="tracepoint"), 1.0,
+                 f"--runqueue-histogram: sonde_probe_info {hook} tracepoint")
+    check_eq(agent.stop(), 0, "agent exit status")
+    errors = [r for r in agent.log_records() if r.get("@level") == "error"]
+    check_eq(errors, [], "no error log lines")
+
     for p in (srv, cli, bl):
         p.kill()
     shutil.rmtree(tmp, ignore_errors=True)

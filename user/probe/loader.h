@@ -26,7 +26,8 @@ struct loader_opts {
 		ATTACH_SOCKET = 4,
 	} attach_mode;
 	bool no_tcp_health;		/* leave out tcpstate.bpf.c (TCP health per process) */
-	bool no_sched;			/* leave out sched.bpf.c (run-queue latency) */
+	bool no_sched;			/* leave out sched.bpf.c (run-queue wait) */
+	bool runq_histogram;		/* also its scheduler hooks (--runqueue-histogram) */
 	bool no_inject;			/* no kernel trace context (sock.bpf.c trace_ctx_on) */
 	bool tls;			/* sock.bpf.c binds SSL calls to sockets (tls.bpf.c runs) */
 };

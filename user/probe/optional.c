@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "probe/loader_int.h"
@@ -34,6 +35,10 @@ static void optional__hook(struct loader *l, const char *obj, struct bpf_program
 	const char *tp = strrchr(sec, '/');
 
 	snprintf(out, n, "%s", tp ? tp + 1 : sec);
+	if (strncmp(sec, "iter/", 5) == 0) {	/* a task iterator: no hook at all */
+		snprintf(out, n, "%s", sec);
+		return;
+	}
 	for (size_t i = 0; i < l->nprobes; i++)
 		if (strcmp(l->probes[i].hook, out) == 0) {
 			snprintf(out, n, "%s:%s", obj, tp ? tp + 1 : sec);
@@ -70,7 +75,8 @@ static int optional__attach(struct loader *l, const char *obj,
 		p = loader__probe_add(l, hook, false);
 		if (p) {
 			p->attached = true;
-			snprintf(p->mode, sizeof(p->mode), "tracepoint");
+			snprintf(p->mode, sizeof(p->mode), "%s",
+				 strncmp(hook, "iter/", 5) == 0 ? "iterator" : "tracepoint");
 		}
 		attached++;
 	}
@@ -139,17 +145,23 @@ static void tcpstate_obj__load(struct loader *l, const struct loader_opts *o)
 		l->tcpstate = t;
 }
 
-/* Run-queue latency per process (sched.bpf.c). Optional. */
+/* Run-queue wait per process (sched.bpf.c). Optional. Its task iterator
+ * always; its scheduler hooks (every context switch of the host) only with
+ * --runqueue-histogram. */
 static void sched_obj__load(struct loader *l, const struct loader_opts *o)
 {
 	struct sched_bpf *s = sched_bpf__open();
 
 	if (!s) {
-		log_warn("cannot open the run-queue latency tracer", LS("error", strerror(errno)));
+		log_warn("cannot open the run-queue tracer", LS("error", strerror(errno)));
 		return;
 	}
 	s->rodata->filter_tgid = o->filter_tgid;
-	if (optional__load(l, "sched", "run-queue latency tracer", s->skeleton))
+	bpf_program__set_autoload(s->progs.sched_wakeup, o->runq_histogram);
+	bpf_program__set_autoload(s->progs.sched_wakeup_new, o->runq_histogram);
+	bpf_program__set_autoload(s->progs.sched_switch, o->runq_histogram);
+	bpf_program__set_autoload(s->progs.sched_exec, o->runq_histogram);
+	if (optional__load(l, "sched", "run-queue tracer", s->skeleton))
 		sched_bpf__destroy(s);
 	else
 		l->sched = s;
@@ -170,5 +182,12 @@ int optional__tcp_stats_fd(const struct loader *l)
 
 int optional__runq_fd(const struct loader *l)
 {
-	return l->sched ? bpf_map__fd(l->sched->maps.runq) : -1;
+	return l->sched && l->sched->links.sched_switch ? bpf_map__fd(l->sched->maps.runq) : -1;
+}
+
+int optional__runq_iter_open(const struct loader *l)
+{
+	if (!l->sched || !l->sched->links.runq_tasks)
+		return -1;
+	return bpf_iter_create(bpf_link__fd(l->sched->links.runq_tasks));
 }

@@ -9,7 +9,10 @@
  * -1 when that object is not loaded */
 int optional__tcp_stats_fd(const struct loader *l);
 /* fd of sched.bpf.c's per-CPU run-queue stats (key tgid, value
- * sonde_runq_stats), -1 when not loaded */
+ * sonde_runq_stats), -1 when not loaded or without --runqueue-histogram */
 int optional__runq_fd(const struct loader *l);
+/* A new fd to read sched.bpf.c's task iterator from (struct sonde_runq_task
+ * records until EOF; the caller closes it), -1 when not loaded */
+int optional__runq_iter_open(const struct loader *l);
 
 #endif
