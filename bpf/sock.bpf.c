@@ -552,7 +552,7 @@ static __always_inline int unseen_reason(__u8 sys)
  * buffer) moved ret bytes (or failed); new_role is the role of a
  * connection this call starts tracking. */
 static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8 dir,
-				   __u8 new_role)
+				   __u8 new_role, bool at_end)
 {
 	__u32 tgid = id >> 32, zero = 0;
 	__u64 cap;
@@ -602,7 +602,10 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	barrier_var(cap);
 	cap &= 2 * SONDE_CAPTURE_MAX - 1;
 
-	data_event__fill(&s->ev, 0, a.enter_ns, a.sk, id, a.fd, ret, dir, a.syscall, c);
+	/* at_end: enter_ns was read at the call's end (socket tier), so it
+	 * is also the record's time: one clock read, not two. */
+	data_event__fill_at(&s->ev, 0, a.enter_ns, a.sk, id, a.fd, ret, dir, a.syscall, c,
+			    at_end ? a.enter_ns : bpf_ktime_get_ns());
 
 	err = cap ? bpf_probe_read_user(s->data, cap, (void *)base) : 0;
 	if (err) {
@@ -662,7 +665,7 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 
 	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
 		return 0;
-	return capture(id, a, ret, dir, SONDE_ROLE_UNKNOWN);
+	return capture(id, a, ret, dir, SONDE_ROLE_UNKNOWN, false);
 }
 
 #define ENTER_IO(name, sys)                                                      \
@@ -929,12 +932,12 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	if (!a.syscall)
 		goto unseen;
 	if (fd_arg == 0)
-		a.fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		a.fd = (int)syscall_arg1(regs);
 	else if (fd_arg == 1)
-		a.fd = (int)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		a.fd = (int)syscall_arg2(regs);
 	else
-		a.fd = (int)PT_REGS_PARM3_CORE_SYSCALL(regs);
-	a.buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		a.fd = (int)syscall_arg3(regs);
+	a.buf = syscall_arg2(regs);
 	a.sk = (__u64)sk;
 	/* The call's end, not its entry: no hook sees the entry here. */
 	a.enter_ns = bpf_ktime_get_ns();
@@ -946,7 +949,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	}
 	if (tls_bind)
 		tls_bind_call(id, a.fd, sk, NULL, NULL, new_role);
-	return capture(id, a, ret, dir, new_role);
+	return capture(id, a, ret, dir, new_role, true);
 unseen:
 	/* io_uring, a kernel socket user, or a syscall whose buffer is not
 	 * in its arguments: bytes counted, nothing guessed. */
@@ -1005,7 +1008,7 @@ int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
 	id = bpf_get_current_pid_tgid();
 	if (skip_tgid(id >> 32))
 		return 0;
-	fd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	fd = (int)syscall_arg1(regs);
 	key = id_key(id >> 32, fd);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || c->sk != (__u64)sk)

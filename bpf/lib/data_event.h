@@ -6,12 +6,17 @@
 
 #include "event_hdr.h"
 
-static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 flags,
-					     __u64 enter_ns, __u64 sk, __u64 pid_tgid,
-					     __s32 fd, __u32 len, __u8 dir, __u8 syscall,
-					     const struct sonde_conn *c)
+/* now: the record's time (bpf_ktime_get_ns() of the caller's choosing) */
+static __always_inline void data_event__fill_at(struct sonde_data_event *ev, __u8 flags,
+						__u64 enter_ns, __u64 sk, __u64 pid_tgid,
+						__s32 fd, __u32 len, __u8 dir, __u8 syscall,
+						const struct sonde_conn *c, __u64 now)
 {
-	event_hdr__set(&ev->hdr, SONDE_OP_DATA, flags, 0);	/* size: at close */
+	ev->hdr.op = SONDE_OP_DATA;
+	ev->hdr.flags = flags;
+	ev->hdr.pad = 0;
+	ev->hdr.size = 0;	/* at close */
+	ev->hdr.ktime = now;
 	ev->enter_ns = enter_ns;
 	ev->sk = sk;
 	ev->tgid = pid_tgid >> 32;
@@ -25,6 +30,15 @@ static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 f
 	ev->tuple = c->tuple;
 	__builtin_memcpy(ev->exe, c->exe, sizeof(ev->exe));
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 flags,
+					     __u64 enter_ns, __u64 sk, __u64 pid_tgid,
+					     __s32 fd, __u32 len, __u8 dir, __u8 syscall,
+					     const struct sonde_conn *c)
+{
+	data_event__fill_at(ev, flags, enter_ns, sk, pid_tgid, fd, len, dir, syscall, c,
+			    bpf_ktime_get_ns());
 }
 
 /* After the payload copy: cap bytes of len made it into the record. */

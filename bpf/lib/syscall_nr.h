@@ -24,8 +24,13 @@
 #define SONDE_NR_SPLICE 275
 #define SONDE_NR_RECVMMSG 299
 #define SONDE_NR_SENDMMSG 307
-/* The number the syscall entered with (orig_ax; ax holds the return value). */
-#define syscall_nr__of(regs) ((long)BPF_CORE_READ((regs), orig_ax))
+/* The number the syscall entered with (orig_ax; ax holds the return value),
+ * and its first three arguments. regs is bpf_task_pt_regs()'s BTF pointer:
+ * plain loads (the verifier makes them fault-safe), no helper call each. */
+#define syscall_nr__of(regs) ((long)(regs)->orig_ax)
+#define syscall_arg1(regs) ((regs)->di)
+#define syscall_arg2(regs) ((regs)->si)
+#define syscall_arg3(regs) ((regs)->dx)
 #elif defined(__TARGET_ARCH_arm64)
 #define SONDE_NR_CLOSE 57
 #define SONDE_NR_READ 63
@@ -40,7 +45,10 @@
 #define SONDE_NR_RECVMSG 212
 #define SONDE_NR_RECVMMSG 243
 #define SONDE_NR_SENDMMSG 269
-#define syscall_nr__of(regs) ((long)BPF_CORE_READ((regs), syscallno))
+#define syscall_nr__of(regs) ((long)(regs)->syscallno)
+#define syscall_arg1(regs) ((regs)->orig_x0)
+#define syscall_arg2(regs) ((regs)->regs[1])
+#define syscall_arg3(regs) ((regs)->regs[2])
 #else
 #error "syscall numbers: add this architecture to bpf/lib/syscall_nr.h"
 #endif

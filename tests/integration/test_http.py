@@ -181,6 +181,8 @@ def main():
             elif lab["hook"] == "payload_capture":  # the capture tier
                 check_eq((lab["mode"], v), ("socket" if SOCKET_TIER else "syscall", 1.0),
                          "capture tier in sonde_probe_info")
+            elif lab["hook"] == "iter/task":  # run-queue wait, read at scrape
+                check_eq((lab["mode"], v), ("iterator", 1.0), f"hook {lab['hook']}")
             elif SOCKET_TIER and lab["hook"] in ("sock_send_length", "sock_recv_length",
                                                  "inet_sock_set_state", "tcp_destroy_sock"):
                 check_eq((lab["mode"], v), ("tp_btf", 1.0), f"hook {lab['hook']}")
