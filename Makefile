@@ -171,6 +171,11 @@ $(BUILD)/sonde-hostdump: tests/host/host_dump.c $(HOST_SRCS) $(wildcard user/hos
 $(BUILD)/sonde-floor: tests/bench/floor.c $(BUILD)/floor.skel.h
 	$(CC) $(CFLAGS) $< -lbpf -lelf -lz -o $@
 
+# HTTP/1 head parser alone (make bench)
+$(BUILD)/http1-bench: tests/bench/http1_parse.c user/proto/http1/http1.c user/proto/http1/http1.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< user/proto/http1/http1.c -o $@
+
 $(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
@@ -293,7 +298,7 @@ test: deps
 
 bench: deps
 	$(MAKE) all
-	$(MAKE) $(BUILD)/otlp-bench
+	$(MAKE) $(BUILD)/otlp-bench $(BUILD)/http1-bench
 	scripts/bench.sh
 
 run:

@@ -50,6 +50,7 @@
 #   BENCH_H2_SECONDS=10   HTTP/2 section: h2load against nginx (http2, cleartext),
 #                         none vs agent interleaved for BENCH_H2_ROUNDS (default
 #                         BENCH_ROUNDS) rounds of this many seconds; 0 = skip
+#   BENCH_PARSER_SECONDS=2  HTTP/1 head parser alone (build/http1-bench); 0 = skip
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
 #                         no wrk load) to compare the cost of a scrape, in
@@ -1023,6 +1024,17 @@ if ((${BENCH_OTLP_SECONDS:-4} > 0)); then
 	echo
 	[[ -x build/otlp-bench ]] || make -s build/otlp-bench
 	build/otlp-bench "${BENCH_OTLP_SECONDS:-4}" 512
+fi
+
+# ---- HTTP/1 head parser alone (build/http1-bench, no agent) ----
+# ns of thread CPU per message for typical request and response heads, one
+# captured chunk each as the agent feeds them; the daemon parses each
+# request twice when it traces both ends (server and client connection).
+# BENCH_PARSER_SECONDS=2 (split between the cases); 0 = skip.
+if ((${BENCH_PARSER_SECONDS:-2} > 0)); then
+	echo
+	[[ -x build/http1-bench ]] || make -s build/http1-bench
+	build/http1-bench "${BENCH_PARSER_SECONDS:-2}"
 fi
 
 fi # ONLY_SCRAPE

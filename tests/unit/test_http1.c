@@ -890,9 +890,44 @@ static void test_fields(void)
 	RESP("fields not recorded in responses", resp, "H 200 1.1 cl=0 ch=0 cc=0|C|");
 }
 
+/* The fields the whole-line fast path interprets itself (plain
+ * Content-Length, a one-token Connection) and those it leaves to the byte
+ * path (lists, conflicts): every split gives the same log. */
+static void test_fast_fields(void)
+{
+	static const struct feed cl_ows[] = { F("HTTP/1.1 200 OK\r\nContent-Length: \t0012 \r\n\r\n"
+						"0123456789ab") };
+	static const struct feed cl_same[] = { F("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+						 "content-length: 3\r\n\r\nabc") };
+	static const struct feed cl_list[] = { F("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc") };
+	static const struct feed cl_conflict[] = { F("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+						     "Content-Length: 4\r\n\r\nabcd") };
+	static const struct feed cl_sign[] = { F("HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc") };
+	static const struct feed ka10[] = { F("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n"
+					      "Content-Length: 2\r\n\r\nok"
+					      "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok") };
+	static const struct feed close_upper[] = { F("HTTP/1.1 200 OK\r\nConnection:  CLOSE \r\n"
+						     "Content-Length: 2\r\n\r\nok") };
+	static const struct feed close_list[] = { F("HTTP/1.1 200 OK\r\nConnection: upgrade, close\r\n"
+						    "Content-Length: 2\r\n\r\nok") };
+	static const struct feed not_close[] = { F("HTTP/1.1 200 OK\r\nConnection: closed\r\n"
+						   "Content-Length: 2\r\n\r\nok") };
+
+	RESP("fast: content-length with whitespace and zeros", cl_ows, "H 200 1.1 cl=12 ch=0 cc=0|C|");
+	RESP("fast: content-length twice, same", cl_same, "H 200 1.1 cl=3 ch=0 cc=0|C|");
+	RESP("fast: content-length list", cl_list, "H 200 1.1 cl=3 ch=0 cc=0|C|");
+	RESP("fast: content-length conflict", cl_conflict, "E2|");
+	RESP("fast: content-length with a sign", cl_sign, "E2|");
+	RESP("fast: HTTP/1.0 keep-alive", ka10, "H 200 1.0 cl=2 ch=0 cc=0|C|H 200 1.0 cl=2 ch=0 cc=1|C|");
+	RESP("fast: connection CLOSE", close_upper, "H 200 1.1 cl=2 ch=0 cc=1|C|");
+	RESP("fast: connection list with close", close_list, "H 200 1.1 cl=2 ch=0 cc=1|C|");
+	RESP("fast: connection closed is not close", not_close, "H 200 1.1 cl=2 ch=0 cc=0|C|");
+}
+
 int main(void)
 {
 	test_fields();
+	test_fast_fields();
 	test_requests();
 	test_responses();
 	test_gaps();

@@ -72,6 +72,15 @@ static inline int http1__is_tchar(uint8_t c)
 	return http1__tchar[c];
 }
 
+/* Whether the eight bytes at d are all tchar: one branch for eight, since
+ * field names are mostly letters and '-' throughout. */
+static inline int http1__all_tchar8(const uint8_t *d)
+{
+	const uint8_t *t = http1__tchar;
+
+	return t[d[0]] & t[d[1]] & t[d[2]] & t[d[3]] & t[d[4]] & t[d[5]] & t[d[6]] & t[d[7]];
+}
+
 /* Narrower than tchar on purpose: inference must not fire on arbitrary
  * text, and every registered method is uppercase letters, '-' or '_'. */
 static int http1__is_method_char(uint8_t c)
@@ -900,16 +909,77 @@ static int http1__name_is(const uint8_t *d, size_t n, const char *lower)
 	return lower[n] == '\0';
 }
 
+/* The value of a field line without its surrounding whitespace: [*v, *ve). */
+static void http1__trim(const uint8_t *d, size_t *v, size_t *ve)
+{
+	while (*v < *ve && (d[*v] == ' ' || d[*v] == '\t'))
+		(*v)++;
+	while (*ve > *v && (d[*ve - 1] == ' ' || d[*ve - 1] == '\t'))
+		(*ve)--;
+}
+
+/* Fast-path effect of a Content-Length value that is plain digits (the
+ * common case); 0 when done, -1 to leave the line to the byte path (lists,
+ * a second differing value, anything else). */
+static int http1__fast_cl(struct http1_parser *p, const uint8_t *d, size_t v, size_t ve)
+{
+	uint64_t n = 0;
+
+	http1__trim(d, &v, &ve);
+	if (v == ve || ve - v > 15)
+		return -1;
+	for (size_t k = v; k < ve; k++) {
+		if (!http1__is_digit(d[k]))
+			return -1;
+		n = n * 10 + (uint64_t)(d[k] - '0');
+	}
+	if (p->msg.content_length >= 0 && (uint64_t)p->msg.content_length != n)
+		return -1;	/* the byte path reports the conflict */
+	p->msg.content_length = (int64_t)n;
+	return 0;
+}
+
+/* Fast-path effect of a Connection value that is one token, "keep-alive" or
+ * "close" in any case; -1 for anything else (lists, parameters). */
+static int http1__fast_conn(struct http1_parser *p, const uint8_t *d, size_t v, size_t ve)
+{
+	http1__trim(d, &v, &ve);
+	if (ve - v == 10 && http1__name_is(d + v, 10, "keep-alive"))
+		p->conn_ka = 1;
+	else if (ve - v == 5 && http1__name_is(d + v, 5, "close"))
+		p->conn_close = 1;
+	else
+		return -1;
+	return 0;
+}
+
+/* enum http1_field of a request field name as it is on the wire (any case),
+ * -1 for the others; the same names as http1__record_field. */
+static int http1__record_field_wire(const uint8_t *d, size_t n)
+{
+	switch (n) {
+	case 10: return http1__name_is(d, 10, "tracestate") ? HTTP1_F_TRACESTATE : -1;
+	case 11: return http1__name_is(d, 11, "traceparent") ? HTTP1_F_TRACEPARENT : -1;
+	case 12: return http1__name_is(d, 12, "x-request-id") ? HTTP1_F_REQUEST_ID : -1;
+	case 13: return http1__name_is(d, 13, "x-tracking-id") ? HTTP1_F_TRACKING_ID : -1;
+	case 16: return http1__name_is(d, 16, "x-correlation-id") ? HTTP1_F_CORRELATION_ID : -1;
+	}
+	return -1;
+}
+
 /* Whole-line fast path at the start of a field line: a complete line
- * "name: value" whose name is not one the parser interprets, with no
- * control bytes, within the length limits, is consumed at once with the
- * same effect as feeding it byte by byte. Returns the new index, or i when
- * the line must take the byte path (anything unusual, errors included). */
+ * "name: value" with no control bytes, within the length limits, is
+ * consumed at once with the same effect as feeding it byte by byte:
+ * ignored, or for the fields the parser interprets, a plain Content-Length,
+ * a Connection of one token, or a recorded request field (trace context,
+ * request ids). Returns the new index, or i when the line must take the
+ * byte path (anything unusual, errors included). */
 static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size_t i,
 			       size_t cap)
 {
 	size_t room = http1__line_room(p, cap - i), end, name, j;
 	const uint8_t *nl;
+	int f = -1;
 
 	if (p->cr || room == 0)
 		return i;
@@ -919,24 +989,14 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 	end = (size_t)(nl - data);		/* index of the LF */
 	if (end > i && data[end - 1] == '\r')
 		end--;				/* value ends before the CR */
-	for (name = i; name < end && http1__is_tchar(data[name]); name++)
+	/* The name: tchar up to the ':', eight table lookups per branch,
+	 * then byte by byte inside the last eight. */
+	for (name = i; name + 8 <= end && http1__all_tchar8(data + name); name += 8)
+		;
+	for (; name < end && http1__is_tchar(data[name]); name++)
 		;
 	if (name == i || name >= end || data[name] != ':')
 		return i;
-	switch (name - i) {			/* the interpreted fields take the byte path */
-	case 10: if (http1__name_is(data + i, 10, "connection")) return i; break;
-	case 14: if (http1__name_is(data + i, 14, "content-length")) return i; break;
-	case 17: if (http1__name_is(data + i, 17, "transfer-encoding")) return i; break;
-	}
-	if (p->stream == HTTP1_REQUESTS) {	/* recorded fields, same lengths as record_field */
-		switch (name - i) {
-		case 10: if (http1__name_is(data + i, 10, "tracestate")) return i; break;
-		case 11: if (http1__name_is(data + i, 11, "traceparent")) return i; break;
-		case 12: if (http1__name_is(data + i, 12, "x-request-id")) return i; break;
-		case 13: if (http1__name_is(data + i, 13, "x-tracking-id")) return i; break;
-		case 16: if (http1__name_is(data + i, 16, "x-correlation-id")) return i; break;
-		}
-	}
 	j = name + 1;
 	while (j + 8 <= end) {
 		uint64_t w;
@@ -953,15 +1013,45 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 	 * limits, plus one head byte for the CR (or a bare LF). */
 	if (end - i > HTTP1_MAX_LINE || p->head_len + (end - i) + 1 > HTTP1_MAX_HEAD)
 		return i;
+	switch (name - i) {			/* the fields the parser interprets */
+	case 10:
+		if (http1__name_is(data + i, 10, "connection")) {
+			if (http1__fast_conn(p, data, name + 1, end))
+				return i;
+			goto done;
+		}
+		break;
+	case 14:
+		if (http1__name_is(data + i, 14, "content-length")) {
+			if (http1__fast_cl(p, data, name + 1, end))
+				return i;
+			goto done;
+		}
+		break;
+	case 17:
+		if (http1__name_is(data + i, 17, "transfer-encoding"))
+			return i;
+		break;
+	}
+	if (p->stream == HTTP1_REQUESTS)
+		f = http1__record_field_wire(data + i, name - i);
+	if (f >= 0) {
+		p->hdr = (uint8_t)(HTTP1_H_RECORD + f);
+		http1__record_begin(p, (unsigned int)f);
+		if (p->hdr >= HTTP1_H_RECORD) {	/* not a repeated id field */
+			http1__record(p, data + name + 1, end - (name + 1));
+			http1__record_end(p);
+		}
+	}
+done:
 	p->head_len += (uint32_t)(end - i) + 1;
-	j = (size_t)(nl - data) + 1;		/* past the LF */
 	p->line_len = 0;
 	p->hdr = HTTP1_H_OTHER;
 	p->tok_len = 0;
 	p->vphase = 0;
 	p->nelem = 0;
 	p->num = 0;
-	return j;
+	return (size_t)(nl - data) + 1;		/* past the LF */
 }
 
 /* Whole-line fast path for the start line, right after http1__begin(): a
