@@ -21,7 +21,7 @@
 # Usage (as root, from anywhere): scripts/bench.sh   or   make bench
 # Environment:
 #   BENCH_SECONDS=10      wrk duration per run
-#   BENCH_ROUNDS=3        rounds (each round runs all three configurations)
+#   BENCH_ROUNDS=5        rounds (each round runs all the configurations)
 #   BENCH_CONNECTIONS=16  wrk connections      BENCH_THREADS=1  wrk threads
 #   BENCH_WARMUP=2        unmeasured wrk warm-up before round 1 (0 = none)
 #   BENCH_ORDER=fixed     fixed: none,floor,agent every round;
@@ -44,7 +44,7 @@
 #                         (socket tier), agent --attach-mode tracepoint, floor,
 #                         interleaved; ratio to none (goal: agent <= 1.03); 0 = skip
 #   BENCH_DD_COUNT=1000000  bytes dd copies (2 syscalls each)
-#   BENCH_BPF_SECONDS=5   BPF ns per request per program (bpf_stats,
+#   BENCH_BPF_SECONDS=5   BPF ns per request per program (bpf_stats, BENCH_BPF_ROUNDS=3 rounds,
 #                         tests/bench/bpf_cost.py); 0 = skip
 #   BENCH_OTLP_SECONDS=4  OTLP span-encoding section (build/otlp-bench); 0 = skip
 #   BENCH_H2_SECONDS=10   HTTP/2 section: h2load against nginx (http2, cleartext),
@@ -62,7 +62,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_SECONDS=${BENCH_SECONDS:-10}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-1}
 WARMUP=${BENCH_WARMUP:-2}
@@ -715,6 +715,34 @@ loss = 100 * (1 - agent / none)
 floor_loss = 100 * (1 - floor / none)
 n = len(by_round)
 
+# The primary figure: CPU per request of everything involved (nginx, wrk
+# and the tracer's own process; the BPF programs run inside nginx's and
+# wrk's system time), user + sys. It reads far more steadily on a shared
+# box than throughput, which moves with whatever else the host does.
+def total_us(r):
+    t = float(r["nginx_cpu_s"]) + float(r["wrk_cpu_s"])
+    if r["config"] in ("agent", "export", "base", "bexport", "floor") and r["cpu_s"] not in ("", "-"):
+        t += float(r["cpu_s"])
+    return t / r["req"] * 1e6 if r["req"] else float("nan")
+
+cfgs = [c for c in ("none", "floor", "agent", "export", "base", "bexport") if vals(c, lambda r: 1)]
+print("Primary: CPU per request, nginx + wrk + tracer process (user + sys), over %d interleaved round%s"
+      % (n, "" if n == 1 else "s"))
+for c in cfgs:
+    v = vals(c, total_us)
+    noisy = sum(1 for r in rows if r["config"] == c and (r["tracers"] or r["other"] > NOISY_PCT))
+    line = "  %-8s %7.1f us  (min %.1f, max %.1f)" % (c, med(v), min(v), max(v))
+    if c != "none":
+        d = [total_us(rr[c]) - total_us(rr["none"]) for rr in
+             ({x["config"]: x for x in rows if x["round"] == k} for k in by_round) if c in rr and "none" in rr]
+        if d:
+            line += "  %+.1f us over none (median of per-round differences; %+.1f..%+.1f)" % (
+                med(d), min(d), max(d))
+    if noisy:
+        line += "  [%d noisy run%s]" % (noisy, "" if noisy == 1 else "s")
+    print(line)
+print()
+
 print("Summary (medians over %d round%s)" % (n, "" if n == 1 else "s"))
 print("  req/s none               %9.0f%s" % (none, spread("none")))
 print("  req/s floor              %9.0f%s" % (floor, spread("floor")))
@@ -903,7 +931,7 @@ fi
 if ((${BENCH_BPF_SECONDS:-5} > 0)); then
 	echo
 	echo "BPF cost per request per program (tests/bench/bpf_cost.py, bpf_stats adds ~40 ns per call)"
-	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds 1 agent="$SONDE" ||
+	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds "${BENCH_BPF_ROUNDS:-3}" agent="$SONDE" ||
 		note "bpf_cost.py failed; BPF per-program figures missing"
 fi
 
