@@ -232,9 +232,10 @@ integration: all
 # every agent forced to the syscall-tracepoint tier (the default here is the
 # socket tier on Linux 6.3+). The others (host metrics, identity, OTLP
 # plumbing, alert rules) do not read captured bytes differently per tier.
-# Not http2: in the syscall tier, python3-grpcio's server-streaming calls
-# lose their client side since MSG_PEEK receives are skipped at syscall
-# entry (README "What it does not see"); the socket tier is exact.
+# Not http2: gRPC core reads and writes one socket from several threads,
+# and records of calls that finish close together can reach the daemon out
+# of stream order (README "What it does not see", in every tier); the
+# syscall tier's slower hooks make it more frequent there.
 SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline inject_first
 integration-syscall-tier: all
 	@set -e; for t in $(SYSCALL_TIER_SUITES); do \
