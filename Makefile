@@ -234,8 +234,8 @@ integration: all
 # plumbing, alert rules) do not read captured bytes differently per tier.
 # Not http2: gRPC core reads and writes one socket from several threads,
 # and records of calls that finish close together can reach the daemon out
-# of stream order (README "What it does not see", in every tier); the
-# syscall tier's slower hooks make it more frequent there.
+# of stream order (README "What it does not see", in every tier). The
+# suite failed 1 of 3 syscall-tier runs on 3 December 2026.
 SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline inject_first
 integration-syscall-tier: all
 	@set -e; for t in $(SYSCALL_TIER_SUITES); do \
