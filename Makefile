@@ -232,11 +232,7 @@ integration: all
 # every agent forced to the syscall-tracepoint tier (the default here is the
 # socket tier on Linux 6.3+). The others (host metrics, identity, OTLP
 # plumbing, alert rules) do not read captured bytes differently per tier.
-# Not http2: gRPC core reads and writes one socket from several threads,
-# and records of calls that finish close together can reach the daemon out
-# of stream order (README "What it does not see", in every tier). The
-# suite failed 1 of 3 syscall-tier runs on 3 December 2026.
-SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline inject_first
+SYSCALL_TIER_SUITES := http tracectx db tls conn_errors lost pipeline inject_first http2
 integration-syscall-tier: all
 	@set -e; for t in $(SYSCALL_TIER_SUITES); do \
 		SONDE_TEST_ATTACH_MODE=tracepoint python3 tests/integration/test_$$t.py; done

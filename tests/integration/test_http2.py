@@ -117,6 +117,10 @@ def test_grpc():
              "the old channel counted missed_start once per side (client and server process)")
     check_eq(dropped(m, "desync"), 0.0, "no HTTP/2 connection lost sync")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http2"), 0.0, "no HTTP/2 parse errors")
+    # gRPC core's server sends SETTINGS on accept: a client may read them
+    # before it writes its preface, and that connection is HTTP/2 too
+    check_eq(series(m, "sonde_connections_unsupported_total"), 0.0,
+             "no gRPC connection taken for an unsupported protocol")
 
     spans = [s for s in agent.spans() if s.get("protocol") == "HTTP/2"]
     check_eq(sum(1 for s in spans if "rpc_system" not in s), 0,

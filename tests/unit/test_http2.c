@@ -592,6 +592,40 @@ static void test_client_failures(void)
 	nghttp2_hd_deflate_del(sdef);
 }
 
+/* A client that reads the server's SETTINGS before writing its preface
+ * (gRPC core's server sends them on accept): the connection's first record
+ * is that frame, read, and it is HTTP/2 all the same; the calls that follow
+ * are traced, none counted unsupported. */
+static void test_client_settings_first(void)
+{
+	struct conn_table *t = new_ct(0);
+	nghttp2_hd_deflater *cdef, *sdef;
+	struct buf first = { .n = 0 }, out = { .n = 0 }, in = { .n = 0 };
+	static const char *const tr0[] = { "grpc-status", "0", NULL };
+
+	nghttp2_hd_deflate_new(&cdef, 4096);
+	nghttp2_hd_deflate_new(&sdef, 4096);
+	settings(&first, 0, 0);
+	ev(t, SONDE_ROLE_CLIENT, SONDE_DIR_INGRESS, 500, first.b, first.n, first.n);
+	CHECK_EQ_INT(conn__stats(t)->conns_unsupported, 0);
+	put(&out, H2_PREFACE, H2_PREFACE_LEN);
+	settings(&out, 0, 0);
+	headers(&out, cdef, 1, true, req_grpc);
+	ev(t, SONDE_ROLE_CLIENT, SONDE_DIR_EGRESS, 1000, out.b, out.n, out.n);
+	headers(&in, sdef, 1, false, resp_grpc);
+	headers(&in, sdef, 1, true, tr0);
+	ev(t, SONDE_ROLE_CLIENT, SONDE_DIR_INGRESS, 2000, in.b, in.n, in.n);
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_INT(spans[0].kind, SPAN_CLIENT);
+	CHECK_EQ_STR(spans[0].rpc_method, "Unary");
+	CHECK_EQ_INT(spans[0].rpc_status, 0);
+	CHECK_EQ_INT(conn__stats(t)->conns_unsupported, 0);
+	CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].desync, 0);
+	conn__free(t);
+	nghttp2_hd_deflate_del(cdef);
+	nghttp2_hd_deflate_del(sdef);
+}
+
 /* At most max_streams in flight: the others are counted, not traced. */
 static void test_stream_limit(void)
 {
@@ -707,6 +741,7 @@ int main(void)
 	test_looks_like();
 	test_server_streams();
 	test_client_failures();
+	test_client_settings_first();
 	test_stream_limit();
 	test_missed_start();
 	test_desync();

@@ -377,9 +377,14 @@ static enum proto_verdict http2_infer(const struct sonde_data_event *ev, enum pr
 			*role = ev->dir == SONDE_DIR_EGRESS ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 			return PROTO_YES;
 		}
-		if (ev->role == SONDE_ROLE_SERVER && ev->dir == SONDE_DIR_EGRESS &&
+		/* A server may send its SETTINGS before the client's preface
+		 * arrives (gRPC core does, on accept), so either end's first
+		 * record can be the server's SETTINGS frame: written by the
+		 * server, or read by the client before it writes its preface. */
+		if (((ev->role == SONDE_ROLE_SERVER && ev->dir == SONDE_DIR_EGRESS) ||
+		     (ev->role == SONDE_ROLE_CLIENT && ev->dir == SONDE_DIR_INGRESS)) &&
 		    h2__looks_like_settings(ev->data, ev->cap_len)) {
-			*role = SONDE_ROLE_SERVER;
+			*role = ev->role;
 			return PROTO_YES;
 		}
 		return PROTO_NO;
