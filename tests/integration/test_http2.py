@@ -19,6 +19,12 @@
   dynamic table is used): exact counts per route and status, both sides.
 - nghttpd (nghttp2-server) driven by nghttp (several streams on one
   connection) and curl: exact counts.
+- h2c upgrade: lighttpd (mod_h2, server.h2c; nghttpd and nginx do not
+  upgrade) driven by curl --http2 and nghttp -u on cleartext: the HTTP/1.1
+  request answered 101 becomes stream 1 of the HTTP/2 that follows; exact
+  counts per route and status on both sides, no span for the 101, stream 1
+  named as sent, its traceparent honoured, HTTP2-Settings' table size
+  followed.
 - nginx over TLS with ALPN: HTTP/2 (curl --http2) and HTTP/1.1 on the same
   port stay exact, through the OpenSSL uprobes.
 Every server and client is started here, on 127.0.0.1."""
@@ -376,6 +382,92 @@ def test_nghttpd(tmp):
     check_eq(agent.stop(), 0, "nghttpd agent stopped cleanly")
 
 
+def test_h2c_upgrade(tmp):
+    print("== h2c upgrade (lighttpd): curl --http2 and nghttp -u on cleartext, HTTP/1.1 101 then HTTP/2",
+          flush=True)
+    # nghttpd answers an Upgrade: h2c with HTTP/2 frames, no 101, and nginx
+    # does not upgrade: lighttpd's mod_h2 does (server.h2c).
+    port = free_port()
+    d = os.path.join(tmp, "lighttpd-h2c")
+    os.makedirs(os.path.join(d, "www", "users"))
+    for name in ("a.html", "b.html", "users/1", "users/2"):
+        with open(os.path.join(d, "www", name), "w") as f:
+            f.write(name * 30)
+    conf = os.path.join(d, "lighttpd.conf")
+    with open(conf, "w") as f:
+        f.write(f'server.document-root = "{d}/www"\nserver.bind = "127.0.0.1"\nserver.port = {port}\n'
+                f'server.errorlog = "{d}/error.log"\n'
+                'server.feature-flags = ("server.h2proto" => "enable", "server.h2c" => "enable")\n'
+                'mimetype.assign = (".html" => "text/html", "" => "text/plain")\n')
+    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    spawn([lighttpd, "-D", "-f", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def curl(*urls, extra=()):
+        r = subprocess.run(["curl", "-s", "--http2", *extra, "-w", "%{http_code} %{http_version}\n",
+                            *sum((["-o", "/dev/null", f"http://127.0.0.1:{port}{u}"] for u in urls), [])],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.split("\n")[:-1]
+
+    wait_until("lighttpd up", lambda: curl("/a.html") == ["200 2"])
+    agent = Agent("--port", str(port), name="h2c agent")
+    got = {}
+    for path, n in (("/a.html", 3), ("/users/1", 1), ("/users/2", 1), ("/missing.html", 2)):
+        for _ in range(n):
+            for c in curl(path):
+                got[(path, c)] = got.get((path, c), 0) + 1
+    check_eq(got, {("/a.html", "200 2"): 3, ("/users/1", "200 2"): 1, ("/users/2", "200 2"): 1,
+                   ("/missing.html", "404 2"): 2}, "curl --http2 upgraded every connection (HTTP/2 answers)")
+    # two URLs, one connection: the first is the upgraded stream 1, the second stream 3
+    check_eq(curl("/b.html", "/users/1"), ["200 2", "200 2"], "curl: two requests on one upgraded connection")
+    # a traceparent in the HTTP/1.1 upgrade request: the server span of stream 1 is its child
+    tp = f"00-{TRACE}-{PARENT}-01"
+    check_eq(curl("/b.html", extra=("-H", f"traceparent: {tp}")), ["200 2"], "traced upgrade request")
+    # nghttp -u: HTTP2-Settings carries SETTINGS_HEADER_TABLE_SIZE 65536; three
+    # streams on one connection, the later two after the upgrade
+    r = subprocess.run(["nghttp", "-n", "-u", "-c", "65536",
+                        *[f"http://127.0.0.1:{port}{p}" for p in ("/a.html", "/b.html", "/missing.html")]],
+                       capture_output=True, text=True, timeout=30)
+    check_eq(r.returncode, 0, f"nghttp -u fetched 3 URLs over one upgraded connection ({r.stderr[-300:]})")
+
+    want_s = {("GET", "/a.html", "200", ""): 4.0, ("GET", "/b.html", "200", ""): 3.0,
+              ("GET", "/users/{id}", "200", ""): 3.0, ("GET", "/missing.html", "404", ""): 3.0}
+    want_curl = {("GET", "/a.html", "200", ""): 3.0, ("GET", "/b.html", "200", ""): 2.0,
+                 ("GET", "/users/{id}", "200", ""): 3.0, ("GET", "/missing.html", "404", "404"): 2.0}
+    want_nghttp = {("GET", "/a.html", "200", ""): 1.0, ("GET", "/b.html", "200", ""): 1.0,
+                   ("GET", "/missing.html", "404", "404"): 1.0}
+    m = settle(agent, lambda m: (http_counts(m, HTTP_S, port, "lighttpd"), http_counts(m, HTTP_C, port, "curl"),
+                                 http_counts(m, HTTP_C, port, "nghttp")),
+               (want_s, want_curl, want_nghttp), "h2c series")
+    check_eq(http_counts(m, HTTP_S, port, "lighttpd"), want_s,
+             "lighttpd server spans per route/status (no 101 among them)")
+    check_eq(http_counts(m, HTTP_C, port, "curl"), want_curl, "curl client spans per route/status")
+    check_eq(http_counts(m, HTTP_C, port, "nghttp"), want_nghttp, "nghttp client spans per route/status")
+    check_eq(dropped(m, "desync"), 0.0, "no upgraded connection lost sync (HTTP2-Settings table size followed)")
+    check_eq((dropped(m, "unmatched"), dropped(m, "missed_start")), (0.0, 0.0),
+             "every response had its request; every connection decoded from the upgrade")
+    check_eq((series(m, "sonde_parse_errors_total", protocol="http1"),
+              series(m, "sonde_parse_errors_total", protocol="http2")), (0.0, 0.0), "no parse errors")
+    check_eq(agent.stop(), 0, "h2c agent stopped cleanly")
+    spans = [s for s in agent.spans() if s.get("local_port" if s["kind"] == "server" else "peer_port") == port]
+    check_eq(sorted({(s.get("protocol"), s.get("status")) for s in spans if s.get("status") == 101}), [],
+             "no span for the 101 itself")
+    check_eq(sorted({s.get("protocol") for s in spans}), ["HTTP/2"], "every span says HTTP/2")
+    check_eq(len(spans), 13 * 2, "one span per request on each side")
+    # stream 1 of each connection is the HTTP/1.1 request: its span names it
+    # as the client asked (each single-URL curl is one connection)
+    conns = {}
+    for s in spans:
+        if s["kind"] == "client":
+            conns.setdefault((s["pid"], s["local_port"]), []).append(s["target"])
+    firsts = sorted(v[0] for v in conns.values())
+    check_eq(firsts, sorted(["/a.html"] * 3 + ["/users/1", "/users/2"] + ["/missing.html"] * 2 +
+                            ["/b.html", "/b.html", "/a.html"]),
+             "the first request of every connection (the upgraded stream 1) named as sent")
+    traced = [s for s in spans if s["kind"] == "server" and s["trace_id"] == TRACE]
+    check_eq([(s["target"], s["parent_span_id"], s.get("remote_parent")) for s in traced],
+             [("/b.html", PARENT, True)], "stream 1's server span is a child of the upgrade request's traceparent")
+
+
 def test_nginx_tls_mixed(tmp):
     print("== nginx over TLS, ALPN: HTTP/2 and HTTP/1.1 on one port (OpenSSL uprobes)", flush=True)
     port = free_port()
@@ -444,6 +536,7 @@ def main():
     test_grpc_tls(tmp)
     test_nginx_h2c(tmp)
     test_nghttpd(tmp)
+    test_h2c_upgrade(tmp)
     test_nginx_tls_mixed(tmp)
     print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     finish("test_http2")
