@@ -322,8 +322,9 @@ static void handoff(struct conn_table *t, struct conn *c, const struct sonde_dat
 	}
 	c->proto = (uint8_t)id;
 	c->state = next;
-	if (t->hooks.classified)
-		t->hooks.classified(t->hooks.arg, ev, id, c->role);
+	/* Not reported as classified: the port still speaks HTTP/1.1 first
+	 * (an h2c upgrade request can carry an injected traceparent), and
+	 * sk_msg leaves what follows alone (no request line). */
 	if (off >= ev->cap_len)
 		return;
 	pc = pconn(t, c);

@@ -316,8 +316,9 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 	if (m->status == 101)
 		h->upgraded = true;
 	h->resp_unmatched = !resp_take(x, x->ev ? x->ev->hdr.ktime : x->end_ns);
-	/* to h2c, from a request that asked for it (or one not followed) */
-	if (m->status == 101 && m->upgrade_h2c && x->ev && !h->h2c &&
+	/* to h2c, from a request that asked for it (or one not followed); a
+	 * head cut by a capture gap lost the frames after it too */
+	if (m->status == 101 && m->upgrade_h2c && !m->head_incomplete && x->ev && !h->h2c &&
 	    (h->resp_unmatched || h->q[h->qhead].h2c)) {
 		h2c_upgrade(x, !h->resp_unmatched);
 		h->resp_unmatched = true;	/* no HTTP/1 span: stream 1's comes */
