@@ -22,6 +22,7 @@
 #define SONDE_MAP_SSL_CALLS
 #define SONDE_MAP_THREAD_CTX
 #define SONDE_MAP_TCP_BYTES
+#define SONDE_MAP_MEMBIO
 #include "lib/maps.bpf.h"
 #include "lib/fd_sock.h"
 #include "lib/tcp_bytes.h"
@@ -325,6 +326,32 @@ static __always_inline void tls_bind_call(__u64 id, int fd, struct sock *sk, str
 		c->flags |= SONDE_CONN_TLS;
 }
 
+/* A process with BIO pairs (gRPC core) received cap bytes (data) on sk:
+ * the thread's last receive, for tls.bpf.c to bind an SSL by content
+ * (lib/membio.h). */
+static __always_inline void tls_note_recv(__u64 id, __u64 sk, int fd, const __u8 *data, __u64 cap)
+{
+	struct membio_recv *r;
+	__u32 tgid = id >> 32;
+
+	if (cap < MEMBIO_MIN || !bpf_map_lookup_elem(&membio_tgids, &tgid))
+		return;
+	r = bpf_map_lookup_elem(&membio_recv, &id);
+	if (!r) {
+		struct membio_recv fresh = {};
+
+		if (bpf_map_update_elem(&membio_recv, &id, &fresh, BPF_ANY))
+			return;
+		r = bpf_map_lookup_elem(&membio_recv, &id);
+		if (!r)
+			return;
+	}
+	r->sk = sk;
+	r->fd = fd;
+	r->len = cap < MEMBIO_HEAD ? cap : MEMBIO_HEAD;
+	__builtin_memcpy(r->head, data, MEMBIO_HEAD);
+}
+
 /* ---- entry side: remember arguments of syscalls on socket fds ---- */
 
 static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
@@ -615,6 +642,8 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		cap = gather_iov(s->data, iov_next, cap, total);
 	}
 	data_event__close(&s->ev, cap, ret);
+	if (tls_bind && dir == SONDE_DIR_INGRESS)
+		tls_note_recv(id, a.sk, a.fd, s->data, cap);
 
 	/* Batched wakeups: waking the reader costs ~1.4 µs on this CPU, so only
 	 * do it past a fill level; the daemon also drains on a short timer. */

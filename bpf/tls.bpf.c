@@ -2,7 +2,12 @@
 /* TLS tracer: uprobes on OpenSSL's SSL_read/SSL_write(_ex) report the
  * plaintext of each call as a data record on the socket the call used, so
  * the daemon parses HTTPS like HTTP. sched_process_exec tells the daemon
- * which new processes to look at for libraries to probe. */
+ * which new processes to look at for libraries to probe.
+ *
+ * An SSL learns its socket from the syscalls made inside its calls
+ * (sock.bpf.c), or, for an SSL over a BIO pair (gRPC core), from the
+ * ciphertext its network BIO is fed (BIO_new_bio_pair, SSL_set_bio and
+ * BIO_write below; lib/membio.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -13,6 +18,7 @@
 #define SONDE_MAP_RINGS
 #define SONDE_MAP_CONNS
 #define SONDE_MAP_SSL_CALLS
+#define SONDE_MAP_MEMBIO
 #include "lib/maps.bpf.h"
 #include "lib/data_event.h"
 
@@ -22,6 +28,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u32 filter_tgid = 0;
 const volatile __u32 capture_bytes = SONDE_CAPTURE_DEFAULT;
+const volatile __u16 filter_port = 0;	/* 0 = every port; as sock.bpf.c's */
 
 /* key: the SSL * in a process; value: the socket it was last bound to.
  * Inserted at the return of a bound call; lets a call that makes no
@@ -63,6 +70,41 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } tls_counters SEC(".maps");
+
+/* BIOs of BIO pairs (lib/membio.h). key: the BIO and its process; value:
+ * the other end of its pair, and the SSL whose transport this end is (the
+ * peer of the BIO an SSL reads and writes; 0 until SSL_set_bio names it).
+ * Inserted at BIO_new_bio_pair's return (a new pair replaces whatever a
+ * freed BIO at the same address left), the SSL set by SSL_set_bio. LRU;
+ * entries of exited processes are removed by the daemon. */
+struct bio_key {
+	__u64 bio;
+	__u32 tgid;
+	__u32 pad;
+};
+struct bio_end {
+	__u64 peer;
+	__u64 ssl;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct bio_key);
+	__type(value, struct bio_end);
+} membio_bios SEC(".maps");
+
+/* BIO_new_bio_pair in progress: where it stores the two BIOs. key:
+ * pid_tgid. */
+struct pair_call {
+	__u64 bio1_p;
+	__u64 bio2_p;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct pair_call);
+} pair_calls SEC(".maps");
 
 /* tgids of processes that just called execve: the daemon scans their maps. */
 struct {
@@ -273,6 +315,140 @@ int BPF_KRETPROBE(ssl_handshake_exit, long rc)
 	if (!p || p->op != SSL_CALL_HANDSHAKE)
 		return 0;
 	return call_exit(rc, 0);
+}
+
+/* ---- SSLs over a BIO pair (lib/membio.h) ---- */
+
+/* int BIO_new_bio_pair(BIO **bio1, size_t writebuf1, BIO **bio2, size_t writebuf2) */
+SEC("uprobe")
+int BPF_KPROBE(bio_pair_enter, void **bio1_p, __u64 w1, void **bio2_p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pair_call pc = { .bio1_p = (__u64)bio1_p, .bio2_p = (__u64)bio2_p };
+
+	if (skip_tgid(id >> 32))
+		return 0;
+	bpf_map_update_elem(&pair_calls, &id, &pc, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(bio_pair_exit, long rc)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pair_call *p = bpf_map_lookup_elem(&pair_calls, &id);
+	struct bio_key k1 = { .tgid = tgid }, k2 = { .tgid = tgid };
+	struct bio_end e = {};
+	__u8 one = 1;
+
+	if (!p)
+		return 0;
+	if ((int)rc == 1 && !bpf_probe_read_user(&k1.bio, sizeof(k1.bio), (void *)p->bio1_p) &&
+	    !bpf_probe_read_user(&k2.bio, sizeof(k2.bio), (void *)p->bio2_p) && k1.bio && k2.bio) {
+		e.peer = k2.bio;
+		bpf_map_update_elem(&membio_bios, &k1, &e, BPF_ANY);
+		e.peer = k1.bio;
+		bpf_map_update_elem(&membio_bios, &k2, &e, BPF_ANY);
+		/* from now on sock.bpf.c notes this process's receives */
+		bpf_map_update_elem(&membio_tgids, &tgid, &one, BPF_ANY);
+	}
+	bpf_map_delete_elem(&pair_calls, &id);
+	return 0;
+}
+
+/* The pair's other end of bio becomes ssl's transport. */
+static __always_inline void membio_attach(__u64 bio, __u32 tgid, __u64 ssl)
+{
+	struct bio_key k = { .bio = bio, .tgid = tgid };
+	struct bio_end *e = bpf_map_lookup_elem(&membio_bios, &k);
+
+	if (!e || !e->peer)
+		return;
+	k.bio = e->peer;
+	e = bpf_map_lookup_elem(&membio_bios, &k);
+	if (e)
+		e->ssl = ssl;
+}
+
+/* void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio); SSL_set_fd calls it too.
+ * A new transport: the SSL's binding (or that of a freed SSL at the same
+ * address) no longer holds, whatever the BIOs are. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_set_bio_enter, void *ssl, void *rbio, void *wbio)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ssl_key k = { .ssl = (__u64)ssl, .tgid = tgid };
+
+	if (skip_tgid(tgid))
+		return 0;
+	bpf_map_delete_elem(&ssl_socks, &k);
+	if (!bpf_map_lookup_elem(&membio_tgids, &tgid))
+		return 0;
+	membio_attach((__u64)rbio, tgid, (__u64)ssl);
+	if (wbio != rbio)
+		membio_attach((__u64)wbio, tgid, (__u64)ssl);
+	return 0;
+}
+
+/* int BIO_write(BIO *b, const void *data, int dlen): ciphertext fed to the
+ * network end of an unbound SSL's pair binds the SSL to the socket the
+ * thread last received exactly these bytes from (lib/membio.h). OpenSSL's
+ * own BIO_write calls (records to the SSL's end, or to a socket BIO) stop
+ * at the first or second lookup. */
+SEC("uprobe")
+int BPF_KPROBE(bio_write_enter, void *bio, const void *data, int dlen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct bio_key bk = { .bio = (__u64)bio, .tgid = tgid };
+	struct ssl_key k = { .tgid = tgid };
+	struct ssl_sock ss = {};
+	struct membio_recv *r;
+	struct bio_end *e;
+	struct sonde_conn *conn;
+	__u8 got[MEMBIO_HEAD] = {};
+	__u32 n;
+	__u64 key;
+
+	if (dlen < MEMBIO_MIN || !bpf_map_lookup_elem(&membio_tgids, &tgid) || skip_tgid(tgid))
+		return 0;
+	e = bpf_map_lookup_elem(&membio_bios, &bk);
+	if (!e || !e->ssl)
+		return 0;
+	k.ssl = e->ssl;
+	if (bpf_map_lookup_elem(&ssl_socks, &k))
+		return 0;	/* bound already */
+	r = bpf_map_lookup_elem(&membio_recv, &id);
+	if (!r) {
+		count(SONDE_TLS_CNT_MEMBIO_NO_RECV);
+		return 0;
+	}
+	/* compared: all MEMBIO_HEAD bytes when both sides have them, else the
+	 * first MEMBIO_MIN (a receive that short was not noted) */
+	n = r->len >= MEMBIO_HEAD && dlen >= MEMBIO_HEAD ? MEMBIO_HEAD : MEMBIO_MIN;
+	if (bpf_probe_read_user(got, n, data)) {
+		count(SONDE_TLS_CNT_MEMBIO_MISMATCH);
+		return 0;
+	}
+	for (int i = 0; i < MEMBIO_HEAD; i++) {
+		if (i < n && got[i] != r->head[i]) {
+			count(SONDE_TLS_CNT_MEMBIO_MISMATCH);
+			return 0;
+		}
+	}
+	ss.sk = r->sk;
+	ss.fd = r->fd;
+	bpf_map_delete_elem(&membio_recv, &id);	/* one receive binds one SSL */
+	bpf_map_update_elem(&ssl_socks, &k, &ss, BPF_ANY);
+	count(SONDE_TLS_CNT_MEMBIO_BOUND);
+	/* as sock.bpf.c's tls_bind_call: its ciphertext is no longer captured */
+	key = (__u64)tgid << 32 | (__u32)ss.fd;
+	conn = bpf_map_lookup_elem(&conns, &key);
+	if (conn && conn->sk == ss.sk &&
+	    (!filter_port || conn->tuple.sport == filter_port || conn->tuple.dport == filter_port))
+		conn->flags |= SONDE_CONN_TLS;
+	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -15,7 +15,7 @@ test_pkgs_san="libclang-rt-14-dev"
 test_pkgs_dev="libmariadb-dev libssl-dev"
 test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk openssl
 	postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools python3-pymysql
-	python3-grpcio nghttp2-server nghttp2-client
+	python3-grpcio nghttp2-server nghttp2-client lighttpd
 	util-linux iproute2 procps containerd runc podman buildah systemd"
 # What the build and the tests include or run, and the package that brings it.
 # Checked after the install; `check` only checks.
@@ -27,7 +27,7 @@ test_needs="h:mysql.h:libmariadb-dev h:openssl/ssl.h:libssl-dev
 	c:nginx:nginx-light c:curl:curl c:python3:python3 c:promtool:prometheus c:prometheus-node-exporter:prometheus-node-exporter
 	c:wrk:wrk c:openssl:openssl c:psql:postgresql-client c:pgbench:postgresql-client c:mariadb:mariadb-client
 	c:mariadbd:mariadb-server c:redis-server:redis-server c:redis-cli:redis-tools c:runuser:util-linux
-	c:nghttpd:nghttp2-server c:h2load:nghttp2-client c:nghttp:nghttp2-client
+	c:nghttpd:nghttp2-server c:h2load:nghttp2-client c:nghttp:nghttp2-client c:lighttpd:lighttpd
 	c:taskset:util-linux c:ss:iproute2 c:pgrep:procps c:containerd:containerd c:ctr:containerd c:runc:runc
 	c:podman:podman c:buildah:buildah c:systemd-analyze:systemd c:node:nodejs c:npm:npm"
 case "$what" in

@@ -378,9 +378,12 @@ static void open_uprobes(struct agent *a, const struct loader_opts *lo)
 	if (!a->opt.no_tls) {
 		struct tls_opts to = { .self_tgid = lo->self_tgid, .filter_tgid = lo->filter_tgid,
 				       .capture_bytes = lo->capture_bytes,
+				       .filter_port = lo->filter_port,
 				       .rings_fd = sock_probe__rings_fd(a->ld),
 				       .conns_fd = sock_probe__conns_fd(a->ld),
-				       .ssl_calls_fd = sock_probe__ssl_calls_fd(a->ld) };
+				       .ssl_calls_fd = sock_probe__ssl_calls_fd(a->ld),
+				       .membio_tgids_fd = sock_probe__membio_tgids_fd(a->ld),
+				       .membio_recv_fd = sock_probe__membio_recv_fd(a->ld) };
 		int terr = tls__open(&a->tls, &to, a->m, a->watch);
 
 		if (terr)

@@ -11,7 +11,7 @@
 #define SONDE_MAPS_BPF_H
 
 #if !defined(SONDE_MAP_RINGS) && !defined(SONDE_MAP_CONNS) && !defined(SONDE_MAP_SSL_CALLS) && \
-	!defined(SONDE_MAP_THREAD_CTX) && !defined(SONDE_MAP_TCP_BYTES)
+	!defined(SONDE_MAP_THREAD_CTX) && !defined(SONDE_MAP_TCP_BYTES) && !defined(SONDE_MAP_MEMBIO)
 #error "define the SONDE_MAP_* of the maps this object uses before including lib/maps.bpf.h"
 #endif
 
@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include "sonde.h"
 #include "lib/ssl_calls.h"
+#include "lib/membio.h"
 
 #ifdef SONDE_MAP_RINGS
 /* One ring of records per CPU: a single shared ring costs a cross-CPU
@@ -71,6 +72,31 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ssl_call);
 } ssl_calls SEC(".maps");
+#endif
+
+#ifdef SONDE_MAP_MEMBIO
+/* Processes that made a BIO pair (BIO_new_bio_pair: gRPC core's TLS), whose
+ * SSLs are bound to sockets by content (lib/membio.h). key: tgid; value:
+ * unused. Inserted by tls.bpf.c; read by sock.bpf.c at each receive.
+ * LRU, and collected by the daemon for processes that no longer exist. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} membio_tgids SEC(".maps");
+
+/* The last receive of each thread of those processes (lib/membio.h).
+ * key: pid_tgid; value: struct membio_recv. Written by sock.bpf.c,
+ * consumed (deleted) by tls.bpf.c when it binds. LRU, collected by the
+ * daemon for threads that no longer exist. The loader shrinks both maps
+ * to 1 entry when TLS tracing is off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct membio_recv);
+} membio_recv SEC(".maps");
 #endif
 
 #ifdef SONDE_MAP_THREAD_CTX

@@ -1,7 +1,9 @@
 /* libFuzzer target for HTTP/2: frame layer, HPACK (libnghttp2's inflater)
  * and the stream table, through the connection table as the agent runs
  * them. data[0] picks the role (and whether the connection starts with the
- * client preface, or is caught mid-way); then one control byte per feed:
+ * client preface, or is caught mid-way; bit 2: with an HTTP/1.1 request
+ * asking for an h2c upgrade instead, the rest coming from the input, so
+ * the handoff from HTTP/1 is fuzzed too); then one control byte per feed:
  * length, direction and a capture gap, or 0x7f: the connection closes and
  * the next feed starts a new one. Every span must be a bounded,
  * NUL-terminated record; nothing may read out of bounds, leak or hang. */
@@ -27,6 +29,10 @@ static void on_span(void *arg, const struct span *s)
 }
 
 static const struct span_sink sink = { .emit = on_span };
+/* h2c upgrade (RFC 7540 §3.2); HTTP2-Settings: SETTINGS_HEADER_TABLE_SIZE 8192 */
+#define H2C_REQUEST                                                                         \
+	"GET /users/5 HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings\r\n" \
+	"Upgrade: h2c\r\nHTTP2-Settings: AAEAACAA\r\n\r\n"
 static _Alignas(8) uint8_t evbuf[sizeof(struct sonde_data_event) + 4096];
 
 static void feed(struct conn_table *t, uint64_t sk, uint8_t role, uint8_t dir, uint64_t ns,
@@ -89,7 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fresh = true;
 			continue;
 		}
-		if (fresh && role != SONDE_ROLE_UNKNOWN)
+		if (fresh && role != SONDE_ROLE_UNKNOWN && (data[0] & 4))
+			feed(t, sk, role, req_dir, ++ns, (const uint8_t *)H2C_REQUEST,
+			     sizeof(H2C_REQUEST) - 1, sizeof(H2C_REQUEST) - 1);
+		else if (fresh && role != SONDE_ROLE_UNKNOWN)
 			feed(t, sk, role, req_dir, ++ns, (const uint8_t *)H2_PREFACE, H2_PREFACE_LEN,
 			     H2_PREFACE_LEN);
 		fresh = false;

@@ -50,7 +50,17 @@ padded = frame(1, 0x08 | 0x20 | 0x01, 7, b"\x02" + b"\0\0\0\0\x10" + GET[:4] + b
     frame(9, 4, 7, GET[4:])
 failures = frame(3, 0, 1, b"\0\0\0\x08") + frame(7, 0, 0, b"\0\0\0\x01\0\0\0\0")
 
+UPGRADED = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+h2c_server = UPGRADED + SETTINGS + frame(1, 4, 1, RESP) + frame(0, 1, 1, b"hello")
+h2c_client = PREFACE + SETTINGS + ACK + frame(1, 5, 3, GET2)
+
 seeds = {
+    # data[0] bit 2: the connection starts with an HTTP/1.1 h2c upgrade request
+    "h2c-client": b"\x34" + chunks(0x80, h2c_server) + chunks(0, h2c_client) +
+    chunks(0x80, ACK + frame(1, 5, 3, RESP2)),
+    "h2c-server": b"\x35" + chunks(0, h2c_server) + chunks(0x80, h2c_client) +
+    chunks(0, ACK + frame(1, 5, 3, RESP2)),
     "client": b"\x30" + chunks(0, client) + chunks(0x80, server),
     "server": b"\x31" + chunks(0x80, client) + chunks(0, server),
     "padded": b"\x30" + chunks(0, SETTINGS + padded) + chunks(0x80, frame(1, 5, 7, RESP)),

@@ -7,14 +7,24 @@
   error.type per the OTel RPC rules, a traceparent honoured on the server
   span, and a channel opened before the agent started giving no span (and
   counted missed_start); the same spans over OTLP, as the Node receiver
-  (tests/integration/otlp_receiver.js) decodes them. gRPC over TLS is checked to give nothing wrong:
-  gRPC core's TLS uses memory BIOs, out of the OpenSSL uprobes' reach.
+  (tests/integration/otlp_receiver.js) decodes them.
+- gRPC over TLS, the same peers with ssl_{server,channel}_credentials and a
+  certificate made here: gRPC core runs OpenSSL over a BIO pair, and sonde
+  binds each SSL to its socket by the ciphertext fed to it. The same exact
+  counts, error.type and traceparent, three channels at once each landing
+  on its own connection, and a channel older than the agent giving nothing.
 - nginx (nginx-light, http2 on a cleartext port) driven by curl
   --http2-prior-knowledge and by h2load (200 requests multiplexed 10 at a
   time on one connection, with a repeated custom header, so that HPACK's
   dynamic table is used): exact counts per route and status, both sides.
 - nghttpd (nghttp2-server) driven by nghttp (several streams on one
   connection) and curl: exact counts.
+- h2c upgrade: lighttpd (mod_h2, server.h2c; nghttpd and nginx do not
+  upgrade) driven by curl --http2 and nghttp -u on cleartext: the HTTP/1.1
+  request answered 101 becomes stream 1 of the HTTP/2 that follows; exact
+  counts per route and status on both sides, no span for the 101, stream 1
+  named as sent, its traceparent honoured, HTTP2-Settings' table size
+  followed.
 - nginx over TLS with ALPN: HTTP/2 (curl --http2) and HTTP/1.1 on the same
   port stay exact, through the OpenSSL uprobes.
 Every server and client is started here, on 127.0.0.1."""
@@ -181,10 +191,8 @@ def test_grpc():
 
 
 def test_grpc_tls(tmp):
-    print("== gRPC over TLS (python3-grpcio): not traceable through the OpenSSL uprobes", flush=True)
-    print("   note: gRPC core runs TLS over memory BIOs, so SSL_read/SSL_write are never tied to a\n"
-          "   socket (sonde_tls_unbound_calls_total); this checks that nothing wrong comes of it",
-          flush=True)
+    print("== gRPC over TLS (python3-grpcio): unary + server streaming, statuses, traceparent,\n"
+          "   concurrent channels, an old channel; SSLs over BIO pairs bound by content", flush=True)
     d = os.path.join(tmp, "grpc-tls")
     os.makedirs(d)
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
@@ -194,20 +202,93 @@ def test_grpc_tls(tmp):
     port = free_port()
     srv = spawn([PY, PEER, "server", str(port), "--tls", cert, key], stdout=subprocess.PIPE, text=True)
     check_eq(srv.stdout.readline().strip(), "ready", "gRPC TLS server started")
+    # a TLS channel opened and used before the agent: its BIO pair was made
+    # unseen, so its SSLs are never bound (counted unbound, nothing guessed)
+    old = spawn([PY, PEER, "client", str(port), "Unary:old:4", "--tls", cert, "--hold"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    check_eq(old.stdout.readline().strip(), "held", "old TLS channel made its first call")
     agent = Agent("--port", str(port), name="grpc tls agent")
-    r = subprocess.run([PY, PEER, "client", str(port), "Unary:hi:3,Unary:notfound:2", "--tls", cert],
+
+    plan = "Unary:hi:3,Unary:notfound:2,Unary:internal:1,Unary:deadline:1,Stream:hi:2,Stream:notfound:1"
+    r = subprocess.run([PY, PEER, "client", str(port), plan, "--tls", cert],
                        capture_output=True, text=True, timeout=60)
-    check_eq(r.stdout.split("\n"), ["NOT_FOUND 2", "OK 3", ""], f"TLS calls answered ({r.stderr[-300:]})")
-    m = wait_until("unbound TLS calls counted",
-                   lambda: (lambda m: m if (series(m, "sonde_tls_unbound_calls_total") or 0) > 0 else None)(
-                       agent.metrics()), timeout=20, fatal=False) or agent.metrics()
-    check((series(m, "sonde_tls_unbound_calls_total") or 0) > 0, "gRPC's SSL calls seen, unbound to a socket")
-    check_eq(rpc_counts(m, RPC_S), {}, "no gRPC server series guessed from ciphertext")
-    check_eq(rpc_counts(m, RPC_C), {}, "no gRPC client series guessed from ciphertext")
+    check_eq(r.stdout.split("\n"), ["DEADLINE_EXCEEDED 1", "INTERNAL 1", "NOT_FOUND 3", "OK 5", ""],
+             f"TLS client saw the statuses it asked for ({r.stderr[-300:]})")
+    tp = f"00-{TRACE}-{PARENT}-01"
+    r = subprocess.run([PY, PEER, "client", str(port), "Unary:traced:1", "--tls", cert, "--traceparent", tp],
+                       capture_output=True, text=True, timeout=60)
+    check_eq(r.stdout.strip(), "OK 1", "traced TLS call answered")
+    # three channels at once, each with its own mix: the server handles their
+    # connections on the same threads, and each SSL must land on its socket
+    mixes = {"a": "Unary:hi:5,Stream:hi:1", "b": "Unary:notfound:4,Stream:hi:2",
+             "c": "Unary:internal:2,Stream:notfound:3"}
+    conc = {k: spawn([PY, PEER, "client", str(port), v, "--tls", cert], stdout=subprocess.PIPE, text=True)
+            for k, v in mixes.items()}
+    outs = {k: p.communicate(timeout=60)[0].split("\n") for k, p in conc.items()}
+    check_eq(outs, {"a": ["OK 6", ""], "b": ["NOT_FOUND 4", "OK 2", ""], "c": ["INTERNAL 2", "NOT_FOUND 3", ""]},
+             "concurrent TLS channels answered")
+    old.stdin.write("go\n")
+    old.stdin.flush()
+    check_eq(old.stdout.readline().strip(), "OK 4", "old TLS channel made 4 more calls after the agent started")
+
+    want = {
+        ("demo.Echo", "Unary", "0"): 9.0, ("demo.Echo", "Unary", "5"): 6.0,
+        ("demo.Echo", "Unary", "13"): 3.0, ("demo.Echo", "Unary", "4"): 1.0,
+        ("demo.Echo", "Stream", "0"): 5.0, ("demo.Echo", "Stream", "5"): 4.0,
+    }
+    m = settle(agent, lambda m: (rpc_counts(m, RPC_S), rpc_counts(m, RPC_C)), (want, want),
+               "gRPC TLS series on /metrics")
+    check_eq(rpc_counts(m, RPC_S), want, "TLS: rpc_server_duration_seconds counts per service/method/status "
+             "(the old channel's calls not among them)")
+    check_eq(rpc_counts(m, RPC_C), want, "TLS: rpc_client_duration_seconds counts per service/method/status")
+    # 5 channels made after the agent, each bound once on either side
+    check_eq(series(m, "sonde_tls_membio_bindings_total"), 10.0,
+             "every new channel's SSL bound on both sides (5 connections x 2)")
+    check_eq((series(m, "sonde_tls_membio_unmatched_total", reason="no_receive"),
+              series(m, "sonde_tls_membio_unmatched_total", reason="mismatch")), (0.0, 0.0),
+             "no ciphertext fed that the thread had not just received")
+    check((series(m, "sonde_tls_unbound_calls_total") or 0) > 0,
+          "the old channel's SSL calls counted unbound (its BIO pair predates the agent)")
+    check_eq(series(m, "sonde_tls_untracked_socket_total"), 0.0, "no SSL bound to an untracked socket")
+    check_eq(dropped(m, "desync"), 0.0, "no HTTP/2 connection lost sync")
+    check_eq(dropped(m, "missed_start"), 0.0, "every bound connection decoded from its preface")
     check_eq(series(m, "sonde_parse_errors_total", protocol="http2"), 0.0, "no HTTP/2 parse errors")
+
+    spans = [s for s in agent.spans() if s.get("protocol") == "HTTP/2"]
+    check_eq(sorted({s.get("scheme") for s in spans}), ["https"], "every gRPC TLS span says https")
+    check_eq(sum(1 for s in spans if s.get("target") != "/demo.Echo/" + s.get("rpc_method", "?")), 0,
+             "every span names a method the clients called")
+    err = {}
+    for s in spans:
+        k = (s["kind"], s["rpc_method"], s["grpc_status"], s.get("error_type", ""))
+        err[k] = err.get(k, 0) + 1
+    check_eq(err, {
+        ("server", "Unary", 0, ""): 9, ("server", "Unary", 5, ""): 6,
+        ("server", "Unary", 13, "INTERNAL"): 3, ("server", "Unary", 4, "DEADLINE_EXCEEDED"): 1,
+        ("server", "Stream", 0, ""): 5, ("server", "Stream", 5, ""): 4,
+        ("client", "Unary", 0, ""): 9, ("client", "Unary", 5, "NOT_FOUND"): 6,
+        ("client", "Unary", 13, "INTERNAL"): 3, ("client", "Unary", 4, "DEADLINE_EXCEEDED"): 1,
+        ("client", "Stream", 0, ""): 5, ("client", "Stream", 5, "NOT_FOUND"): 4,
+    }, "TLS: error.type per OTel RPC rules (server: INTERNAL, DEADLINE_EXCEEDED; client: any non-OK)")
+    # each concurrent channel's server spans are on its own connection: the
+    # server side of connection (client port) has exactly that client's mix
+    def mix(ss):
+        out = {}
+        for s in ss:
+            out[(s["rpc_method"], s["grpc_status"])] = out.get((s["rpc_method"], s["grpc_status"]), 0) + 1
+        return out
+    for k, p in conc.items():
+        cl = [s for s in spans if s["kind"] == "client" and s["pid"] == p.pid]
+        ports = sorted({s["local_port"] for s in cl})
+        sv = [s for s in spans if s["kind"] == "server" and s["peer_port"] in ports]
+        check_eq((len(ports), mix(sv)), (1, mix(cl)),
+                 f"channel {k}: server spans of its connection are its calls, no other's")
+    traced = [s for s in spans if s["kind"] == "server" and s["trace_id"] == TRACE]
+    check_eq([(s["parent_span_id"], s.get("remote_parent")) for s in traced], [(PARENT, True)],
+             "TLS: one server span in the incoming trace, its parent the traceparent's span (remote)")
     check_eq(agent.stop(), 0, "grpc tls agent stopped cleanly")
-    check_eq(agent.spans(), [], "no spans from the TLS gRPC connection")
     srv.terminate()
+    old.wait(10)
 
 
 def nginx_h2c(tmp):
@@ -305,6 +386,92 @@ def test_nghttpd(tmp):
     check_eq(agent.stop(), 0, "nghttpd agent stopped cleanly")
 
 
+def test_h2c_upgrade(tmp):
+    print("== h2c upgrade (lighttpd): curl --http2 and nghttp -u on cleartext, HTTP/1.1 101 then HTTP/2",
+          flush=True)
+    # nghttpd answers an Upgrade: h2c with HTTP/2 frames, no 101, and nginx
+    # does not upgrade: lighttpd's mod_h2 does (server.h2c).
+    port = free_port()
+    d = os.path.join(tmp, "lighttpd-h2c")
+    os.makedirs(os.path.join(d, "www", "users"))
+    for name in ("a.html", "b.html", "users/1", "users/2"):
+        with open(os.path.join(d, "www", name), "w") as f:
+            f.write(name * 30)
+    conf = os.path.join(d, "lighttpd.conf")
+    with open(conf, "w") as f:
+        f.write(f'server.document-root = "{d}/www"\nserver.bind = "127.0.0.1"\nserver.port = {port}\n'
+                f'server.errorlog = "{d}/error.log"\n'
+                'server.feature-flags = ("server.h2proto" => "enable", "server.h2c" => "enable")\n'
+                'mimetype.assign = (".html" => "text/html", "" => "text/plain")\n')
+    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    spawn([lighttpd, "-D", "-f", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def curl(*urls, extra=()):
+        r = subprocess.run(["curl", "-s", "--http2", *extra, "-w", "%{http_code} %{http_version}\n",
+                            *sum((["-o", "/dev/null", f"http://127.0.0.1:{port}{u}"] for u in urls), [])],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.split("\n")[:-1]
+
+    wait_until("lighttpd up", lambda: curl("/a.html") == ["200 2"])
+    agent = Agent("--port", str(port), name="h2c agent")
+    got = {}
+    for path, n in (("/a.html", 3), ("/users/1", 1), ("/users/2", 1), ("/missing.html", 2)):
+        for _ in range(n):
+            for c in curl(path):
+                got[(path, c)] = got.get((path, c), 0) + 1
+    check_eq(got, {("/a.html", "200 2"): 3, ("/users/1", "200 2"): 1, ("/users/2", "200 2"): 1,
+                   ("/missing.html", "404 2"): 2}, "curl --http2 upgraded every connection (HTTP/2 answers)")
+    # two URLs, one connection: the first is the upgraded stream 1, the second stream 3
+    check_eq(curl("/b.html", "/users/1"), ["200 2", "200 2"], "curl: two requests on one upgraded connection")
+    # a traceparent in the HTTP/1.1 upgrade request: the server span of stream 1 is its child
+    tp = f"00-{TRACE}-{PARENT}-01"
+    check_eq(curl("/b.html", extra=("-H", f"traceparent: {tp}")), ["200 2"], "traced upgrade request")
+    # nghttp -u: HTTP2-Settings carries SETTINGS_HEADER_TABLE_SIZE 65536; three
+    # streams on one connection, the later two after the upgrade
+    r = subprocess.run(["nghttp", "-n", "-u", "-c", "65536",
+                        *[f"http://127.0.0.1:{port}{p}" for p in ("/a.html", "/b.html", "/missing.html")]],
+                       capture_output=True, text=True, timeout=30)
+    check_eq(r.returncode, 0, f"nghttp -u fetched 3 URLs over one upgraded connection ({r.stderr[-300:]})")
+
+    want_s = {("GET", "/a.html", "200", ""): 4.0, ("GET", "/b.html", "200", ""): 3.0,
+              ("GET", "/users/{id}", "200", ""): 3.0, ("GET", "/missing.html", "404", ""): 3.0}
+    want_curl = {("GET", "/a.html", "200", ""): 3.0, ("GET", "/b.html", "200", ""): 2.0,
+                 ("GET", "/users/{id}", "200", ""): 3.0, ("GET", "/missing.html", "404", "404"): 2.0}
+    want_nghttp = {("GET", "/a.html", "200", ""): 1.0, ("GET", "/b.html", "200", ""): 1.0,
+                   ("GET", "/missing.html", "404", "404"): 1.0}
+    m = settle(agent, lambda m: (http_counts(m, HTTP_S, port, "lighttpd"), http_counts(m, HTTP_C, port, "curl"),
+                                 http_counts(m, HTTP_C, port, "nghttp")),
+               (want_s, want_curl, want_nghttp), "h2c series")
+    check_eq(http_counts(m, HTTP_S, port, "lighttpd"), want_s,
+             "lighttpd server spans per route/status (no 101 among them)")
+    check_eq(http_counts(m, HTTP_C, port, "curl"), want_curl, "curl client spans per route/status")
+    check_eq(http_counts(m, HTTP_C, port, "nghttp"), want_nghttp, "nghttp client spans per route/status")
+    check_eq(dropped(m, "desync"), 0.0, "no upgraded connection lost sync (HTTP2-Settings table size followed)")
+    check_eq((dropped(m, "unmatched"), dropped(m, "missed_start")), (0.0, 0.0),
+             "every response had its request; every connection decoded from the upgrade")
+    check_eq((series(m, "sonde_parse_errors_total", protocol="http1"),
+              series(m, "sonde_parse_errors_total", protocol="http2")), (0.0, 0.0), "no parse errors")
+    check_eq(agent.stop(), 0, "h2c agent stopped cleanly")
+    spans = [s for s in agent.spans() if s.get("local_port" if s["kind"] == "server" else "peer_port") == port]
+    check_eq(sorted({(s.get("protocol"), s.get("status")) for s in spans if s.get("status") == 101}), [],
+             "no span for the 101 itself")
+    check_eq(sorted({s.get("protocol") for s in spans}), ["HTTP/2"], "every span says HTTP/2")
+    check_eq(len(spans), 13 * 2, "one span per request on each side")
+    # stream 1 of each connection is the HTTP/1.1 request: its span names it
+    # as the client asked (each single-URL curl is one connection)
+    conns = {}
+    for s in spans:
+        if s["kind"] == "client":
+            conns.setdefault((s["pid"], s["local_port"]), []).append(s["target"])
+    firsts = sorted(v[0] for v in conns.values())
+    check_eq(firsts, sorted(["/a.html"] * 3 + ["/users/1", "/users/2"] + ["/missing.html"] * 2 +
+                            ["/b.html", "/b.html", "/a.html"]),
+             "the first request of every connection (the upgraded stream 1) named as sent")
+    traced = [s for s in spans if s["kind"] == "server" and s["trace_id"] == TRACE]
+    check_eq([(s["target"], s["parent_span_id"], s.get("remote_parent")) for s in traced],
+             [("/b.html", PARENT, True)], "stream 1's server span is a child of the upgrade request's traceparent")
+
+
 def test_nginx_tls_mixed(tmp):
     print("== nginx over TLS, ALPN: HTTP/2 and HTTP/1.1 on one port (OpenSSL uprobes)", flush=True)
     port = free_port()
@@ -373,6 +540,7 @@ def main():
     test_grpc_tls(tmp)
     test_nginx_h2c(tmp)
     test_nghttpd(tmp)
+    test_h2c_upgrade(tmp)
     test_nginx_tls_mixed(tmp)
     print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     finish("test_http2")

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "conn/conn.h"
+#include "proto/http1/http1.h"
 #include "proto/http2/h2.h"
 #include "sonde.h"
 #include "span/builder.h"
@@ -733,6 +734,211 @@ static void test_table_size(void)
 	nghttp2_hd_deflate_del(sdef);
 }
 
+/* ---- 3. h2c: HTTP/1.1 upgraded to HTTP/2 (RFC 7540 §3.2) ---- */
+
+struct h2s {
+	uint32_t table;
+	uint8_t h2c;
+	int heads;
+};
+
+static int h2s_head(void *ctx, const struct http1_message *m)
+{
+	struct h2s *g = ctx;
+
+	g->table = m->h2_table_size;
+	g->h2c = m->upgrade_h2c;
+	g->heads++;
+	return 0;
+}
+
+/* HTTP2-Settings decoded as the header comes, split anywhere. */
+static void test_h2_settings_header(void)
+{
+	static const struct {
+		const char *value;
+		uint32_t table;
+	} cases[] = {
+		{ "AAMAAABkAAQCAAAAAAIAAAAA", HTTP1_H2_TABLE_NONE },	/* curl: no table size */
+		{ "AAMAAABkAAQAAP__AAEAAQAA", 65536 },		/* nghttp -c 65536 */
+		{ "AAEAACAA", 8192 },
+		{ " AAEAACAA ", 8192 },
+		{ "AAEAACA", HTTP1_H2_TABLE_NONE },		/* a partial entry */
+		{ "AAEA*CAA", HTTP1_H2_TABLE_NONE },		/* not base64url */
+		{ "", HTTP1_H2_TABLE_NONE },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char req[256];
+		int n = snprintf(req, sizeof(req),
+				 "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+				 "Upgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", cases[i].value);
+
+		for (int cut = 0; cut < n; cut++) {
+			struct http1_parser p;
+			struct h2s got = { 0, 0, 0 };
+			struct http1_callbacks cb = { .on_head = h2s_head };
+
+			http1__init(&p, HTTP1_REQUESTS);
+			http1__feed(&p, (const uint8_t *)req, (size_t)cut, (size_t)cut, &cb, &got);
+			http1__feed(&p, (const uint8_t *)req + cut, (size_t)(n - cut), (size_t)(n - cut),
+				    &cb, &got);
+			if (got.heads != 1 || got.table != cases[i].table || got.h2c != 1) {
+				fprintf(stderr, "HTTP2-Settings \"%s\" split at %d: table %u h2c %u heads %d\n",
+					cases[i].value, cut, got.table, got.h2c, got.heads);
+				CHECK(0);
+				break;
+			}
+		}
+	}
+}
+
+static const char h2c_req[] =
+	"GET /users/5 HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	"Upgrade: h2c\r\nHTTP2-Settings: AAEAACAA\r\n"
+	"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n";
+static const char h2c_101[] =
+	"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+
+/* One h2c connection seen from role: the upgrade request, the 101 and the
+ * server's first frames in one chunk (split at cut), then stream 3. The
+ * response to stream 1 indexes a 6 KB field: only a table of 8192 (from
+ * HTTP2-Settings) holds it. */
+static void h2c_conv(uint8_t role, size_t cut, bool check_all)
+{
+	struct conn_table *t = new_ct(0);
+	nghttp2_hd_deflater *cdef, *sdef;
+	struct buf resp = { .n = 0 }, in = { .n = 0 }, out = { .n = 0 };
+	uint8_t rq = role == SONDE_ROLE_SERVER ? SONDE_DIR_INGRESS : SONDE_DIR_EGRESS;
+	uint8_t rs = role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	static const char *const req7[] = { ":method", "GET", ":scheme", "http", ":path", "/users/7",
+					    ":authority", "a.test", NULL };
+	static const char *const r404[] = { ":status", "404", NULL };
+	char val[6000];
+	const char *big[] = { ":status", "200", "x-long", val, NULL };
+
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	nghttp2_hd_deflate_new(&cdef, 4096);
+	nghttp2_hd_deflate_new(&sdef, 8192);
+	nghttp2_hd_deflate_change_table_size(sdef, 8192);
+	ev(t, role, rq, 1000, (const uint8_t *)h2c_req, strlen(h2c_req), strlen(h2c_req));
+	put(&resp, h2c_101, strlen(h2c_101));
+	settings(&resp, 3, 100);
+	headers(&resp, sdef, 1, false, big);
+	frame(&resp, H2_DATA, H2_F_END_STREAM, 1, "hello", 5);
+	if (cut > resp.n)
+		cut = resp.n;
+	if (cut)
+		ev(t, role, rs, 2000, resp.b, cut, cut);
+	ev(t, role, rs, 3000, resp.b + cut, resp.n - cut, resp.n - cut);
+	/* the client preface follows the 101, then a request on stream 3 */
+	put(&in, H2_PREFACE, H2_PREFACE_LEN);
+	settings(&in, 0, 0);
+	frame(&in, H2_SETTINGS, H2_F_ACK, 0, NULL, 0);
+	headers(&in, cdef, 3, true, req7);
+	ev(t, role, rq, 4000, in.b, in.n, in.n);
+	frame(&out, H2_SETTINGS, H2_F_ACK, 0, NULL, 0);
+	headers(&out, sdef, 3, true, r404);
+	ev(t, role, rs, 5000, out.b, out.n, out.n);
+	if (check_all) {
+		CHECK_EQ_INT(nspans, 2);
+		/* stream 1: the HTTP/1.1 request, answered in HTTP/2 */
+		CHECK_EQ_INT(spans[0].proto, SPAN_HTTP);
+		CHECK_EQ_INT(spans[0].kind, role == SONDE_ROLE_SERVER ? SPAN_SERVER : SPAN_CLIENT);
+		CHECK_EQ_INT(spans[0].version_major, 2);
+		CHECK_EQ_STR(spans[0].method, "GET");
+		CHECK_EQ_STR(spans[0].target, "/users/5");
+		CHECK_EQ_STR(spans[0].route, "/users/{id}");
+		CHECK_EQ_INT(spans[0].status, 200);
+		CHECK_EQ_INT(spans[0].start_ns, role == SONDE_ROLE_SERVER ? 1000 : 900);
+		CHECK_EQ_INT(spans[0].end_ns, 3000);
+		CHECK_EQ_INT(spans[0].ctx.trace_id[0], 0x4b);
+		/* the context decided from the HTTP/1.1 head, as for any request */
+		CHECK_EQ_INT(spans[0].ctx.remote_parent, role == SONDE_ROLE_SERVER);
+		CHECK_EQ_STR(spans[1].target, "/users/7");
+		CHECK_EQ_INT(spans[1].status, 404);
+		CHECK_EQ_INT(spans[1].version_major, 2);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP1].spans, 0);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP1].parse_errors, 0);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP1].unanswered, 0);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].spans, 2);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].desync, 0);
+		CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].unmatched, 0);
+	}
+	{
+		static int bad;
+		bool ok = nspans == 2 && strcmp(spans[0].target, "/users/5") == 0 &&
+			  spans[0].status == 200 && spans[1].status == 404 &&
+			  conn__stats(t)->proto[PROTO_HTTP2].desync == 0;
+
+		if (!ok && !bad++)
+			fprintf(stderr, "h2c conversation (role %u) wrong when split at %zu: %d spans\n",
+				role, cut, nspans);
+		CHECK(ok);
+	}
+	conn__free(t);
+	nghttp2_hd_deflate_del(cdef);
+	nghttp2_hd_deflate_del(sdef);
+}
+
+static void test_h2c_upgrade(void)
+{
+	h2c_conv(SONDE_ROLE_SERVER, 0, true);
+	h2c_conv(SONDE_ROLE_CLIENT, 0, true);
+	for (size_t cut = 1; cut < 6200; cut += cut < 120 ? 1 : 97) {
+		h2c_conv(SONDE_ROLE_SERVER, cut, false);
+		h2c_conv(SONDE_ROLE_CLIENT, cut, false);
+	}
+}
+
+/* A 101 to h2c whose request was not followed (the agent started between
+ * them): HTTP/2 is still decoded from its start; stream 1's response has
+ * no request (counted unmatched), stream 3 is exact. A 101 to anything
+ * else (websocket) stays an HTTP/1.1 span. */
+static void test_h2c_unmatched_and_websocket(void)
+{
+	struct conn_table *t = new_ct(0);
+	nghttp2_hd_deflater *cdef, *sdef;
+	struct buf resp = { .n = 0 }, in = { .n = 0 }, out = { .n = 0 };
+	static const char ws_req[] = "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+				     "Connection: Upgrade\r\n\r\n";
+	static const char ws_101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+				     "Connection: Upgrade\r\n\r\n\x81\x02hi";
+
+	nghttp2_hd_deflate_new(&cdef, 4096);
+	nghttp2_hd_deflate_new(&sdef, 4096);
+	put(&resp, h2c_101, strlen(h2c_101));
+	settings(&resp, 0, 0);
+	headers(&resp, sdef, 1, true, resp_200);
+	/* role known (accepted), but the request was before the agent */
+	ev(t, SONDE_ROLE_SERVER, SONDE_DIR_EGRESS, 2000, resp.b, resp.n, resp.n);
+	put(&in, H2_PREFACE, H2_PREFACE_LEN);
+	settings(&in, 0, 0);
+	headers(&in, cdef, 3, true, req_get);
+	ev(t, SONDE_ROLE_SERVER, SONDE_DIR_INGRESS, 3000, in.b, in.n, in.n);
+	headers(&out, sdef, 3, true, resp_200);
+	ev(t, SONDE_ROLE_SERVER, SONDE_DIR_EGRESS, 4000, out.b, out.n, out.n);
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_STR(spans[0].target, "/users/5");
+	CHECK_EQ_INT(spans[0].version_major, 2);
+	CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].unmatched, 1);
+	conn__free(t);
+
+	t = new_ct(0);
+	ev(t, SONDE_ROLE_SERVER, SONDE_DIR_INGRESS, 1000, (const uint8_t *)ws_req, strlen(ws_req),
+	   strlen(ws_req));
+	ev(t, SONDE_ROLE_SERVER, SONDE_DIR_EGRESS, 2000, (const uint8_t *)ws_101, strlen(ws_101),
+	   strlen(ws_101));
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_INT(spans[0].status, 101);
+	CHECK(spans[0].version_major != 2);
+	CHECK_EQ_INT(conn__stats(t)->proto[PROTO_HTTP2].spans, 0);
+	conn__free(t);
+	nghttp2_hd_deflate_del(cdef);
+	nghttp2_hd_deflate_del(sdef);
+}
+
 int main(void)
 {
 	test_frames_every_split();
@@ -746,6 +952,9 @@ int main(void)
 	test_missed_start();
 	test_desync();
 	test_table_size();
+	test_h2_settings_header();
+	test_h2c_upgrade();
+	test_h2c_unmatched_and_websocket();
 	span_builder__free(builder);
 	tracectx__free(tc);
 	return check_summary("test_http2");

@@ -303,6 +303,46 @@ static bool looks_like_tls(const uint8_t *d, size_t n)
 	return n == 1 || (d[1] == 0x03 && (n == 2 || d[2] <= 0x04));
 }
 
+/* The protocol of c switched in the chunk ev just fed (proto_ops.handoff):
+ * the new one takes the connection and the rest of the chunk. */
+static void handoff(struct conn_table *t, struct conn *c, const struct sonde_data_event *ev)
+{
+	void *next = NULL;
+	size_t off = 0;
+	int id = proto_table[c->proto]->handoff(c->state, &next, &off);
+	struct sonde_data_event *rest;
+	struct proto_conn pc;
+
+	if (id < 0)
+		return;
+	proto_free(t, c);
+	if (id >= PROTO__COUNT || !next) {
+		c->proto = PROTO_ID_OTHER;	/* out of memory: a tombstone */
+		return;
+	}
+	c->proto = (uint8_t)id;
+	c->state = next;
+	/* Not reported as classified: the port still speaks HTTP/1.1 first
+	 * (an h2c upgrade request can carry an injected traceparent), and
+	 * sk_msg leaves what follows alone (no request line). */
+	if (off >= ev->cap_len)
+		return;
+	pc = pconn(t, c);
+	rest = malloc(sizeof(*rest) + ev->cap_len - off);
+	if (!rest) {
+		proto_table[id]->lost(c->state, &pc);
+		return;
+	}
+	*rest = *ev;
+	rest->hdr.size = (uint32_t)(sizeof(*rest) + ev->cap_len - off);
+	rest->hdr.flags &= (uint8_t)~SONDE_F_LOSS;	/* handled before the switch */
+	rest->cap_len = (uint32_t)(ev->cap_len - off);
+	rest->len = (uint32_t)(ev->len - off);
+	memcpy(rest->data, ev->data + off, rest->cap_len);
+	proto_table[id]->feed(c->state, &pc, rest);
+	free(rest);
+}
+
 void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 {
 	struct conn *c = conn_get(t, ev);
@@ -361,6 +401,10 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 	if (ev->hdr.flags & SONDE_F_LOSS)
 		proto_table[c->proto]->lost(c->state, &pc);
 	proto_table[c->proto]->feed(c->state, &pc, ev);
+	if (proto_table[c->proto]->handoff)
+		handoff(t, c, ev);
+	if (!has_proto(c))
+		return;
 	if (proto_table[c->proto]->given_up && proto_table[c->proto]->given_up(c->state)) {
 		/* Kept as a tombstone, so that records already on their way
 		 * are dropped here rather than taken for a new connection; not

@@ -95,8 +95,11 @@ static int sock__load(struct loader *l, const struct loader_opts *o, enum captur
 	l->sock->rodata->sock_tier = sockets;
 	bpf_object__for_each_program(prog, l->sock->obj)
 		bpf_program__set_autoload(prog, prog_in_tier(prog, tier, o));
-	if (!o->tls)	/* unused, but referenced by the program: keep it tiny */
+	if (!o->tls) {	/* unused, but referenced by the program: keep them tiny */
 		bpf_map__set_max_entries(l->sock->maps.ssl_calls, 1);
+		bpf_map__set_max_entries(l->sock->maps.membio_tgids, 1);
+		bpf_map__set_max_entries(l->sock->maps.membio_recv, 1);
+	}
 	bpf_map__set_max_entries(l->sock->maps.rings, (uint32_t)l->ncpus);
 	/* The inner template's size is left alone: the kernel does not compare
 	 * max_entries when a ring is stored, and libbpf 1.1 crashes resizing
@@ -341,6 +344,16 @@ int sock_probe__conns_fd(const struct loader *l)
 int sock_probe__ssl_calls_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.ssl_calls);
+}
+
+int sock_probe__membio_tgids_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.membio_tgids);
+}
+
+int sock_probe__membio_recv_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->sock->maps.membio_recv);
 }
 
 int sock_probe__thread_ctx_fd(const struct loader *l)

@@ -19,6 +19,10 @@ int sock_probe__rings_fd(const struct loader *l);
 int sock_probe__conns_fd(const struct loader *l);
 /* fd of the OpenSSL calls in progress (key pid_tgid, value struct ssl_call): tls */
 int sock_probe__ssl_calls_fd(const struct loader *l);
+/* fds of the processes with BIO pairs and their threads' last receives
+ * (bpf/lib/membio.h): tls */
+int sock_probe__membio_tgids_fd(const struct loader *l);
+int sock_probe__membio_recv_fd(const struct loader *l);
 /* fd of the per-thread server trace context (key pid_tgid, value
  * sonde_thread_ctx): inject */
 int sock_probe__thread_ctx_fd(const struct loader *l);

@@ -1,6 +1,8 @@
 /* TLS tracer, userspace half: every distinct OpenSSL that libwatch finds gets
  * uprobes on SSL_read/SSL_write(_ex) and the handshake calls, once per file
- * (pid -1: every process mapping it, now and later). */
+ * (pid -1: every process mapping it, now and later). libcrypto gets the
+ * three BIO probes that bind SSLs over a BIO pair (gRPC core) to their
+ * sockets (bpf/lib/membio.h); a static executable gets both sets. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +21,14 @@
 #include "tls.skel.h"
 
 #define LIBS_MAX 64		/* distinct OpenSSL files probed */
-#define LINKS_PER_LIB 14
+#define LINKS_PER_LIB 18	/* libssl's and libcrypto's, for a static executable */
 #define PENDING_MAX 256		/* exec'd processes waiting for their delayed scans */
 #define EXEC_SCAN_DELAY_NS (100ULL * 1000000ULL)	/* ld.so has mapped DT_NEEDED libs by then */
 #define EXEC_SCAN_AGAIN_NS (1000ULL * 1000000ULL)	/* early dlopen()s (Python's import ssl) */
 #define GC_PERIOD_NS (5ULL * 1000000000ULL)
 
 enum linkage { LINK_SHARED = 0, LINK_STATIC = 1 };
+enum lib_kind { KIND_SSL = 1, KIND_CRYPTO = 2 };	/* which probe sets a file gets (bits) */
 
 struct tls_lib {
 	char path[256];		/* as the host sees it, without /proc/<pid>/root */
@@ -54,27 +57,41 @@ struct tls {
 	uint64_t exec_queue_drops, collected, attach_failures;
 	int ncpus;
 	int fam_info, fam_events, fam_drops, fam_unbound, fam_noconn, fam_readfail, fam_collected;
-	int fam_attach_fail;
+	int fam_attach_fail, fam_membio_bound, fam_membio_unmatched;
 };
 
-/* What to probe: program, symbol, return probe, needed for the file to count as probed. */
+/* What to probe: which set, symbol, return probe, needed for the file to
+ * count as probed (a required probe of a set the file is not asked for
+ * is not needed). */
 struct probe_def {
+	enum lib_kind kind;
 	const char *sym;
 	bool ret;
 	bool required;
 };
 static const struct probe_def probe_defs[LINKS_PER_LIB] = {
-	{ "SSL_write", false, true },	      { "SSL_write", true, true },
-	{ "SSL_read", false, true },	      { "SSL_read", true, true },
-	{ "SSL_write_ex", false, false },     { "SSL_write_ex", true, false },
-	{ "SSL_read_ex", false, false },      { "SSL_read_ex", true, false },
-	{ "SSL_do_handshake", false, false }, { "SSL_do_handshake", true, false },
-	{ "SSL_connect", false, false },      { "SSL_connect", true, false },
-	{ "SSL_accept", false, false },	      { "SSL_accept", true, false },
+	{ KIND_SSL, "SSL_write", false, true },		{ KIND_SSL, "SSL_write", true, true },
+	{ KIND_SSL, "SSL_read", false, true },		{ KIND_SSL, "SSL_read", true, true },
+	{ KIND_SSL, "SSL_write_ex", false, false },	{ KIND_SSL, "SSL_write_ex", true, false },
+	{ KIND_SSL, "SSL_read_ex", false, false },	{ KIND_SSL, "SSL_read_ex", true, false },
+	{ KIND_SSL, "SSL_do_handshake", false, false }, { KIND_SSL, "SSL_do_handshake", true, false },
+	{ KIND_SSL, "SSL_connect", false, false },	{ KIND_SSL, "SSL_connect", true, false },
+	{ KIND_SSL, "SSL_accept", false, false },	{ KIND_SSL, "SSL_accept", true, false },
+	/* SSLs over a BIO pair (bpf/lib/membio.h) */
+	{ KIND_SSL, "SSL_set_bio", false, false },
+	{ KIND_CRYPTO, "BIO_new_bio_pair", false, true },
+	{ KIND_CRYPTO, "BIO_new_bio_pair", true, true },
+	{ KIND_CRYPTO, "BIO_write", false, true },
 };
 
 static struct bpf_program *probe_prog(struct tls_bpf *s, const struct probe_def *d)
 {
+	if (strcmp(d->sym, "SSL_set_bio") == 0)
+		return s->progs.ssl_set_bio_enter;
+	if (strcmp(d->sym, "BIO_new_bio_pair") == 0)
+		return d->ret ? s->progs.bio_pair_exit : s->progs.bio_pair_enter;
+	if (strcmp(d->sym, "BIO_write") == 0)
+		return s->progs.bio_write_enter;
 	if (strcmp(d->sym, "SSL_write") == 0)
 		return d->ret ? s->progs.ssl_write_exit : s->progs.ssl_write_enter;
 	if (strcmp(d->sym, "SSL_read") == 0)
@@ -103,7 +120,11 @@ static const char *host_path(const char *path)
 	return p ? p + 5 : path;
 }
 
-static int attach_file(struct tls *t, const char *path, uint32_t pid, enum linkage linkage)
+/* kinds: the probe sets (enum lib_kind bits). A static executable is asked
+ * for both, libcrypto's optional there (an executable may use OpenSSL
+ * without BIO pairs, or have lost the symbols to the linker). */
+static int attach_file(struct tls *t, const char *path, uint32_t pid, enum linkage linkage,
+		       unsigned int kinds)
 {
 	struct tls_lib *lib;
 	int missing_optional = 0;
@@ -119,11 +140,15 @@ static int attach_file(struct tls *t, const char *path, uint32_t pid, enum linka
 	lib->linkage = linkage;
 	for (int i = 0; i < LINKS_PER_LIB; i++) {
 		const struct probe_def *d = &probe_defs[i];
-		int err = uprobe__attach(probe_prog(t->skel, d), path, d->sym, 0, d->ret,
-					 &lib->links[lib->nlinks]);
+		bool required = d->required && !(kinds & KIND_SSL && d->kind == KIND_CRYPTO);
+		int err;
 
+		if (!(kinds & d->kind))
+			continue;
+		err = uprobe__attach(probe_prog(t->skel, d), path, d->sym, 0, d->ret,
+				     &lib->links[lib->nlinks]);
 		if (err) {
-			if (d->required) {
+			if (required) {
 				log_warn("cannot probe OpenSSL", LS("path", lib->path)
 					 LI("pid", pid) LS("symbol", d->sym) LS("error", strerror(-err)));
 				lib__detach(lib);
@@ -137,19 +162,26 @@ static int attach_file(struct tls *t, const char *path, uint32_t pid, enum linka
 	}
 	t->nlibs++;
 	log_info("OpenSSL probed", LS("path", lib->path)
-		 LS("linkage", linkage == LINK_STATIC ? "static" : "shared") LI("pid", pid)
+		 LS("linkage", linkage == LINK_STATIC ? "static" : "shared")
+		 LS("probes", kinds == KIND_CRYPTO ? "bio" : kinds == KIND_SSL ? "ssl" : "ssl+bio")
+		 LI("pid", pid)
 		 LI("uprobes", lib->nlinks) LI("symbols_missing", missing_optional));
 	return 0;
 }
 
 static int on_shared(void *arg, const char *path, uint32_t pid)
 {
-	return attach_file(arg, path, pid, LINK_SHARED);
+	return attach_file(arg, path, pid, LINK_SHARED, KIND_SSL);
+}
+
+static int on_crypto(void *arg, const char *path, uint32_t pid)
+{
+	return attach_file(arg, path, pid, LINK_SHARED, KIND_CRYPTO);
 }
 
 static int on_static(void *arg, const char *path, uint32_t pid)
 {
-	return attach_file(arg, path, pid, LINK_STATIC);
+	return attach_file(arg, path, pid, LINK_STATIC, KIND_SSL | KIND_CRYPTO);
 }
 
 static int on_exec(void *ctx, void *data, size_t size)
@@ -174,6 +206,7 @@ static int on_exec(void *ctx, void *data, size_t size)
 static int register_families(struct tls *t, struct metrics *m)
 {
 	static const char *const l_info[] = { "library", "linkage" };
+	static const char *const l_reason[] = { "reason" };
 
 #define FAM(var, type, name, help, labels, n)                                               \
 	do {                                                                                 \
@@ -199,6 +232,12 @@ static int register_families(struct tls *t, struct metrics *m)
 	    "Per-thread and per-SSL entries of exited threads/processes removed.", NULL, 0);
 	FAM(fam_attach_fail, METRIC_COUNTER, "sonde_tls_attach_failures_total",
 	    "OpenSSL files that could not be probed (retried on later sightings).", NULL, 0);
+	FAM(fam_membio_bound, METRIC_COUNTER, "sonde_tls_membio_bindings_total",
+	    "SSLs over a BIO pair (gRPC core) bound to their socket by the ciphertext fed to them.",
+	    NULL, 0);
+	FAM(fam_membio_unmatched, METRIC_COUNTER, "sonde_tls_membio_unmatched_total",
+	    "Ciphertext fed to an unbound SSL's BIO pair that bound nothing: the thread had "
+	    "received nothing (no_receive) or not these bytes last (mismatch).", l_reason, 1);
 #undef FAM
 	return 0;
 }
@@ -225,10 +264,13 @@ int tls__open(struct tls **out, const struct tls_opts *o, struct metrics *m, str
 	t->skel->rodata->self_tgid = o->self_tgid;
 	t->skel->rodata->filter_tgid = o->filter_tgid;
 	t->skel->rodata->capture_bytes = o->capture_bytes;
+	t->skel->rodata->filter_port = o->filter_port;
 	bpf_map__set_max_entries(t->skel->maps.rings, (uint32_t)t->ncpus);
 	if ((err = bpf_map__reuse_fd(t->skel->maps.rings, o->rings_fd)) ||
 	    (err = bpf_map__reuse_fd(t->skel->maps.conns, o->conns_fd)) ||
-	    (err = bpf_map__reuse_fd(t->skel->maps.ssl_calls, o->ssl_calls_fd)))
+	    (err = bpf_map__reuse_fd(t->skel->maps.ssl_calls, o->ssl_calls_fd)) ||
+	    (err = bpf_map__reuse_fd(t->skel->maps.membio_tgids, o->membio_tgids_fd)) ||
+	    (err = bpf_map__reuse_fd(t->skel->maps.membio_recv, o->membio_recv_fd)))
 		goto fail;
 	uprobe__prepare(t->skel->obj);
 	err = tls_bpf__load(t->skel);
@@ -248,6 +290,7 @@ int tls__open(struct tls **out, const struct tls_opts *o, struct metrics *m, str
 		goto fail;
 	}
 	if ((err = libwatch__add(t->watch, "libssl.so", on_shared, t)) ||
+	    (err = libwatch__add(t->watch, "libcrypto.so", on_crypto, t)) ||
 	    (err = libwatch__add_exe_symbol(t->watch, "SSL_write", on_static, t))) {
 		libwatch__forget(t->watch, t);
 		goto fail;
@@ -292,13 +335,10 @@ static bool path_exists(const char *path)
 	return stat(path, &st) == 0 || errno != ENOENT;
 }
 
-/* Entries of threads (ssl_calls) and processes (ssl_socks) that are gone:
- * a thread killed inside SSL_read never reaches the return probe. */
-static void gc(struct tls *t)
+/* Entries of a map keyed by pid_tgid whose thread is gone. */
+static void gc_threads(struct tls *t, int fd)
 {
-	int fd = bpf_map__fd(t->skel->maps.ssl_calls);
 	uint64_t key, next, *cur = NULL;
-	struct { uint64_t ssl; uint32_t tgid, pad; } sk, snext, *scur = NULL;
 	char path[64];
 
 	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
@@ -308,14 +348,38 @@ static void gc(struct tls *t)
 		if (!path_exists(path) && bpf_map_delete_elem(fd, &key) == 0)
 			t->collected++;
 	}
-	fd = bpf_map__fd(t->skel->maps.ssl_socks);
-	while (bpf_map_get_next_key(fd, scur, &snext) == 0) {
-		sk = snext;
-		scur = &sk;
-		snprintf(path, sizeof(path), "/proc/%u", sk.tgid);
-		if (!path_exists(path) && bpf_map_delete_elem(fd, &sk) == 0)
+}
+
+/* Entries of a map whose key (ksize bytes, at most 16) holds a tgid at
+ * toff, whose process is gone. */
+static void gc_procs(struct tls *t, int fd, size_t ksize, size_t toff)
+{
+	uint8_t key[16], next[16];
+	void *cur = NULL;
+	uint32_t tgid;
+	char path[64];
+
+	while (bpf_map_get_next_key(fd, cur, next) == 0) {
+		memcpy(key, next, ksize);
+		cur = key;
+		memcpy(&tgid, key + toff, sizeof(tgid));
+		snprintf(path, sizeof(path), "/proc/%u", tgid);
+		if (!path_exists(path) && bpf_map_delete_elem(fd, key) == 0)
 			t->collected++;
 	}
+}
+
+/* Entries of threads (ssl_calls, membio_recv, pair_calls) and processes
+ * (ssl_socks, membio_bios, membio_tgids) that are gone: a thread killed
+ * inside SSL_read never reaches the return probe. */
+static void gc(struct tls *t)
+{
+	gc_threads(t, bpf_map__fd(t->skel->maps.ssl_calls));
+	gc_threads(t, bpf_map__fd(t->skel->maps.membio_recv));
+	gc_threads(t, bpf_map__fd(t->skel->maps.pair_calls));
+	gc_procs(t, bpf_map__fd(t->skel->maps.ssl_socks), 16, 8);	/* struct ssl_key */
+	gc_procs(t, bpf_map__fd(t->skel->maps.membio_bios), 16, 8);	/* struct bio_key */
+	gc_procs(t, bpf_map__fd(t->skel->maps.membio_tgids), 4, 0);
 }
 
 void tls__tick(struct tls *t, uint64_t now_ns)
@@ -382,4 +446,9 @@ void tls__collect(struct tls *t)
 	metrics__set(t->m, t->fam_readfail, NULL, (double)counter(t, SONDE_TLS_CNT_READ_FAIL));
 	metrics__set(t->m, t->fam_collected, NULL, (double)t->collected);
 	metrics__set(t->m, t->fam_attach_fail, NULL, (double)t->attach_failures);
+	metrics__set(t->m, t->fam_membio_bound, NULL, (double)counter(t, SONDE_TLS_CNT_MEMBIO_BOUND));
+	metrics__set(t->m, t->fam_membio_unmatched, (const char *[]){ "no_receive" },
+		     (double)counter(t, SONDE_TLS_CNT_MEMBIO_NO_RECV));
+	metrics__set(t->m, t->fam_membio_unmatched, (const char *[]){ "mismatch" },
+		     (double)counter(t, SONDE_TLS_CNT_MEMBIO_MISMATCH));
 }

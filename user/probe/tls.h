@@ -15,11 +15,15 @@ struct tls_opts {
 	uint32_t self_tgid;
 	uint32_t filter_tgid;		/* 0 = all */
 	uint32_t capture_bytes;
+	uint16_t filter_port;		/* 0 = all */
 	/* sock.bpf.c's maps, shared (bpf/lib/maps.bpf.h): sock_probe__rings_fd,
-	 * sock_probe__conns_fd, sock_probe__ssl_calls_fd */
+	 * sock_probe__conns_fd, sock_probe__ssl_calls_fd,
+	 * sock_probe__membio_tgids_fd, sock_probe__membio_recv_fd */
 	int rings_fd;
 	int conns_fd;
 	int ssl_calls_fd;
+	int membio_tgids_fd;
+	int membio_recv_fd;
 };
 
 struct tls;

@@ -149,6 +149,13 @@ struct proto_ops {
 	 * table frees st and hands the connection back to the kernel, which
 	 * stops capturing it. Asked after each feed. */
 	bool (*given_up)(const void *st);
+	/* Optional: the connection switched to another protocol in the chunk
+	 * just fed (HTTP/1.1 101 to h2c). Returns that protocol's id, with its
+	 * state for the connection (*next, opened by this protocol in the state
+	 * after the switch) and where in the chunk its bytes begin (*off); the
+	 * table frees st, and feeds the rest of the chunk to the new protocol.
+	 * -1: no switch. Asked after each feed. */
+	int (*handoff)(void *st, void **next, size_t *off);
 };
 
 extern const struct proto_ops *const proto_table[PROTO__COUNT];

@@ -44,6 +44,8 @@ enum {
 	HTTP1_H_CONTENT_LENGTH,
 	HTTP1_H_TRANSFER_ENCODING,
 	HTTP1_H_CONNECTION,
+	HTTP1_H_UPGRADE,	/* list: "h2c" noted */
+	HTTP1_H_H2_SETTINGS,	/* requests: base64url SETTINGS, decoded as it comes */
 	HTTP1_H_RECORD,		/* + enum http1_field: value recorded, not interpreted */
 };
 
@@ -136,6 +138,11 @@ static int http1__tok_is(const struct http1_parser *p, const char *s)
 	return p->tok_len == n && memcmp(p->tok, s, n) == 0;
 }
 
+int http1__upgraded(const struct http1_parser *p)
+{
+	return p->state == HTTP1_S_UPGRADED;
+}
+
 int http1__between_messages(const struct http1_parser *p)
 {
 	return p->state == HTTP1_S_START || p->state == HTTP1_S_RESYNC;
@@ -184,6 +191,8 @@ static void http1__begin(struct http1_parser *p)
 	m->request_id[0] = '\0';
 	m->tracking_id[0] = '\0';
 	m->correlation_id[0] = '\0';
+	m->upgrade_h2c = 0;
+	m->h2_table_size = HTTP1_H2_TABLE_NONE;
 	p->state = p->stream == HTTP1_REQUESTS ? HTTP1_S_METHOD : HTTP1_S_RESP_VERSION;
 }
 
@@ -431,6 +440,9 @@ static void http1__list_elem_done(struct http1_parser *p)
 	if (p->hdr == HTTP1_H_TRANSFER_ENCODING) {
 		p->te_seen = 1;
 		p->te_chunked = http1__tok_is(p, "chunked");
+	} else if (p->hdr == HTTP1_H_UPGRADE) {
+		if (http1__tok_is(p, "h2c"))
+			p->msg.upgrade_h2c = 1;
 	} else {
 		if (http1__tok_is(p, "close"))
 			p->conn_close = 1;
@@ -486,6 +498,53 @@ static void http1__list_byte(struct http1_parser *p, uint8_t c)
 	p->vphase = 3;
 }
 
+static int http1__b64url(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-' || c == '+')
+		return 62;
+	if (c == '_' || c == '/')
+		return 63;
+	return -1;
+}
+
+/* One byte of an HTTP2-Settings value (RFC 7540 §3.2.1: the SETTINGS
+ * payload in base64url): its entries are decoded as they complete, and
+ * SETTINGS_HEADER_TABLE_SIZE (id 1) kept. Anything that is not base64url
+ * (whitespace and padding aside) makes the value unknown. */
+static void http1__h2_settings_byte(struct http1_parser *p, uint8_t c)
+{
+	int v = http1__b64url(c);
+
+	if (p->b64_bits == 0xff)
+		return;		/* given up on this value */
+	if (v < 0) {
+		if (c != ' ' && c != '\t' && c != '=') {
+			p->b64_bits = 0xff;
+			p->msg.h2_table_size = HTTP1_H2_TABLE_NONE;
+		}
+		return;
+	}
+	p->b64_acc = (uint16_t)(p->b64_acc << 6 | (unsigned int)v);
+	p->b64_bits += 6;
+	if (p->b64_bits < 8)
+		return;
+	p->b64_bits -= 8;
+	p->set[p->set_n++] = (uint8_t)(p->b64_acc >> p->b64_bits);
+	p->b64_acc &= (uint16_t)((1u << p->b64_bits) - 1);
+	if (p->set_n < sizeof(p->set))
+		return;
+	p->set_n = 0;
+	if (p->set[0] == 0 && p->set[1] == 1)
+		p->msg.h2_table_size = (uint32_t)p->set[2] << 24 | (uint32_t)p->set[3] << 16 |
+				       (uint32_t)p->set[4] << 8 | p->set[5];
+}
+
 /* enum http1_field of a lowercased field name, -1 for the others. */
 static int http1__record_field(const char *name, size_t n)
 {
@@ -507,7 +566,13 @@ static void http1__classify_name(struct http1_parser *p)
 		p->hdr = HTTP1_H_TRANSFER_ENCODING;
 	else if (http1__tok_is(p, "connection"))
 		p->hdr = HTTP1_H_CONNECTION;
-	else
+	else if (http1__tok_is(p, "upgrade"))
+		p->hdr = HTTP1_H_UPGRADE;
+	else if (p->stream == HTTP1_REQUESTS && http1__tok_is(p, "http2-settings")) {
+		p->hdr = HTTP1_H_H2_SETTINGS;
+		p->b64_acc = 0;
+		p->b64_bits = p->set_n = 0;
+	} else
 		p->hdr = HTTP1_H_OTHER;
 	if (p->hdr == HTTP1_H_OTHER && p->stream == HTTP1_REQUESTS) {
 		int f = http1__record_field(p->tok, p->tok_len);
@@ -554,6 +619,10 @@ static void http1__eol(struct http1_parser *p, const struct http1_callbacks *cb,
 			}
 		} else if (p->hdr >= HTTP1_H_RECORD) {
 			http1__record_end(p);
+		} else if (p->hdr == HTTP1_H_H2_SETTINGS) {
+			/* a partial entry is not a SETTINGS payload */
+			if (p->set_n)
+				p->msg.h2_table_size = HTTP1_H2_TABLE_NONE;
 		} else if (p->hdr != HTTP1_H_OTHER) {
 			http1__list_elem_done(p);
 		}
@@ -728,6 +797,8 @@ static void http1__byte(struct http1_parser *p, uint8_t c,
 				break;
 		} else if (p->hdr >= HTTP1_H_RECORD) {
 			http1__record(p, &c, 1);
+		} else if (p->hdr == HTTP1_H_H2_SETTINGS) {
+			http1__h2_settings_byte(p, c);
 		} else if (p->hdr != HTTP1_H_OTHER) {
 			http1__list_byte(p, c);
 		}
@@ -1014,6 +1085,10 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 	if (end - i > HTTP1_MAX_LINE || p->head_len + (end - i) + 1 > HTTP1_MAX_HEAD)
 		return i;
 	switch (name - i) {			/* the fields the parser interprets */
+	case 7:
+		if (http1__name_is(data + i, 7, "upgrade"))
+			return i;		/* h2c upgrade: the byte path */
+		break;
 	case 10:
 		if (http1__name_is(data + i, 10, "connection")) {
 			if (http1__fast_conn(p, data, name + 1, end))
@@ -1027,6 +1102,8 @@ static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size
 				return i;
 			goto done;
 		}
+		if (p->stream == HTTP1_REQUESTS && http1__name_is(data + i, 14, "http2-settings"))
+			return i;		/* decoded by the byte path */
 		break;
 	case 17:
 		if (http1__name_is(data + i, 17, "transfer-encoding"))
@@ -1231,6 +1308,8 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 			http1__byte(p, data[i++], cb, ctx);
 			break;
 		case HTTP1_S_UPGRADED:
+			p->upgraded_at = (uint32_t)i;
+			return;		/* the rest of this feed is the other protocol's */
 		case HTTP1_S_RESYNC:
 			return;		/* rest of this feed is not HTTP we can frame */
 		default:
@@ -1238,6 +1317,8 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 			break;
 		}
 	}
+	if (p->state == HTTP1_S_UPGRADED)
+		p->upgraded_at = (uint32_t)i;	/* ended with the feed */
 	if (len > cap)
 		http1__gap(p, (uint64_t)(len - cap), cb, ctx);
 }

@@ -58,7 +58,14 @@ struct http1_message {
 	char request_id[HTTP1_ID_MAX];
 	char tracking_id[HTTP1_ID_MAX];
 	char correlation_id[HTTP1_ID_MAX];
+	/* h2c upgrade (RFC 7540 §3.2): Upgrade lists "h2c" (requests and the
+	 * 101 answering them); requests: SETTINGS_HEADER_TABLE_SIZE carried by
+	 * HTTP2-Settings (base64url SETTINGS payload), HTTP1_H2_TABLE_NONE
+	 * when absent or not decodable. */
+	uint8_t upgrade_h2c;
+	uint32_t h2_table_size;
 };
+#define HTTP1_H2_TABLE_NONE UINT32_MAX
 
 struct http1_callbacks {
 	/* Head (start line + headers) complete. For a response stream, return
@@ -102,6 +109,14 @@ struct http1_parser {
 	uint8_t tok_len;
 	char tok[18];			/* lowercased field name or list element */
 	uint16_t vlen;			/* bytes of the recorded field value so far */
+	/* HTTP2-Settings being decoded: base64url bits not yet a byte, and the
+	 * SETTINGS entry (6 bytes) being assembled */
+	uint16_t b64_acc;
+	uint8_t b64_bits, set_n;
+	uint8_t set[6];
+	/* After the feed in which the stream stopped being HTTP (a 101, or a
+	 * tunnel): offset in that feed's data of the first byte after it. */
+	uint32_t upgraded_at;
 };
 
 void http1__init(struct http1_parser *p, enum http1_stream s);
@@ -116,6 +131,10 @@ void http1__close(struct http1_parser *p, const struct http1_callbacks *cb, void
  * waiting to resynchronise); 0 inside a message. Callers use it to time a
  * message from the syscall that carried its first byte. */
 int http1__between_messages(const struct http1_parser *p);
+/* 1 once the stream stopped being HTTP (101 Switching Protocols, or a
+ * tunnel): nothing more is parsed; upgraded_at tells where, in the feed
+ * that ended it, the other protocol's bytes begin. */
+int http1__upgraded(const struct http1_parser *p);
 /* Bytes of the stream were lost without a count (ring records dropped):
  * the message being parsed is dropped silently and the parser waits for a
  * feed that starts a message. */

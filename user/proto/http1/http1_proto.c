@@ -4,11 +4,13 @@
  * finished the response; a client span from the write(2) entry of the
  * request to the read that finished the response. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/http1/http1.h"
+#include "proto/http2/http2.h"
 #include "proto/proto.h"
 #include "span/builder.h"
 #include "span/semconv.h"
@@ -43,6 +45,8 @@ struct pending {
 	 * and/or an unknown number (a capture gap hid them). */
 	uint8_t unknown_before;
 	uint16_t lost_before;
+	uint8_t h2c;			/* asked for an h2c upgrade */
+	uint32_t h2_table_size;		/* its HTTP2-Settings' header table size */
 };
 
 /* Values few requests carry, kept out of struct pending so that a
@@ -76,6 +80,10 @@ struct http_state {
 	uint8_t resp_minor;
 	bool resp_head;			/* on_head delivered (matched or not), on_complete not yet */
 	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
+	/* 101 to h2c: HTTP/2's state for the connection, awaiting handoff
+	 * (the request it answered became its stream 1) */
+	void *h2c;
+	size_t h2c_off;			/* where HTTP/2 begins in the chunk just fed */
 	struct pending q_inline[PENDING_INLINE];
 };
 
@@ -173,6 +181,8 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	 * span starts when the read returns; a client's starts at write entry. */
 	p->start_ns = h->req_start_ns;
 	p->tid = x->ev->tid;
+	p->h2c = m->upgrade_h2c;
+	p->h2_table_size = m->h2_table_size;
 	memcpy(p->method, m->method, sizeof(p->method));
 	memcpy(p->target, m->target, sizeof(p->target));
 	/* Now, not at the response: the kernel record for this request and the
@@ -259,6 +269,42 @@ static bool resp_take(struct feed_ctx *x, uint64_t now)
 	return true;
 }
 
+/* 101 Switching Protocols to h2c (RFC 7540 §3.2): HTTP/2 takes the
+ * connection (http1_handoff), the request the 101 answers (if it was
+ * followed) becoming its stream 1, whose response comes in HTTP/2 frames. */
+static void h2c_upgrade(struct feed_ctx *x, bool matched)
+{
+	struct http_state *h = x->h;
+	struct pending *p = matched ? &h->q[h->qhead] : NULL;
+	struct span_ctx ctx;
+	struct h2c_upgrade u = {
+		.has_request = p != NULL, .table_size = UINT32_MAX,
+		.max_streams = x->c->env->limits.h2_max_streams,
+	};
+
+	if (p) {
+		const struct pending_extra *e = p->has_extra && h->extra ? &h->extra[p - h->q] : NULL;
+
+		memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
+		memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
+		memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
+		ctx.trace_flags = p->trace_flags;
+		ctx.remote_parent = p->remote_parent;
+		ctx.tracestate[0] = '\0';
+		if (e)
+			memcpy(ctx.tracestate, e->tracestate, sizeof(ctx.tracestate));
+		u.start_ns = p->start_ns;
+		u.tid = p->tid;
+		u.method = p->method;
+		u.path = p->target;
+		u.ctx = &ctx;
+		u.table_size = p->h2_table_size;
+		queue_pop(h);
+	}
+	h->h2c = http2__open_upgraded(&u);
+	h->h2c_off = SIZE_MAX;	/* known once the parser returns */
+}
+
 static int resp_on_head(void *arg, const struct http1_message *m)
 {
 	struct feed_ctx *x = arg;
@@ -270,6 +316,15 @@ static int resp_on_head(void *arg, const struct http1_message *m)
 	if (m->status == 101)
 		h->upgraded = true;
 	h->resp_unmatched = !resp_take(x, x->ev ? x->ev->hdr.ktime : x->end_ns);
+	/* to h2c, from a request that asked for it (or one not followed); a
+	 * head cut by a capture gap lost the frames after it too */
+	if (m->status == 101 && m->upgrade_h2c && !m->head_incomplete && x->ev && !h->h2c &&
+	    (h->resp_unmatched || h->q[h->qhead].h2c)) {
+		h2c_upgrade(x, !h->resp_unmatched);
+		h->resp_unmatched = true;	/* no HTTP/1 span: stream 1's comes */
+		h->resp_is_head = false;
+		return 0;
+	}
 	if (h->resp_unmatched) {
 		h->resp_is_head = false;
 		return 0;
@@ -446,6 +501,8 @@ static void http1_free(void *st, struct proto_stats *st_all)
 	if (h->q != h->q_inline)
 		free(h->q);
 	free(h->extra);
+	if (h->h2c)	/* never handed off */
+		proto_table[PROTO_HTTP2]->free(h->h2c, st_all);
 	free(h);
 }
 
@@ -465,7 +522,22 @@ static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_
 	} else {
 		h->last_resp_ns = ev->hdr.ktime;
 		http1__feed(&h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
+		if (h->h2c && h->h2c_off == SIZE_MAX)
+			h->h2c_off = http1__upgraded(&h->resp) ? h->resp.upgraded_at : ev->cap_len;
 	}
+}
+
+/* A 101 to h2c in the chunk just fed: HTTP/2 goes on from where it ended. */
+static int http1_handoff(void *st, void **next, size_t *off)
+{
+	struct http_state *h = st;
+
+	if (!h->h2c || h->h2c_off == SIZE_MAX)
+		return -1;
+	*next = h->h2c;
+	*off = h->h2c_off;
+	h->h2c = NULL;
+	return PROTO_HTTP2;
 }
 
 /* Client requests whose response did not (fully) come before the
@@ -559,4 +631,5 @@ const struct proto_ops http1_proto = {
 	.fail = http1_fail,
 	.lost = http1_lost,
 	.free = http1_free,
+	.handoff = http1_handoff,
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto/http2/h2.h"
+#include "proto/http2/http2.h"
 #include "proto/proto.h"
 #include "span/builder.h"
 #include "span/semconv.h"
@@ -54,6 +55,9 @@ struct h2_state {
 	uint8_t tp_lines, tp_cut, ts_cut;
 	uint64_t blk_start_ns;		/* request block: its span's start */
 	uint32_t blk_tid;
+	/* h2c upgrade: HTTP2-Settings' header table size, for the response
+	 * direction's inflater once it exists (NO_TABLE: none) */
+	uint32_t upgrade_table;
 };
 
 struct fctx {
@@ -402,6 +406,7 @@ static void *http2_open(enum proto_pass pass)
 	if (!h)
 		return NULL;
 	h->pending_table[0] = h->pending_table[1] = NO_TABLE;
+	h->upgrade_table = NO_TABLE;
 	/* caught mid-way; else the inflaters are made at the first feed,
 	 * which knows the limits */
 	h->missed = pass != PROTO_PASS_START;
@@ -422,7 +427,7 @@ static void http2_free(void *st, struct proto_stats *all)
 	free(h);
 }
 
-static bool started(struct h2_state *h, const struct fctx *x)
+static bool started(struct h2_state *h, struct fctx *x)
 {
 	uint32_t block_max = x->c->env->limits.h2_max_header_block;
 
@@ -436,7 +441,40 @@ static bool started(struct h2_state *h, const struct fctx *x)
 		h2__free(&h->dir[1]);
 		return false;
 	}
+	/* the client's HTTP2-Settings, acknowledged by the 101 (RFC 7540
+	 * §3.2.1): they bound the server's encoder as a SETTINGS frame would */
+	if (h->upgrade_table != NO_TABLE) {
+		x->dir = DIR_RESP;
+		h2__table_size(&h->dir[DIR_RESP], h->upgrade_table, &callbacks, x);
+		h->upgrade_table = NO_TABLE;
+	}
 	return true;
+}
+
+void *http2__open_upgraded(const struct h2c_upgrade *u)
+{
+	struct h2_state *h = http2_open(PROTO_PASS_START);
+	struct h2_stream *s;
+
+	if (!h)
+		return NULL;
+	h->upgrade_table = u->table_size;
+	if (!u->has_request)
+		return h;	/* its response comes unmatched (counted) */
+	s = add(h, u->max_streams ? u->max_streams : 1);
+	if (!s) {
+		http2_free(h, NULL);
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	s->sid = 1;
+	s->grpc_status = -1;
+	s->start_ns = u->start_ns;
+	s->tid = u->tid;
+	copy_cut(s->method, sizeof(s->method), (const uint8_t *)u->method, strlen(u->method));
+	copy_cut(s->path, sizeof(s->path), (const uint8_t *)u->path, strlen(u->path));
+	s->ctx = *u->ctx;
+	return h;
 }
 
 static void http2_feed(void *st, const struct proto_conn *c, const struct sonde_data_event *ev)
