@@ -7,6 +7,7 @@
 
 #include <bpf/bpf.h>
 
+#include "identity/identity.h"
 #include "metrics/log2hist.h"
 #include "util/proc.h"
 #include "signals/sched.h"
@@ -21,7 +22,7 @@ struct sched {
 
 int sched__new(struct sched **out, struct metrics *m, size_t cap)
 {
-	static const char *const l_svc[] = { "service_name" };
+	static const char *const l_svc[] = { "service_name", IDENT_LABELS };
 	struct sched *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -30,7 +31,8 @@ int sched__new(struct sched **out, struct metrics *m, size_t cap)
 	s->fam_runq = metrics__family(m, METRIC_HISTOGRAM, "sonde_runqueue_latency_seconds",
 				      "Time the service's threads waited on a CPU run queue, from "
 				      "wakeup (or preemption) to running.",
-				      l_svc, 1, log2hist__bounds(), LOG2HIST_NBOUNDS, cap);
+				      l_svc, 1 + identity__nlabels(), log2hist__bounds(),
+				      LOG2HIST_NBOUNDS, cap);
 	if (s->fam_runq < 0) {
 		int err = s->fam_runq;
 
@@ -88,8 +90,10 @@ void sched__collect(struct sched *s, int fd, int ncpus)
 		if (!total)
 			continue;
 		{
-			const char *lv[] = { proc__service(keys[i], exe, "") };
+			const struct identity *id = identity__get(keys[i], exe, "");
+			const char *lv[1 + IDENT_LABELS_MAX] = { id->service_name };
 
+			identity__label_values(id, lv + 1);
 			metrics__observe_buckets(s->m, s->fam_runq, lv, buckets, (double)sum_ns / 1e9);
 		}
 	}
