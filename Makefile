@@ -48,7 +48,7 @@ test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 # process identity (user/identity/): the service name of every span
 IDENT_SRCS := -I$(BUILD)/proto user/identity/identity.c user/identity/parse.c user/identity/containerd.c \
-	user/identity/docker.c user/export/otlp_curl.c $(CTRD_GEN)
+	user/identity/docker.c user/identity/crio.c user/export/otlp_curl.c $(CTRD_GEN)
 IDENT_LIBS := -lnghttp2 -lprotobuf-c -ljson-c -lpthread -ldl
 SPAN_SRCS := user/span/builder.c user/span/tracectx.c user/span/route.c user/span/sql.c \
 	user/span/semconv.c user/span/span.c user/span/redact.c user/util/proc.c user/util/log.c \

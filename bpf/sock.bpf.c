@@ -74,6 +74,18 @@ struct {
 	__type(value, __u8);
 } lost_tgids SEC(".maps");
 
+/* key: tgid; value: the cgroup id last reported for it (SONDE_OP_CGROUP).
+ * A process reports its cgroup once, at its first connection, and again
+ * only when it moved (or a new process under the tgid is elsewhere), so
+ * that the daemon can name it after it is gone. LRU: an evicted entry only
+ * reports again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} cgroup_sent SEC(".maps");
+
 static __always_inline void lost_tgid__mark(__u32 tgid)
 {
 	__u8 one = 1;
@@ -578,6 +590,33 @@ static __always_inline int unseen_reason(__u8 sys)
 /* Everything after the hook, shared by both tiers: the call a (socket, fd,
  * buffer) moved ret bytes (or failed); new_role is the role of a
  * connection this call starts tracking. */
+/* The first record of a connection: its process's cgroup goes ahead of
+ * it (earlier timestamp, same ring), unless already reported. Not inlined:
+ * its record stays off capture()'s stack. */
+static __noinline void cgroup_report(__u32 tgid)
+{
+	__u64 cgid = bpf_get_current_cgroup_id(), *last;
+	struct sonde_cgroup_event ev;
+	void *ring;
+
+	last = bpf_map_lookup_elem(&cgroup_sent, &tgid);
+	if (last && *last == cgid)
+		return;
+	ring = cpu_ring();
+	if (!ring)
+		return;
+	event_hdr__set(&ev.hdr, SONDE_OP_CGROUP, 0, sizeof(ev));
+	ev.cgroup_id = cgid;
+	ev.tgid = tgid;
+	ev.pad = 0;
+	if (bpf_ringbuf_output(ring, &ev, sizeof(ev), BPF_RB_NO_WAKEUP)) {
+		count(SONDE_CNT_RING_DROPS, 1);
+		return;
+	}
+	count(SONDE_CNT_EVENTS, 1);
+	bpf_map_update_elem(&cgroup_sent, &tgid, &cgid, BPF_ANY);
+}
+
 static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8 dir,
 				   __u8 new_role, bool at_end)
 {
@@ -598,6 +637,10 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		      false);
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return 0;
+	if (!(c->flags & SONDE_CONN_CGROUP)) {
+		c->flags |= SONDE_CONN_CGROUP;
+		cgroup_report(tgid);
+	}
 	why = unseen_reason(a.syscall);
 	if (why >= 0)
 		unseen__add(why, ret);

@@ -158,7 +158,8 @@ static __always_inline struct sonde_sk_owner *owner_of(const void *sk)
 static __always_inline struct sonde_sk_owner *owner_set(struct sock *sk, __u8 role)
 {
 	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk;
-	struct sonde_sk_owner o = {};
+	struct sonde_sk_owner o = {}, *op;
+	struct sonde_tcp_stats *st;
 
 	o.tgid = id >> 32;
 	o.role = role;
@@ -172,7 +173,12 @@ static __always_inline struct sonde_sk_owner *owner_set(struct sock *sk, __u8 ro
 		o.drops_seen = core__sk_drops(sk);
 	if (bpf_map_update_elem(&sk_owner, &key, &o, BPF_ANY))
 		return NULL;
-	return bpf_map_lookup_elem(&sk_owner, &key);
+	op = bpf_map_lookup_elem(&sk_owner, &key);
+	/* In the process: its cgroup, for the daemon to name it by should it
+	 * be gone before the next collection (short-lived clients). */
+	if (op && (st = stats_of(op)))
+		st->cgroup_id = bpf_get_current_cgroup_id();
+	return op;
 }
 
 static __always_inline __u8 fail_reason(int err)

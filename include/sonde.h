@@ -27,6 +27,7 @@ enum sonde_op {
 	SONDE_OP_TLS_BIND = 5,	/* an SSL* bound to its socket (issue #5) */
 	SONDE_OP_TRACE_CTX = 6,	/* ids the kernel chose for a request (tracectx.h, inject.bpf.c) */
 	SONDE_OP_IO_END = 7,	/* a client connection ended under a read or send: EOF or error */
+	SONDE_OP_CGROUP = 8,	/* a process's (v2) cgroup, ahead of its first connection's data */
 };
 
 enum sonde_dir {
@@ -132,6 +133,18 @@ struct sonde_exit_event {
 	__u32 pad;
 };
 
+/* SONDE_OP_CGROUP: the cgroup (v2, bpf_get_current_cgroup_id) of a process,
+ * written ahead of the first record of a connection when it differs from
+ * the last one written for the tgid; never per request. The daemon names a
+ * process that is gone before it reads /proc/<pid>/cgroup from the cgroup
+ * directory with this id (its inode number). */
+struct sonde_cgroup_event {
+	struct sonde_event_hdr hdr;
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 pad;
+};
+
 /* SONDE_OP_IO_END: on a connection that is not known to be a server's, a
  * read returned 0 (the peer closed) or a read or send failed with an error
  * that ends the connection (reset, timeout, unreachable). Requests still
@@ -184,6 +197,7 @@ struct sonde_db_call_event {
 				 * uprobes, the ciphertext is not captured */
 #define SONDE_CONN_LOST 0x04	/* a record of it was lost: its next record carries
 				 * SONDE_F_LOSS */
+#define SONDE_CONN_CGROUP 0x08	/* its process's cgroup was reported (SONDE_OP_CGROUP) */
 struct sonde_conn {
 	__u64 sk;
 	__u64 open_ns;
@@ -266,6 +280,8 @@ struct sonde_tcp_stats {
 	__u64 srtt_sum_us;
 	__u64 connect_hist[SONDE_HIST_SLOTS];
 	__u64 srtt_hist[SONDE_HIST_SLOTS];
+	__u64 cgroup_id;	/* the process's cgroup (v2) at its last connect/listen/accept
+				 * since the last collection; 0: none seen */
 };
 
 /* runq map value (sched.bpf.c, per-CPU), keyed by tgid: run-queue latency
@@ -343,12 +359,13 @@ _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
 _Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
 _Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
+_Static_assert(sizeof(struct sonde_cgroup_event) == 32, "cgroup event size");
 _Static_assert(sizeof(struct sonde_io_end_event) == 48, "io end event size");
 _Static_assert(sizeof(struct sonde_conn) == 104, "conn size");
 _Static_assert(sizeof(struct sonde_db_call_event) == 56 + SONDE_DB_TEXT_MAX, "db call size");
 _Static_assert(sizeof(struct sonde_tcp_bytes) == 16, "tcp bytes size");
 _Static_assert(sizeof(struct sonde_sk_owner) == 56, "sk owner size");
-_Static_assert(sizeof(struct sonde_tcp_stats) == 32 + 8 * 17 + 8 * 2 * SONDE_HIST_SLOTS,
+_Static_assert(sizeof(struct sonde_tcp_stats) == 32 + 8 * 18 + 8 * 2 * SONDE_HIST_SLOTS,
 	       "tcp stats size");
 _Static_assert(sizeof(struct sonde_runq_stats) == 40 + 8 * SONDE_HIST_SLOTS, "runq stats size");
 _Static_assert(sizeof(struct sonde_runq_task) == 32, "runq task size");

@@ -86,6 +86,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 		[SONDE_OP_EXIT] = sizeof(struct sonde_exit_event),
 		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
 		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
+		[SONDE_OP_CGROUP] = sizeof(struct sonde_cgroup_event),
 	};
 	struct agent *a = ctx;
 	const struct sonde_event_hdr *h = data;
@@ -116,6 +117,10 @@ static void on_record(void *ctx, const void *data, size_t size)
 		break;
 	case SONDE_OP_IO_END:
 		conn__io_end(a->ct, (const struct sonde_io_end_event *)data);
+		break;
+	case SONDE_OP_CGROUP:
+		identity__cgroup(((const struct sonde_cgroup_event *)data)->tgid,
+				 ((const struct sonde_cgroup_event *)data)->cgroup_id);
 		break;
 	case SONDE_OP_EXIT:
 		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime,
@@ -488,6 +493,7 @@ int agent__open(struct agent **out, const struct config *c)
 					 .containerd_ns = c->containerd_ns,
 					 .docker_sock = c->docker_sock,
 					 .podman_sock = c->podman_sock,
+					 .crio_sock = c->crio_sock,
 					 .timeout_ms = c->runtime_timeout_ms,
 					 .override = c->service_name,
 					 .pod_labels = c->metrics_pod_labels };

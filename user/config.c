@@ -144,8 +144,13 @@ static const char usage[] =
 "  --podman-socket PATH    podman's API socket (podman system service), the same for\n"
 "                          libpod-<id> containers (default /run/podman/podman.sock, env\n"
 "                          SONDE_PODMAN_SOCKET; \"none\" disables)\n"
+"  --crio-socket PATH      CRI-O's info socket, asked (GET /containers/<id>, then the\n"
+"                          pod's sandbox) for the kubelet's labels of crio-<id>\n"
+"                          containers (default /var/run/crio/crio.sock, env\n"
+"                          SONDE_CRIO_SOCKET; \"none\" disables)\n"
 "  --runtime-timeout MS    bound on each runtime request, 50..30000 (default 1000)\n"
-"  --metrics-pod-labels    also put k8s_pod_name and container_id on the RED series\n"
+"  --metrics-pod-labels    also put k8s_pod_name and container_id on the per-service\n"
+"                          series (RED, database, TCP, process, run queue)\n"
 "                          (one series set per pod: mind the cardinality); they are\n"
 "                          always on sonde_target_info and in OTLP resources\n"
 "  --log-level LEVEL       debug, info, warn or error (default info, env SONDE_LOG_LEVEL)\n"
@@ -184,7 +189,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_NO_INJECT, O_INJECT_PORT, O_NO_INJECT_LEARN, O_NO_DBU = 300,
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
 	       O_H2_STREAMS, O_H2_BLOCK, O_CTRD, O_CTRD_NS,
-	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN,
+	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN, O_CRIO,
 	       O_PROCFS, O_SYSFS, O_ROOTFS, O_UDEV, O_TEXTFILE };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -222,6 +227,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "metrics-pod-labels", no_argument, NULL, O_POD_LABELS },
 		{ "docker-socket", required_argument, NULL, O_DOCKER },
 		{ "podman-socket", required_argument, NULL, O_PODMAN },
+		{ "crio-socket", required_argument, NULL, O_CRIO },
 		{ "path.procfs", required_argument, NULL, O_PROCFS },
 		{ "path.sysfs", required_argument, NULL, O_SYSFS },
 		{ "path.rootfs", required_argument, NULL, O_ROOTFS },
@@ -255,6 +261,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	o->docker_sock = getenv("SONDE_DOCKER_SOCKET") ? getenv("SONDE_DOCKER_SOCKET") : "/var/run/docker.sock";
 	o->podman_sock = getenv("SONDE_PODMAN_SOCKET") ? getenv("SONDE_PODMAN_SOCKET") :
 			 "/run/podman/podman.sock";
+	o->crio_sock = getenv("SONDE_CRIO_SOCKET") ? getenv("SONDE_CRIO_SOCKET") : "/var/run/crio/crio.sock";
 	o->runtime_timeout_ms = 1000;
 	env = getenv("SONDE_CAPTURE_BYTES");
 	if (env && parse_u32(env, "SONDE_CAPTURE_BYTES", 64, SONDE_CAPTURE_MAX, &o->capture_bytes))
@@ -363,6 +370,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		case O_POD_LABELS: o->metrics_pod_labels = true; break;
 		case O_DOCKER: o->docker_sock = optarg; break;
 		case O_PODMAN: o->podman_sock = optarg; break;
+		case O_CRIO: o->crio_sock = optarg; break;
 		case O_PROCFS: o->host.procfs = optarg; break;
 		case O_SYSFS: o->host.sysfs = optarg; break;
 		case O_ROOTFS: o->host.rootfs = optarg; break;
@@ -443,9 +451,10 @@ int config__parse(struct config *o, int argc, char **argv)
 	if (!o->service_name && o->pid && getenv("OTEL_SERVICE_NAME") && *getenv("OTEL_SERVICE_NAME"))
 		o->service_name = getenv("OTEL_SERVICE_NAME");
 	{
-		const char **socks[] = { &o->containerd_sock, &o->docker_sock, &o->podman_sock };
+		const char **socks[] = { &o->containerd_sock, &o->docker_sock, &o->podman_sock,
+					 &o->crio_sock };
 
-		for (size_t i = 0; i < 3; i++)
+		for (size_t i = 0; i < sizeof(socks) / sizeof(socks[0]); i++)
 			if (*socks[i] && (!(*socks[i])[0] || strcmp(*socks[i], "none") == 0))
 				*socks[i] = NULL;
 	}

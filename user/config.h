@@ -45,6 +45,7 @@ struct config {
 	const char *containerd_ns;	/* --containerd-namespace */
 	const char *docker_sock;	/* --docker-socket; NULL: none */
 	const char *podman_sock;	/* --podman-socket; NULL: none */
+	const char *crio_sock;		/* --crio-socket; NULL: none */
 	uint32_t runtime_timeout_ms;	/* --runtime-timeout */
 	bool metrics_pod_labels;	/* --metrics-pod-labels */
 };

@@ -34,11 +34,27 @@ fail, the requests are counted exactly under the cgroup's identity
 (container_id, executable name), the failure is logged once and
 sonde_runtime_info is 0.
 
+The TCP health, process and run-queue families carry the same identity
+labels, checked exactly on a client exec'd into the checkout container and
+on sonde_processes. Short-lived processes exec'd into that container (gone
+before the agent reads their /proc) are named from the cgroup id the
+kernel side reported.
+
+Then, each with an agent of its own:
+  - a container that dies before its runtime lookup completes (a stand-in
+    in front of the real containerd socket holds the answer back until the
+    container is dead): no sonde_target_info series and no container entry
+    (sonde_identity_containers) is left for it;
+  - a tgid reused (ns_last_pid): the new process gets its own identity;
+  - CRI-O: real CRI-O was not available here (not packaged in Debian 12); a
+    Python stand-in serves its documented info API (GET /info,
+    GET /containers/<id>) for a real process in a crio-<id>.scope cgroup.
+
 Not here: a real kubelet and API server (the test stands in for the kubelet
-by setting its labels and cgroup paths itself); tgid reuse (tests/unit/
-test_identity.c forces it with ns_last_pid)."""
+by setting its labels and cgroup paths itself), and CRI-O itself."""
 import os
 import secrets
+import select
 import shutil
 import socket
 import subprocess
@@ -51,6 +67,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Agent, check, check_eq, finish, free_port, parse_metrics, series,  # noqa: E402
                      spawn, wait_until)
+from harness import cleanup as harness_cleanup  # noqa: E402
 from test_otlp import Receiver, server_spans, start_agent  # noqa: E402
 
 CTR_NS = "k8s.io"
@@ -169,6 +186,12 @@ def cleanup_containers():
     for p in _containerd:
         p.terminate()
         p.wait(10)
+    harness_cleanup()  # the other processes this test started leave their cgroups
+    for d in reversed(_made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
     # the levels runc left (the container's own cgroup goes with its task);
     # rmdir removes only empty ones, so nobody else's
     for cg in _cgroups:
@@ -193,11 +216,6 @@ def cleanup_containers():
                 os.rmdir(base)
             except OSError:
                 pass
-    for d in reversed(_made):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
     shutil.rmtree(T, ignore_errors=True)
 
 
@@ -212,6 +230,29 @@ def red(m, port, svc, count_ns, ns, k8s_ns, pod="", cid="", route="/index.html")
                   http_response_status_code="200", http_route=route, service_name=svc,
                   server_port=str(port), error_type="", service_namespace=ns, k8s_namespace_name=k8s_ns,
                   k8s_pod_name=pod, container_id=cid)
+
+
+TCP_CONNECTS = 3
+
+
+def tcp_sink():
+    """A listener here that accepts and closes; returns (port, [accepted])."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    n = [0]
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            n[0] += 1
+            c.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv.getsockname()[1], n
 
 
 def target_info(m, pid):
@@ -275,6 +316,45 @@ def main():
     check_eq(red(m, p_pay, "pay-api", 0, "payments", ""), 2, "OTEL_SERVICE_NAME and service.namespace")
     check_eq(red(m, p_unit, "sonde-test-web", 0, "", ""), 5, "systemd unit names the service")
     check_eq(red(m, p_podman, "web1", 0, "", "", "", cid_p), 6, "podman: the container's name")
+    # TCP health, process and run-queue families carry the same identity labels.
+    # The servers' listeners predate the agent (their accepts count under
+    # "unknown", README), so a client process exec'd into the checkout
+    # container makes TCP_CONNECTS outbound connections to a listener here.
+    ids_a = dict(service_name="checkout", service_namespace="shop", k8s_namespace_name="shop",
+                 k8s_pod_name="checkout-7d9f8b6c5d-x2k4q", container_id=cid_a)
+    ids_b = dict(service_name="ledger-api", service_namespace="bank", k8s_namespace_name="bank",
+                 k8s_pod_name="ledger-0", container_id=cid_b)
+    lport, accepted = tcp_sink()
+    r = ctr("t", "exec", "-d", "--exec-id", "client", cid_a, "/usr/bin/python3", "-c",
+            "import socket, time\n"
+            f"for _ in range({TCP_CONNECTS}):\n"
+            f"    socket.create_connection(('127.0.0.1', {lport})).close()\n"
+            "time.sleep(600)\n")
+    check_eq(r.returncode, 0, f"client exec'd in the checkout container ({r.stderr.strip()})")
+    wait_until("the client's connections accepted", lambda: accepted[0] >= TCP_CONNECTS, fatal=False)
+    m = wait_until("TCP and process series of the containers", lambda: (lambda m: m if (
+        series(m, "sonde_tcp_connections_opened_total", direction="outbound", **ids_a) == TCP_CONNECTS and
+        series(m, "sonde_processes", **ids_a) == 2) else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq(series(m, "sonde_tcp_connections_opened_total", direction="outbound", **ids_a), TCP_CONNECTS,
+             "checkout: sonde_tcp_connections_opened_total{direction=outbound} with exactly the identity labels")
+    check((series(m, "sonde_tcp_connect_duration_seconds_count", **ids_a) or 0) == TCP_CONNECTS,
+          "checkout: sonde_tcp_connect_duration_seconds with exactly the identity labels")
+    check_eq(series(m, "sonde_processes", **ids_a), 2, "checkout: sonde_processes (server and client) with "
+             "exactly the identity labels")
+    check_eq(series(m, "sonde_processes", **ids_b), 1, "ledger: sonde_processes with exactly the identity labels")
+    for ids in (ids_a, ids_b):
+        svc = ids["service_name"]
+        check((series(m, "process_memory_usage_bytes", **ids) or 0) > 0,
+              f"{svc}: process_memory_usage_bytes with the identity labels")
+        check(series(m, "process_cpu_time_seconds_total", cpu_mode="user", **ids) is not None,
+              f"{svc}: process_cpu_time_seconds_total with the identity labels")
+    check((series(m, "sonde_runqueue_latency_seconds_count", **ids_a) or 0) > 0,
+          "checkout: sonde_runqueue_latency_seconds with the identity labels")
+    check((series(m, "process_network_io_bytes_total", network_io_direction="receive", **ids_b) or 0) > 0,
+          "ledger: process_network_io_bytes_total with the identity labels")
+    check_eq(series(m, "sonde_processes", service_name="pay-api", service_namespace="payments"), 1,
+             "OTEL_SERVICE_NAME process: sonde_processes{service_namespace=payments}")
+    check_eq(series(m, "sonde_processes", service_name="sonde-test-web"), 1, "the unit's process: sonde_processes")
     ti = target_info(m, pid_p) or {}
     check_eq((ti.get("service_name"), ti.get("container_name"), ti.get("container_id")), ("web1", "web1", cid_p),
              "sonde_target_info of the podman container")
@@ -321,6 +401,9 @@ def main():
     spans = [s for s in a.spans() if s["kind"] == "server" and s["local_port"] == p_pay]
     check_eq([(s["service"], s.get("service.namespace")) for s in spans], [("pay-api", "payments")] * 2,
              "pay-api spans")
+    a_cid_b[0] = cid_b
+    short_lived(a, cid_a, ids_a, lport, accepted, p_ledger)
+    m = a.metrics()
     res_s = series(m, "sonde_identity_resolve_seconds_total") or 0
     nres = series(m, "sonde_identity_resolutions_total") or 0
     rescan = series(m, "sonde_identity_rescan_seconds")
@@ -387,9 +470,359 @@ def main():
         check_eq(a.stop(), 0, f"{what} runtime: agent exits 0")
         print(f"   {what}: worst /metrics {worst * 1e3:.0f} ms", flush=True)
     stop.set()
+    dies_before_lookup(root, pid_a)
+    tgid_reuse()
+    crio_standin()
     for p in (pay, web):
         p.terminate()
         p.wait(5)
+
+
+SHORT_HTTP, SHORT_TCP = 5, 3
+a_cid_b = [""]
+
+
+def short_lived(a, cid_a, ids_a, lport, accepted, p_ledger):
+    """Processes exec'd into the checkout container that are gone before
+    the agent reads their /proc: SHORT_HTTP send a request to the ledger,
+    read the answer and _exit at once (the agent drains its rings every
+    25 ms), SHORT_TCP connect to a listener here and _exit. The kernel side
+    reported each one's cgroup with its first connection; the agent names
+    them from that cgroup's directory."""
+    print("   short-lived processes in the checkout container", flush=True)
+    http = ("import os, socket\n"
+            f"s = socket.create_connection(('127.0.0.1', {p_ledger}))\n"
+            "s.sendall(b'GET /index.html HTTP/1.1\\r\\nHost: ledger\\r\\nConnection: close\\r\\n\\r\\n')\n"
+            "while s.recv(65536):\n"
+            "    pass\n"
+            "os._exit(0)\n")
+    tcp = ("import os, socket\n"
+           f"socket.create_connection(('127.0.0.1', {lport}))\n"
+           "os._exit(0)\n")
+    before = accepted[0]
+    for i in range(SHORT_HTTP):
+        r = ctr("t", "exec", "--exec-id", f"short-http-{i}", cid_a, "/usr/bin/python3", "-c", http)
+        check_eq(r.returncode, 0, f"short-lived HTTP client {i} ({r.stderr.strip()})")
+    for i in range(SHORT_TCP):
+        r = ctr("t", "exec", "--exec-id", f"short-tcp-{i}", cid_a, "/usr/bin/python3", "-c", tcp)
+        check_eq(r.returncode, 0, f"short-lived TCP client {i} ({r.stderr.strip()})")
+    wait_until("their connections accepted", lambda: accepted[0] >= before + SHORT_TCP, fatal=False)
+    want_tcp = TCP_CONNECTS + SHORT_HTTP + SHORT_TCP
+
+    def clients(m):
+        return sorted((dict(ls), v) for (n, ls), v in m.items()
+                      if n == "http_client_request_duration_seconds_count" and
+                      dict(ls).get("server_port") == str(p_ledger) and dict(ls).get("service_name") != "curl")
+    m = wait_until("the short-lived clients counted", lambda: (lambda m: m if (
+        series(m, "sonde_tcp_connections_opened_total", direction="outbound", **ids_a) == want_tcp and
+        sum(v for _, v in clients(m)) >= SHORT_HTTP) else None)(a.metrics()), fatal=False) or a.metrics()
+    got = clients(m)
+    check_eq([({k: d.get(k) for k in ("service_name", "service_namespace", "k8s_namespace_name", "k8s_pod_name",
+                                       "container_id")}, v) for d, v in got],
+             [({**ids_a}, float(SHORT_HTTP))],
+             "short-lived HTTP clients: one client series, the container's identity, exact count")
+    check_eq(series(m, "sonde_tcp_connections_opened_total", direction="outbound", **ids_a), want_tcp,
+             "short-lived clients' connections counted under the container's identity")
+    by_id = series(m, "sonde_identity_cgroup_id_resolutions_total") or 0
+    # How many were gone when first looked up depends on timing (the loop
+    # drains every 25 ms; a scrape's /proc scan may meet one alive); the
+    # counts above hold either way, and would not without the cgroup id.
+    check(1 <= by_id <= SHORT_TCP + SHORT_HTTP,
+          f"named from the reported cgroup id: {by_id:.0f} of {SHORT_TCP + SHORT_HTTP} processes")
+    print(f"   {by_id:.0f} of {SHORT_HTTP + SHORT_TCP} short-lived processes were gone before their /proc was "
+          f"read and were named from their cgroup id", flush=True)
+    check_eq(red(m, p_ledger, "ledger-api", 0, "bank", "bank", "ledger-0", a_cid_b[0]), 4 + SHORT_HTTP,
+             "ledger: its 4 requests and the short-lived clients'")
+
+
+class Gate:
+    """A stand-in in front of containerd's socket that holds every
+    connection until opened, then relays it to the real socket: a runtime
+    that answers late, with its real answers."""
+
+    def __init__(self, path, upstream):
+        self.path, self.upstream = path, upstream
+        self.opened, self.stop = threading.Event(), threading.Event()
+        self.accepted = 0
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.listen(64)
+        s.settimeout(0.2)
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, s):
+        while not self.stop.is_set():
+            try:
+                c, _ = s.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._relay, args=(c,), daemon=True).start()
+        s.close()
+
+    def _relay(self, c):
+        while not self.opened.wait(0.2):
+            if self.stop.is_set():
+                c.close()
+                return
+        u = socket.socket(socket.AF_UNIX)
+        try:
+            u.connect(self.upstream)
+            while not self.stop.is_set():
+                r, _, _ = select.select([c, u], [], [], 0.5)
+                for x in r:
+                    data = x.recv(65536)
+                    if not data:
+                        return
+                    (u if x is c else c).sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            u.close()
+
+
+def dies_before_lookup(root, pid_a):
+    """A container whose process serves, is counted, and dies while the
+    runtime's answer is still held back: once the exit is seen, the grace
+    (10 s) is over and the worker has rescanned /proc (every 10 s), neither
+    its process identity nor its container entry is left."""
+    print("== a container that dies before its lookup completes leaves no entry", flush=True)
+    gate = Gate(os.path.join(T, "gate.sock"), SOCK)
+    a = Agent("--containerd-socket", gate.path, "--podman-socket", "none", "--docker-socket", "none",
+              "--runtime-timeout", "30000", "--metrics-pod-labels", "--no-host-metrics",
+              name="agent (runtime held back)")
+    wait_until("the first lookup held at the gate", lambda: gate.accepted >= 1)
+    port = free_port()
+    cid, uid, pid = run_pod(root, "short-5f6d7c8b9a-q7w2e", "shop", "web",
+                            lambda uid, cid: f"/kubepods/besteffort/pod{uid}/{cid}", port,
+                            {"pod-template-hash": "5f6d7c8b9a"})
+    for _ in range(2):  # and the one run_pod made: 3
+        check_eq(curl(port), "200", "request to the short-lived container")
+    exe = os.path.basename(os.readlink("/usr/bin/python3"))
+    m = wait_until("its requests counted", lambda: (lambda m: m if red(m, port, exe, 0, "", "", "", cid) == 3
+                                                    else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq(red(m, port, exe, 0, "", "", "", cid), 3, "requests counted under the cgroup identity "
+             "(container_id, executable) while the runtime is held back")
+    ti = target_info(m, pid) or {}
+    check_eq((ti.get("container_id"), ti.get("k8s_pod_uid"), ti.get("k8s_pod_name")), (cid, uid, None),
+             "sonde_target_info: the cgroup's facts, no runtime answer yet")
+    check_eq(series(m, "sonde_runtime_lookups_total", result="ok") or 0, 0, "no lookup answered yet")
+    # it dies; its container record stays, so the late answer is a full one
+    t_kill = time.monotonic()
+    ctr("t", "kill", "-s", "KILL", cid)
+    wait_until("the container's process gone", lambda: not os.path.exists(f"/proc/{pid}"))
+    wait_until("its task stopped", lambda: ctr("t", "rm", cid).returncode == 0, fatal=False)
+    wait_until("its exit seen", lambda: target_info(a.metrics(), pid) is None, fatal=False)
+    m = a.metrics()
+    check(target_info(m, pid) is None, "exit seen: not on sonde_target_info")
+    check_eq(series(m, "sonde_runtime_lookups_total", result="ok") or 0, 0,
+             "the lookup had not completed when the container died")
+    gate.opened.set()
+    t_open = time.monotonic()
+    m = wait_until("the held-back answers", lambda: (lambda m: m if (target_info(m, pid_a) or {}).get(
+        "k8s_pod_name") == "checkout-7d9f8b6c5d-x2k4q" and (series(m, "sonde_runtime_lookups_total", result="ok")
+                                                        or 0) >= 3 else None)(a.metrics()), fatal=False)
+
+    def gone(m):
+        return (series(m, "sonde_identity_containers") == 2 and not any(
+            n == "sonde_target_info" and (dict(ls).get("container_id") == cid or dict(ls).get("process_pid") ==
+                                          str(pid)) for (n, ls) in m))
+    m = wait_until("its entries gone", lambda: (lambda m: m if gone(m) else None)(a.metrics()), timeout=45,
+                   fatal=False) or a.metrics()
+    print(f"   answers let through {t_open - t_kill:.1f} s after the kill (within the 10 s exit grace: the "
+          f"late answer met the exited entry); listed nowhere and its container entry dropped "
+          f"{time.monotonic() - t_kill:.1f} s after it", flush=True)
+    check_eq(series(m, "sonde_runtime_lookups_total", result="ok"), 3.0,
+             "the three lookups answered: checkout, ledger, and the dead container's (late)")
+    check_eq([dict(ls) for (n, ls) in m if n == "sonde_target_info" and
+              (dict(ls).get("container_id") == cid or dict(ls).get("process_pid") == str(pid))], [],
+             "no sonde_target_info series for the dead container or its pid")
+    check_eq(series(m, "sonde_identity_containers"), 2.0,
+             "sonde_identity_containers: the two live containers only")
+    check_eq(red(m, port, exe, 0, "", "", "", cid), 3, "its requests stay counted as they were")
+    check_eq(a.stop(), 0, "agent exits 0")
+    gate.stop.set()
+
+
+class CrioStandIn:
+    """CRI-O's info socket as its documentation and cri-o's own tests show
+    it (plain HTTP on a unix socket): GET /info, GET /containers/<id> with
+    name, pid, image, image_ref, created_time, labels, annotations,
+    crio_annotations, log_path, root, sandbox, ip_addresses; 404 for an id
+    it does not know. Records the paths asked."""
+
+    def __init__(self, path, containers):
+        import http.server
+        import json
+        import socketserver
+        self.asked = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.asked.append(self.path)
+                if self.path == "/info":
+                    doc = {"storage_driver": "overlay", "storage_image": "", "storage_root":
+                           "/var/lib/containers/storage", "cgroup_driver": "systemd",
+                           "default_id_mappings": {"uids": None, "gids": None}}
+                elif self.path.startswith("/containers/") and self.path[12:] in containers:
+                    doc = containers[self.path[12:]]
+                else:
+                    body = f"can't find the container with id {self.path[12:]}\n".encode()
+                    self.send_response(404)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+            def address_string(self):
+                return "unix"
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.srv = Server(path, Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def crio_standin():
+    """CRI-O containers named by CRI-O's info socket. CRI-O is not packaged
+    in Debian 12, so a stand-in serves its documented API; the containers
+    are real processes in CRI-O's systemd-driver cgroups
+    (kubepods-burstable-pod<uid>.slice/crio-<id>.scope)."""
+    print("== CRI-O: real CRI-O was not available here (not packaged in Debian 12); a stand-in "
+          "served its documented info API (GET /containers/<id>, GET /info)", flush=True)
+    pod, ns, uid = "cart-6b8d9f7c5d-h2k9x", "store", str(uuid.uuid4())
+    cid, sandbox = secrets.token_hex(32), secrets.token_hex(32)
+    kubelet = {"io.kubernetes.pod.name": pod, "io.kubernetes.pod.namespace": ns, "io.kubernetes.pod.uid": uid}
+    port = free_port()
+    srv = python_server(port)
+    cg = CGROOT
+    for part in ("kubepods.slice", "kubepods-burstable.slice",
+                 f"kubepods-burstable-pod{uid.replace('-', '_')}.slice", f"crio-{cid}.scope"):
+        cg = os.path.join(cg, part)
+        if not os.path.isdir(cg):
+            os.mkdir(cg)
+            _made.append(cg)
+    with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+        f.write(str(srv.pid))
+    wait_until("the CRI-O container serves", lambda: curl(port) == "200")
+    standin = CrioStandIn(os.path.join(T, "crio.sock"), {
+        cid: {"name": f"k8s_api_{pod}_{ns}_{uid}_0", "pid": srv.pid, "image": "registry.example/cart:1.4",
+              "image_ref": "sha256:" + "ab" * 32, "created_time": time.time_ns(),
+              "labels": {**kubelet, "io.kubernetes.container.name": "api"},
+              "annotations": {"io.kubernetes.container.hash": "5e1f2a3b", "io.kubernetes.pod.name": pod},
+              "crio_annotations": {}, "log_path": f"/var/log/pods/{ns}_{pod}_{uid}/api/0.log",
+              "root": f"/var/lib/containers/storage/overlay/{cid}/merged", "sandbox": sandbox,
+              "ip_addresses": ["10.88.0.7"]},
+        sandbox: {"name": f"k8s_POD_{pod}_{ns}_{uid}_0", "pid": 1, "image": "registry.k8s.io/pause:3.9",
+                  "image_ref": "", "created_time": time.time_ns(),
+                  "labels": {**kubelet, "io.kubernetes.container.name": "POD", "app.kubernetes.io/name": "cart",
+                             "pod-template-hash": "6b8d9f7c5d"},
+                  "annotations": {"resource.opentelemetry.io/service.name": "cart-api",
+                                  "kubernetes.io/config.source": "api"},
+                  "crio_annotations": {}, "log_path": "", "root": "", "sandbox": sandbox, "ip_addresses": []}})
+    a = Agent("--crio-socket", standin.srv.server_address, "--containerd-socket", "none", "--podman-socket",
+              "none", "--docker-socket", "none", "--metrics-pod-labels", "--no-host-metrics",
+              name="agent (CRI-O stand-in)")
+    wait_until("the CRI-O container looked up", lambda: (series(a.metrics(), "sonde_runtime_lookups_total",
+                                                                result="ok") or 0) >= 1, timeout=20)
+    for _ in range(3):
+        check_eq(curl(port), "200", "request to the CRI-O container")
+    ids = dict(service_name="cart-api", service_namespace=ns, k8s_namespace_name=ns, k8s_pod_name=pod,
+               container_id=cid)
+    m = wait_until("its requests counted", lambda: (lambda m: m if red(m, port, "cart-api", 0, ns, ns, pod, cid) == 3
+                                                    else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq(red(m, port, "cart-api", 0, ns, ns, pod, cid), 3,
+             "CRI-O: RED series named by the pod's resource.opentelemetry.io/service.name annotation")
+    check_eq(series(m, "sonde_processes", **ids), 1, "CRI-O: sonde_processes with exactly the identity labels")
+    check_eq(target_info(m, srv.pid), {
+        "service_name": "cart-api", "service_namespace": ns, "service_instance_id": f"{ns}.{pod}.api",
+        "process_pid": str(srv.pid), "process_executable_name": os.path.basename(os.readlink(sys.executable)),
+        "k8s_namespace_name": ns, "k8s_pod_name": pod, "k8s_pod_uid": uid, "k8s_container_name": "api",
+        "k8s_deployment_name": "cart", "container_id": cid}, "CRI-O: sonde_target_info")
+    spans = wait_until("its spans printed", lambda: (lambda s: s if len(s) >= 3 else None)(
+        [s for s in a.spans() if s["kind"] == "server" and s["local_port"] == port]), fatal=False) or []
+    check_eq([(s.get("container.runtime"), s.get("k8s.deployment.name"), s.get("k8s.container.name"))
+              for s in spans], [("cri-o", "cart", "api")] * 3, "CRI-O: span identity")
+    check_eq(series(m, "sonde_runtime_info", runtime="cri-o", socket=standin.srv.server_address), 1.0,
+             "CRI-O: sonde_runtime_info 1")
+    check_eq(sorted(set(standin.asked)), sorted({f"/containers/{cid}", f"/containers/{sandbox}"}),
+             "CRI-O: the container and its sandbox asked, nothing else")
+    check_eq(a.stop(), 0, "agent exits 0")
+    standin.close()
+    srv.terminate()
+    srv.wait(5)
+
+
+def spawn_at(pid, port, env):
+    """python_server(port, env) forced onto pid (ns_last_pid; the host may
+    take the pid first: a few tries), or None."""
+    for _ in range(50):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        p = python_server(port, env)
+        if p.pid == pid:
+            return p
+        p.kill()
+        p.wait()
+    return None
+
+
+def tgid_reuse():
+    """A process exits and another takes its pid: the new one's requests
+    and sonde_target_info carry the new identity."""
+    print("== a tgid reused by a new process gets the new identity", flush=True)
+    a = Agent("--containerd-socket", "none", "--podman-socket", "none", "--docker-socket", "none",
+              "--no-host-metrics", name="agent (tgid reuse)")
+    p1, p2 = free_port(), free_port()
+    old = python_server(p1, {"OTEL_SERVICE_NAME": "reuse-old"})
+    wait_until("the first process serves", lambda: curl(p1) == "200")
+    for _ in range(2):
+        curl(p1)
+    m = wait_until("its requests counted", lambda: (lambda m: m if red(m, p1, "reuse-old", 0, "", "") == 3
+                                                    else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq((target_info(m, old.pid) or {}).get("service_name"), "reuse-old", "the first process's identity")
+    pid = old.pid
+    old.kill()
+    old.wait()
+    new = spawn_at(pid, p2, {"OTEL_SERVICE_NAME": "reuse-new"})
+    if new is None:
+        check(False, f"pid {pid} could not be taken again (ns_last_pid)")
+        a.stop()
+        return
+    wait_until("the second process serves", lambda: curl(p2) == "200")
+    for _ in range(3):
+        curl(p2)
+    m = wait_until("the second process's requests", lambda: (lambda m: m if red(m, p2, "reuse-new", 0, "", "") == 4
+                                                             else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq(red(m, p1, "reuse-old", 0, "", ""), 3, "first process: 3 requests as reuse-old")
+    check_eq(red(m, p2, "reuse-new", 0, "", ""), 4, f"second process on the same pid {pid}: 4 requests as reuse-new")
+    check_eq(red(m, p2, "reuse-old", 0, "", ""), None, "none of them under the old identity")
+    check_eq((target_info(m, pid) or {}).get("service_name"), "reuse-new", "sonde_target_info of the pid")
+    m = wait_until("the process gauges", lambda: (lambda m: m if series(m, "sonde_processes", service_name="reuse-old")
+                                                  == 0 else None)(a.metrics()), fatal=False) or a.metrics()
+    check_eq((series(m, "sonde_processes", service_name="reuse-new"),
+              series(m, "sonde_processes", service_name="reuse-old")), (1.0, 0.0),
+             "sonde_processes: reuse-new 1, reuse-old 0")
+    new.terminate()
+    new.wait(5)
+    check_eq(a.stop(), 0, "agent exits 0")
 
 
 if __name__ == "__main__":

@@ -674,6 +674,162 @@ static void test_docker_api(void)
 	CHECK_EQ_INT(docker__lookup(path, CID, &k, name, sizeof(name), 300), -EHOSTDOWN);
 }
 
+/* CRI-O's info socket, as its documentation shows it: a container and its
+ * sandbox by path, anything else 404. */
+struct crio_srv {
+	int lfd, conns;
+};
+
+static void *serve_crio(void *arg)
+{
+	static const char ctr[] =
+		"{\"name\":\"k8s_api_cart-6b8d9f7c5d-h2k9x_store_" UID "_0\",\"pid\":4242,"
+		"\"image\":\"registry/cart:1\",\"created_time\":1,\"labels\":{\"io.kubernetes.pod.name\":"
+		"\"cart-6b8d9f7c5d-h2k9x\",\"io.kubernetes.pod.namespace\":\"store\",\"io.kubernetes.pod.uid\":"
+		"\"" UID "\",\"io.kubernetes.container.name\":\"api\"},\"annotations\":{\"io.kubernetes."
+		"container.hash\":\"1\"},\"crio_annotations\":{},\"log_path\":\"\",\"root\":\"\",\"sandbox\":"
+		"\"" CID "\",\"ip_addresses\":[]}";
+	static const char sb[] =
+		"{\"name\":\"k8s_POD_cart-6b8d9f7c5d-h2k9x_store_" UID "_0\",\"pid\":4200,\"labels\":{"
+		"\"io.kubernetes.pod.name\":\"cart-6b8d9f7c5d-h2k9x\",\"io.kubernetes.pod.namespace\":\"store\","
+		"\"pod-template-hash\":\"6b8d9f7c5d\",\"app.kubernetes.io/name\":\"cart\"},\"annotations\":{"
+		"\"resource.opentelemetry.io/service.name\":\"cart-api\"},\"sandbox\":\"" CID "\"}";
+	struct crio_srv *s = arg;
+
+	for (int i = 0; i < s->conns; i++) {
+		char req[1024], out[2048];
+		const char *body = NULL;
+		int c = accept(s->lfd, NULL, NULL);
+		ssize_t n;
+
+		if (c < 0)
+			return NULL;
+		n = read(c, req, sizeof(req) - 1);
+		req[n > 0 ? n : 0] = 0;
+		if (strncmp(req, "GET /containers/" CID2 " ", 16 + 64 + 1) == 0)
+			body = ctr;
+		else if (strncmp(req, "GET /containers/" CID " ", 16 + 64 + 1) == 0)
+			body = sb;
+		if (body)
+			snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+		else
+			snprintf(out, sizeof(out), "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+		if (write(c, out, strlen(out)) < 0) {
+			/* the client may be gone */
+		}
+		usleep(50 * 1000);
+		close(c);
+	}
+	return NULL;
+}
+
+static void test_crio_api(void)
+{
+	char path[64], name[IDENT_SHORT_MAX];
+	struct crio_srv s = { .conns = 3 };
+	struct ident_k8s k = { 0 };
+	pthread_t th;
+
+	snprintf(path, sizeof(path), "/tmp/sonde-ident-crio.%d.sock", (int)getpid());
+	s.lfd = listen_unix(path);
+	CHECK(s.lfd >= 0);
+	pthread_create(&th, NULL, serve_crio, &s);
+	CHECK_EQ_INT(crio__lookup(path, CID2, &k, name, sizeof(name), 1000), 0);
+	/* CRI-O's own name (k8s_<container>_<pod>_<ns>_<uid>_<attempt>), cut to fit */
+	CHECK_EQ_INT(strlen(name), sizeof(name) - 1);
+	CHECK(strncmp(name, "k8s_api_cart-6b8d9f7c5d-h2k9x_store_" UID, sizeof(name) - 1) == 0);
+	CHECK_EQ_STR(k.pod_name, "cart-6b8d9f7c5d-h2k9x");
+	CHECK_EQ_STR(k.namespace, "store");
+	CHECK_EQ_STR(k.pod_uid, UID);
+	CHECK_EQ_STR(k.container_name, "api");
+	CHECK(k.known);
+	/* from the sandbox: the pod's labels, the OTel annotation first */
+	CHECK_EQ_STR(k.pod_template_hash, "6b8d9f7c5d");
+	CHECK_EQ_STR(k.app_name, "cart-api");
+	/* unknown to CRI-O */
+	memset(&k, 0, sizeof(k));
+	CHECK_EQ_INT(crio__lookup(path, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &k, name,
+				  sizeof(name), 1000), -ENOENT);
+	pthread_join(th, NULL);
+	close(s.lfd);
+	unlink(path);
+	CHECK_EQ_INT(crio__lookup(path, CID2, &k, name, sizeof(name), 300), -EHOSTDOWN);
+}
+
+/* A container whose process dies while the runtime's answer is still on
+ * its way: once the exit is seen and the grace is over, neither its process
+ * identity nor its container entry is left, and a late event for the dead
+ * tgid makes no new listed entry and asks the runtime nothing. */
+static void test_dead_before_lookup(void)
+{
+	struct ident_opts o = { .host_name = "n", .timeout_ms = 3000, .exit_grace_ms = 100, .rescan_ms = 200 };
+	char path[64], cmd[160];
+	struct metrics_buf b = { 0 };
+	const struct identity *id;
+	struct ident_stats st;
+	struct srv s;
+	pthread_t th;
+
+	snprintf(root, sizeof(root), "/tmp/sonde-ident-dead.%d", (int)getpid());
+	mkdir(root, 0755);
+	fake_proc("6001", "8000", "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
+		  ".slice/cri-containerd-" CID2 ".scope\n", "", 0, "/usr/bin/python3");
+	/* the runtime: accepts, says nothing for 1.5 s, hangs up */
+	snprintf(path, sizeof(path), "/tmp/sonde-ident-slow.%d.sock", (int)getpid());
+	s.lfd = listen_unix(path);
+	s.answer = NULL;
+	CHECK(s.lfd >= 0);
+	pthread_create(&th, NULL, serve, &s);
+	o.proc_root = root;
+	o.containerd_sock = path;
+	CHECK_EQ_INT(identity__init(&o, NULL), 0);
+	id = identity__get(6001, NULL, "python3");
+	CHECK_EQ_STR(id->container_id, CID2);
+	CHECK_EQ_INT(id->pending, 1);
+	CHECK_EQ_STR(id->k8s.pod_uid, UID);
+	/* it dies before the runtime answers */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/6001", root);
+	CHECK_EQ_INT(system(cmd), 0);
+	identity__exit(6001);
+	CHECK_EQ_INT(identity__render(&b), 0);
+	CHECK(b.data && !strstr(b.data, "6001"));
+	identity__stats(&st);
+	CHECK_EQ_INT(st.runtime_ok + st.runtime_failed, 0);	/* still waiting */
+	/* the lookup ends (1.5 s), the grace (0.1 s) and a rescan (0.2 s) pass */
+	for (int i = 0; i < 150; i++) {
+		identity__tick();
+		identity__stats(&st);
+		if (st.runtime_failed + st.runtime_ok >= 1 && st.live == 0 && st.containers == 0 && i > 100)
+			break;
+		usleep(20 * 1000);
+	}
+	CHECK_EQ_INT(st.runtime_ok + st.runtime_failed, 1);
+	CHECK_EQ_INT(st.live, 0);
+	CHECK_EQ_INT(st.dropped, 1);
+	CHECK_EQ_INT(st.containers, 0);
+	/* a late event for the dead tgid: kept for its spans, never listed */
+	id = identity__get(6001, "python3", "python3");
+	CHECK_EQ_STR(id->service_name, "python3");
+	CHECK_EQ_INT(id->exited, 1);
+	b.len = 0;
+	CHECK_EQ_INT(identity__render(&b), 0);
+	CHECK(b.data && !strstr(b.data, "6001"));
+	usleep(150 * 1000);
+	identity__tick();
+	identity__stats(&st);
+	CHECK_EQ_INT(st.live, 0);
+	CHECK_EQ_INT(st.dropped, 2);
+	CHECK_EQ_INT(st.runtime_ok + st.runtime_failed, 1);	/* nothing more asked */
+	metrics_buf__free(&b);
+	identity__fini();
+	pthread_join(th, NULL);
+	close(s.lfd);
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
 	test_cgroup_kubernetes();
@@ -686,5 +842,7 @@ int main(void)
 	test_cache_real();
 	test_containerd_trouble();
 	test_docker_api();
+	test_crio_api();
+	test_dead_before_lookup();
 	return check_summary("test_identity");
 }

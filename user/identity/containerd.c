@@ -365,6 +365,8 @@ const char *runtime__socket(const struct ident_opts *o, enum ident_runtime rt)
 		s = o->docker_sock;
 	else if (rt == IDENT_RT_PODMAN)
 		s = o->podman_sock;
+	else if (rt == IDENT_RT_CRIO)
+		s = o->crio_sock;
 	return s && s[0] ? s : NULL;
 }
 
@@ -379,5 +381,7 @@ int runtime__lookup(enum ident_runtime rt, const struct ident_opts *o, const cha
 		return -ENOTSUP;
 	if (rt == IDENT_RT_CONTAINERD)
 		return containerd_lookup(o, cid, k);
+	if (rt == IDENT_RT_CRIO)
+		return crio__lookup(sock, cid, k, name, n, o->timeout_ms);
 	return docker__lookup(sock, cid, k, name, n, o->timeout_ms);
 }

@@ -2,7 +2,8 @@
  * compatible "GET /containers/<id>/json", which podman serves too): the
  * container's name and labels. libcurl (loaded only when such a container
  * is first looked up) with CURLOPT_UNIX_SOCKET_PATH and one timeout per
- * request, json-c for the answer. Identity worker thread only. */
+ * request, json-c for the answer; the same GET serves CRI-O (crio.c).
+ * Identity worker thread only. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -75,27 +76,29 @@ out:
 	return rc;
 }
 
-int docker__lookup(const char *sock, const char *cid, struct ident_k8s *k, char *name, size_t nn,
-		   unsigned int timeout_ms)
+int runtime__http_get(const char *sock, const char *path, unsigned int timeout_ms, char **body,
+		      size_t *n)
 {
-	char url[160], err[160];
+	char url[224], err[160];
 	struct body b = { 0 };
 	long status = 0;
 	CURLcode cc;
 	CURL *h;
 	int rc;
 
+	*body = NULL;
+	*n = 0;
 	if (loaded == 0) {
 		loaded = otlp_curl__load(&api, err, sizeof(err)) == 0 &&
 				 api.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
 		if (loaded < 0)
-			log_warn("no Docker/podman lookups: libcurl unavailable", LS("error", err));
+			log_warn("no Docker/podman/CRI-O lookups: libcurl unavailable", LS("error", err));
 	}
 	if (loaded < 0)
 		return -ENOTSUP;
 	if (!(h = api.easy_init()))
 		return -ENOMEM;
-	snprintf(url, sizeof(url), "http://localhost/v1.41/containers/%s/json", cid);
+	snprintf(url, sizeof(url), "http://localhost%s", path);
 	api.easy_setopt(h, CURLOPT_URL, url);
 	api.easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
 	api.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
@@ -116,7 +119,27 @@ int docker__lookup(const char *sock, const char *cid, struct ident_k8s *k, char 
 	else if (status != 200)
 		rc = -EPROTO;
 	else
-		rc = parse(b.p, b.n, k, name, nn);
-	free(b.p);
+		rc = 0;
+	if (rc)
+		free(b.p);
+	else {
+		*body = b.p;
+		*n = b.n;
+	}
+	return rc;
+}
+
+int docker__lookup(const char *sock, const char *cid, struct ident_k8s *k, char *name, size_t nn,
+		   unsigned int timeout_ms)
+{
+	char path[160], *doc;
+	size_t n;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v1.41/containers/%s/json", cid);
+	if ((rc = runtime__http_get(sock, path, timeout_ms, &doc, &n)))
+		return rc;
+	rc = parse(doc ? doc : "", n, k, name, nn);
+	free(doc);
 	return rc;
 }

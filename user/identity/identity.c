@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +30,14 @@
 #define CMETA_SLOTS 512		/* containers with a lookup answered or pending */
 #define REQ_MAX 128		/* lookups waiting for the worker */
 #define RECHECK_NS (5ULL * 1000000000ULL)	/* trust a cached start time this long */
-#define EXIT_GRACE_NS (10ULL * 1000000000ULL)	/* spans in flight after an exit */
+#define EXIT_GRACE_NS (10ULL * 1000000000ULL)	/* spans in flight after an exit (default) */
 #define SWEEP_NS (30ULL * 1000000000ULL)	/* processes gone without an exit seen */
 #define FAIL_RETRY_NS (30ULL * 1000000000ULL)	/* a failed lookup is tried again after */
 #define ENVIRON_MAX (128 * 1024)	/* environ bytes read: OTEL_* sit early in practice */
-#define RESCAN_NS (10ULL * 1000000000ULL)
+#define RESCAN_NS (10ULL * 1000000000ULL)	/* default */
+#define CGTAB_SLOTS 8192	/* cgroups reported by the kernel side, by tgid */
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define FILEID_KERNFS 0xfe	/* the file handle type of cgroupfs: the node's 64-bit id */
 
 enum cmeta_state { CM_FREE = 0, CM_PENDING, CM_OK, CM_FAILED };
 
@@ -45,6 +50,8 @@ struct cmeta {
 	char name[IDENT_SHORT_MAX];	/* the runtime's container name (docker, podman) */
 	uint64_t done_ns;
 	uint64_t used_ns;		/* last asked for by a process */
+	uint64_t added_ns;
+	uint64_t seen_gen;		/* the last worker rescan that found a process in it */
 };
 
 static struct {
@@ -54,6 +61,12 @@ static struct {
 	struct ident_stats st;
 	char *envbuf;			/* ENVIRON_MAX */
 	uint64_t last_sweep_ns;
+	uint64_t exit_grace_ns, rescan_ns;	/* opts, or the defaults */
+	/* the cgroup each tgid last reported (SONDE_OP_CGROUP), direct-mapped */
+	struct { uint32_t tgid; uint64_t id; } *cgtab;
+	int cg2_fd;			/* the cgroup2 mount, for open_by_handle_at; -1: none */
+	char cg2_path[256];		/* its path, as readlink shows paths under it */
+	bool cg_warned;
 	/* the clock as of the last identity__tick (or init): the per-span hit
 	 * compares against it instead of reading the clock (~20 ns a call) */
 	uint64_t tick_ns;
@@ -70,9 +83,11 @@ static struct {
 	/* per runtime: 1 answered, 0 unknown, -errno of the last failure */
 	int rt_state[IDENT_RT_PODMAN + 1];
 	uint64_t rescan_ns_last, rescans;
+	uint32_t containers;		/* entries of cm in use, as of the last rescan */
 	/* metrics */
 	struct metrics *m;
-	int fam_resolved, fam_resolve_s, fam_live, fam_lookups, fam_runtime, fam_rescan;
+	int fam_resolved, fam_resolve_s, fam_live, fam_lookups, fam_runtime, fam_rescan, fam_containers;
+	int fam_by_cgid;
 	bool ready;
 } g;
 
@@ -170,7 +185,7 @@ static struct cmeta *cmeta_add(const char *cid, enum ident_runtime rt, uint64_t 
 	snprintf(victim->cid, sizeof(victim->cid), "%s", cid);
 	victim->rt = rt;
 	victim->state = CM_PENDING;
-	victim->used_ns = now;
+	victim->used_ns = victim->added_ns = now;
 	return victim;
 }
 
@@ -190,9 +205,10 @@ static bool request(const char *cid, enum ident_runtime rt)
 	return true;
 }
 
-/* The runtime's answer for cid, or a lookup started: true when known (c
- * filled), false when pending or failed. Loop thread. */
-static bool container_meta(const char *cid, enum ident_runtime rt, struct cmeta *out, bool *pending)
+/* The runtime's answer for cid, or (ask) a lookup started: true when known
+ * (c filled), false when pending or failed. Loop thread. */
+static bool container_meta(const char *cid, enum ident_runtime rt, bool ask, struct cmeta *out,
+			   bool *pending)
 {
 	uint64_t now = mono_ns();
 	struct cmeta *c;
@@ -203,7 +219,11 @@ static bool container_meta(const char *cid, enum ident_runtime rt, struct cmeta 
 		return false;
 	pthread_mutex_lock(&g.mu);
 	c = cmeta_find(cid);
-	if (c && c->state == CM_FAILED && now - c->done_ns > FAIL_RETRY_NS) {
+	if (!c && !ask) {
+		pthread_mutex_unlock(&g.mu);
+		return false;
+	}
+	if (c && ask && c->state == CM_FAILED && now - c->done_ns > FAIL_RETRY_NS) {
 		c->state = CM_PENDING;
 		if (!request(cid, rt))
 			c->state = CM_FAILED;
@@ -233,8 +253,10 @@ static void basename_of(const char *path, char *out, size_t n)
 }
 
 /* Fills the runtime part of e (k8s, owner, container name) from its cgroup
- * and the container table; sets e->pending while the runtime has not answered. */
-static void apply_container(struct identity *e)
+ * and the container table; sets e->pending while the runtime has not answered.
+ * ask: start a lookup when the table has none (not for a process that has
+ * exited: a container gone leaves nothing behind). */
+static void apply_container(struct identity *e, bool ask)
 {
 	struct cmeta cm;
 	bool pending;
@@ -242,7 +264,7 @@ static void apply_container(struct identity *e)
 	e->pending = 0;
 	if (!e->container_id[0])
 		return;
-	if (container_meta(e->container_id, e->runtime, &cm, &pending)) {
+	if (container_meta(e->container_id, e->runtime, ask, &cm, &pending)) {
 		char pod_uid[IDENT_UID_MAX];
 
 		memcpy(pod_uid, e->k8s.pod_uid, sizeof(pod_uid));
@@ -262,6 +284,80 @@ static void derive(struct identity *e, const struct ident_env *env)
 	if (g.o.override)
 		snprintf(e->service_name, sizeof(e->service_name), "%s", g.o.override);
 	e->gen++;
+}
+
+/* ---- cgroups by id (short-lived processes) ---- */
+
+void identity__cgroup(uint32_t tgid, uint64_t cgroup_id)
+{
+	if (!g.cgtab)
+		return;
+	g.cgtab[tgid % CGTAB_SLOTS].tgid = tgid;
+	g.cgtab[tgid % CGTAB_SLOTS].id = cgroup_id;
+}
+
+/* The cgroup2 mount: the one configured, else a hybrid host's
+ * /sys/fs/cgroup/unified, else /sys/fs/cgroup; -1 when there is none
+ * (cgroup v1 only: the ids name nothing sonde can open). */
+static int cgroup2_open(const char *want)
+{
+	static const char *const where[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+
+	for (size_t i = 0; i < 2; i++) {
+		const char *p = want ? want : where[i];
+		struct statfs sf;
+		int fd;
+
+		if (statfs(p, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC &&
+		    (fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			if (!realpath(p, g.cg2_path))
+				snprintf(g.cg2_path, sizeof(g.cg2_path), "%s", p);
+			return fd;
+		}
+		if (want)
+			break;
+	}
+	return -1;
+}
+
+/* "0::<path>\n" of the cgroup whose id (the inode number of its directory
+ * on the cgroup2 mount) is id, into buf, as /proc/<pid>/cgroup would have
+ * said it; the byte count, or 0 when it cannot be found (gone with its
+ * last process, the root, no cgroup2 mount, no CAP_DAC_READ_SEARCH). */
+static ssize_t cgroup_line(uint64_t id, char *buf, size_t n)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h;
+	char link[64], path[4096];
+	size_t root = strlen(g.cg2_path);
+	ssize_t len;
+	int fd;
+
+	if (g.cg2_fd < 0 || id <= 1)
+		return 0;
+	h.fh.handle_bytes = sizeof(id);
+	h.fh.handle_type = FILEID_KERNFS;
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	fd = open_by_handle_at(g.cg2_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if ((errno == EPERM || errno == EOPNOTSUPP) && !g.cg_warned) {
+			log_warn("cannot open cgroups by id: a process gone before its /proc is read "
+				 "is named by its executable alone", LS("error", strerror(errno))
+				 LS("needs", "CAP_DAC_READ_SEARCH"));
+			g.cg_warned = true;
+		}
+		return 0;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	len = readlink(link, path, sizeof(path) - 1);
+	close(fd);
+	if (len <= 0 || (size_t)len < root || strncmp(path, g.cg2_path, root) != 0)
+		return 0;
+	path[len] = 0;
+	len = snprintf(buf, n, "0::%s\n", path[root] ? path + root : "/");
+	return len > 0 && (size_t)len < n ? len : 0;
 }
 
 /* Reads /proc for tgid into e. */
@@ -301,7 +397,14 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	}
 
 	snprintf(path, sizeof(path), "%s/%u/cgroup", g.o.proc_root, tgid);
-	if ((n = read_file(path, buf, sizeof(buf))) > 0 && ident__parse_cgroup(buf, (size_t)n, &cg)) {
+	n = read_file(path, buf, sizeof(buf));
+	if (n <= 0 && g.cgtab && g.cgtab[tgid % CGTAB_SLOTS].tgid == tgid) {
+		/* gone already: the cgroup the kernel side reported for it */
+		n = cgroup_line(g.cgtab[tgid % CGTAB_SLOTS].id, buf, sizeof(buf));
+		if (n > 0 && ident__parse_cgroup(buf, (size_t)n, &cg))
+			g.st.by_cgroup_id++;
+	}
+	if (n > 0 && ident__parse_cgroup(buf, (size_t)n, &cg)) {
 		memcpy(e->container_id, cg.container_id, sizeof(e->container_id));
 		memcpy(e->k8s.pod_uid, cg.pod_uid, sizeof(e->k8s.pod_uid));
 		memcpy(e->unit, cg.unit, sizeof(e->unit));
@@ -311,8 +414,16 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	if (g.envbuf && (n = read_file(path, g.envbuf, ENVIRON_MAX)) > 0)
 		ident__parse_environ(g.envbuf, (size_t)n, &env);
 	e->env = env;
-	apply_container(e);
+	apply_container(e, true);
 	derive(e, &e->env);
+	if (!start) {
+		/* Gone before it could be read (a short-lived process whose
+		 * events are read after its exit, perhaps after the exit itself):
+		 * kept for the spans in flight like an exited one, never listed
+		 * on sonde_target_info, dropped after the grace. */
+		e->exited = 1;
+		e->exited_ns = mono_ns();
+	}
 	g.st.resolved++;
 	g.st.resolve_ns += mono_ns() - t0;
 }
@@ -333,7 +444,7 @@ static void complete(struct identity *e)
 	pthread_mutex_unlock(&g.mu);
 	if (pending)
 		return;
-	apply_container(e);
+	apply_container(e, !e->exited);
 	derive(e, &e->env);
 }
 
@@ -362,36 +473,47 @@ static struct identity *slot_of(uint32_t tgid, bool make)
 	return pick;
 }
 
-const struct identity *identity__get(uint32_t tgid, const char *exe, const char *comm)
+/* The basename rule alone, when the cache cannot be set up. */
+static const struct identity *fallback(uint32_t tgid, const char *exe, const char *comm)
 {
 	static struct identity none;
+
+	memset(&none, 0, sizeof(none));
+	none.tgid = tgid;
+	proc__service_name(NULL, exe, comm, none.service_name, sizeof(none.service_name));
+	return &none;
+}
+
+static bool ensure_init(void)
+{
+	/* first use without identity__init (tests of other modules): the
+	 * defaults, no runtime */
+	static const struct ident_opts defaults;
+
+	return g.tab || identity__init(&defaults, NULL) == 0;
+}
+
+const struct identity *identity__get(uint32_t tgid, const char *exe, const char *comm)
+{
 	struct identity *e;
 	unsigned long long start;
 	uint64_t now;
 	bool alive;
 
-	if (!g.tab) {
-		/* first use without identity__init (tests of other modules): the
-		 * defaults, no runtime; out of memory: the basename rule alone */
-		static const struct ident_opts defaults;
-
-		if (identity__init(&defaults, NULL)) {
-			memset(&none, 0, sizeof(none));
-			none.tgid = tgid;
-			proc__service_name(NULL, exe, comm, none.service_name, sizeof(none.service_name));
-			return &none;
-		}
-	}
+	if (!ensure_init())
+		return fallback(tgid, exe, comm);
 	e = slot_of(tgid, true);
 	if (e->used && e->tgid == tgid) {
 		e->used_ns = g.tick_ns;
 		if (e->pending)
 			complete(e);
 		now = g.tick_ns;
-		if (!e->exited && now - e->checked_ns < RECHECK_NS)
+		if (!e->exited && !e->execd && now - e->checked_ns < RECHECK_NS)
 			return e;
 		start = start_time2(tgid, &alive);
 		e->checked_ns = now;
+		if (e->execd && !e->exited && alive && start == e->start)
+			goto again;	/* the same process, another image */
 		/* Gone (or a zombie): keep what was known for the counters still
 		 * in flight. After an exit was seen, a live process under the tgid
 		 * is another one even when it started in the same clock tick (the
@@ -400,10 +522,57 @@ const struct identity *identity__get(uint32_t tgid, const char *exe, const char 
 			return e;
 		g.st.reused++;
 	} else {
-		start = start_time(tgid);
+		start = start_time2(tgid, &alive);
+	}
+again:
+	resolve(e, tgid, start, exe, comm);
+	return e;
+}
+
+const struct identity *identity__get_at(uint32_t tgid, unsigned long long start, const char *exe,
+					const char *comm)
+{
+	struct identity *e;
+
+	if (!ensure_init())
+		return fallback(tgid, exe, comm);
+	e = slot_of(tgid, true);
+	if (e->used && e->tgid == tgid) {
+		e->used_ns = g.tick_ns;
+		if (e->pending)
+			complete(e);
+		/* the caller has just seen this start time: no /proc read */
+		if (!e->execd && (start == 0 || start == e->start)) {
+			if (!e->exited)
+				e->checked_ns = g.tick_ns;
+			return e;
+		}
+		if (start != e->start)
+			g.st.reused++;
 	}
 	resolve(e, tgid, start, exe, comm);
 	return e;
+}
+
+void identity__exec(uint32_t tgid)
+{
+	struct identity *e = g.tab ? slot_of(tgid, false) : NULL;
+
+	if (e && !e->exited)
+		e->execd = 1;
+}
+
+size_t identity__nlabels(void)
+{
+	return g.o.pod_labels ? IDENT_LABELS_MAX : 2;
+}
+
+void identity__label_values(const struct identity *id, const char **out)
+{
+	out[0] = id ? id->service_namespace : "";
+	out[1] = id ? id->k8s.namespace : "";
+	out[2] = id ? id->k8s.pod_name : "";
+	out[3] = id ? id->container_id : "";
 }
 
 void identity__exit(uint32_t tgid)
@@ -435,12 +604,13 @@ void identity__stats(struct ident_stats *s)
 	if (g.cm) {
 		pthread_mutex_lock(&g.mu);
 		s->runtime_pending = g.req_n;
+		s->containers = g.containers;
 		pthread_mutex_unlock(&g.mu);
 	}
 }
 
 /* Drops identities of processes that exited (after the grace) or are gone
- * without an exit seen, and container answers no process asks for. */
+ * without an exit seen. */
 void identity__tick(void)
 {
 	uint64_t now = mono_ns();
@@ -459,22 +629,14 @@ void identity__tick(void)
 			continue;
 		if (e->pending)
 			complete(e);
-		if ((e->exited && now - e->exited_ns > EXIT_GRACE_NS) ||
+		if ((e->exited && now - e->exited_ns > g.exit_grace_ns) ||
 		    (sweep && !e->exited && start_time(e->tgid) != e->start)) {
 			memset(e, 0, sizeof(*e));
 			g.st.dropped++;
 		}
 	}
-	if (g.cm) {
-		/* a container no process asked for lately (it died, perhaps before
-		 * its lookup completed) leaves nothing behind */
-		pthread_mutex_lock(&g.mu);
-		for (size_t i = 0; i < CMETA_SLOTS; i++)
-			if (g.cm[i].state != CM_FREE && g.cm[i].state != CM_PENDING &&
-			    now - g.cm[i].used_ns > 2 * SWEEP_NS)
-				g.cm[i].state = CM_FREE;
-		pthread_mutex_unlock(&g.mu);
-	}
+	/* container answers: the worker's rescan drops those of containers
+	 * with no process left */
 }
 
 /* ---- the worker ---- */
@@ -483,15 +645,18 @@ void identity__tick(void)
  * request; timed (sonde_identity_rescan_seconds). Worker thread. */
 static void rescan(void)
 {
+	static uint64_t gen;
 	char path[96], buf[4096];
 	struct ident_cgroup cg;
 	uint64_t t0 = mono_ns();
 	struct dirent *d;
 	DIR *dir = opendir(g.o.proc_root);
+	uint32_t live = 0;
 	ssize_t n;
 
 	if (!dir)
 		return;
+	gen++;
 	while ((d = readdir(dir))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
 			continue;
@@ -500,16 +665,34 @@ static void rescan(void)
 		    !cg.container_id[0] || !runtime__socket(&g.o, cg.runtime))
 			continue;
 		pthread_mutex_lock(&g.mu);
-		if (!cmeta_find(cg.container_id)) {
-			struct cmeta *c = cmeta_add(cg.container_id, cg.runtime, mono_ns());
+		{
+			struct cmeta *c = cmeta_find(cg.container_id);
 
-			if (c && !request(cg.container_id, cg.runtime))
+			if (!c && (c = cmeta_add(cg.container_id, cg.runtime, mono_ns())) &&
+			    !request(cg.container_id, cg.runtime))
 				c->state = CM_FREE;
+			if (c && c->state != CM_FREE)
+				c->seen_gen = gen;
 		}
 		pthread_mutex_unlock(&g.mu);
 	}
 	closedir(dir);
 	pthread_mutex_lock(&g.mu);
+	/* A container with no process left (it died, perhaps before its
+	 * lookup completed) leaves nothing behind: its answer, or its pending
+	 * request, goes now. Not one added since the scan began: its process
+	 * may have come after the scan passed it. */
+	for (size_t i = 0; i < CMETA_SLOTS; i++) {
+		struct cmeta *c = &g.cm[i];
+
+		if (c->state == CM_FREE)
+			continue;
+		if (c->seen_gen != gen && c->added_ns < t0)
+			c->state = CM_FREE;
+		else
+			live++;
+	}
+	g.containers = live;
 	g.rescan_ns_last = mono_ns() - t0;
 	g.rescans++;
 	pthread_mutex_unlock(&g.mu);
@@ -537,7 +720,7 @@ static void *worker(void *arg)
 				pthread_mutex_unlock(&g.mu);
 				rescan();
 				pthread_mutex_lock(&g.mu);
-				next_rescan = mono_ns() + RESCAN_NS;
+				next_rescan = mono_ns() + g.rescan_ns;
 				continue;
 			}
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -549,6 +732,8 @@ static void *worker(void *arg)
 		rt = g.req_rt[g.req_head];
 		g.req_head = (g.req_head + 1) % REQ_MAX;
 		g.req_n--;
+		if (!(c = cmeta_find(cid)) || c->state != CM_PENDING)
+			continue;	/* its container went before its turn came */
 		pthread_mutex_unlock(&g.mu);
 
 		err = runtime__lookup(rt, &g.o, cid, &k, name, sizeof(name));
@@ -593,6 +778,8 @@ int identity__init(const struct ident_opts *o, struct metrics *m)
 		g.o.containerd_ns = "k8s.io";
 	if (!g.o.timeout_ms)
 		g.o.timeout_ms = 1000;
+	g.exit_grace_ns = o->exit_grace_ms ? o->exit_grace_ms * 1000000ULL : EXIT_GRACE_NS;
+	g.rescan_ns = o->rescan_ms ? o->rescan_ms * 1000000ULL : RESCAN_NS;
 	if (o->host_name)
 		snprintf(g.host, sizeof(g.host), "%s", o->host_name);
 	else if (gethostname(g.host, sizeof(g.host) - 1))
@@ -600,7 +787,9 @@ int identity__init(const struct ident_opts *o, struct metrics *m)
 	g.tab = calloc(IDENT_SLOTS, sizeof(*g.tab));
 	g.envbuf = malloc(ENVIRON_MAX);
 	g.cm = calloc(CMETA_SLOTS, sizeof(*g.cm));
-	if (!g.tab || !g.envbuf || !g.cm) {
+	g.cgtab = calloc(CGTAB_SLOTS, sizeof(*g.cgtab));
+	g.cg2_fd = cgroup2_open(o->cgroup2_root);
+	if (!g.tab || !g.envbuf || !g.cm || !g.cgtab) {
 		identity__fini();
 		return -ENOMEM;
 	}
@@ -625,14 +814,21 @@ int identity__init(const struct ident_opts *o, struct metrics *m)
 		g.fam_rescan = metrics__family(m, METRIC_GAUGE, "sonde_identity_rescan_seconds",
 			"Duration of the runtime worker's last /proc rescan for container ids.",
 			NULL, 0, NULL, 0, 0);
+		g.fam_by_cgid = metrics__family(m, METRIC_COUNTER, "sonde_identity_cgroup_id_resolutions_total",
+			"Processes gone before their /proc/<pid>/cgroup was read, named from the cgroup "
+			"the kernel side reported with their first connection.", NULL, 0, NULL, 0, 0);
+		g.fam_containers = metrics__family(m, METRIC_GAUGE, "sonde_identity_containers",
+			"Containers whose runtime metadata is cached or being looked up, as of the "
+			"worker's last /proc rescan (a container with no process left is dropped then).",
+			NULL, 0, NULL, 0, 0);
 		if (g.fam_resolved < 0 || g.fam_resolve_s < 0 || g.fam_live < 0 || g.fam_lookups < 0 ||
-		    g.fam_runtime < 0 || g.fam_rescan < 0) {
+		    g.fam_runtime < 0 || g.fam_rescan < 0 || g.fam_containers < 0 || g.fam_by_cgid < 0) {
 			identity__fini();
 			return -EINVAL;
 		}
 	}
 	if (runtime__socket(&g.o, IDENT_RT_CONTAINERD) || runtime__socket(&g.o, IDENT_RT_DOCKER) ||
-	    runtime__socket(&g.o, IDENT_RT_PODMAN)) {
+	    runtime__socket(&g.o, IDENT_RT_PODMAN) || runtime__socket(&g.o, IDENT_RT_CRIO)) {
 		if (pthread_create(&g.worker, NULL, worker, NULL) == 0)
 			g.worker_on = true;
 		else
@@ -660,6 +856,9 @@ void identity__fini(void)
 	free(g.tab);
 	free(g.envbuf);
 	free(g.cm);
+	free(g.cgtab);
+	if (g.cg2_fd > 0)
+		close(g.cg2_fd);
 	memset(&g, 0, sizeof(g));
 }
 
@@ -670,12 +869,14 @@ void identity__collect(void)
 	struct ident_stats s;
 	int state[IDENT_RT_PODMAN + 1];
 	uint64_t rescan, dropped;
+	uint32_t containers;
 
 	if (!g.m || !g.tab)
 		return;
 	identity__stats(&s);
 	metrics__set(g.m, g.fam_resolved, NULL, (double)s.resolved);
 	metrics__set(g.m, g.fam_resolve_s, NULL, (double)s.resolve_ns / 1e9);
+	metrics__set(g.m, g.fam_by_cgid, NULL, (double)s.by_cgroup_id);
 	metrics__set(g.m, g.fam_live, NULL, (double)s.live);
 	if (!g.worker_on)
 		return;
@@ -683,6 +884,7 @@ void identity__collect(void)
 	memcpy(state, g.rt_state, sizeof(state));
 	rescan = g.rescan_ns_last;
 	dropped = g.req_dropped;
+	containers = g.containers;
 	pthread_mutex_unlock(&g.mu);
 	metrics__set(g.m, g.fam_lookups, ok, (double)s.runtime_ok);
 	metrics__set(g.m, g.fam_lookups, failed, (double)s.runtime_failed);
@@ -694,6 +896,7 @@ void identity__collect(void)
 			metrics__set(g.m, g.fam_runtime, lv, state[rt] == 1 ? 1 : 0);
 	}
 	metrics__set(g.m, g.fam_rescan, NULL, (double)rescan / 1e9);
+	metrics__set(g.m, g.fam_containers, NULL, (double)containers);
 }
 
 /* One label of sonde_target_info, when it has a value. */

@@ -91,7 +91,8 @@ struct identity {
 	 * process.pid: "key\x1fvalue\x1e" repeated, a C string. */
 	char attrs[IDENT_ATTRS_MAX];
 	uint8_t pending;		/* the runtime lookup has not answered yet */
-	uint8_t exited;			/* an exit was seen for tgid */
+	uint8_t exited;			/* an exit was seen for tgid (or it was gone when resolved) */
+	uint8_t execd;			/* it ran execve() since: read /proc again */
 	uint8_t used;
 	uint32_t gen;			/* changes when the identity is rewritten */
 	uint64_t checked_ns;		/* when start was last compared */
@@ -133,11 +134,17 @@ struct ident_opts {
 	const char *containerd_ns;	/* containerd namespace, "k8s.io" */
 	const char *docker_sock;	/* Docker's API socket; "" or NULL: none */
 	const char *podman_sock;	/* podman's API socket; "" or NULL: none */
+	const char *crio_sock;		/* CRI-O's info socket; "" or NULL: none */
 	const char *host_name;		/* host.name; NULL: gethostname */
 	const char *override;		/* --service-name: service.name of every process */
 	uint32_t timeout_ms;		/* per runtime request */
 	bool pod_labels;		/* k8s_pod_name and container_id on RED series */
 	const char *proc_root;		/* "/proc" outside tests */
+	const char *cgroup2_root;	/* the cgroup2 mount; NULL: found (/sys/fs/cgroup/unified
+					 * on a hybrid host, else /sys/fs/cgroup) */
+	/* tests: 0 = the defaults (10 s each) */
+	uint32_t exit_grace_ms;		/* an exited process's identity is kept this long */
+	uint32_t rescan_ms;		/* the worker's /proc rescan for container ids */
 };
 
 /* Once at start. Starts the runtime worker when a socket is configured;
@@ -155,6 +162,32 @@ void identity__exit(uint32_t tgid);
  * processes gone, updates sonde_target_info. */
 void identity__tick(void);
 bool identity__pod_labels(void);
+/* tgid's identity when the caller has just read its start time (field 22
+ * of /proc/<pid>/stat): a cached entry with that start time is returned
+ * without reading /proc; another start time resolves it again (procstat,
+ * once per process and scrape). */
+const struct identity *identity__get_at(uint32_t tgid, unsigned long long start, const char *exe,
+					const char *comm);
+/* tgid ran execve(): its identity (executable, command, environment) is
+ * read again at its next identity__get. */
+void identity__exec(uint32_t tgid);
+/* The kernel side reported tgid's cgroup (v2 id, SONDE_OP_CGROUP) ahead of
+ * its first connection's data: when the process is gone before /proc/<pid>/
+ * cgroup is read, its identity comes from that cgroup's path (the directory
+ * with that id on the cgroup2 mount) instead. Loop thread. */
+void identity__cgroup(uint32_t tgid, uint64_t cgroup_id);
+
+/* The identity labels every per-service family ends with (RED, database,
+ * TCP health, process, run queue): service_namespace and k8s_namespace_name
+ * always (bounded by the namespaces); k8s_pod_name and container_id only
+ * with --metrics-pod-labels (a series set per pod). A family takes
+ * identity__nlabels() of them; identity__label_values fills all
+ * IDENT_LABELS_MAX (values past a family's labels are not read). */
+#define IDENT_LABELS "service_namespace", "k8s_namespace_name", "k8s_pod_name", "container_id"
+#define IDENT_LABELS_MAX 4
+size_t identity__nlabels(void);
+/* id may be NULL: every value "". */
+void identity__label_values(const struct identity *id, const char **out);
 struct metrics_buf;
 /* sonde_identity_* and sonde_runtime_* up to date (before a scrape). */
 void identity__collect(void);
@@ -165,7 +198,10 @@ int identity__render(struct metrics_buf *out);
 struct ident_stats {
 	uint64_t resolved, reused, dropped, evicted, runtime_ok, runtime_failed, runtime_pending;
 	uint64_t resolve_ns;		/* total time in synchronous /proc reads */
+	uint64_t by_cgroup_id;		/* processes gone before /proc was read, named by their
+					 * reported cgroup */
 	uint32_t live;
+	uint32_t containers;		/* container answers cached or pending, as of the last rescan */
 };
 void identity__stats(struct ident_stats *s);
 

@@ -32,4 +32,18 @@ int containerd__call(const char *sock, const char *ns, const char *path, const v
 int docker__lookup(const char *sock, const char *cid, struct ident_k8s *k, char *name, size_t n,
 		   unsigned int timeout_ms);
 
+/* GET path (e.g. "/info") over the HTTP API on unix socket sock (docker.c,
+ * libcurl): the body (malloc'd, NUL-terminated, n bytes) of a 200 answer.
+ * 0; -ENOENT on 404; -EHOSTDOWN, -ETIMEDOUT, -EPROTO, -EMSGSIZE (over
+ * 1 MiB), -ENOTSUP (no libcurl). */
+int runtime__http_get(const char *sock, const char *path, unsigned int timeout_ms, char **body,
+		      size_t *n);
+
+/* CRI-O (crio.c): GET /containers/<cid> on its info socket; the kubelet's
+ * labels, then the pod's labels and annotations from its sandbox's entry
+ * (GET /containers/<sandbox>); name gets CRI-O's container name. 0, or as
+ * runtime__lookup. */
+int crio__lookup(const char *sock, const char *cid, struct ident_k8s *k, char *name, size_t n,
+		 unsigned int timeout_ms);
+
 #endif

@@ -1,6 +1,8 @@
 /* Process resource metrics per service: every user-space process in /proc
- * (bounded by PROCSTAT_MAX_PIDS per scrape) grouped by service name, the
- * executable's basename. Gauges are sums over the service's live processes;
+ * (bounded by PROCSTAT_MAX_PIDS per scrape) grouped by its identity's labels
+ * (identity/identity.h: service_name, service_namespace, k8s_namespace_name,
+ * and with --metrics-pod-labels k8s_pod_name and container_id), as the RED
+ * series are. Gauges are sums over the service's live processes;
  * CPU time is a counter built from per-process deltas, so processes that
  * exit never make it go down.
  *
@@ -12,8 +14,10 @@
  * costs nothing more. A
  * user process costs a pread of its /proc/<pid>/stat and an fstat of its
  * /proc/<pid>/fd (both kept open while it lives, within a budget of a quarter
- * of the agent's open-file limit) plus prlimit; its exe link is read again only
- * when its comm or memory layout (which exec replaces) changed. */
+ * of the agent's open-file limit) plus prlimit, and a lookup of its identity
+ * in the identity cache by pid and the start time just read (resolved from
+ * /proc once per process); when its comm or memory layout (which exec
+ * replaces) changed, the identity is read again. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "identity/identity.h"
 #include "util/log.h"
 #include "util/proc.h"
 #include "signals/procstat.h"
@@ -39,7 +44,7 @@
 
 enum {
 	PE_KTHREAD = 1,		/* kernel thread: skipped while its inode stays */
-	PE_NAMED = 2,		/* name is valid for sig */
+	PE_NAMED = 2,		/* the identity was taken with the image sig tells */
 	PE_CPU = 4,		/* start, utime, stime are a baseline */
 };
 
@@ -49,13 +54,21 @@ struct pent {
 	uint64_t ino;			/* d_ino of /proc/<pid>; 0 with --pid */
 	unsigned long long start;	/* start time: a reused pid is another process */
 	unsigned long utime, stime;	/* clock ticks */
-	uint64_t sig;			/* hash of comm and mm layout when name was read */
+	uint64_t sig;			/* hash of comm and mm layout when last seen */
 	int stat_fd, fd_dir;		/* kept open, or -1 */
-	char name[PROC_NAME_MAX];	/* service name (from the exe link) */
+};
+
+/* The labels a service's series carry (unused ones ""). */
+struct svc_id {
+	char name[PROC_NAME_MAX];
+	char ns[IDENT_SHORT_MAX];	/* service_namespace */
+	char k8s_ns[IDENT_SHORT_MAX];	/* k8s_namespace_name */
+	char pod[IDENT_NAME_MAX];	/* k8s_pod_name (--metrics-pod-labels) */
+	char cid[IDENT_CID_MAX];	/* container_id (--metrics-pod-labels) */
 };
 
 struct svc {
-	char name[PROC_NAME_MAX];
+	struct svc_id id;		/* id.name[0] = free slot */
 	double user_s, system_s;	/* CPU time since the last scrape */
 	double rss, threads, fds, fd_ratio, procs;
 };
@@ -66,6 +79,7 @@ struct procstat {
 	const char *service_name;	/* --service-name, or NULL */
 	long tick_hz, page_size;
 	int fam_cpu, fam_mem, fam_threads, fam_fds, fam_fd_ratio, fam_procs;
+	bool pod_labels;		/* svc_id's pod and cid are filled */
 	struct pent *prev, *cur;	/* sorted by pid */
 	size_t nprev, ncur, nusers;	/* nusers: user processes in cur */
 	size_t pcursor;			/* merge position in prev */
@@ -75,10 +89,10 @@ struct procstat {
 	int proc_fd;			/* /proc, listed each scrape */
 	off_t pids_off;			/* where its pid entries start (after "thread-self") */
 	char *dents;			/* DENTS_BUF */
-	struct svc *svcs;		/* open addressing by name; name[0] = free */
+	struct svc *svcs;		/* open addressing by svc_id */
 	uint32_t *used;			/* slots of svcs in use this scrape */
 	size_t nused;
-	char (*shown)[PROC_NAME_MAX];	/* services given gauge values last scrape */
+	struct svc_id *shown;		/* services given gauge values last scrape */
 	size_t nshown;
 	bool warned_limit;
 };
@@ -86,9 +100,10 @@ struct procstat {
 int procstat__new(struct procstat **out, struct metrics *m, size_t cap, uint32_t only_tgid,
 		  const char *service_name)
 {
-	static const char *const l_svc[] = { "service_name" };
-	static const char *const l_mode[] = { "service_name", "cpu_mode" };
+	static const char *const l_svc[] = { "service_name", IDENT_LABELS };
+	static const char *const l_mode[] = { "service_name", "cpu_mode", IDENT_LABELS };
 	struct procstat *p = calloc(1, sizeof(*p));
+	size_t nid = identity__nlabels();
 	struct rlimit rl;
 
 	if (!p)
@@ -96,6 +111,7 @@ int procstat__new(struct procstat **out, struct metrics *m, size_t cap, uint32_t
 	p->m = m;
 	p->only_tgid = only_tgid;
 	p->service_name = service_name;
+	p->pod_labels = identity__pod_labels();
 	p->proc_fd = -1;
 	p->tick_hz = sysconf(_SC_CLK_TCK);
 	p->page_size = sysconf(_SC_PAGESIZE);
@@ -126,18 +142,18 @@ int procstat__new(struct procstat **out, struct metrics *m, size_t cap, uint32_t
 	} while (0)
 	FAM(fam_cpu, METRIC_COUNTER, "process_cpu_time_seconds_total",
 	    "CPU time of the service's processes (cpu_mode user or system), from /proc.",
-	    l_mode, 2);
+	    l_mode, 2 + nid);
 	FAM(fam_mem, METRIC_GAUGE, "process_memory_usage_bytes",
-	    "Resident memory (RSS) of the service's processes, summed.", l_svc, 1);
+	    "Resident memory (RSS) of the service's processes, summed.", l_svc, 1 + nid);
 	FAM(fam_threads, METRIC_GAUGE, "process_threads",
-	    "Threads of the service's processes, summed.", l_svc, 1);
+	    "Threads of the service's processes, summed.", l_svc, 1 + nid);
 	FAM(fam_fds, METRIC_GAUGE, "process_open_file_descriptors",
-	    "Open file descriptors of the service's processes, summed.", l_svc, 1);
+	    "Open file descriptors of the service's processes, summed.", l_svc, 1 + nid);
 	FAM(fam_fd_ratio, METRIC_GAUGE, "sonde_process_open_file_descriptor_utilization_ratio",
 	    "Highest share of its open-file limit (RLIMIT_NOFILE soft) any process of the "
-	    "service uses (0..1).", l_svc, 1);
+	    "service uses (0..1).", l_svc, 1 + nid);
 	FAM(fam_procs, METRIC_GAUGE, "sonde_processes",
-	    "Processes running the service's executable.", l_svc, 1);
+	    "Processes of the service.", l_svc, 1 + nid);
 #undef FAM
 	*out = p;
 	return 0;
@@ -176,31 +192,76 @@ void procstat__free(struct procstat *p)
 	free(p);
 }
 
-static uint64_t name_hash(const char *s)
+static uint64_t hash_str(uint64_t h, const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return (h ^ 0x1f) * 1099511628211ULL;	/* "a","bc" and "ab","c" differ */
 }
 
-static struct svc *svc_get(struct procstat *p, const char *name)
+static uint64_t name_hash(const char *s)
 {
-	size_t i = name_hash(name) & (SVC_SLOTS - 1);
+	return hash_str(1469598103934665603ULL, s);
+}
+
+static uint64_t id_hash(const struct svc_id *id)
+{
+	uint64_t h = name_hash(id->name);
+
+	h = hash_str(h, id->ns);
+	h = hash_str(h, id->k8s_ns);
+	h = hash_str(h, id->pod);
+	return hash_str(h, id->cid);
+}
+
+static bool id_eq(const struct svc_id *a, const struct svc_id *b)
+{
+	return strcmp(a->name, b->name) == 0 && strcmp(a->ns, b->ns) == 0 &&
+	       strcmp(a->k8s_ns, b->k8s_ns) == 0 && strcmp(a->pod, b->pod) == 0 &&
+	       strcmp(a->cid, b->cid) == 0;
+}
+
+/* The label values of id, in the families' order after their own labels. */
+static void id_values(const struct svc_id *id, const char **lv)
+{
+	lv[0] = id->ns;
+	lv[1] = id->k8s_ns;
+	lv[2] = id->pod;
+	lv[3] = id->cid;
+}
+
+static struct svc *svc_find(struct procstat *p, const struct svc_id *id, bool add)
+{
+	size_t i = id_hash(id) & (SVC_SLOTS - 1);
 
 	for (size_t n = 0; n < SVC_SLOTS; n++, i = (i + 1) & (SVC_SLOTS - 1)) {
 		struct svc *s = &p->svcs[i];
 
-		if (!s->name[0]) {
-			snprintf(s->name, sizeof(s->name), "%s", name);
+		if (!s->id.name[0]) {
+			if (!add)
+				return NULL;
+			s->id = *id;
 			p->used[p->nused++] = (uint32_t)i;
 			return s;
 		}
-		if (strcmp(s->name, name) == 0)
+		if (id_eq(&s->id, id))
 			return s;
 	}
 	return NULL;
+}
+
+/* The labels of a process's series from its identity. */
+static void svc_id_of(const struct procstat *p, const struct identity *ident, const char *name,
+		      struct svc_id *id)
+{
+	const char *v[IDENT_LABELS_MAX];
+
+	identity__label_values(ident, v);
+	snprintf(id->name, sizeof(id->name), "%s", name);
+	snprintf(id->ns, sizeof(id->ns), "%s", v[0]);
+	snprintf(id->k8s_ns, sizeof(id->k8s_ns), "%s", v[1]);
+	snprintf(id->pod, sizeof(id->pod), "%s", p->pod_labels ? v[2] : "");
+	snprintf(id->cid, sizeof(id->cid), "%s", p->pod_labels ? v[3] : "");
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -383,33 +444,21 @@ static long count_fds(struct procstat *p, struct pent *e)
 	return n;
 }
 
-/* Service name of the process by proc__service_name, with its exe link
- * read afresh after an exec (proc.c's cache may hold the name a child had
- * between fork and exec). Kernel threads are skipped before. */
-static const char *service_of(struct procstat *p, struct pent *e, const struct stat_fields *f)
+/* The process's identity (identity/identity.h: resolved once per pid and
+ * start time, then a cache hit), read afresh after an exec: the cache may
+ * hold what a child was between fork and exec. Kernel threads are skipped
+ * before. */
+static const struct identity *identity_of(struct pent *e, const struct stat_fields *f)
 {
-	char path[40], link[512];
-	const char *name;
-	uint64_t sig;
-	ssize_t len;
+	uint64_t sig = exec_sig(f);
 
-	sig = exec_sig(f);
-	if ((e->flags & PE_NAMED) && sig && sig == e->sig)
-		return e->name;
+	if ((e->flags & PE_NAMED) && sig && sig != e->sig && e->start == f->v[F_START])
+		identity__exec(e->pid);
 	e->flags &= ~(uint32_t)PE_NAMED;
-	/* read even when an override will win: that is one process (--pid)
-	 * and the rule, not this, decides */
-	len = readlink(fmt_path(path, e->pid, "exe"), link, sizeof(link) - 1);
-	link[len > 0 ? len : 0] = 0;
-	name = proc__service_name(p->service_name, link, f->comm, e->name, sizeof(e->name));
-	/* remembered only when from the link: comm stands in until it can be
-	 * read, and an override is p's, not e's */
-	if (len > 0 && name == e->name) {
-		e->sig = sig;
-		if (sig)
-			e->flags |= PE_NAMED;
-	}
-	return name;
+	e->sig = sig;
+	if (sig)
+		e->flags |= PE_NAMED;
+	return identity__get_at(e->pid, f->v[F_START], NULL, f->comm);
 }
 
 /* The entry pid had last scrape, or NULL. */
@@ -433,6 +482,8 @@ static void sample(struct procstat *p, uint32_t pid, uint64_t ino)
 	struct pent *e, *old;
 	char buf[1024];
 	struct rlimit rl;
+	struct svc_id id;
+	const struct identity *ident;
 	struct svc *s;
 	unsigned long utime, stime;
 	ssize_t n;
@@ -477,7 +528,9 @@ static void sample(struct procstat *p, uint32_t pid, uint64_t ino)
 			p->ncur++;
 		return;
 	}
-	s = svc_get(p, service_of(p, e, &f));
+	ident = identity_of(e, &f);
+	svc_id_of(p, ident, p->service_name ? p->service_name : ident->service_name, &id);
+	s = svc_find(p, &id, true);
 	if (!s) {
 		pent_release(p, e);
 		return;
@@ -583,17 +636,12 @@ void procstat__collect(struct procstat *p)
 	}
 	/* Services gone since the last scrape: their gauges drop to 0. */
 	for (size_t i = 0; i < p->nshown; i++) {
-		const char *lv[] = { p->shown[i] };
-		bool alive = false;
-		size_t j = name_hash(p->shown[i]) & (SVC_SLOTS - 1);
+		const struct svc_id *id = &p->shown[i];
+		const char *lv[1 + IDENT_LABELS_MAX] = { id->name };
 
-		for (; p->svcs[j].name[0]; j = (j + 1) & (SVC_SLOTS - 1))
-			if (strcmp(p->svcs[j].name, p->shown[i]) == 0) {
-				alive = true;
-				break;
-			}
-		if (alive)
+		if (svc_find(p, id, false))
 			continue;
+		id_values(id, lv + 1);
 		metrics__set(p->m, p->fam_mem, lv, 0);
 		metrics__set(p->m, p->fam_threads, lv, 0);
 		metrics__set(p->m, p->fam_fds, lv, 0);
@@ -602,9 +650,13 @@ void procstat__collect(struct procstat *p)
 	}
 	for (size_t i = 0; i < p->nused; i++) {
 		struct svc *s = &p->svcs[p->used[i]];
-		const char *lv[] = { s->name };
-		const char *user[] = { s->name, "user" }, *sys[] = { s->name, "system" };
+		const char *lv[1 + IDENT_LABELS_MAX] = { s->id.name };
+		const char *user[2 + IDENT_LABELS_MAX] = { s->id.name, "user" };
+		const char *sys[2 + IDENT_LABELS_MAX] = { s->id.name, "system" };
 
+		id_values(&s->id, lv + 1);
+		id_values(&s->id, user + 2);
+		id_values(&s->id, sys + 2);
 		metrics__add(p->m, p->fam_cpu, user, s->user_s);
 		metrics__add(p->m, p->fam_cpu, sys, s->system_s);
 		metrics__set(p->m, p->fam_mem, lv, s->rss);
@@ -613,7 +665,7 @@ void procstat__collect(struct procstat *p)
 		metrics__set(p->m, p->fam_fd_ratio, lv, s->fd_ratio);
 		metrics__set(p->m, p->fam_procs, lv, s->procs);
 		if (nshown < PROCSTAT_MAX_PIDS)
-			memcpy(p->shown[nshown++], s->name, PROC_NAME_MAX);
+			p->shown[nshown++] = s->id;
 	}
 	p->nshown = nshown;
 	if (p->unsorted)	/* never seen: /proc lists pids in ascending order */

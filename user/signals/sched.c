@@ -19,8 +19,8 @@
 
 #include <bpf/bpf.h>
 
+#include "identity/identity.h"
 #include "metrics/log2hist.h"
-#include "util/proc.h"
 #include "signals/runq_threads.h"
 #include "signals/sched.h"
 
@@ -38,7 +38,7 @@ struct sched {
 
 int sched__new(struct sched **out, struct metrics *m, size_t cap, bool histogram)
 {
-	static const char *const l_svc[] = { "service_name" };
+	static const char *const l_svc[] = { "service_name", IDENT_LABELS };
 	struct sched *s = calloc(1, sizeof(*s));
 	int err = -ENOMEM;
 
@@ -52,14 +52,14 @@ int sched__new(struct sched **out, struct metrics *m, size_t cap, bool histogram
 	s->fam_wait = metrics__family(m, METRIC_COUNTER, "sonde_runqueue_wait_seconds_total",
 				      "Time the service's threads spent runnable, waiting for a "
 				      "CPU (the kernel's sched_info run_delay).",
-				      l_svc, 1, NULL, 0, cap);
+				      l_svc, 1 + identity__nlabels(), NULL, 0, cap);
 	err = s->fam_wait;
 	if (err < 0)
 		goto fail;
 	s->fam_slices = metrics__family(m, METRIC_COUNTER, "sonde_runqueue_timeslices_total",
 					"Times the service's threads were switched onto a CPU "
 					"(sched_info pcount): wait / timeslices is the mean wait.",
-					l_svc, 1, NULL, 0, cap);
+					l_svc, 1 + identity__nlabels(), NULL, 0, cap);
 	err = s->fam_slices;
 	if (err < 0)
 		goto fail;
@@ -67,7 +67,8 @@ int sched__new(struct sched **out, struct metrics *m, size_t cap, bool histogram
 		s->fam_runq = metrics__family(m, METRIC_HISTOGRAM, "sonde_runqueue_latency_seconds",
 					      "Time the service's threads waited on a CPU run queue, "
 					      "from wakeup (or preemption) to running.",
-					      l_svc, 1, log2hist__bounds(), LOG2HIST_NBOUNDS, cap);
+					      l_svc, 1 + identity__nlabels(), log2hist__bounds(),
+					      LOG2HIST_NBOUNDS, cap);
 		err = s->fam_runq;
 		if (err < 0)
 			goto fail;
@@ -92,8 +93,10 @@ void sched__free(struct sched *s)
 static void add_wait(uint32_t tgid, uint64_t wait_ns, uint64_t slices, void *arg)
 {
 	struct sched *s = arg;
-	const char *lv[] = { proc__service(tgid, "", "") };
+	const struct identity *id = identity__get(tgid, "", "");
+	const char *lv[1 + IDENT_LABELS_MAX] = { id->service_name };
 
+	identity__label_values(id, lv + 1);
 	metrics__add(s->m, s->fam_wait, lv, (double)wait_ns / 1e9);
 	metrics__add(s->m, s->fam_slices, lv, (double)slices);
 }
@@ -168,8 +171,10 @@ static void collect_histograms(struct sched *s, int fd, int ncpus)
 		if (!total)
 			continue;
 		{
-			const char *lv[] = { proc__service(keys[i], exe, "") };
+			const struct identity *id = identity__get(keys[i], exe, "");
+			const char *lv[1 + IDENT_LABELS_MAX] = { id->service_name };
 
+			identity__label_values(id, lv + 1);
 			metrics__observe_buckets(s->m, s->fam_runq, lv, buckets, (double)sum_ns / 1e9);
 		}
 	}

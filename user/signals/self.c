@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conn/conn.h"
+#include "identity/identity.h"
 #include "probe/inject.h"
 #include "probe/loader.h"
 #include "probe/sock.h"
@@ -30,7 +31,7 @@ struct self_metrics {
 int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	      const char *version)
 {
-	static const char *const l_netio[] = { "service_name", "network_io_direction" };
+	static const char *const l_netio[] = { "service_name", "network_io_direction", IDENT_LABELS };
 	static const char *const l_probe[] = { "hook", "mode" };
 	static const char *const l_ring[] = { "ring" };
 	static const char *const l_proto[] = { "protocol" };
@@ -46,6 +47,7 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	s->version = version;
 #define L(x) x, sizeof(x) / sizeof(x[0])
 #define NOL NULL, 0
+#define LN(x, n) x, (n)	/* the first n labels of x */
 #define FAM(var, type, name, help, labels, bounds, nb, max)                                  \
 	do {                                                                                 \
 		s->var = metrics__family(m, type, name, help, labels, bounds, nb, max);       \
@@ -74,7 +76,8 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    "too_many_streams (--h2-max-streams), header_block_too_big, unanswered, unmatched.",
 	    L(l_reason), NULL, 0, 0);
 	FAM(fam_netio, METRIC_COUNTER, "process_network_io_bytes_total",
-	    "Bytes sent and received on TCP sockets, per service.", L(l_netio), NULL, 0, cap);
+	    "Bytes sent and received on TCP sockets, per service.",
+	    LN(l_netio, 2 + identity__nlabels()), NULL, 0, cap);
 	FAM(fam_probe, METRIC_GAUGE, "sonde_probe_info",
 	    "Attach mode chosen for each hook (1 = attached, 0 = unavailable).", L(l_probe), NULL, 0, 0);
 	FAM(fam_events, METRIC_COUNTER, "sonde_ringbuf_events_total",
@@ -127,6 +130,7 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    "carry another protocol.", NOL, NULL, 0, 0);
 #undef FAM
 #undef L
+#undef LN
 #undef NOL
 	*out = s;
 	return 0;
@@ -160,9 +164,12 @@ static void tcp_bytes_cb(void *arg, uint32_t tgid, const void *value)
 {
 	struct self_metrics *s = arg;
 	const struct sonde_tcp_bytes *v = value;
-	const char *svc = proc__service(tgid, NULL, "");
-	const char *tx[] = { svc, "transmit" }, *rx[] = { svc, "receive" };
+	const struct identity *id = identity__get(tgid, NULL, "");
+	const char *tx[2 + IDENT_LABELS_MAX] = { id->service_name, "transmit" };
+	const char *rx[2 + IDENT_LABELS_MAX] = { id->service_name, "receive" };
 
+	identity__label_values(id, tx + 2);
+	identity__label_values(id, rx + 2);
 	if (v->tx)
 		metrics__add(s->m, s->fam_netio, tx, (double)v->tx);
 	if (v->rx)

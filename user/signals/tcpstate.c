@@ -6,6 +6,7 @@
 
 #include <bpf/bpf.h>
 
+#include "identity/identity.h"
 #include "metrics/log2hist.h"
 #include "probe/mapdrain.h"
 #include "util/proc.h"
@@ -29,9 +30,11 @@ static const char *const fail_reason[SONDE_TCP_FAIL__MAX] = {
 
 int tcpstate__new(struct tcpstate **out, struct metrics *m, size_t cap)
 {
-	static const char *const l_svc[] = { "service_name" };
-	static const char *const l_dir[] = { "service_name", "direction" };
-	static const char *const l_reason[] = { "service_name", "reason" };
+	/* the identity labels end each set, as on the RED series */
+	static const char *const l_svc[] = { "service_name", IDENT_LABELS };
+	static const char *const l_dir[] = { "service_name", "direction", IDENT_LABELS };
+	static const char *const l_reason[] = { "service_name", "reason", IDENT_LABELS };
+	size_t nid = identity__nlabels();
 	struct tcpstate *t = calloc(1, sizeof(*t));
 	const double *b = log2hist__bounds();
 
@@ -49,28 +52,28 @@ int tcpstate__new(struct tcpstate **out, struct metrics *m, size_t cap)
 	} while (0)
 	FAM(fam_opened, METRIC_COUNTER, "sonde_tcp_connections_opened_total",
 	    "TCP connections opened by the service: direction=outbound for connect() that "
-	    "reached ESTABLISHED, inbound for accept().", l_dir, 2, NULL, 0);
+	    "reached ESTABLISHED, inbound for accept().", l_dir, 2 + nid, NULL, 0);
 	FAM(fam_connect_dur, METRIC_HISTOGRAM, "sonde_tcp_connect_duration_seconds",
 	    "Time from SYN sent to ESTABLISHED of the service's successful connects.",
-	    l_svc, 1, b, LOG2HIST_NBOUNDS);
+	    l_svc, 1 + nid, b, LOG2HIST_NBOUNDS);
 	FAM(fam_fail, METRIC_COUNTER, "sonde_tcp_connect_failures_total",
 	    "connect() attempts that never reached ESTABLISHED, by the error the socket got "
 	    "(refused, timeout, unreachable, aborted = closed before completion, other).",
-	    l_reason, 2, NULL, 0);
+	    l_reason, 2 + nid, NULL, 0);
 	FAM(fam_resets, METRIC_COUNTER, "sonde_tcp_resets_total",
-	    "TCP resets sent and received on the service's sockets.", l_dir, 2, NULL, 0);
+	    "TCP resets sent and received on the service's sockets.", l_dir, 2 + nid, NULL, 0);
 	FAM(fam_retrans, METRIC_COUNTER, "sonde_tcp_retransmits_total",
-	    "TCP segments retransmitted on the service's sockets.", l_svc, 1, NULL, 0);
+	    "TCP segments retransmitted on the service's sockets.", l_svc, 1 + nid, NULL, 0);
 	FAM(fam_srtt, METRIC_HISTOGRAM, "sonde_tcp_srtt_seconds",
 	    "Smoothed round-trip time of the service's TCP connections, sampled at close.",
-	    l_svc, 1, b, LOG2HIST_NBOUNDS);
+	    l_svc, 1 + nid, b, LOG2HIST_NBOUNDS);
 	FAM(fam_open, METRIC_GAUGE, "sonde_tcp_open_connections",
 	    "TCP connections of the service opened since the agent started and not yet closed.",
-	    l_svc, 1, NULL, 0);
+	    l_svc, 1 + nid, NULL, 0);
 	FAM(fam_listen_drops, METRIC_COUNTER, "sonde_tcp_listen_drops_total",
 	    "SYNs and completed handshakes dropped by the service's listening sockets "
 	    "(accept queue overflows and SYN queue drops), seen at its next accept().",
-	    l_svc, 1, NULL, 0);
+	    l_svc, 1 + nid, NULL, 0);
 #undef FAM
 	*out = t;
 	return 0;
@@ -92,17 +95,24 @@ static void tcpstate__account(struct tcpstate *t, uint32_t tgid, const struct so
 	struct metrics *m = t->m;
 	char exe[SONDE_EXE_LEN + 1] = "";
 	uint64_t n = 0, b[SONDE_HIST_SLOTS];
-	const char *svc;
+	const struct identity *id = NULL;
+	const char *svc, *idv[IDENT_LABELS_MAX];
 
 	/* The kernel wrote the name in process context; tgid 0 holds events
 	 * on sockets no known process owns. */
 	for (size_t i = 0; i < SONDE_EXE_LEN && v->exe[i]; i++)
 		exe[i] = v->exe[i];
-	svc = tgid ? proc__service(tgid, exe, "") : "unknown";
+	if (tgid && v->cgroup_id)
+		identity__cgroup(tgid, v->cgroup_id);	/* before: the process may be gone */
+	if (tgid)
+		id = identity__get(tgid, exe, "");
+	svc = id ? id->service_name : "unknown";
+	identity__label_values(id, idv);
 	{
-		const char *out[] = { svc, "outbound" }, *in[] = { svc, "inbound" };
-		const char *sent[] = { svc, "sent" }, *recv[] = { svc, "received" };
-		const char *one[] = { svc };
+#define ID idv[0], idv[1], idv[2], idv[3]
+		const char *out[] = { svc, "outbound", ID }, *in[] = { svc, "inbound", ID };
+		const char *sent[] = { svc, "sent", ID }, *recv[] = { svc, "received", ID };
+		const char *one[] = { svc, ID };
 
 		add_nonzero(m, t->fam_opened, out, (double)v->connects);
 		add_nonzero(m, t->fam_opened, in, (double)v->accepts);
@@ -113,7 +123,7 @@ static void tcpstate__account(struct tcpstate *t, uint32_t tgid, const struct so
 		if (v->open_delta)
 			metrics__add(m, t->fam_open, one, (double)v->open_delta);
 		for (int r = 0; r < SONDE_TCP_FAIL__MAX; r++) {
-			const char *lv[] = { svc, fail_reason[r] };
+			const char *lv[] = { svc, fail_reason[r], ID };
 
 			if (v->fails[r] && fail_reason[r])
 				metrics__add(m, t->fam_fail, lv, (double)v->fails[r]);
@@ -128,6 +138,7 @@ static void tcpstate__account(struct tcpstate *t, uint32_t tgid, const struct so
 			n |= (b[i] = v->srtt_hist[i]);
 		if (n)
 			metrics__observe_buckets(m, t->fam_srtt, one, b, (double)v->srtt_sum_us / 1e6);
+#undef ID
 	}
 }
 
