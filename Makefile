@@ -28,7 +28,7 @@ USER_OBJS += $(BUILD)/proto/containerd.pb-c.o
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ldeflate -lm
 # libcurl is dlopen()ed when OTLP export is on (user/export/otlp_curl.h)
 LDLIBS   += -lprotobuf-c -lpthread -ldl
 # HPACK (user/proto/http2/) and gRPC to containerd (user/identity/containerd.c)
