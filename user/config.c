@@ -67,7 +67,7 @@ static const char usage[] =
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
 "  --no-metrics-gzip       serve /metrics uncompressed even to clients that accept gzip\n"
-"                          (Prometheus does; gzip costs ~0.2 ms of CPU per 150 KiB page)\n"
+"                          (Prometheus does; gzip costs 0.2-0.5 ms of CPU per 150 KiB page)\n"
 "  --path.procfs DIR       where the host's /proc is for the node_* host metrics\n"
 "                          (default /proc; node_exporter's flag; tracing always\n"
 "                          uses the agent's own /proc)\n"
