@@ -159,6 +159,9 @@ static void emit_all(struct host_w *w, struct names_cache *c, struct parsed *p)
 	for (int i = 0; i < c->nwant; i++) {
 		const struct want *x = &c->want[i];
 
+		/* the same names, so the same values: a short row is skipped */
+		if (x->line >= p->nlines || p->start[x->line] + x->field >= p->start[x->line + 1])
+			continue;
 		host_util__append(w, c->text.data + x->pre, x->pre_len);
 		w->nlabels = 0;
 		host_util__end(w, strtod(p->vals[p->start[x->line] + x->field], NULL));
