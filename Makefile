@@ -28,7 +28,7 @@ USER_OBJS += $(BUILD)/proto/containerd.pb-c.o
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Iuser -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ldeflate -lm
 # libcurl is dlopen()ed when OTLP export is on (user/export/otlp_curl.h)
 LDLIBS   += -lprotobuf-c -lpthread -ldl
 # HPACK (user/proto/http2/) and gRPC to containerd (user/identity/containerd.c)
@@ -44,6 +44,10 @@ UNIT_TESTS := http1 route metrics conn tracectx semconv
 test_http1_SRCS   := user/proto/http1/http1.c
 test_route_SRCS   := user/span/route.c
 test_metrics_SRCS := user/metrics/metrics.c user/export/prom_text.c
+# the /metrics server: keep-alive, gzip, Accept-Encoding
+UNIT_TESTS += prom
+test_prom_SRCS := user/export/prom.c user/metrics/metrics.c user/util/log.c
+test_prom_LIBS := -lmicrohttpd -ldeflate -lpthread
 # the connection table with every protocol behind it, into the span builder
 PROTO_SRCS := $(wildcard user/proto/*.c user/proto/*/*.c)
 # process identity (user/identity/): the service name of every span

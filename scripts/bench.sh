@@ -54,8 +54,10 @@
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
 #                         no wrk load) to compare the cost of a scrape, in
-#                         BENCH_SCRAPE_ROUNDS=5 rounds, with the per-collector
-#                         CPU of build/sonde-hostdump; 0 = skip
+#                         BENCH_SCRAPE_ROUNDS=5 rounds: over one kept
+#                         connection as Prometheus scrapes (plain, then gzip),
+#                         and one curl process per scrape; with the
+#                         per-collector CPU of build/sonde-hostdump; 0 = skip
 #   BENCH_ONLY_SCRAPE=0   1 = run only that section
 set -euo pipefail
 
@@ -1074,7 +1076,13 @@ fi # ONLY_SCRAPE
 # (see tests/integration/test_node_exporter.py), both read the same textfile
 # directory. SCRAPE_ROUNDS rounds, the order of the two alternating per
 # round; CPU is the schedstat delta of each process (all threads) over its
-# scrapes of a round. Per collector: build/sonde-hostdump --repeat (the same host
+# scrapes of a round. Three ways to scrape, each `per` times per round:
+# "kept": tests/bench/scrape_client.py, one HTTP/1.1 connection kept open as
+# Prometheus keeps it, Accept-Encoding identity (the goal's figure); "gzip":
+# the same with Accept-Encoding gzip, as Prometheus asks; "curl": one curl
+# process and connection per scrape (the figure earlier runs reported: it
+# adds connection set-up and a new process for sonde to identify per
+# scrape). Per collector: build/sonde-hostdump --repeat (the same host
 # collector code, thread CPU per collector) once per round, beside
 # node_exporter's own node_scrape_collector_duration_seconds (wall; it
 # exports no CPU figure per collector).
@@ -1091,7 +1099,7 @@ if ((SCRAPES > 0)); then
 	fi
 	NE_COLLECTORS=(cpu meminfo loadavg stat vmstat diskstats filesystem netdev netstat sockstat
 		pressure uname time filefd entropy conntrack softnet os timex netclass textfile mdadm bonding
-		arp thermal_zone hwmon schedstat edac nvme)
+		arp thermal_zone hwmon schedstat edac nvme powersupplyclass)
 	SROUNDS=${BENCH_SCRAPE_ROUNDS:-5}
 	per=$(((SCRAPES + SROUNDS - 1) / SROUNDS))
 	mkdir -p "$WORK/textfile"
@@ -1131,14 +1139,27 @@ if ((SCRAPES > 0)); then
 		for who in "${order[@]}"; do
 			p=$sport pid=$TRACER_PID
 			[ $who = node_exporter ] && p=$nport pid=$NODE_EXPORTER_PID
+			for enc in identity gzip; do
+				c0=$(cpu_ns "$pid")
+				res=$(python3 tests/bench/scrape_client.py "$p" "$per" "$enc" \
+					"$WORK/scrape-$who-$enc.txt") || die "cannot scrape $who on port $p"
+				c1=$(cpu_ns "$pid")
+				mode=kept
+				[ "$enc" = gzip ] && mode=gzip
+				read -r walls wire closed <<<"$res"
+				printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$who" "$mode" "$((c1 - c0))" "$wire" \
+					"$closed" >>"$WORK/scrape-rounds.tsv"
+				tr ',' '\n' <<<"$walls" | sed "s/^/$who\t$mode\t/" >>"$WORK/scrape-times.tsv"
+			done
 			c0=$(cpu_ns "$pid")
 			for ((i = 0; i < per; i++)); do
 				t=$(curl -s -f --max-time 5 -o "$WORK/scrape-$who.txt" -w '%{time_total}' \
 					"http://127.0.0.1:$p/metrics") || die "cannot scrape $who on port $p"
-				printf '%s\t%s\n' "$who" "$t" >>"$WORK/scrape-times.tsv"
+				printf '%s\tcurl\t%s\n' "$who" "$(awk -v t="$t" 'BEGIN { print t * 1e3 }')" \
+					>>"$WORK/scrape-times.tsv"
 			done
 			c1=$(cpu_ns "$pid")
-			printf '%s\t%s\t%s\n' "$r" "$who" "$((c1 - c0))" >>"$WORK/scrape-rounds.tsv"
+			printf '%s\t%s\tcurl\t%s\t-\t-\n' "$r" "$who" "$((c1 - c0))" >>"$WORK/scrape-rounds.tsv"
 		done
 		grep '^node_scrape_collector_duration_seconds{' "$WORK/scrape-node_exporter.txt" |
 			sed "s/^/$r\t/" >>"$WORK/ne-collectors.tsv"
@@ -1154,14 +1175,18 @@ import re, statistics, sys
 
 work, per, rounds, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 GOAL_MS = 1.0
-wall = {"sonde": [], "node_exporter": []}
+MODES = ("kept", "gzip", "curl")
+wall = {}
 for line in open(f"{work}/scrape-times.tsv"):
-    who, t = line.split("\t")
-    wall[who].append(float(t) * 1e3)
-cpu = {"sonde": [], "node_exporter": []}
+    who, mode, t = line.rstrip("\n").split("\t")
+    wall.setdefault((who, mode), []).append(float(t))
+cpu, wire, closed = {}, {}, {}
 for line in open(f"{work}/scrape-rounds.tsv"):
-    _, who, ticks = line.split("\t")
-    cpu[who].append(int(ticks) / 1e6 / per)  # ns of all threads
+    _, who, mode, ns, w, c = line.rstrip("\n").split("\t")
+    cpu.setdefault((who, mode), []).append(int(ns) / 1e6 / per)  # ns of all threads
+    if w != "-":
+        wire[(who, mode)] = int(w)
+        closed[(who, mode)] = closed.get((who, mode), 0) + int(c)
 
 def page(path):
     text = open(path).read()
@@ -1173,25 +1198,36 @@ def spread(v):
     return m, min(v), max(v), (max(v) - min(v)) / m if m else float("inf")
 
 noisy = False
-print("Scrape cost: %d rounds x %d scrapes each, interleaved (order alternates), no other HTTP load;"
+print("Scrape cost: %d rounds x %d scrapes each way, interleaved (order alternates), no other HTTP load;"
       % (rounds, per))
 print("CPU: all threads' /proc/PID/task/*/schedstat (ns), per round: median [min..max] of the rounds")
-print("  %-14s %28s %12s %12s %10s %14s" % ("", "CPU ms/scrape", "wall ms p50", "wall ms p99", "bytes",
-                                             "node_* / all"))
+print("  kept = one kept connection, as Prometheus scrapes; gzip = the same, Accept-Encoding: gzip;")
+print("  curl = one curl process and connection per scrape (the way earlier runs measured)")
+print("  %-14s %-5s %28s %12s %12s %10s %14s" % ("", "", "CPU ms/scrape", "wall ms p50", "wall ms p99",
+                                                  "bytes", "node_* / all"))
 for who in ("sonde", "node_exporter"):
-    w = sorted(wall[who])
-    size, nodes, total = page(f"{work}/scrape-{who}.txt")
-    m, lo, hi, rel = spread(cpu[who])
-    flag = "  NOISY" if rel > 0.25 else ""
-    noisy |= rel > 0.25
-    print("  %-14s %8.3f [%.3f..%.3f]%s %12.3f %12.3f %10d %8d / %d" % (
-        who, m, lo, hi, flag, statistics.median(w), w[min(len(w) - 1, int(len(w) * 0.99))], size, nodes, total))
-ms, mn = statistics.median(cpu["sonde"]), statistics.median(cpu["node_exporter"])
-print("  sonde / node_exporter: CPU %.2fx (%.1fx cheaper), wall (p50) %.2fx" % (
-    ms / mn, mn / ms if ms else float("nan"),
-    statistics.median(wall["sonde"]) / statistics.median(wall["node_exporter"])))
-print("  sonde's whole page: %.3f ms CPU per scrape against a goal of <= %.3f ms: %s" % (
-    ms, GOAL_MS, "met" if ms <= GOAL_MS else "NOT MET (%.2fx over)" % (ms / GOAL_MS)))
+    size, nodes, total = page(f"{work}/scrape-{who}-identity.txt")
+    for mode in MODES:
+        w = sorted(wall[(who, mode)])
+        m, lo, hi, rel = spread(cpu[(who, mode)])
+        flag = "  NOISY" if rel > 0.25 else ""
+        noisy |= rel > 0.25
+        nbytes = wire.get((who, mode), size) if mode != "curl" else size
+        print("  %-14s %-5s %8.3f [%.3f..%.3f]%-7s %12.3f %12.3f %10d %8d / %d" % (
+            who if mode == "kept" else "", mode, m, lo, hi, flag, statistics.median(w),
+            w[min(len(w) - 1, int(len(w) * 0.99))], nbytes, nodes, total))
+for mode in MODES:
+    ms, mn = statistics.median(cpu[("sonde", mode)]), statistics.median(cpu[("node_exporter", mode)])
+    print("  sonde / node_exporter (%s): CPU %.2fx (%.1fx cheaper), wall (p50) %.2fx" % (
+        mode, ms / mn, mn / ms if ms else float("nan"),
+        statistics.median(wall[("sonde", mode)]) / statistics.median(wall[("node_exporter", mode)])))
+if closed.get(("sonde", "kept")):
+    print("  note: sonde closed the kept connection %d times" % closed[("sonde", "kept")])
+for mode, what in (("kept", "over a kept connection, uncompressed"), ("gzip", "over a kept connection, gzip"),
+                   ("curl", "one curl per scrape")):
+    ms = statistics.median(cpu[("sonde", mode)])
+    print("  sonde's whole page, %s: %.3f ms CPU per scrape against a goal of <= %.3f ms: %s" % (
+        what, ms, GOAL_MS, "met" if ms <= GOAL_MS else "NOT MET (%.2fx over)" % (ms / GOAL_MS)))
 print("  (sonde's CPU includes its own sonde_*/process metrics, serving HTTP and tracing the scrapes)")
 
 # per collector: sonde-hostdump thread CPU (us) vs node_exporter's wall per collector

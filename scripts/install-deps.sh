@@ -5,7 +5,7 @@
 # Only touches apt when something is missing, so repeated runs are fast.
 set -euo pipefail
 what=${1:-all}
-build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
+build_pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libdeflate-dev
 	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libnghttp2-dev
 	libjson-c-dev"
 # ASan/UBSan runtime for the sanitizer build of the unit tests
@@ -20,7 +20,7 @@ test_pkgs="nginx-light curl python3 prometheus prometheus-node-exporter wrk open
 # What the build and the tests include or run, and the package that brings it.
 # Checked after the install; `check` only checks.
 build_needs="h:bpf/libbpf.h:libbpf-dev h:libelf.h:libelf-dev h:zlib.h:zlib1g-dev
-	h:microhttpd.h:libmicrohttpd-dev h:protobuf-c/protobuf-c.h:libprotobuf-c-dev h:curl/curl.h:libcurl4-openssl-dev
+	h:microhttpd.h:libmicrohttpd-dev h:libdeflate.h:libdeflate-dev h:protobuf-c/protobuf-c.h:libprotobuf-c-dev h:curl/curl.h:libcurl4-openssl-dev
 	h:nghttp2/nghttp2.h:libnghttp2-dev h:json-c/json.h:libjson-c-dev
 	c:clang:clang c:llvm-strip:llvm c:bpftool:bpftool c:protoc-c:protobuf-c-compiler c:gcc:gcc c:make:make"
 test_needs="h:mysql.h:libmariadb-dev h:openssl/ssl.h:libssl-dev

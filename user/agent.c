@@ -536,7 +536,8 @@ int agent__open(struct agent **out, const struct config *c)
 	check_filter_pid(c->pid);
 	/* Serve /healthz (503) before attaching so orchestrators see "starting". */
 	if (strcmp(c->listen, "none") != 0) {
-		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a };
+		struct prom_handlers h = { .render = render_metrics, .health = health, .arg = a,
+					   .gzip = !c->no_metrics_gzip };
 
 		if ((err = prom__start(&a->prom, c->listen, &h)))
 			return err == -EINVAL ? -EIO : err;	/* -EINVAL is for configuration */

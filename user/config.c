@@ -66,6 +66,8 @@ static const char usage[] =
 "                          tier (default auto)\n"
 "  --no-host-metrics       leave out the node_exporter-compatible node_* host metrics\n"
 "                          (cpu, memory, disks, filesystems, network, ...) on /metrics\n"
+"  --no-metrics-gzip       serve /metrics uncompressed even to clients that accept gzip\n"
+"                          (Prometheus does; gzip costs 0.2-0.5 ms of CPU per 150 KiB page)\n"
 "  --path.procfs DIR       where the host's /proc is for the node_* host metrics\n"
 "                          (default /proc; node_exporter's flag; tracing always\n"
 "                          uses the agent's own /proc)\n"
@@ -190,7 +192,7 @@ int config__parse(struct config *o, int argc, char **argv)
 	       O_NO_TLS, O_URL_QUERY, O_URL_QUERY_KEYS, O_ROUTES, O_SECOND,
 	       O_H2_STREAMS, O_H2_BLOCK, O_CTRD, O_CTRD_NS,
 	       O_RT_TIMEOUT, O_POD_LABELS, O_DOCKER, O_PODMAN, O_CRIO,
-	       O_PROCFS, O_SYSFS, O_ROOTFS, O_UDEV, O_TEXTFILE };
+	       O_PROCFS, O_SYSFS, O_ROOTFS, O_UDEV, O_TEXTFILE, O_NO_GZIP };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "print", required_argument, NULL, O_PRINT },
@@ -209,6 +211,7 @@ int config__parse(struct config *o, int argc, char **argv)
 		{ "syscall-args", required_argument, NULL, O_ARGS },
 		{ "attach-mode", required_argument, NULL, O_ATTACH },
 		{ "no-host-metrics", no_argument, NULL, O_NO_HOST },
+		{ "no-metrics-gzip", no_argument, NULL, O_NO_GZIP },
 		{ "no-tcp-health", no_argument, NULL, O_NO_TCP },
 		{ "no-sched", no_argument, NULL, O_NO_SCHED },
 		{ "runqueue-histogram", no_argument, NULL, O_RUNQ_HIST },
@@ -324,6 +327,7 @@ int config__parse(struct config *o, int argc, char **argv)
 			break;
 		case O_LOG: level = optarg; break;
 		case O_NO_HOST: o->no_host_metrics = true; break;
+		case O_NO_GZIP: o->no_metrics_gzip = true; break;
 		case O_NO_TCP: o->no_tcp_health = true; break;
 		case O_NO_SCHED: o->no_sched = true; break;
 		case O_RUNQ_HIST: o->runq_histogram = true; break;

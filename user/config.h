@@ -27,6 +27,7 @@ struct config {
 	uint32_t h2_max_header_block;	/* bytes of one HTTP/2 header block */
 	uint32_t max_routes_per_service;	/* http_route budget per service and family */
 	bool no_host_metrics;
+	bool no_metrics_gzip;		/* --no-metrics-gzip */
 	struct host_opts host;		/* --path.*, --collector.textfile.directory */
 	bool no_tcp_health;
 	bool no_sched;

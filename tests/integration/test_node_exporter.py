@@ -34,7 +34,8 @@ COLLECTORS = ["cpu", "meminfo", "loadavg", "stat", "vmstat", "diskstats", "files
 ABSENT_HERE = {"mdadm": "/proc/mdstat", "bonding": "/sys/class/net/bonding_masters",
                "thermal_zone": "/sys/class/thermal/*", "hwmon": "/sys/class/hwmon/*",
                "schedstat": "/proc/schedstat", "nvme": "/sys/class/nvme/*",
-               "edac": "/sys/devices/system/edac/mc/mc*"}  # globs
+               "edac": "/sys/devices/system/edac/mc/mc*",
+               "powersupplyclass": "/sys/class/power_supply/*"}  # globs
 # node_exporter 1.5's upstream defaults where Debian's build differs:
 # Debian adds run|mnt|media to the mount-point exclusions and drops lo.
 UPSTREAM_FLAGS = [
@@ -57,6 +58,7 @@ PREFIXES = [
     ("node_md_", "mdadm"), ("node_bonding_", "bonding"), ("node_arp_", "arp"),
     ("node_thermal_zone_", "thermal_zone"), ("node_hwmon_", "hwmon"),
     ("node_schedstat_", "schedstat"), ("node_edac_", "edac"), ("node_nvme_", "nvme"), ("node_cooling_device_", "thermal_zone"),
+    ("node_power_supply_", "powersupplyclass"),
 ]
 # node_exporter's own families, not part of any collector.
 NE_SELF = ("node_exporter_build_info", "node_scrape_collector_")

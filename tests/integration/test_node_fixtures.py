@@ -6,7 +6,9 @@ reading the same /proc and /sys fixture trees through --path.procfs and
 kernel's documented formats (md_seq_show for /proc/mdstat, the net-sysfs
 and bonding ABI for /sys/class/net, /proc/net/arp, the thermal sysfs ABI,
 hwmon's sysfs-interface with device links for the chip names, schedstat
-version 15, the EDAC mc/csrow ABI, /sys/class/nvme).
+version 15, the EDAC mc/csrow ABI, /sys/class/nvme, and the power_supply
+class ABI of Documentation/ABI/testing/sysfs-class-power-supply: an ACPI
+AC adapter and battery, a fuel gauge, a USB-C port and a mouse battery).
 
 No agent is needed: build/sonde-hostdump renders sonde's node_* page from
 the same user/host code the agent runs. For each fixture the covered
@@ -94,9 +96,35 @@ FIXTURES.append(("sched", ["schedstat", "edac", "nvme"], ("node_schedstat_", "no
                         ('model', 'Samsung SSD 970 EVO Plus 1TB'), ('serial', 'S4EWNF0M123456'),
                         ('state', 'live'))): 1.0,
 }))
+FIXTURES.append(("power", ["powersupplyclass"], ("node_power_supply_",), {
+    # µWh, µW, µV, µA, µAh → Wh, W, V, A, Ah; tenths of a degree → °C
+    ('node_power_supply_energy_watthour', (('power_supply', 'BAT0'),)): 43.73,
+    ('node_power_supply_power_watt', (('power_supply', 'BAT0'),)): 9.912,
+    ('node_power_supply_voltage_volt', (('power_supply', 'bq27500-0'),)): 3.987,
+    ('node_power_supply_current_ampere', (('power_supply', 'bq27500-0'),)): 0.45,
+    ('node_power_supply_charge_counter', (('power_supply', 'bq27500-0'),)): -1.234567,
+    ('node_power_supply_temp_celsius', (('power_supply', 'bq27500-0'),)): 28.5,
+    ('node_power_supply_temp_ambient_celsius', (('power_supply', 'bq27500-0'),)): -4.5,
+    ('node_power_supply_cyclecount', (('power_supply', 'BAT0'),)): 143.0,
+    ('node_power_supply_time_to_full_seconds', (('power_supply', 'bq27500-0'),)): 3600.0,
+    ('node_power_supply_online', (('power_supply', 'AC'),)): 1.0,
+    # the info labels: every non-empty string attribute, trimmed (ACPI pads
+    # the serial number with blanks)
+    ('node_power_supply_info', (('capacity_level', 'Normal'), ('manufacturer', 'SMP'),
+                                ('model_name', '5B10W13975'), ('power_supply', 'BAT0'),
+                                ('serial_number', '4711'), ('status', 'Discharging'),
+                                ('technology', 'Li-poly'), ('type', 'Battery'))): 1.0,
+    ('node_power_supply_info', (('power_supply', 'AC'), ('type', 'Mains'))): 1.0,
+    ('node_power_supply_info', (('power_supply', 'ucsi-source-psy-USBC000:001'), ('scope', 'Unknown'),
+                                ('type', 'USB'), ('usb_type', 'C PD [PD_PPS]'))): 1.0,
+}))
 ABSENT_HW = {"hwmon": [('node_hwmon_temp_celsius', (('chip', 'platform_nct6775_656'), ('sensor', 'temp8')))]}
 # series that must be absent (the attribute file is missing or unparsable)
 ABSENT = {
+    # current_avg, time_to_empty_avg, alarm and the charge_control_*
+    # thresholds are read or listed but have no family
+    "power": [('node_power_supply_current_avg', (('power_supply', 'bq27500-0'),)),
+              ('node_power_supply_capacity', (('power_supply', 'AC'),))],
     "net": [('node_network_carrier', (('device', 'wg0'),)),
             ('node_network_speed_bytes', (('device', 'lo'),))],
     **ABSENT_HW,  # temp8_input is "garbage"
@@ -165,8 +193,30 @@ def main():
         for c in collectors:
             check_eq(ok.get(c), "1", f"{name}: sonde_host_collector_success{{collector={c}}}")
     rootfs_case(ne_bin, work)
+    netlink_case(work)
     shutil.rmtree(work, ignore_errors=True)
     finish("test_node_fixtures")
+
+
+def netlink_case(work):
+    """netclass on the live /sys takes 16 of its 22 attributes per interface
+    from the RTM_GETLINK dump netdev makes anyway; through --path.sysfs (a
+    symlink to /sys here) it reads every one from sysfs, as node_exporter
+    does. Both must give the same page on this host's interfaces."""
+    print("== netclass: netlink on the live /sys, the same as reading sysfs", flush=True)
+    link = os.path.join(work, "sys")
+    os.symlink("/sys", link)
+    prefixes = ("node_network_",)
+    for attempt in range(3):  # a carrier change between the two runs is retried
+        live = subprocess.run([HOSTDUMP], capture_output=True, text=True, timeout=30)
+        via = subprocess.run([HOSTDUMP, f"--path.sysfs={link}"], capture_output=True, text=True, timeout=30)
+        mine, theirs = page(live.stdout, prefixes), page(via.stdout, prefixes)
+        if mine == theirs:
+            break
+    check(mine, "netclass: node_network_* families on this host")
+    check_eq(sorted(mine), sorted(theirs), "netclass: family names, netlink vs sysfs")
+    for fam in sorted(set(mine) & set(theirs)):
+        check_eq(mine[fam], theirs[fam], f"netclass: {fam} netlink vs sysfs")
 
 
 # node_exporter 1.5's upstream filesystem exclusions (Debian's build differs)

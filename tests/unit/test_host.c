@@ -1,8 +1,8 @@
 /* Unit tests of user/host/ under the sanitizers: the textfile collector on
  * a directory of written files and on 3000 random mutations of them (the
  * page must stay valid, never a crash), its Go-compatible number handling,
- * the --path.* mapping, and mdadm, bonding, netclass, hwmon and
- * thermal_zone on the fixture trees. */
+ * the --path.* mapping, and mdadm, bonding, netclass, hwmon, thermal_zone
+ * and powersupplyclass on the fixture trees. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -247,6 +247,88 @@ static void test_mdadm_fixture(void)
 	host__configure(&o);
 }
 
+/* Go's strconv.ParseInt(s, 0, 64), which procfs applies to numeric
+ * power_supply attributes. */
+static void test_go_int(void)
+{
+	static const struct {
+		const char *s;
+		int ok;
+		int64_t v;
+	} cases[] = {
+		{ "87", 1, 87 }, { "-1234567", 1, -1234567 }, { "+5", 1, 5 }, { "010", 1, 8 },
+		{ "0x1f", 1, 31 }, { "0X1F", 1, 31 }, { "0o17", 1, 15 }, { "0b101", 1, 5 },
+		{ "1_000", 1, 1000 }, { "0x_1f", 1, 31 }, { "0", 1, 0 }, { "-0", 1, 0 },
+		{ "9223372036854775807", 1, INT64_MAX }, { "-9223372036854775808", 1, INT64_MIN },
+		{ "9223372036854775808", 0, 0 }, { "18446744073709551616", 0, 0 },
+		{ "08", 0, 0 }, { "0x", 0, 0 }, { "", 0, 0 }, { "+", 0, 0 }, { "_1", 0, 0 },
+		{ "1_", 0, 0 }, { "1__0", 0, 0 }, { " 5", 0, 0 }, { "5 ", 0, 0 }, { "N/A", 0, 0 },
+		{ "1.5", 0, 0 }, { "0b2", 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t v = 0;
+		int rc = host_util__parse_go_int(cases[i].s, &v);
+
+		if ((rc == 0) != cases[i].ok || (cases[i].ok && v != cases[i].v)) {
+			fprintf(stderr, "parse_go_int(\"%s\") = %d, %lld\n", cases[i].s, rc, (long long)v);
+			CHECK(0);
+		}
+	}
+}
+
+/* powersupplyclass on tests/fixtures/host/power (written from the kernel's
+ * sysfs-class-power-supply ABI), then a supply whose numeric attribute
+ * does not parse: the whole collector fails, as procfs fails the class. */
+static void test_power_supply(void)
+{
+	struct host_opts o = { .sysfs = "tests/fixtures/host/power/sys" };
+	char path[256], *t;
+
+	CHECK_EQ_INT(host__configure(&o), 0);
+	t = page();
+	CHECK(has_line(t, "node_power_supply_online{power_supply=\"AC\"} 1"));
+	CHECK(has_line(t, "node_power_supply_capacity{power_supply=\"BAT0\"} 87"));
+	CHECK(has_line(t, "node_power_supply_energy_watthour{power_supply=\"BAT0\"} 43.73"));
+	CHECK(has_line(t, "node_power_supply_power_watt{power_supply=\"BAT0\"} 9.912"));
+	CHECK(has_line(t, "node_power_supply_cyclecount{power_supply=\"BAT0\"} 143"));
+	CHECK(has_line(t, "node_power_supply_charge_counter{power_supply=\"bq27500-0\"} -1.234567"));
+	CHECK(has_line(t, "node_power_supply_temp_celsius{power_supply=\"bq27500-0\"} 28.5"));
+	CHECK(has_line(t, "node_power_supply_temp_ambient_celsius{power_supply=\"bq27500-0\"} -4.5"));
+	CHECK(has_line(t, "node_power_supply_voltage_max{power_supply=\"ucsi-source-psy-USBC000:001\"} 20"));
+	CHECK(has_line(t, "node_power_supply_info{power_supply=\"AC\",type=\"Mains\"} 1"));
+	CHECK(has_line(t, "node_power_supply_info{capacity_level=\"Normal\",manufacturer=\"SMP\","
+			  "model_name=\"5B10W13975\",power_supply=\"BAT0\",serial_number=\"4711\","
+			  "status=\"Discharging\",technology=\"Li-poly\",type=\"Battery\"} 1"));
+	CHECK(has_line(t, "node_power_supply_info{power_supply=\"ucsi-source-psy-USBC000:001\","
+			  "scope=\"Unknown\",type=\"USB\",usb_type=\"C PD [PD_PPS]\"} 1"));
+	CHECK(!strstr(t, "node_power_supply_current_avg"));	/* read, no family */
+	CHECK(!strstr(t, "node_power_supply_alarm"));
+	CHECK(!strstr(t, "node_power_supply_capacity{power_supply=\"AC\"}"));
+	CHECK(has_line(t, "sonde_host_collector_success{collector=\"powersupplyclass\"} 1"));
+	CHECK(valid_page(t));
+
+	/* the same tree shape, one bad number */
+	snprintf(path, sizeof(path), "mkdir -p %s/sys/class/power_supply/BAT1", dir);
+	CHECK_EQ_INT(system(path), 0);
+	put("sys/class/power_supply/BAT1/type", "Battery\n", 8);
+	put("sys/class/power_supply/BAT1/capacity", " 0x1_f\n", 7);
+	put("sys/class/power_supply/BAT1/cycle_count", "010\n", 4);
+	snprintf(path, sizeof(path), "%s/sys", dir);
+	o = (struct host_opts){ .sysfs = path };
+	CHECK_EQ_INT(host__configure(&o), 0);
+	t = page();
+	CHECK(has_line(t, "node_power_supply_capacity{power_supply=\"BAT1\"} 31"));
+	CHECK(has_line(t, "node_power_supply_cyclecount{power_supply=\"BAT1\"} 8"));
+	put("sys/class/power_supply/BAT1/capacity", "N/A\n", 4);
+	t = page();
+	CHECK(!strstr(t, "node_power_supply_"));
+	CHECK(has_line(t, "sonde_host_collector_success{collector=\"powersupplyclass\"} 0"));
+	CHECK(valid_page(t));
+	o = (struct host_opts){ 0 };
+	host__configure(&o);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/sonde-test-host-XXXXXX");
@@ -256,6 +338,8 @@ int main(void)
 	test_paths();
 	test_textfile();
 	test_mdadm_fixture();
+	test_go_int();
+	test_power_supply();
 	{
 		char cmd[128];
 

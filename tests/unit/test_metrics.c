@@ -693,9 +693,124 @@ static void test_format_fast(void)
 	CHECK_EQ_STR(fast, "18446744073709551615");
 }
 
+/* The render cache (copied lines of series whose values did not change)
+ * gives exactly the text of a render that formats everything afresh, over
+ * random observations, sets, adds, new series, overflow and escaping. */
+static void test_render_cache(void)
+{
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "svc", "code" };
+	const double b[] = { 0.001, 0.5, 1, 2.5 };
+	const char *svcs[] = { "a", "b\\q", "c\"d", "e\nf", "g\xff" };
+	unsigned long long x = 0x9e3779b97f4a7c15ull;
+	int hist = metrics__family(m, METRIC_HISTOGRAM, "rc_seconds", "cached \\ histogram", ln, 2, b, 4, 6);
+	int ctr = metrics__family(m, METRIC_COUNTER, "rc_total", "cached counter", ln, 2, NULL, 0, 5);
+	int gauge = metrics__family(m, METRIC_GAUGE, "rc_gauge", "cached\ngauge", NULL, 0, NULL, 0, 0);
+	int bad = 0;
+
+	CHECK(hist >= 0 && ctr >= 0 && gauge >= 0);
+	for (int round = 0; round < 300; round++) {
+		struct metrics_buf cached = { 0 }, fresh = { 0 };
+		int ops = (int)(x % 4);
+
+		for (int k = 0; k < ops; k++) {
+			const char *lv[2];
+			char code[8];
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			snprintf(code, sizeof(code), "%d", (int)(x >> 8) % 3);
+			lv[0] = svcs[(x >> 16) % 5];
+			lv[1] = code;
+			switch ((x >> 24) % 5) {
+			case 0: metrics__observe(m, hist, lv, (double)((x >> 32) % 4000) / 1000); break;
+			case 1: metrics__add(m, ctr, lv, (double)((x >> 32) % 7) / 4); break;
+			case 2: metrics__set(m, gauge, NULL, (double)((x >> 32) % 3) - 1.5); break;
+			case 3: {
+				uint64_t bc[5] = { 0, (x >> 40) % 2, 0, 0, (x >> 41) % 2 };
+
+				metrics__observe_buckets(m, hist, lv, bc, 0.25);
+				break;
+			}
+			default: metrics__add(m, ctr, lv, 0); break;
+			}
+		}
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		prom_text__cache(true);
+		CHECK_EQ_INT(prom_text__render(m, &cached), 0);
+		prom_text__cache(false);
+		CHECK_EQ_INT(prom_text__render(m, &fresh), 0);
+		prom_text__cache(true);
+		if (cached.len != fresh.len || memcmp(cached.data, fresh.data, fresh.len)) {
+			if (!bad++)
+				fprintf(stderr, "round %d: cached render differs:\n%s\n--- fresh ---\n%s",
+					round, cached.data, fresh.data);
+		}
+		metrics_buf__free(&cached);
+		metrics_buf__free(&fresh);
+	}
+	CHECK_EQ_INT(bad, 0);
+	metrics__free(m);
+}
+
+/* Sample values in the text are the reference's shortest round-trip form
+ * (prom_text.c searches from 15 digits up, the reference from 1). */
+static void test_render_numbers(void)
+{
+	enum { N = 60000 };
+	struct metrics *m = metrics__new();
+	const char *ln[] = { "i" };
+	unsigned long long x = 0x2545f4914f6cdd1dull;
+	int fam = metrics__family(m, METRIC_GAUGE, "num_gauge", "numbers", ln, 1, NULL, 0, N);
+	static double want[N];
+	struct metrics_buf b = { 0 };
+	int wrong = 0, seen = 0;
+
+	for (int i = 0; i < N; i++) {
+		char idx[16];
+		const char *lv[] = { idx };
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		if (i % 3 == 0)
+			memcpy(&v, &x, sizeof(v));
+		else if (i % 3 == 1)
+			v = (double)(x % 1000000007ull) / (double)(1 + (x >> 40) % 100000);
+		else
+			v = (double)(x >> 11) * 0x1p-53 * 1e-3;
+		if (isnan(v) || isinf(v))
+			v = 1;
+		want[i] = v;
+		snprintf(idx, sizeof(idx), "%d", i);
+		metrics__set(m, fam, lv, v);
+	}
+	CHECK_EQ_INT(prom_text__render(m, &b), 0);
+	for (char *p = b.data; (p = strstr(p, "num_gauge{i=\"")); ) {
+		char ref[40], *q;
+		int i = (int)strtol(p + 13, &q, 10);
+		char *sp = strchr(q, ' '), *nl = sp ? strchr(sp, '\n') : NULL;
+
+		if (!sp || !nl || i < 0 || i >= N)
+			break;
+		slow_format(want[i], ref, sizeof(ref));
+		if (strncmp(sp + 1, ref, (size_t)(nl - sp - 1)) || strlen(ref) != (size_t)(nl - sp - 1)) {
+			if (wrong++ < 5)
+				fprintf(stderr, "value %.17g rendered %.*s, want %s\n", want[i],
+					(int)(nl - sp - 1), sp + 1, ref);
+		}
+		seen++;
+		p = nl;
+	}
+	CHECK_EQ_INT(seen, N);
+	CHECK_EQ_INT(wrong, 0);
+	metrics_buf__free(&b);
+	metrics__free(m);
+}
+
 int main(void)
 {
 	test_format_fast();
+	test_render_cache();
+	test_render_numbers();
 	test_histogram_values();
 	test_exact_render();
 	test_observe_buckets();

@@ -14,7 +14,13 @@ struct prom_handlers {
 	/* true when healthy; msg gets a one-line reason either way */
 	bool (*health)(void *arg, char *msg, size_t n);
 	void *arg;
+	/* gzip /metrics for clients whose Accept-Encoding takes it (libdeflate
+	 * level 1), as node_exporter does; false serves it as it is to all */
+	bool gzip;
 };
+
+/* Does an Accept-Encoding header value (NULL: none) accept gzip? */
+bool prom__accepts_gzip(const char *accept_encoding);
 
 struct prom_server;
 

@@ -24,6 +24,7 @@ int host_netdev__collect(struct host_w *w);
 int host_netstat__collect(struct host_w *w);
 int host_nvme__collect(struct host_w *w);
 int host_os__collect(struct host_w *w);
+int host_powersupplyclass__collect(struct host_w *w);
 int host_pressure__collect(struct host_w *w);
 int host_schedstat__collect(struct host_w *w);
 int host_sockstat__collect(struct host_w *w);

@@ -28,6 +28,7 @@ static const struct {
 	{ "netstat", host_netstat__collect },
 	{ "nvme", host_nvme__collect },
 	{ "os", host_os__collect },
+	{ "powersupplyclass", host_powersupplyclass__collect },
 	{ "pressure", host_pressure__collect },
 	{ "schedstat", host_schedstat__collect },
 	{ "sockstat", host_sockstat__collect },

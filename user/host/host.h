@@ -28,7 +28,8 @@ int host__configure(const struct host_opts *o);
 /*
  * Appends the node_* families of every host collector (arp, bonding,
  * conntrack, cpu, diskstats, entropy, filefd, filesystem, loadavg, mdadm,
- * hwmon, edac, nvme, schedstat, meminfo, netclass, netdev, netstat, os, pressure, sockstat, softnet,
+ * hwmon, edac, nvme, schedstat, meminfo, netclass, netdev, netstat, os, powersupplyclass,
+ * pressure, sockstat, softnet,
  * stat, thermal_zone, time, timex, uname, vmstat, then textfile) and
  * sonde_host_collector_{success,duration_seconds}{collector} as Prometheus
  * text 0.0.4. Names, types, labels and filters are node_exporter 1.5's

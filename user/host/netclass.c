@@ -4,7 +4,15 @@
  * kernel refuses to show (carrier, speed, duplex of a link that is down)
  * is left out, as node_exporter leaves it out; one that reads but is not
  * a number is 0, as there. Descriptors stay open for
- * up to NC_CACHED interfaces; the others are opened per scrape. */
+ * up to NC_CACHED interfaces; the others are opened per scrape.
+ *
+ * On the live /sys (no --path.sysfs), the interfaces and 16 of their 22
+ * attributes come from the scrape's RTM_GETLINK dump (link.c, shared with
+ * netdev), which carries the same struct net_device fields net-sysfs.c
+ * shows, with the same rules (carrier and dormant only while the device
+ * is up, operstate down while it is not); sysfs is read only for
+ * addr_assign_type, dev_id, flags, name_assign_type, speed and duplex.
+ * That is 6 reads per interface instead of 22. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +21,9 @@
 
 #include "host/collectors.h"
 
+#ifndef IFF_DORMANT
+#define IFF_DORMANT 0x20000	/* linux/if.h; glibc's net/if.h stops at IFF_DYNAMIC */
+#endif
 #define NC_MAX 1024		/* interfaces reported */
 #define NC_CACHED 64		/* interfaces whose fds stay open */
 
@@ -113,13 +124,16 @@ static void cache_sweep(void)
 	}
 }
 
-static void read_iface(struct iface *f)
+/* Attributes (bit k: num_attrs[k], NNUM + j: str_files[j]) read from
+ * sysfs; the others were filled from netlink. */
+static void read_iface(struct iface *f, uint32_t want)
 {
 	int *fds = fds_for(f->name);
 	char path[160], buf[300];
 
-	f->have = 0;
 	for (size_t k = 0; k < NFILES; k++) {
+		if (!(want & (1u << k)))
+			continue;
 		const char *file = k < NNUM ? num_attrs[k].file : str_files[k - NNUM];
 		ssize_t n;
 
@@ -158,25 +172,130 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(((const struct iface *)a)->name, ((const struct iface *)b)->name);
 }
 
+enum { A_ADDR_ASSIGN, A_CARRIER, A_CARRIER_CHANGES, A_CARRIER_UP, A_CARRIER_DOWN, A_DEV_ID,
+       A_DORMANT, A_FLAGS, A_IFINDEX, A_IFLINK, A_LINK_MODE, A_MTU, A_NAME_ASSIGN, A_GROUP,
+       A_SPEED, A_TXQLEN, A_TYPE };
+#define ALL_FILES ((1u << NFILES) - 1)
+#define STR_BIT(j) (1u << (NNUM + (j)))
+
+static void set_num(struct iface *f, int k, int64_t v)
+{
+	f->v[k] = v;
+	f->have |= 1u << k;
+}
+
+/* "%*phC" of net-sysfs.c's sysfs_format_mac: hex bytes joined by ':'. */
+static void format_mac(char *out, const unsigned char *a, unsigned n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			*out++ = ':';
+		*out++ = hex[a[i] >> 4];
+		*out++ = hex[a[i] & 15];
+	}
+	*out = '\0';
+}
+
+/* What net-sysfs.c would show for l, from its netlink attributes; returns
+ * the attributes still to be read from sysfs. */
+static uint32_t from_link(struct iface *f, const struct host_link *l)
+{
+	static const char *const operstates[] = { "unknown", "notpresent", "down",
+						   "lowerlayerdown", "testing", "dormant", "up" };
+	uint32_t want = ALL_FILES;
+	int up = !!(l->flags & IFF_UP);	/* netif_running, as net-sysfs.c asks */
+	const char *alias = l->alias;
+	size_t n;
+
+	f->have = 0;
+	snprintf(f->name, sizeof(f->name), "%s", l->name);
+	set_num(f, A_IFINDEX, l->ifindex);
+	set_num(f, A_TYPE, l->type);
+	set_num(f, A_IFLINK, l->have & HL_LINK ? l->iflink : l->ifindex);
+	want &= ~(1u << A_IFINDEX | 1u << A_TYPE | 1u << A_IFLINK);
+	/* carrier and dormant: EINVAL unless the device is up (left out) */
+	if (l->have & HL_CARRIER) {
+		if (up)
+			set_num(f, A_CARRIER, l->carrier);
+		want &= ~(1u << A_CARRIER);
+	}
+	if (up)
+		set_num(f, A_DORMANT, !!(l->flags & IFF_DORMANT));
+	want &= ~(1u << A_DORMANT);
+#define NL(bit, k, field)                          \
+	if (l->have & (bit)) {                      \
+		set_num(f, k, (int64_t)l->field);   \
+		want &= ~(1u << (k));                \
+	}
+	NL(HL_CARRIER_CHANGES, A_CARRIER_CHANGES, carrier_changes)
+	NL(HL_CARRIER_UP, A_CARRIER_UP, carrier_up)
+	NL(HL_CARRIER_DOWN, A_CARRIER_DOWN, carrier_down)
+	NL(HL_LINKMODE, A_LINK_MODE, linkmode)
+	NL(HL_MTU, A_MTU, mtu)
+	NL(HL_GROUP, A_GROUP, group)
+	NL(HL_TXQLEN, A_TXQLEN, txqlen)
+#undef NL
+	if (l->have & HL_OPERSTATE) {
+		f->s[S_OPERSTATE][0] = '\0';
+		if (l->operstate < sizeof(operstates) / sizeof(operstates[0]))
+			strcpy(f->s[S_OPERSTATE], operstates[l->operstate]);
+		want &= ~STR_BIT(S_OPERSTATE);
+	}
+	format_mac(f->s[S_ADDRESS], l->addr, l->addr_len);
+	format_mac(f->s[S_BROADCAST], l->broadcast, l->broadcast_len);
+	/* TrimSpace, as for the sysfs text */
+	while (*alias == ' ' || *alias == '\t' || *alias == '\n')
+		alias++;
+	n = strlen(alias);
+	while (n && (alias[n - 1] == ' ' || alias[n - 1] == '\t' || alias[n - 1] == '\n'))
+		n--;
+	memcpy(f->s[S_IFALIAS], alias, n);
+	f->s[S_IFALIAS][n] = '\0';
+	want &= ~(STR_BIT(S_ADDRESS) | STR_BIT(S_BROADCAST) | STR_BIT(S_IFALIAS));
+	return want;
+}
+
+/* The interfaces from the netlink dump; -1 when there is none to use. */
+static int list_netlink(struct host_w *w, uint32_t *want)
+{
+	const struct host_link *l;
+	int nl = host_util__links(w, &l), n = 0;
+
+	if (nl <= 0)
+		return -1;
+	for (int i = 0; i < nl && n < NC_MAX; i++)
+		want[n] = from_link(&ifs[n], &l[i]), n++;
+	return n;
+}
+
 int host_netclass__collect(struct host_w *w)
 {
-	DIR *d = host_util__opendir("/sys/class/net");
-	struct dirent *de;
-	int n = 0;
+	static uint32_t want[NC_MAX];
+	int n = host_util__sysfs_live() ? list_netlink(w, want) : -1;
 
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)) && n < NC_MAX) {
-		if (de->d_name[0] == '.' || de->d_type == DT_REG)	/* bonding_masters */
-			continue;
-		if (strlen(de->d_name) >= sizeof(ifs[0].name))
-			continue;
-		strcpy(ifs[n++].name, de->d_name);
+	if (n < 0) {
+		DIR *d = host_util__opendir("/sys/class/net");
+		struct dirent *de;
+
+		if (!d)
+			return -errno;
+		n = 0;
+		while ((de = readdir(d)) && n < NC_MAX) {
+			if (de->d_name[0] == '.' || de->d_type == DT_REG)	/* bonding_masters */
+				continue;
+			if (strlen(de->d_name) >= sizeof(ifs[0].name))
+				continue;
+			strcpy(ifs[n].name, de->d_name);
+			ifs[n].have = 0;
+			want[n++] = ALL_FILES;
+		}
+		closedir(d);
 	}
-	closedir(d);
-	qsort(ifs, (size_t)n, sizeof(ifs[0]), name_cmp);
 	for (int i = 0; i < n; i++)
-		read_iface(&ifs[i]);
+		read_iface(&ifs[i], want[i]);
+	qsort(ifs, (size_t)n, sizeof(ifs[0]), name_cmp);
 	cache_sweep();
 
 	host_util__family(w, "node_network_up", HOST_GAUGE, "Value is 1 if operstate is 'up', 0 otherwise.");

@@ -978,42 +978,122 @@ static const char *default_help(const struct tf_fam *g)
 }
 
 #define PAGE_FAMS 32768
-static const char *page_fams[PAGE_FAMS];
-static int npage_fams;
+/* The families the page has so far (node_*, sonde_*, ...): offsets of
+ * their names in the page (the buffer may move as the page grows), in an
+ * open-addressing table at most half full, sized from the last scrape's
+ * count; slots stamped by an older scrape are empty, so it is never
+ * cleared. Small, so a probe is one cache line. */
+struct page_slot {
+	uint32_t gen, off, len;
+};
+static struct page_slot *page_tab;
+static uint32_t page_mask, gen;
+static int page_unknown;	/* out of memory: every name counts as taken */
+static const struct metrics_buf *page_buf;
 
-static int str_cmp(const void *a, const void *b)
+static uint32_t name_hash(const char *s, size_t n)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h ^ h >> 15;
 }
 
-/* The families the page has so far (node_*, sonde_*, ...), sorted: one
- * pass over the page per scrape, then a binary search per family. */
+static void page_put(uint32_t off, uint32_t len)
+{
+	uint32_t h = name_hash(page_buf->data + off, len);
+
+	while (page_tab[h & page_mask].gen == gen)
+		h++;
+	page_tab[h & page_mask] = (struct page_slot){ gen, off, len };
+}
+
+/* A table of 2 * want slots or more, the current entries moved over. */
+static int page_grow(uint32_t want)
+{
+	struct page_slot *old = page_tab;
+	uint32_t old_mask = page_mask, size = 1024;
+
+	while (size < 2 * want)
+		size *= 2;
+	if (old && size <= old_mask + 1)
+		return 0;
+	if (!(page_tab = calloc(size, sizeof(*page_tab)))) {
+		page_tab = old;
+		return -1;
+	}
+	page_mask = size - 1;
+	if (old) {
+		for (uint32_t i = 0; i <= old_mask; i++)
+			if (old[i].gen == gen)
+				page_put(old[i].off, old[i].len);
+		free(old);
+	}
+	return 0;
+}
+
+/* One pass over the page's "# TYPE name type" lines per scrape, then a
+ * hash probe per family. */
 static void page_families(const struct host_w *w)
 {
+	static uint32_t last_n;
 	const char *d = w->buf->data, *end, *p;
+	uint32_t n = 0;
 
-	npage_fams = 0;
+	page_buf = w->buf;
+	if (!++gen) {	/* wrapped: old stamps could match again */
+		if (page_tab)
+			memset(page_tab, 0, (page_mask + 1) * sizeof(*page_tab));
+		gen = 1;
+	}
+	page_unknown = 0;
+	if (page_grow(last_n)) {
+		page_unknown = 1;
+		return;
+	}
 	if (!d)
 		return;
 	end = d + w->buf->len;
-	for (p = d; p && p < end && npage_fams < PAGE_FAMS;
-	     p = memchr(p, '\n', (size_t)(end - p)), p = p ? p + 1 : NULL) {
+	/* comment lines are the only ones that start with '#' */
+	for (p = d; p < end && (p = memchr(p, '#', (size_t)(end - p))); p++) {
 		const char *name, *sp;
 
-		if (end - p < 8 || memcmp(p, "# TYPE ", 7))
+		if (n == PAGE_FAMS) {
+			page_unknown = 1;
+			break;
+		}
+
+		if ((p > d && p[-1] != '\n') || end - p < 8 || memcmp(p, "# TYPE ", 7))
 			continue;
 		name = p + 7;
 		if (!(sp = memchr(name, ' ', (size_t)(end - name))))
 			break;
-		if ((page_fams[npage_fams] = tf_strndup(name, (size_t)(sp - name))))
-			npage_fams++;
+		if (2 * (n + 1) > page_mask + 1 && page_grow(n + 1)) {
+			page_unknown = 1;
+			break;
+		}
+		page_put((uint32_t)(name - d), (uint32_t)(sp - name));
+		n++;
+		p = sp;
 	}
-	qsort(page_fams, (size_t)npage_fams, sizeof(page_fams[0]), str_cmp);
+	last_n = n;
 }
 
 static int on_page(const char *name)
 {
-	return bsearch(&name, page_fams, (size_t)npage_fams, sizeof(page_fams[0]), str_cmp) != NULL;
+	size_t n = strlen(name);
+	uint32_t h = name_hash(name, n);
+
+	if (page_unknown)
+		return 1;
+	for (; page_tab[h & page_mask].gen == gen; h++) {
+		const struct page_slot *e = &page_tab[h & page_mask];
+
+		if (e->len == n && !memcmp(page_buf->data + e->off, name, n))
+			return 1;
+	}
+	return 0;
 }
 
 static void merge(const struct host_w *w)

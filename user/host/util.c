@@ -59,6 +59,11 @@ int host__configure(const struct host_opts *o)
 	return 0;
 }
 
+int host_util__sysfs_live(void)
+{
+	return !sysfs[0];
+}
+
 const char *host_util__textfile_dir(void)
 {
 	return textfile_dir[0] ? textfile_dir : NULL;
@@ -124,12 +129,9 @@ void host_util__family(struct host_w *w, const char *name, enum host_type type,
 	puts_(w, name);
 	host_util__append(w, " ", 1);
 	/* HELP escapes only backslash and newline. */
-	for (p = q = help; *q; q++) {
-		if (*q != '\\' && *q != '\n')
-			continue;
+	for (p = help; *(q = p + strcspn(p, "\\\n")); p = q + 1) {
 		host_util__append(w, p, (size_t)(q - p));
 		host_util__append(w, *q == '\\' ? "\\\\" : "\\n", 2);
-		p = q + 1;
 	}
 	host_util__append(w, p, (size_t)(q - p));
 	puts_(w, "\n# TYPE ");

@@ -4,6 +4,8 @@
 #define SONDE_HOST_UTIL_H
 
 #include <dirent.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,6 +22,28 @@ struct host_w {
 	const char *stat;
 	size_t stat_len;
 	int stat_err;
+	/* the RTM_GETLINK dump, made at most once per scrape (netclass and
+	 * netdev share it) */
+	int links_done, nlinks;
+};
+
+/* A network interface as one RTM_GETLINK dump shows it. */
+#define HOST_LINK_MAX 4096	/* interfaces beyond this are not reported */
+enum {
+	HL_STATS = 1, HL_MTU = 2, HL_TXQLEN = 4, HL_GROUP = 8, HL_LINK = 16, HL_LINKMODE = 32,
+	HL_OPERSTATE = 64, HL_CARRIER = 128, HL_CARRIER_CHANGES = 256, HL_CARRIER_UP = 512,
+	HL_CARRIER_DOWN = 1024,
+};
+struct host_link {
+	char name[IF_NAMESIZE];
+	int ifindex, iflink;	/* iflink: IFLA_LINK, sent when it is not ifindex */
+	unsigned type, flags;	/* ifi_type; ifi_flags (dev_get_flags: IFF_DORMANT...) */
+	unsigned have;		/* HL_* bits: attributes the kernel sent */
+	uint32_t mtu, txqlen, group, carrier_changes, carrier_up, carrier_down;
+	uint8_t linkmode, operstate, carrier, addr_len, broadcast_len;
+	unsigned char addr[32], broadcast[32];
+	struct rtnl_link_stats64 stats;
+	char alias[256];	/* IFLA_IFALIAS, "" when unset; last (see link.c) */
 };
 
 enum host_type { HOST_GAUGE, HOST_COUNTER, HOST_UNTYPED, HOST_SUMMARY, HOST_HISTOGRAM };
@@ -62,9 +86,17 @@ ssize_t host_util__read(int *fdp, const char *path, char *buf, size_t size);
 DIR *host_util__opendir(const char *canon);
 /* First number in a small file, or a negative errno. */
 int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
+/* The interfaces of this scrape's RTM_GETLINK dump (user/host/link.c):
+ * their number, or a negative errno. */
+int host_util__links(struct host_w *w, const struct host_link **out);
+/* Is --path.sysfs the default (/sys, the live kernel's)? */
+int host_util__sysfs_live(void);
 /* /proc/stat for this scrape (see struct host_w). */
 int host_util__proc_stat(struct host_w *w, const char **text, size_t *len);
 
+/* strconv.ParseInt(s, 0, 64) as Go has it (0x, 0o, 0b and 0 prefixes,
+ * '_' between digits): 0, or -EINVAL for a syntax or range error. */
+int host_util__parse_go_int(const char *s, int64_t *out);
 /* Line iteration over a NUL-terminated buffer: returns the next line with
  * its '\n' replaced by NUL, or NULL at the end. */
 char *host_util__line(char **cursor);

@@ -17,6 +17,7 @@ struct series {
 	uint64_t count;
 	uint64_t *buckets;	/* nbounds+1, inside this allocation */
 	const char *const *values; /* nlabels sanitised copies, inside too */
+	void *scratch;		/* an exporter's, see metrics_series_view */
 };
 
 struct family {
@@ -42,6 +43,7 @@ struct family {
 	 * share labels (one hot route), and a strcmp per label is far cheaper
 	 * than hashing with UTF-8 checks. Never the overflow series. */
 	struct series *last;
+	void *scratch;		/* an exporter's, see metrics__family_scratch */
 };
 
 struct metrics {
@@ -226,11 +228,16 @@ static void family_free(struct family *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->nseries; i++)
+	for (size_t i = 0; i < f->nseries; i++) {
+		free(f->series[i]->scratch);
 		free(f->series[i]);
+	}
 	free(f->series);
 	free(f->table);
+	if (f->overflow)
+		free(f->overflow->scratch);
 	free(f->overflow);
+	free(f->scratch);
 	for (size_t i = 0; i < f->nlabels; i++)
 		free(f->label_names[i]);
 	free(f->bounds);
@@ -587,8 +594,9 @@ void metrics__set(struct metrics *m, int fam, const char *const *label_values,
 /* ---- iteration ------------------------------------------------------ */
 
 static void view_fill(struct metrics_series_view *v, const struct family *f,
-		      const struct series *s, bool overflow)
+		      struct series *s, bool overflow)
 {
+	v->scratch = &s->scratch;
 	v->label_values = overflow ? NULL : s->values;
 	v->nlabels = overflow ? 0 : f->nlabels;
 	v->value = s->value;
@@ -615,6 +623,13 @@ void metrics__foreach(struct metrics *m, int fam,
 		view_fill(&v, f, f->overflow, true);
 		fn(arg, &v);
 	}
+}
+
+void **metrics__family_scratch(struct metrics *m, int fam)
+{
+	struct family *f = get_family(m, fam);
+
+	return f ? &f->scratch : NULL;
 }
 
 int metrics__nfamilies(const struct metrics *m)
@@ -646,7 +661,7 @@ int metrics__family_desc(const struct metrics *m, int fam,
  * What /metrics is written into: the exposition (export/prom_text.c) and
  * then the host collectors append to one growing buffer. */
 
-int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
+int metrics_buf__reserve(struct metrics_buf *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -660,6 +675,13 @@ int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
 		b->data = data;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap && metrics_buf__reserve(b, n))
+		return -ENOMEM;
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';

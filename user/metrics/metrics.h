@@ -96,6 +96,9 @@ size_t metrics__format_u64(uint64_t v, char *out);
 /* Appends n bytes, keeping the text NUL-terminated; 0 or -ENOMEM (the
  * buffer is then unchanged). Shared by every writer of exposition text. */
 int metrics_buf__append(struct metrics_buf *b, const char *p, size_t n);
+/* Room for n more bytes (and the NUL) without another allocation; 0 or
+ * -ENOMEM (the buffer is then unchanged). */
+int metrics_buf__reserve(struct metrics_buf *b, size_t n);
 
 struct metrics_series_view {
 	const char *const *label_values; /* NULL for the overflow series */
@@ -105,6 +108,12 @@ struct metrics_series_view {
 	uint64_t count;
 	double sum;
 	int overflow;			/* 1: the otel_metric_overflow series */
+	/* One pointer per series that an exporter may use to cache what it
+	 * derived from the series' fixed parts (its label set): the
+	 * Prometheus text renderer keeps the series' rendered lines there.
+	 * NULL until set; the registry free()s it with the series. Only one
+	 * exporter may use it (export/prom_text.c). */
+	void **scratch;
 };
 
 /* Calls fn for each series in creation order, then the overflow series if
@@ -128,6 +137,9 @@ struct metrics_family_desc {
 };
 
 int metrics__nfamilies(const struct metrics *m);
+/* The family's counterpart of metrics_series_view.scratch (same rules),
+ * or NULL for a bad id. */
+void **metrics__family_scratch(struct metrics *m, int fam);
 /* 0, or -EINVAL for a bad id. Pointers stay valid until metrics__free(). */
 int metrics__family_desc(const struct metrics *m, int fam,
 			 struct metrics_family_desc *out);

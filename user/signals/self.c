@@ -1,5 +1,6 @@
 /* sonde_* self metrics and per-service TCP bytes (see self.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,20 +144,28 @@ void self__free(struct self_metrics *s)
 
 static void self_usage(double *cpu_s, double *rss_bytes)
 {
+	static int fd = -2;	/* /proc/self/statm, kept open; -1: unavailable */
+	static long page_size;
 	struct rusage ru;
+	char buf[128], *p;
 	long pages = 0;
-	FILE *f;
+	ssize_t n;
 
 	getrusage(RUSAGE_SELF, &ru);
 	*cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 		 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	f = fopen("/proc/self/statm", "r");
-	if (f) {
-		if (fscanf(f, "%*s %ld", &pages) != 1)
-			pages = 0;
-		fclose(f);
+	if (fd == -2) {
+		fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+		page_size = sysconf(_SC_PAGESIZE);
 	}
-	*rss_bytes = (double)pages * (double)sysconf(_SC_PAGESIZE);
+	/* "size resident shared ...": the second field, in pages */
+	if (fd >= 0 && (n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		p = strchr(buf, ' ');
+		if (p)
+			pages = strtol(p + 1, NULL, 10);
+	}
+	*rss_bytes = (double)pages * (double)page_size;
 }
 
 /* Per-process TCP byte counts from the kernel, into per-service counters. */
