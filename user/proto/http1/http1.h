@@ -116,6 +116,11 @@ void http1__close(struct http1_parser *p, const struct http1_callbacks *cb, void
  * waiting to resynchronise); 0 inside a message. Callers use it to time a
  * message from the syscall that carried its first byte. */
 int http1__between_messages(const struct http1_parser *p);
+/* 1 when the parser holds nothing a fresh one would not: at a message
+ * boundary, not resynchronising, no blank-line CR pending. Such a parser
+ * may be dropped and replaced by http1__init() when bytes come (callers
+ * keep parsers only while a message is partial). */
+int http1__at_rest(const struct http1_parser *p);
 /* Bytes of the stream were lost without a count (ring records dropped):
  * the message being parsed is dropped silently and the parser waits for a
  * feed that starts a message. */

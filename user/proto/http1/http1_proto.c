@@ -15,11 +15,16 @@
 #include "span/tracectx.h"
 
 /* Requests awaiting a response: most connections have one at a time, so
- * the queue starts inline with room for PENDING_INLINE and doubles on the
- * heap, only for a connection that pipelines deeper, up to PENDING_MAX.
- * Requests beyond that are counted lost at their place in the order, so
- * the responses that follow still pair exactly. */
-#define PENDING_INLINE 2
+ * the queue is allocated with room for PENDING_FIRST when a request comes
+ * and doubles only for a connection that pipelines deeper, up to
+ * PENDING_MAX. Requests beyond that are counted lost at their place in the
+ * order, so the responses that follow still pair exactly.
+ *
+ * Memory: an idle keep-alive connection holds only struct http_state (no
+ * parser, no queue). The two parsers (872 bytes each) live on the heap
+ * only while a message in their direction is partial, the queue only while
+ * a request waits for its response (http_settle). */
+#define PENDING_FIRST 2
 #define PENDING_MAX 128
 
 _Static_assert(HTTP1_METHOD_MAX == SPAN_METHOD_MAX, "span holds a whole method");
@@ -55,10 +60,11 @@ struct pending_extra {
 };
 
 struct http_state {
-	struct http1_parser req, resp;
-	struct pending *q;		/* ring of qcap: q_inline, or on the heap */
+	/* NULL: at rest (http1__at_rest), as http1__init would leave it */
+	struct http1_parser *req, *resp;
+	struct pending *q;		/* ring of qcap on the heap; NULL when qcap is 0 */
 	struct pending_extra *extra;	/* qcap of them, or NULL until needed */
-	uint8_t qhead, qlen, qcap;	/* qcap: a power of two <= PENDING_MAX */
+	uint8_t qhead, qlen, qcap;	/* qcap: 0 or a power of two <= PENDING_MAX */
 	/* Lost after the newest queued request (as lost_before, for the next). */
 	bool lost_unknown;
 	uint16_t lost_tail;
@@ -76,11 +82,10 @@ struct http_state {
 	uint8_t resp_minor;
 	bool resp_head;			/* on_head delivered (matched or not), on_complete not yet */
 	bool upgraded;			/* 101 or CONNECT tunnel: no longer HTTP */
-	struct pending q_inline[PENDING_INLINE];
 };
 
-_Static_assert(PENDING_MAX <= 128 && (PENDING_INLINE & (PENDING_INLINE - 1)) == 0,
-	       "qhead/qlen/qcap are uint8_t; qcap doubles from PENDING_INLINE");
+_Static_assert(PENDING_MAX <= 128 && (PENDING_FIRST & (PENDING_FIRST - 1)) == 0,
+	       "qhead/qlen/qcap are uint8_t; qcap doubles from PENDING_FIRST");
 
 /* What the parser callbacks need to know about the chunk being fed. */
 struct feed_ctx {
@@ -102,7 +107,7 @@ static struct proto_stats *stats(const struct feed_ctx *x)
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
 static int queue_grow(struct http_state *h)
 {
-	unsigned int cap = h->qcap * 2u, i;
+	unsigned int cap = h->qcap ? h->qcap * 2u : PENDING_FIRST, i;
 	struct pending *q;
 	struct pending_extra *e = NULL;
 
@@ -123,8 +128,7 @@ static int queue_grow(struct http_state *h)
 		if (e)
 			e[i] = h->extra[from];
 	}
-	if (h->q != h->q_inline)
-		free(h->q);
+	free(h->q);
 	if (e) {
 		free(h->extra);
 		h->extra = e;
@@ -428,11 +432,38 @@ static void *http1_open(enum proto_pass pass)
 	(void)pass;
 	if (!h)
 		return NULL;
-	h->q = h->q_inline;
-	h->qcap = PENDING_INLINE;
-	http1__init(&h->req, HTTP1_REQUESTS);
-	http1__init(&h->resp, HTTP1_RESPONSES);
 	return h;
+}
+
+/* The parser of one direction, made fresh when it was at rest (NULL: out
+ * of memory; the bytes are then not parsed). */
+static struct http1_parser *parser(struct http1_parser **pp, enum http1_stream s)
+{
+	if (!*pp && (*pp = malloc(sizeof(**pp))))
+		http1__init(*pp, s);
+	return *pp;
+}
+
+/* Gives back what an idle connection does not need: a parser at rest, the
+ * queue once no request waits. */
+static void http_settle(struct http_state *h)
+{
+	if (h->req && http1__at_rest(h->req)) {
+		free(h->req);
+		h->req = NULL;
+	}
+	if (h->resp && http1__at_rest(h->resp)) {
+		free(h->resp);
+		h->resp = NULL;
+	}
+	if (!h->qlen && h->qcap) {
+		free(h->q);
+		free(h->extra);
+		h->q = NULL;
+		h->extra = NULL;
+		h->qcap = 0;
+		h->qhead = 0;
+	}
 }
 
 static void http1_free(void *st, struct proto_stats *st_all)
@@ -443,9 +474,10 @@ static void http1_free(void *st, struct proto_stats *st_all)
 		return;
 	if (st_all)
 		st_all[PROTO_HTTP1].unanswered += h->qlen;
-	if (h->q != h->q_inline)
-		free(h->q);
+	free(h->q);
 	free(h->extra);
+	free(h->req);
+	free(h->resp);
 	free(h);
 }
 
@@ -459,13 +491,16 @@ static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_
 	if (proto__is_request_dir(c->role, ev->dir)) {
 		/* Timing rule: a request starts with the syscall that carried
 		 * its first bytes, not the one that completed its head. */
-		if (http1__between_messages(&h->req))
+		if (!h->req || http1__between_messages(h->req))
 			h->req_start_ns = chunk_start_ns(c, ev);
-		http1__feed(&h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
+		if (parser(&h->req, HTTP1_REQUESTS))
+			http1__feed(h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
 	} else {
 		h->last_resp_ns = ev->hdr.ktime;
-		http1__feed(&h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
+		if (parser(&h->resp, HTTP1_RESPONSES))
+			http1__feed(h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
 	}
+	http_settle(h);
 }
 
 /* Client requests whose response did not (fully) come before the
@@ -487,8 +522,10 @@ static void fail_open_requests(struct feed_ctx *x)
 	h->lost_tail = 0;
 	h->lost_unknown = false;
 	h->resp_unmatched = false;
-	http1__init(&h->req, HTTP1_REQUESTS);
-	http1__init(&h->resp, HTTP1_RESPONSES);
+	free(h->req);
+	free(h->resp);
+	h->req = h->resp = NULL;	/* at rest: as http1__init leaves them */
+	http_settle(h);
 }
 
 /* The connection is over: a response that runs to the end of the
@@ -503,7 +540,8 @@ static void http1_close(void *st, const struct proto_conn *c, uint64_t end_ns)
 	struct http_state *h = st;
 	struct feed_ctx x = { .h = h, .c = c, .ev = NULL, .end_ns = end_ns };
 
-	http1__close(&h->resp, &resp_cb, &x);
+	if (h->resp)
+		http1__close(h->resp, &resp_cb, &x);
 	if (h->resp_open) {
 		struct http1_message m = { .status = h->resp_status,
 					   .version_minor = h->resp_minor,
@@ -526,7 +564,9 @@ static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 		return;
 	if (err == 0) {
 		/* A body delimited by the end of the connection ends well. */
-		http1__close(&h->resp, &resp_cb, &x);
+		if (h->resp)
+			http1__close(h->resp, &resp_cb, &x);
+		http_settle(h);
 		if (!h->resp_open && h->qlen == 0)
 			return;
 	}
@@ -545,8 +585,12 @@ static void http1_lost(void *st, const struct proto_conn *c)
 	h->lost_tail = 0;
 	h->lost_unknown = true;
 	h->resp_unmatched = h->resp_open = h->resp_head = h->resp_is_head = false;
-	http1__lost(&h->req);
-	http1__lost(&h->resp);
+	/* both wait for a feed that starts a message (kept, not at rest) */
+	if (parser(&h->req, HTTP1_REQUESTS))
+		http1__lost(h->req);
+	if (parser(&h->resp, HTTP1_RESPONSES))
+		http1__lost(h->resp);
+	http_settle(h);
 }
 
 const struct proto_ops http1_proto = {
