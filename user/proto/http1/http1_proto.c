@@ -103,6 +103,33 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 	return &x->c->env->stats[PROTO_HTTP1];
 }
 
+/* Parsers at rest and first-size queues given back by idle connections,
+ * kept for the next message of any connection: taking one costs no malloc
+ * and no clearing (a parser at rest of the same stream is what a keep-alive
+ * connection's own parser is between two messages). Bounded, so idle
+ * connections still hold nothing; the connection table is fed from one
+ * thread. */
+#define SPARE_MAX 32
+static struct {
+	struct http1_parser *p[2][SPARE_MAX];	/* by stream - 1 */
+	struct pending *q[SPARE_MAX];		/* PENDING_FIRST entries each */
+	unsigned int np[2], nq;
+} spare;
+
+/* A queue of PENDING_FIRST entries. */
+static struct pending *queue_alloc(void)
+{
+	return spare.nq ? spare.q[--spare.nq] : malloc(PENDING_FIRST * sizeof(struct pending));
+}
+
+static void queue_release_array(struct pending *q)
+{
+	if (spare.nq < SPARE_MAX)
+		spare.q[spare.nq++] = q;
+	else
+		free(q);
+}
+
 /* Doubles the queue, keeping its order (oldest first at index 0).
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
 static int queue_grow(struct http_state *h)
@@ -113,7 +140,7 @@ static int queue_grow(struct http_state *h)
 
 	if (cap > PENDING_MAX)
 		return -1;
-	q = malloc(cap * sizeof(*q));
+	q = h->qcap ? malloc(cap * sizeof(*q)) : queue_alloc();
 	if (h->extra)
 		e = calloc(cap, sizeof(*e));
 	if (!q || (h->extra && !e)) {
@@ -128,7 +155,10 @@ static int queue_grow(struct http_state *h)
 		if (e)
 			e[i] = h->extra[from];
 	}
-	free(h->q);
+	if (h->qcap == PENDING_FIRST)
+		queue_release_array(h->q);
+	else
+		free(h->q);
 	if (e) {
 		free(h->extra);
 		h->extra = e;
@@ -439,31 +469,56 @@ static void *http1_open(enum proto_pass pass)
  * of memory; the bytes are then not parsed). */
 static struct http1_parser *parser(struct http1_parser **pp, enum http1_stream s)
 {
-	if (!*pp && (*pp = malloc(sizeof(**pp))))
+	unsigned int k = (unsigned int)s - 1;
+
+	if (*pp)
+		return *pp;
+	if (spare.np[k])
+		return *pp = spare.p[k][--spare.np[k]];
+	if ((*pp = malloc(sizeof(**pp))))
 		http1__init(*pp, s);
 	return *pp;
+}
+
+/* Drops a direction's parser: kept as a spare when at rest. */
+static void parser_release(struct http1_parser **pp)
+{
+	struct http1_parser *p = *pp;
+	unsigned int k;
+
+	*pp = NULL;
+	if (!p)
+		return;
+	k = (unsigned int)p->stream - 1;
+	if (k < 2 && spare.np[k] < SPARE_MAX && http1__at_rest(p))
+		spare.p[k][spare.np[k]++] = p;
+	else
+		free(p);
+}
+
+static void queue_release(struct http_state *h)
+{
+	if (h->qcap == PENDING_FIRST)
+		queue_release_array(h->q);
+	else
+		free(h->q);
+	free(h->extra);
+	h->q = NULL;
+	h->extra = NULL;
+	h->qcap = 0;
+	h->qhead = 0;
 }
 
 /* Gives back what an idle connection does not need: a parser at rest, the
  * queue once no request waits. */
 static void http_settle(struct http_state *h)
 {
-	if (h->req && http1__at_rest(h->req)) {
-		free(h->req);
-		h->req = NULL;
-	}
-	if (h->resp && http1__at_rest(h->resp)) {
-		free(h->resp);
-		h->resp = NULL;
-	}
-	if (!h->qlen && h->qcap) {
-		free(h->q);
-		free(h->extra);
-		h->q = NULL;
-		h->extra = NULL;
-		h->qcap = 0;
-		h->qhead = 0;
-	}
+	if (h->req && http1__at_rest(h->req))
+		parser_release(&h->req);
+	if (h->resp && http1__at_rest(h->resp))
+		parser_release(&h->resp);
+	if (!h->qlen && h->qcap)
+		queue_release(h);
 }
 
 static void http1_free(void *st, struct proto_stats *st_all)
@@ -474,10 +529,10 @@ static void http1_free(void *st, struct proto_stats *st_all)
 		return;
 	if (st_all)
 		st_all[PROTO_HTTP1].unanswered += h->qlen;
-	free(h->q);
-	free(h->extra);
-	free(h->req);
-	free(h->resp);
+	if (h->qcap)
+		queue_release(h);
+	parser_release(&h->req);
+	parser_release(&h->resp);
 	free(h);
 }
 
@@ -522,9 +577,9 @@ static void fail_open_requests(struct feed_ctx *x)
 	h->lost_tail = 0;
 	h->lost_unknown = false;
 	h->resp_unmatched = false;
-	free(h->req);
-	free(h->resp);
-	h->req = h->resp = NULL;	/* at rest: as http1__init leaves them */
+	/* at rest: as http1__init leaves them (one that is not is freed) */
+	parser_release(&h->req);
+	parser_release(&h->resp);
 	http_settle(h);
 }
 
