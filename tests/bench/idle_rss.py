@@ -15,8 +15,10 @@ connection = (after - before) / connections.
 Goals: RSS <= 40 MB at 10,000 idle connections; <= 3 KB of user-space
 memory (RssAnon) per idle tracked connection.
 
-Usage: idle_rss.py [--sonde build/sonde] [--conns 10000] [--rounds 1]
-Prints a report; exit status 0 unless something failed to run."""
+Usage: idle_rss.py [--sonde [LABEL=]PATH ...] [--conns 10000] [--rounds 1]
+  [-- more agent arguments]. Several --sonde builds (e.g. before/after) run
+in turn within each round. Prints a report; exit status 0 unless something
+failed to run."""
 import argparse
 import os
 import resource
@@ -130,7 +132,8 @@ def kb(v):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sonde", default=harness.SONDE)
+    ap.add_argument("--sonde", action="append", default=[],
+                    help="[LABEL=]PATH of an agent build; repeat to compare builds")
     ap.add_argument("--conns", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--settle", type=float, default=3.0)
@@ -142,12 +145,20 @@ def main():
     if hard < a.conns + 200:
         raise SystemExit(f"idle_rss: the descriptor limit ({hard}) does not allow {a.conns} connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    harness.SONDE = os.path.abspath(a.sonde)
+    builds = []
+    for spec in a.sonde or [harness.SONDE]:
+        label, eq, path = spec.partition("=")
+        if not eq:
+            label, path = "agent" if not builds else f"agent{len(builds) + 1}", spec
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"idle_rss: {path} is not an executable")
+        builds.append((label, os.path.abspath(path)))
     nginx = harness.Nginx(locations='        location = /hello { return 200 "hello\\n"; }\n',
                           connections=a.conns + a.conns // 2)
     port = nginx.port
     rows = []
-    for r in range(1, a.rounds + 1):
+    for r, (label, path) in ((r, b) for r in range(1, a.rounds + 1) for b in builds):
+        harness.SONDE = path
         agent = harness.Agent(*a.args, print_spans=False)
         pid = agent.proc.pid
         time.sleep(a.settle)
@@ -177,51 +188,62 @@ def main():
         rc = agent.stop()
         if rc != 0:
             raise SystemExit(f"idle_rss: the agent exited with {rc}")
-        rows.append(dict(round=r, before=before, after=after, tracked=tracked, opened=opened,
+        rows.append(dict(round=r, label=label, before=before, after=after, tracked=tracked, opened=opened,
                          spans_s=spans_s, spans_c=spans_c, drops=drops, evicted=evicted))
-        print(f"idle_rss: round {r}/{a.rounds}: {a.conns} connections opened in {opened:.2f} s, "
+        print(f"idle_rss: round {r}/{a.rounds} {label}: {a.conns} connections opened in {opened:.2f} s, "
               f"tracked {tracked:.0f}, VmRSS {kb(before['VmRSS'])} -> {kb(after['VmRSS'])} MiB",
               file=sys.stderr, flush=True)
         time.sleep(1)
 
     n = a.conns
-    print(f"RSS at {n} idle keep-alive connections ({os.path.basename(a.sonde)} {' '.join(a.args)}; "
-          f"nginx and this client both traced; {len(rows)} round{'s' if len(rows) > 1 else ''})")
+    print(f"RSS at {n} idle keep-alive connections (agent arguments: {' '.join(a.args) or 'defaults'};"
+          f" nginx and this client both traced; {a.rounds} round{'s' if a.rounds > 1 else ''})")
+    for label, path in builds:
+        print(f"  {label}: {path}")
     print("  each connection: one GET answered, then idle; figures read "
-          f"{a.settle:.0f} s after the last span")
-    print("  %-5s %-7s %8s %8s %8s %8s %8s %9s %8s %8s %8s" % (
-        "round", "conns", "VmRSS", "RssAnon", "RssFile", "RssShmem", "Pss", "bpf-maps", "heap",
-        "anon", "file"))
+          f"{a.settle:.0f} s after the last span (VmHWM: peak over the agent's life, the burst included)")
+    print("  %-5s %-7s %-7s %8s %8s %8s %8s %8s %8s %9s %8s %8s %8s" % (
+        "round", "build", "conns", "VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Pss", "bpf-maps",
+        "heap", "anon", "file"))
     for x in rows:
-        for label, s, c in (("0", x["before"], 0), (str(n), x["after"], x["tracked"])):
-            print("  %-5s %-7s %8s %8s %8s %8s %8s %9s %8s %8s %8s" % (
-                x["round"], label, kb(s["VmRSS"]), kb(s["RssAnon"]), kb(s["RssFile"]), kb(s["RssShmem"]),
-                kb(s["Pss"]), kb(s["bpf_map"]), kb(s["heap"]), kb(s["anon"]), kb(s["file"])))
+        for lbl, s in (("0", x["before"]), (str(n), x["after"])):
+            print("  %-5s %-7s %-7s %8s %8s %8s %8s %8s %8s %9s %8s %8s %8s" % (
+                x["round"], x["label"], lbl, kb(s["VmRSS"]), kb(s["VmHWM"]), kb(s["RssAnon"]), kb(s["RssFile"]),
+                kb(s["RssShmem"]), kb(s["Pss"]), kb(s["bpf_map"]), kb(s["heap"]), kb(s["anon"]), kb(s["file"])))
     print("  (MiB; bpf-maps: the BPF ring and map mappings, kernel pages counted in RssFile;"
           " heap: brk heap; anon: other anonymous mappings, malloc's mmap arenas and large blocks)")
     med = statistics.median
+    for label, _ in builds:
+        rs = [x for x in rows if x["label"] == label]
+        summary(label, rs, n, med)
+
+
+def summary(label, rows, n, med):
     rss10k = med([x["after"]["VmRSS"] for x in rows])
     rss0 = med([x["before"]["VmRSS"] for x in rows])
+    hwm = max(x["after"]["VmHWM"] for x in rows)
     ring = med([x["after"]["bpf_map"] for x in rows])
     tracked = med([x["tracked"] for x in rows])
     d_rss = med([x["after"]["VmRSS"] - x["before"]["VmRSS"] for x in rows])
     d_anon = med([x["after"]["RssAnon"] - x["before"]["RssAnon"] for x in rows])
-    print("  tracked connections (sonde_connections_tracked): %.0f; spans server %s, client %s;"
+    print(f"  {label} (medians):")
+    print("    tracked connections (sonde_connections_tracked): %.0f; spans server %s, client %s;"
           " ring drops %s; evicted %s" % (
               tracked, "/".join("%.0f" % x["spans_s"] for x in rows),
               "/".join("%.0f" % x["spans_c"] for x in rows),
               "/".join("%.0f" % x["drops"] for x in rows), "/".join("%.0f" % x["evicted"] for x in rows)))
-    print("  per connection: VmRSS +%.0f B per TCP connection, +%.0f B per tracked connection;"
+    print("    VmRSS %.1f MiB at 0 connections, %.1f MiB at %d (peak VmHWM %.1f MiB)" % (
+        rss0 / 1024, rss10k / 1024, n, hwm / 1024))
+    print("    per connection: VmRSS +%.0f B per TCP connection, +%.0f B per tracked connection;"
           " user space (RssAnon) +%.0f B per tracked connection" % (
               d_rss * 1024 / n, d_rss * 1024 / max(tracked, 1), d_anon * 1024 / max(tracked, 1)))
     per = d_anon / max(tracked, 1)
-    print("  goal: <= %.0f KB of user-space memory per idle tracked connection: %.2f KB -> %s" % (
+    print("    goal: <= %.0f KB of user-space memory per idle tracked connection: %.2f KB -> %s" % (
         PER_CONN_GOAL_KB, per, "met" if per <= PER_CONN_GOAL_KB else "MISSED"))
-    print("  goal: RSS <= %.0f MB at %d idle connections: %.1f MB (%.1f MiB; %.1f MiB of it BPF map"
+    print("    goal: RSS <= %.0f MB at %d idle connections: %.1f MB (%.1f MiB; %.1f MiB of it BPF map"
           " mappings, %.1f MiB without) -> %s" % (
               RSS_GOAL_MB, n, rss10k * 1024 / 1e6, rss10k / 1024, ring / 1024, (rss10k - ring) / 1024,
               "met" if rss10k * 1024 / 1e6 <= RSS_GOAL_MB else "MISSED"))
-    print("  at 0 connections: VmRSS %.1f MiB" % (rss0 / 1024))
 
 
 if __name__ == "__main__":
