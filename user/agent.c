@@ -581,6 +581,10 @@ int agent__open(struct agent **out, const struct config *c)
 	/* Loading the BPF objects parsed the kernel's BTF (megabytes, freed
 	 * since) below what start-up allocated after: give those pages back. */
 	malloc_trim(0);
+	if ((err = ring_set__map(loader__rings(a->ld)))) {
+		log_error("cannot map the event rings", LS("error", strerror(-err)));
+		return err == -EINVAL ? -EIO : err;
+	}
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", c->print_spans ? "spans" : "none") LI("filter_pid", c->pid)
 		 LI("filter_port", c->port) LS("filter_comm", c->comm));

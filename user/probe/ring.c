@@ -8,6 +8,7 @@
  * header {u32 len | BUSY | DISCARD, u32 page offset}, 8-byte aligned, so
  * a header itself never wraps. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,21 +36,22 @@ struct ring {
 struct ring_set {
 	struct ring *rings;
 	int n;
+	uint32_t size;
+	bool mapped;		/* ring_set__map done */
 	size_t page;
 };
 
-static int ring__open(struct ring *rg, int fd, uint32_t size, size_t page)
+static int ring__open(struct ring *rg, uint32_t size, size_t page)
 {
 	void *p;
 
-	rg->fd = fd;
 	rg->mask = size - 1;
-	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, rg->fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	rg->consumer = p;
 	rg->map_len = page + (size_t)size;
-	p = mmap(NULL, rg->map_len, PROT_READ, MAP_SHARED, fd, (off_t)page);
+	p = mmap(NULL, rg->map_len, PROT_READ, MAP_SHARED, rg->fd, (off_t)page);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 
@@ -70,6 +72,7 @@ int ring_set__new(struct ring_set **out, int outer_fd, int ncpu, uint32_t size)
 	if (!r)
 		return -ENOMEM;
 	r->page = (size_t)sysconf(_SC_PAGESIZE);
+	r->size = size;
 	r->rings = calloc((size_t)ncpu, sizeof(*r->rings));
 	if (!r->rings) {
 		err = -ENOMEM;
@@ -85,12 +88,7 @@ int ring_set__new(struct ring_set **out, int outer_fd, int ncpu, uint32_t size)
 			goto cleanup;
 		}
 		r->n = i + 1;
-		err = ring__open(&r->rings[i], fd, size, r->page);
-		if (err) {
-			close(fd);
-			r->rings[i].fd = -1;
-			goto cleanup;
-		}
+		r->rings[i].fd = fd;
 		if (bpf_map_update_elem(outer_fd, &key, &fd, BPF_ANY)) {
 			err = -errno;
 			goto cleanup;
@@ -120,6 +118,19 @@ void ring_set__free(struct ring_set *r)
 	}
 	free(r->rings);
 	free(r);
+}
+
+int ring_set__map(struct ring_set *r)
+{
+	int err;
+
+	if (r->mapped)
+		return 0;
+	for (int i = 0; i < r->n; i++)
+		if ((err = ring__open(&r->rings[i], r->size, r->page)))
+			return err;	/* ring_set__free unmaps the others */
+	r->mapped = true;
+	return 0;
 }
 
 int ring_set__fd(const struct ring_set *r, int i)
@@ -227,6 +238,8 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 {
 	size_t delivered = 0;
 
+	if (!r->mapped)
+		return 0;
 	for (int i = 0; i < r->n; i++) {
 		struct ring *rg = &r->rings[i];
 
