@@ -60,7 +60,8 @@ struct conn_table {
 	struct conn *head, *tail;
 	struct conn_hooks hooks;
 	struct db_calls calls;
-	struct proto_env env;		/* stats point into stats.proto */
+	struct proto_env env;		/* stats point into stats.proto, cache into cache */
+	void *cache[PROTO__COUNT];
 	struct conn_stats stats;
 };
 
@@ -95,7 +96,7 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 		t->hooks = *hooks;
 	if (calls)
 		t->calls = *calls;
-	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto,
+	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto, .cache = t->cache,
 				     .db_calls = calls ? &t->calls : NULL,
 				     .limits = { .h2_max_streams = PROTO_H2_MAX_STREAMS_DEFAULT,
 						 .h2_max_header_block = H2_DEFAULT_BLOCK_MAX } };
@@ -220,6 +221,9 @@ void conn__free(struct conn_table *t)
 		return;
 	while (t->head)
 		conn_free(t, t->head);
+	for (int id = 0; id < PROTO__COUNT; id++)
+		if (t->cache[id] && proto_table[id]->cache_free)
+			proto_table[id]->cache_free(t->cache[id]);
 	free(t->buckets);
 	free(t->pbuckets);
 	free(t);

@@ -69,6 +69,10 @@ struct proto_env {
 	struct proto_stats *stats;	/* PROTO__COUNT of them */
 	const struct db_calls *db_calls;	/* NULL: no uprobes */
 	struct proto_limits limits;
+	/* PROTO__COUNT slots (by enum proto_id), NULL at first, where a
+	 * protocol may keep memory for reuse across its connections; the
+	 * table hands each non-NULL one to that protocol's cache_free. */
+	void **cache;
 };
 
 /* The connection as a protocol sees it (built by conn/ for each call). */
@@ -149,6 +153,8 @@ struct proto_ops {
 	 * table frees st and hands the connection back to the kernel, which
 	 * stops capturing it. Asked after each feed. */
 	bool (*given_up)(const void *st);
+	/* Optional: frees what the protocol kept in proto_env.cache. */
+	void (*cache_free)(void *cache);
 };
 
 extern const struct proto_ops *const proto_table[PROTO__COUNT];

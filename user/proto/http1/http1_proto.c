@@ -104,35 +104,60 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 }
 
 /* Parsers at rest and first-size queues given back by idle connections,
- * kept for the next message of any connection: taking one costs no malloc
- * and no clearing (a parser at rest of the same stream is what a keep-alive
- * connection's own parser is between two messages). Bounded, so idle
- * connections still hold nothing; the connection table is fed from one
- * thread. */
+ * kept in the table's cache slot (proto_env.cache) for the next message of
+ * any of its connections: taking one costs no malloc and no clearing (a
+ * parser at rest of the same stream is what a keep-alive connection's own
+ * parser is between two messages). Bounded, so idle connections still
+ * hold nothing. */
 #define SPARE_MAX 32
-static struct {
+struct spares {
 	struct http1_parser *p[2][SPARE_MAX];	/* by stream - 1 */
 	struct pending *q[SPARE_MAX];		/* PENDING_FIRST entries each */
 	unsigned int np[2], nq;
-} spare;
+};
 
-/* A queue of PENDING_FIRST entries. */
-static struct pending *queue_alloc(void)
+/* The table's spares (NULL: none, e.g. out of memory; then plain malloc). */
+static struct spares *spares(const struct proto_conn *c)
 {
-	return spare.nq ? spare.q[--spare.nq] : malloc(PENDING_FIRST * sizeof(struct pending));
+	void **slot;
+
+	if (!c || !c->env->cache)
+		return NULL;
+	slot = &c->env->cache[PROTO_HTTP1];
+	if (!*slot)
+		*slot = calloc(1, sizeof(struct spares));
+	return *slot;
 }
 
-static void queue_release_array(struct pending *q)
+static void http1_cache_free(void *cache)
 {
-	if (spare.nq < SPARE_MAX)
-		spare.q[spare.nq++] = q;
+	struct spares *sp = cache;
+
+	for (int k = 0; k < 2; k++)
+		while (sp->np[k])
+			free(sp->p[k][--sp->np[k]]);
+	while (sp->nq)
+		free(sp->q[--sp->nq]);
+	free(sp);
+}
+
+/* A queue of PENDING_FIRST entries. */
+static struct pending *queue_alloc(struct spares *sp)
+{
+	return sp && sp->nq ? sp->q[--sp->nq] : malloc(PENDING_FIRST * sizeof(struct pending));
+}
+
+static void queue_release_array(struct spares *sp, struct pending *q)
+{
+	if (sp && sp->nq < SPARE_MAX)
+		sp->q[sp->nq++] = q;
 	else
 		free(q);
 }
 
 /* Doubles the queue, keeping its order (oldest first at index 0).
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
-static int queue_grow(struct http_state *h)
+static int queue_grow(struct http_state *h, const struct proto_conn *c)
 {
 	unsigned int cap = h->qcap ? h->qcap * 2u : PENDING_FIRST, i;
 	struct pending *q;
@@ -140,7 +165,7 @@ static int queue_grow(struct http_state *h)
 
 	if (cap > PENDING_MAX)
 		return -1;
-	q = h->qcap ? malloc(cap * sizeof(*q)) : queue_alloc();
+	q = h->qcap ? malloc(cap * sizeof(*q)) : queue_alloc(spares(c));
 	if (h->extra)
 		e = calloc(cap, sizeof(*e));
 	if (!q || (h->extra && !e)) {
@@ -156,7 +181,7 @@ static int queue_grow(struct http_state *h)
 			e[i] = h->extra[from];
 	}
 	if (h->qcap == PENDING_FIRST)
-		queue_release_array(h->q);
+		queue_release_array(spares(c), h->q);
 	else
 		free(h->q);
 	if (e) {
@@ -189,7 +214,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	struct span_ctx ctx;
 	struct pending *p;
 
-	if (h->qlen == h->qcap && queue_grow(h)) {
+	if (h->qlen == h->qcap && queue_grow(h, x->c)) {
 		/* Pipelined deeper than we follow (or out of memory): this
 		 * request is lost, at its place in the order. */
 		if (h->lost_tail < UINT16_MAX)
@@ -467,39 +492,42 @@ static void *http1_open(enum proto_pass pass)
 
 /* The parser of one direction, made fresh when it was at rest (NULL: out
  * of memory; the bytes are then not parsed). */
-static struct http1_parser *parser(struct http1_parser **pp, enum http1_stream s)
+static struct http1_parser *parser(const struct proto_conn *c, struct http1_parser **pp,
+				   enum http1_stream s)
 {
 	unsigned int k = (unsigned int)s - 1;
+	struct spares *sp;
 
 	if (*pp)
 		return *pp;
-	if (spare.np[k])
-		return *pp = spare.p[k][--spare.np[k]];
+	if ((sp = spares(c)) && sp->np[k])
+		return *pp = sp->p[k][--sp->np[k]];
 	if ((*pp = malloc(sizeof(**pp))))
 		http1__init(*pp, s);
 	return *pp;
 }
 
-/* Drops a direction's parser: kept as a spare when at rest. */
-static void parser_release(struct http1_parser **pp)
+/* Drops a direction's parser: kept as a spare when at rest (c NULL: freed). */
+static void parser_release(const struct proto_conn *c, struct http1_parser **pp)
 {
 	struct http1_parser *p = *pp;
+	struct spares *sp;
 	unsigned int k;
 
 	*pp = NULL;
 	if (!p)
 		return;
 	k = (unsigned int)p->stream - 1;
-	if (k < 2 && spare.np[k] < SPARE_MAX && http1__at_rest(p))
-		spare.p[k][spare.np[k]++] = p;
+	if (k < 2 && http1__at_rest(p) && (sp = spares(c)) && sp->np[k] < SPARE_MAX)
+		sp->p[k][sp->np[k]++] = p;
 	else
 		free(p);
 }
 
-static void queue_release(struct http_state *h)
+static void queue_release(const struct proto_conn *c, struct http_state *h)
 {
 	if (h->qcap == PENDING_FIRST)
-		queue_release_array(h->q);
+		queue_release_array(spares(c), h->q);
 	else
 		free(h->q);
 	free(h->extra);
@@ -511,14 +539,14 @@ static void queue_release(struct http_state *h)
 
 /* Gives back what an idle connection does not need: a parser at rest, the
  * queue once no request waits. */
-static void http_settle(struct http_state *h)
+static void http_settle(const struct proto_conn *c, struct http_state *h)
 {
 	if (h->req && http1__at_rest(h->req))
-		parser_release(&h->req);
+		parser_release(c, &h->req);
 	if (h->resp && http1__at_rest(h->resp))
-		parser_release(&h->resp);
+		parser_release(c, &h->resp);
 	if (!h->qlen && h->qcap)
-		queue_release(h);
+		queue_release(c, h);
 }
 
 static void http1_free(void *st, struct proto_stats *st_all)
@@ -530,9 +558,9 @@ static void http1_free(void *st, struct proto_stats *st_all)
 	if (st_all)
 		st_all[PROTO_HTTP1].unanswered += h->qlen;
 	if (h->qcap)
-		queue_release(h);
-	parser_release(&h->req);
-	parser_release(&h->resp);
+		queue_release(NULL, h);
+	parser_release(NULL, &h->req);
+	parser_release(NULL, &h->resp);
 	free(h);
 }
 
@@ -548,14 +576,14 @@ static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_
 		 * its first bytes, not the one that completed its head. */
 		if (!h->req || http1__between_messages(h->req))
 			h->req_start_ns = chunk_start_ns(c, ev);
-		if (parser(&h->req, HTTP1_REQUESTS))
+		if (parser(c, &h->req, HTTP1_REQUESTS))
 			http1__feed(h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
 	} else {
 		h->last_resp_ns = ev->hdr.ktime;
-		if (parser(&h->resp, HTTP1_RESPONSES))
+		if (parser(c, &h->resp, HTTP1_RESPONSES))
 			http1__feed(h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
 	}
-	http_settle(h);
+	http_settle(c, h);
 }
 
 /* Client requests whose response did not (fully) come before the
@@ -578,9 +606,9 @@ static void fail_open_requests(struct feed_ctx *x)
 	h->lost_unknown = false;
 	h->resp_unmatched = false;
 	/* at rest: as http1__init leaves them (one that is not is freed) */
-	parser_release(&h->req);
-	parser_release(&h->resp);
-	http_settle(h);
+	parser_release(x->c, &h->req);
+	parser_release(x->c, &h->resp);
+	http_settle(x->c, h);
 }
 
 /* The connection is over: a response that runs to the end of the
@@ -621,7 +649,7 @@ static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 		/* A body delimited by the end of the connection ends well. */
 		if (h->resp)
 			http1__close(h->resp, &resp_cb, &x);
-		http_settle(h);
+		http_settle(c, h);
 		if (!h->resp_open && h->qlen == 0)
 			return;
 	}
@@ -641,11 +669,11 @@ static void http1_lost(void *st, const struct proto_conn *c)
 	h->lost_unknown = true;
 	h->resp_unmatched = h->resp_open = h->resp_head = h->resp_is_head = false;
 	/* both wait for a feed that starts a message (kept, not at rest) */
-	if (parser(&h->req, HTTP1_REQUESTS))
+	if (parser(c, &h->req, HTTP1_REQUESTS))
 		http1__lost(h->req);
-	if (parser(&h->resp, HTTP1_RESPONSES))
+	if (parser(c, &h->resp, HTTP1_RESPONSES))
 		http1__lost(h->resp);
-	http_settle(h);
+	http_settle(c, h);
 }
 
 const struct proto_ops http1_proto = {
@@ -658,4 +686,5 @@ const struct proto_ops http1_proto = {
 	.fail = http1_fail,
 	.lost = http1_lost,
 	.free = http1_free,
+	.cache_free = http1_cache_free,
 };
