@@ -59,6 +59,12 @@
 #                         and one curl process per scrape; with the
 #                         per-collector CPU of build/sonde-hostdump; 0 = skip
 #   BENCH_ONLY_SCRAPE=0   1 = run only that section
+#   BENCH_IDLE_CONNS=10000  RSS at N idle keep-alive connections
+#                         (tests/bench/idle_rss.py): the agent's memory with 0
+#                         and with N connections to nginx that each sent one
+#                         request and stay open, in BENCH_IDLE_ROUNDS=3 rounds
+#                         (with BENCH_BASE, both builds in each round); 0 = skip
+#   BENCH_ONLY_IDLE=0     1 = run only that section
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -76,6 +82,9 @@ KEEP=${BENCH_KEEP:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
 SCRAPES=${BENCH_SCRAPES:-200}
 ONLY_SCRAPE=${BENCH_ONLY_SCRAPE:-0}
+ONLY_IDLE=${BENCH_ONLY_IDLE:-0}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+IDLE_ROUNDS=${BENCH_IDLE_ROUNDS:-3}
 ATTACH_TIMEOUT=30 # seconds a tracer may take to attach
 STOP_TIMEOUT=10   # seconds a process may take to exit after SIGTERM
 SETTLE=1          # seconds after wrk before the last agent scrape (spans in flight)
@@ -93,7 +102,7 @@ die() {
 note() { echo "bench: $*" >&2; }
 
 # ---- preflight ----
-for v in RUN_SECONDS ROUNDS CONNS THREADS WARMUP QUIET_WAIT SCRAPES; do
+for v in RUN_SECONDS ROUNDS CONNS THREADS WARMUP QUIET_WAIT SCRAPES IDLE_CONNS IDLE_ROUNDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 ((RUN_SECONDS >= 1 && ROUNDS >= 1 && CONNS >= 1 && THREADS >= 1)) ||
@@ -591,8 +600,8 @@ o=$(other_tracers)
 [ -z "${o// /}" ] || echo "  WARNING     other sonde/sonde-floor processes are running (pids$o); results are skewed"
 echo
 
-if ((ONLY_SCRAPE)); then
-	echo "  (BENCH_ONLY_SCRAPE=1: the request-load and OTLP sections are skipped)"
+if ((ONLY_SCRAPE || ONLY_IDLE)); then
+	echo "  (BENCH_ONLY_$( ((ONLY_IDLE)) && echo IDLE || echo SCRAPE)=1: the request-load and OTLP sections are skipped)"
 	stop_nginx
 else
 if ((WARMUP > 0)); then
@@ -1067,7 +1076,23 @@ if ((${BENCH_PARSER_SECONDS:-2} > 0)); then
 	build/http1-bench "${BENCH_PARSER_SECONDS:-2}"
 fi
 
-fi # ONLY_SCRAPE
+fi # ONLY_SCRAPE / ONLY_IDLE
+
+# ---- RSS at N idle keep-alive connections (tests/bench/idle_rss.py) ----
+# Its own nginx (worker_connections and descriptors raised to match) and the
+# agent with its defaults; memory read from /proc/<agent>/status and smaps
+# with 0 connections, then with N connections that each sent one request and
+# stay open (both ends traced: 2N tracked). Goals: RSS <= 40 MB at 10,000,
+# <= 3 KB of user-space memory per idle tracked connection.
+if ((IDLE_CONNS > 0 && ONLY_SCRAPE == 0 && IDLE_ROUNDS > 0)); then
+	echo
+	idle_builds=()
+	[ -z "$BASE" ] || idle_builds+=(--sonde "base=$BASE")
+	idle_builds+=(--sonde "agent=$SONDE")
+	python3 tests/bench/idle_rss.py "${idle_builds[@]}" --conns "$IDLE_CONNS" --rounds "$IDLE_ROUNDS" ||
+		note "idle_rss.py failed; the idle-connection memory figures are missing"
+fi
+((ONLY_IDLE == 0)) || exit 0
 
 # ---- scrape cost: sonde's /metrics (with node_* host metrics) vs node_exporter ----
 # Both run side by side, each on its own loopback port, with nothing else

@@ -3,6 +3,7 @@
  * record to the connection table. Data flows one way from here:
  * probe → ring → conn/ → proto/ → span/ → signals/ → metrics/, export/. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@
 #define DRAIN_HORIZON_NS 1000000ULL
 #define IDLE_CONN_NS (300ULL * 1000000000ULL)
 #define LIB_RESCAN_S 10			/* /proc/PID/maps rescan for libraries dlopen()ed late */
+#define TRIM_S 30			/* malloc_trim period: freed heap pages back to the kernel */
 
 struct agent {
 	struct config opt;
@@ -281,6 +283,10 @@ int agent__run(struct agent *a)
 					if (ns > IDLE_CONN_NS)
 						conn__sweep(a->ct, ns - IDLE_CONN_NS);
 					sock_probe__preexisting_tick(a->ld);
+					/* pages freed as connections went (the heap only
+					 * shrinks from its top by itself) */
+					if (ticks % (TRIM_S * 1000 / TICK_MS) == 0)
+						malloc_trim(0);
 					identity__tick();
 					if (ticks % (5 * 1000 / TICK_MS) == 0)
 						a->args_gc += (uint64_t)sock_probe__gc_args(a->ld);
@@ -584,6 +590,13 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!a->ct)
 		return -ENOMEM;
 	a->attached = true;
+	/* Loading the BPF objects parsed the kernel's BTF (megabytes, freed
+	 * since) below what start-up allocated after: give those pages back. */
+	malloc_trim(0);
+	if ((err = ring_set__map(loader__rings(a->ld)))) {
+		log_error("cannot map the event rings", LS("error", strerror(-err)));
+		return err == -EINVAL ? -EIO : err;
+	}
 	log_info("sonde running", LS("version", SONDE_VERSION) LI("pid", getpid())
 		 LS("print", c->print_spans ? "spans" : "none") LI("filter_pid", c->pid)
 		 LI("filter_port", c->port) LS("filter_comm", c->comm));

@@ -3,6 +3,7 @@
  * the exact spans, ignore callbacks and counters are checked. */
 #include <errno.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -940,6 +941,56 @@ static void test_process_exit(void)
 	conn__free(t);
 }
 
+/* Many idle keep-alive connections: the table's buckets grow with them
+ * (from 256), every connection is still found for its next request and by
+ * its process's exit, and a connection whose messages are all complete
+ * holds no parser (a request split over two chunks after the idle spell
+ * still parses whole). */
+static void test_many_idle(void)
+{
+	enum { N = 3000, PROCS = 3 };
+	struct conn_table *t = new_ct(4 * N);
+	const struct conn_stats *st = conn__stats(t);
+	static struct sock ks[N];
+	long before;
+#ifndef __SANITIZE_ADDRESS__
+	size_t heap0 = mallinfo2().uordblks, per;
+#endif
+
+	for (int i = 0; i < N; i++) {
+		ks[i] = (struct sock){ NO_PID - 100 - (uint32_t)(i % PROCS), 80, 5 + i,
+				       0x100000 + (uint64_t)i * 64, SONDE_ROLE_SERVER,
+				       8080, (uint16_t)(20000 + i) };
+		rd(t, &ks[i], 1000 + 10 * (uint64_t)i, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+		wr(t, &ks[i], 1005 + 10 * (uint64_t)i, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	}
+	CHECK_EQ_INT(total_spans, N);
+	CHECK_EQ_INT(conn__count(t), N);
+#ifndef __SANITIZE_ADDRESS__
+	/* the entry, its http_state and its share of the buckets: no parser
+	 * (872 bytes each way) or request queue kept once a message is done */
+	per = (mallinfo2().uordblks - heap0) / N;
+	printf("  %d idle connections: %zu bytes of heap each\n", N, per);
+	CHECK(per < 400);
+#endif
+	before = total_spans;
+	for (int i = 0; i < N; i++) {
+		rd(t, &ks[i], 100000 + 10 * (uint64_t)i, "GET /again HTTP/1.1\r\n");
+		rd(t, &ks[i], 100001 + 10 * (uint64_t)i, "Host: x\r\n\r\n");
+		wr(t, &ks[i], 100005 + 10 * (uint64_t)i, "HTTP/1.1 204 No Content\r\n\r\n");
+	}
+	CHECK_EQ_INT(total_spans - before, N);
+	CHECK_EQ_INT(st->conns_evicted, 0);
+	check_stats_zero_errors(st);
+	conn__exit(t, NO_PID - 100, 900000, false);
+	CHECK_EQ_INT(conn__count(t), N - N / PROCS);
+	conn__exit(t, NO_PID - 101, 900000, false);
+	conn__exit(t, NO_PID - 102, 900000, false);
+	CHECK_EQ_INT(conn__count(t), 0);
+	CHECK_EQ_INT(total_spans - before, N);	/* nothing was open */
+	conn__free(t);
+}
+
 /* ---- connection failures under client requests ---- */
 
 static void io_end_ev(struct conn_table *t, const struct sock *k, uint8_t dir, int32_t err,
@@ -1655,6 +1706,7 @@ int main(void)
 	test_upgrade_tunnel();
 	test_inetd_fds();
 	test_process_exit();
+	test_many_idle();
 	test_connection_failures();
 	test_garbage();
 	span_builder__free(builder);

@@ -10,6 +10,10 @@
 #include "proto/http2/h2.h"
 
 #define INFER_MAX_TRIES 8	/* chunks looked at before giving up on a socket of unknown role */
+/* Hash buckets (and per-process buckets) start at this many and double
+ * while connections outnumber them: sized to what is live, not to the
+ * table's bound (65,536 connections would be 2 MiB of buckets). */
+#define BUCKETS_MIN 256
 /* TLS plaintext of a protocol sonde does not know: the kernel cannot be told
  * to stop (the IGNORED mark is for wire bytes), so the connection is kept
  * and its records dropped here. */
@@ -52,11 +56,12 @@ struct conn {
 struct conn_table {
 	struct conn **buckets;
 	struct proc_conns **pbuckets;	/* by tgid, nbuckets of them too */
-	size_t nbuckets, count, max;
+	size_t nbuckets, count, max;	/* nbuckets: a power of two, grows with count */
 	struct conn *head, *tail;
 	struct conn_hooks hooks;
 	struct db_calls calls;
-	struct proto_env env;		/* stats point into stats.proto */
+	struct proto_env env;		/* stats point into stats.proto, cache into cache */
+	void *cache[PROTO__COUNT];
 	struct conn_stats stats;
 };
 
@@ -78,9 +83,7 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 	if (!t)
 		return NULL;
 	t->max = max_conns ? max_conns : 1;
-	t->nbuckets = 1;
-	while (t->nbuckets < t->max * 2)
-		t->nbuckets <<= 1;
+	t->nbuckets = BUCKETS_MIN;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	t->pbuckets = calloc(t->nbuckets, sizeof(*t->pbuckets));
 	if (!t->buckets || !t->pbuckets) {
@@ -93,7 +96,7 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 		t->hooks = *hooks;
 	if (calls)
 		t->calls = *calls;
-	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto,
+	t->env = (struct proto_env){ .spans = spans, .stats = t->stats.proto, .cache = t->cache,
 				     .db_calls = calls ? &t->calls : NULL,
 				     .limits = { .h2_max_streams = PROTO_H2_MAX_STREAMS_DEFAULT,
 						 .h2_max_header_block = H2_DEFAULT_BLOCK_MAX } };
@@ -218,9 +221,52 @@ void conn__free(struct conn_table *t)
 		return;
 	while (t->head)
 		conn_free(t, t->head);
+	for (int id = 0; id < PROTO__COUNT; id++)
+		if (t->cache[id] && proto_table[id]->cache_free)
+			proto_table[id]->cache_free(t->cache[id]);
 	free(t->buckets);
 	free(t->pbuckets);
 	free(t);
+}
+
+/* Doubles both bucket arrays, rehashing every connection and process
+ * (their chains are rebuilt; LRU and per-process lists are untouched).
+ * Out of memory: stays as it is, only the chains get longer. */
+static void grow(struct conn_table *t)
+{
+	size_t n = t->nbuckets * 2, i;
+	struct conn **b = calloc(n, sizeof(*b));
+	struct proc_conns **pb = calloc(n, sizeof(*pb));
+
+	if (!b || !pb) {
+		free(b);
+		free(pb);
+		return;
+	}
+	for (i = 0; i < t->nbuckets; i++) {
+		struct conn *c = t->buckets[i], *next;
+		struct proc_conns *p = t->pbuckets[i], *pnext;
+
+		for (; c; c = next) {
+			size_t at = key_hash(&c->key) & (n - 1);
+
+			next = c->hnext;
+			c->hnext = b[at];
+			b[at] = c;
+		}
+		for (; p; p = pnext) {
+			size_t at = (p->tgid * 0x9e3779b1u) & (n - 1);
+
+			pnext = p->hnext;
+			p->hnext = pb[at];
+			pb[at] = p;
+		}
+	}
+	free(t->buckets);
+	free(t->pbuckets);
+	t->buckets = b;
+	t->pbuckets = pb;
+	t->nbuckets = n;
 }
 
 static struct conn *conn_get(struct conn_table *t, const struct sonde_data_event *ev)
@@ -237,6 +283,10 @@ static struct conn *conn_get(struct conn_table *t, const struct sonde_data_event
 	if (t->count >= t->max && t->tail) {
 		t->stats.conns_evicted++;
 		conn_free(t, t->tail);
+		pp = bucket_slot(t, &k);
+	}
+	if (t->count >= t->nbuckets && t->nbuckets < t->max * 2) {
+		grow(t);
 		pp = bucket_slot(t, &k);
 	}
 	c = calloc(1, sizeof(*c));

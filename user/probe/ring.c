@@ -1,8 +1,14 @@
 /* Consumer for BPF_MAP_TYPE_RINGBUF maps, one per CPU. Layout (kernel ABI):
  * page 0 = consumer position (we write it), page 1 = producer position,
- * then the data area mapped twice so records never wrap. Each record has
- * an 8-byte header {u32 len | BUSY | DISCARD, u32 page offset}. */
+ * then the data area, which the kernel lets a consumer map twice so that
+ * records never wrap. It is mapped once here: every page of a ring mapping
+ * is resident (and counted in the agent's RSS) from mmap on, so a second
+ * view would add the whole ring again. The few records that wrap around
+ * the end are copied whole into a bounce buffer. Each record has an 8-byte
+ * header {u32 len | BUSY | DISCARD, u32 page offset}, 8-byte aligned, so
+ * a header itself never wraps. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +27,8 @@ struct ring {
 	const unsigned long *producer;	/* shared: kernel's write position */
 	const uint8_t *data;
 	size_t map_len;
+	uint8_t *bounce;		/* a wrapping record, made contiguous */
+	size_t bounce_cap;
 	/* cursor within one drain */
 	uint64_t cons, prod;
 };
@@ -28,21 +36,22 @@ struct ring {
 struct ring_set {
 	struct ring *rings;
 	int n;
+	uint32_t size;
+	bool mapped;		/* ring_set__map done */
 	size_t page;
 };
 
-static int ring__open(struct ring *rg, int fd, uint32_t size, size_t page)
+static int ring__open(struct ring *rg, uint32_t size, size_t page)
 {
 	void *p;
 
-	rg->fd = fd;
 	rg->mask = size - 1;
-	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, rg->fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	rg->consumer = p;
-	rg->map_len = page + 2 * (size_t)size;
-	p = mmap(NULL, rg->map_len, PROT_READ, MAP_SHARED, fd, (off_t)page);
+	rg->map_len = page + (size_t)size;
+	p = mmap(NULL, rg->map_len, PROT_READ, MAP_SHARED, rg->fd, (off_t)page);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 
@@ -63,6 +72,7 @@ int ring_set__new(struct ring_set **out, int outer_fd, int ncpu, uint32_t size)
 	if (!r)
 		return -ENOMEM;
 	r->page = (size_t)sysconf(_SC_PAGESIZE);
+	r->size = size;
 	r->rings = calloc((size_t)ncpu, sizeof(*r->rings));
 	if (!r->rings) {
 		err = -ENOMEM;
@@ -78,12 +88,7 @@ int ring_set__new(struct ring_set **out, int outer_fd, int ncpu, uint32_t size)
 			goto cleanup;
 		}
 		r->n = i + 1;
-		err = ring__open(&r->rings[i], fd, size, r->page);
-		if (err) {
-			close(fd);
-			r->rings[i].fd = -1;
-			goto cleanup;
-		}
+		r->rings[i].fd = fd;
 		if (bpf_map_update_elem(outer_fd, &key, &fd, BPF_ANY)) {
 			err = -errno;
 			goto cleanup;
@@ -109,9 +114,23 @@ void ring_set__free(struct ring_set *r)
 			munmap((void *)rg->producer, rg->map_len);
 		if (rg->fd >= 0)
 			close(rg->fd);
+		free(rg->bounce);
 	}
 	free(r->rings);
 	free(r);
+}
+
+int ring_set__map(struct ring_set *r)
+{
+	int err;
+
+	if (r->mapped)
+		return 0;
+	for (int i = 0; i < r->n; i++)
+		if ((err = ring__open(&r->rings[i], r->size, r->page)))
+			return err;	/* ring_set__free unmaps the others */
+	r->mapped = true;
+	return 0;
 }
 
 int ring_set__fd(const struct ring_set *r, int i)
@@ -135,6 +154,39 @@ static inline uint64_t rec_size(uint32_t len)
 	return ((uint64_t)len + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
 }
 
+/* Copies n bytes from ring position pos, wrapping at the end of the data. */
+static void ring__copy(const struct ring *rg, uint64_t pos, void *dst, size_t n)
+{
+	size_t at = (size_t)(pos & rg->mask), first = (size_t)rg->mask + 1 - at;
+
+	if (first >= n) {
+		memcpy(dst, rg->data + at, n);
+		return;
+	}
+	memcpy(dst, rg->data + at, first);
+	memcpy((uint8_t *)dst + first, rg->data, n - first);
+}
+
+/* The n bytes at ring position pos, contiguous: in place, or copied into
+ * the ring's bounce buffer when they wrap (NULL: out of memory). */
+static const uint8_t *ring__bytes(struct ring *rg, uint64_t pos, size_t n)
+{
+	size_t at = (size_t)(pos & rg->mask);
+
+	if (at + n <= (size_t)rg->mask + 1)
+		return rg->data + at;
+	if (n > rg->bounce_cap) {
+		uint8_t *b = realloc(rg->bounce, n);
+
+		if (!b)
+			return NULL;
+		rg->bounce = b;
+		rg->bounce_cap = n;
+	}
+	ring__copy(rg, pos, rg->bounce, n);
+	return rg->bounce;
+}
+
 /* Skips discarded records; returns the next deliverable record's header and
  * its timestamp, or NULL when the ring has nothing committed before horizon. */
 static const uint8_t *ring__peek(struct ring *rg, uint64_t horizon, uint64_t *ktime)
@@ -142,7 +194,7 @@ static const uint8_t *ring__peek(struct ring *rg, uint64_t horizon, uint64_t *kt
 	while (rg->cons < rg->prod) {
 		const uint8_t *hdr = rg->data + (rg->cons & rg->mask);
 		uint32_t len = rec_len(hdr);
-		const struct sonde_event_hdr *ev;
+		struct sonde_event_hdr ev;
 
 		if (len & BPF_RINGBUF_BUSY_BIT)
 			return NULL;
@@ -157,10 +209,10 @@ static const uint8_t *ring__peek(struct ring *rg, uint64_t horizon, uint64_t *kt
 			*ktime = 0;
 			return hdr;
 		}
-		ev = (const struct sonde_event_hdr *)(hdr + BPF_RINGBUF_HDR_SZ);
-		if (ev->ktime > horizon)
+		ring__copy(rg, rg->cons + BPF_RINGBUF_HDR_SZ, &ev, sizeof(ev));
+		if (ev.ktime > horizon)
 			return NULL;
-		*ktime = ev->ktime;
+		*ktime = ev.ktime;
 		return hdr;
 	}
 	return NULL;
@@ -186,6 +238,8 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 {
 	size_t delivered = 0;
 
+	if (!r->mapped)
+		return 0;
 	for (int i = 0; i < r->n; i++) {
 		struct ring *rg = &r->rings[i];
 
@@ -212,8 +266,10 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 			break;
 		{
 			uint32_t len = rec_len(best) & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+			const uint8_t *rec = ring__bytes(from, from->cons + BPF_RINGBUF_HDR_SZ, len);
 
-			ring__deliver(best + BPF_RINGBUF_HDR_SZ, len, fn, arg);
+			if (rec)
+				ring__deliver(rec, len, fn, arg);
 			from->cons += rec_size(len);
 			delivered++;
 		}

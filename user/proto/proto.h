@@ -69,6 +69,10 @@ struct proto_env {
 	struct proto_stats *stats;	/* PROTO__COUNT of them */
 	const struct db_calls *db_calls;	/* NULL: no uprobes */
 	struct proto_limits limits;
+	/* PROTO__COUNT slots (by enum proto_id), NULL at first, where a
+	 * protocol may keep memory for reuse across its connections; the
+	 * table hands each non-NULL one to that protocol's cache_free. */
+	void **cache;
 };
 
 /* The connection as a protocol sees it (built by conn/ for each call). */
@@ -156,6 +160,8 @@ struct proto_ops {
 	 * table frees st, and feeds the rest of the chunk to the new protocol.
 	 * -1: no switch. Asked after each feed. */
 	int (*handoff)(void *st, void **next, size_t *off);
+	/* Optional: frees what the protocol kept in proto_env.cache. */
+	void (*cache_free)(void *cache);
 };
 
 extern const struct proto_ops *const proto_table[PROTO__COUNT];

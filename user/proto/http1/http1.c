@@ -148,6 +148,11 @@ int http1__between_messages(const struct http1_parser *p)
 	return p->state == HTTP1_S_START || p->state == HTTP1_S_RESYNC;
 }
 
+int http1__at_rest(const struct http1_parser *p)
+{
+	return p->state == HTTP1_S_START && !p->cr && !p->resyncing;
+}
+
 void http1__init(struct http1_parser *p, enum http1_stream s)
 {
 	memset(p, 0, sizeof(*p));

@@ -135,6 +135,11 @@ int http1__between_messages(const struct http1_parser *p);
  * tunnel): nothing more is parsed; upgraded_at tells where, in the feed
  * that ended it, the other protocol's bytes begin. */
 int http1__upgraded(const struct http1_parser *p);
+/* 1 when the parser holds nothing a fresh one would not: at a message
+ * boundary, not resynchronising, no blank-line CR pending. Such a parser
+ * may be dropped and replaced by http1__init() when bytes come (callers
+ * keep parsers only while a message is partial). */
+int http1__at_rest(const struct http1_parser *p);
 /* Bytes of the stream were lost without a count (ring records dropped):
  * the message being parsed is dropped silently and the parser waits for a
  * feed that starts a message. */

@@ -17,11 +17,16 @@
 #include "span/tracectx.h"
 
 /* Requests awaiting a response: most connections have one at a time, so
- * the queue starts inline with room for PENDING_INLINE and doubles on the
- * heap, only for a connection that pipelines deeper, up to PENDING_MAX.
- * Requests beyond that are counted lost at their place in the order, so
- * the responses that follow still pair exactly. */
-#define PENDING_INLINE 2
+ * the queue is allocated with room for PENDING_FIRST when a request comes
+ * and doubles only for a connection that pipelines deeper, up to
+ * PENDING_MAX. Requests beyond that are counted lost at their place in the
+ * order, so the responses that follow still pair exactly.
+ *
+ * Memory: an idle keep-alive connection holds only struct http_state (no
+ * parser, no queue). The two parsers (872 bytes each) live on the heap
+ * only while a message in their direction is partial, the queue only while
+ * a request waits for its response (http_settle). */
+#define PENDING_FIRST 2
 #define PENDING_MAX 128
 
 _Static_assert(HTTP1_METHOD_MAX == SPAN_METHOD_MAX, "span holds a whole method");
@@ -59,10 +64,11 @@ struct pending_extra {
 };
 
 struct http_state {
-	struct http1_parser req, resp;
-	struct pending *q;		/* ring of qcap: q_inline, or on the heap */
+	/* NULL: at rest (http1__at_rest), as http1__init would leave it */
+	struct http1_parser *req, *resp;
+	struct pending *q;		/* ring of qcap on the heap; NULL when qcap is 0 */
 	struct pending_extra *extra;	/* qcap of them, or NULL until needed */
-	uint8_t qhead, qlen, qcap;	/* qcap: a power of two <= PENDING_MAX */
+	uint8_t qhead, qlen, qcap;	/* qcap: 0 or a power of two <= PENDING_MAX */
 	/* Lost after the newest queued request (as lost_before, for the next). */
 	bool lost_unknown;
 	uint16_t lost_tail;
@@ -84,11 +90,10 @@ struct http_state {
 	 * (the request it answered became its stream 1) */
 	void *h2c;
 	size_t h2c_off;			/* where HTTP/2 begins in the chunk just fed */
-	struct pending q_inline[PENDING_INLINE];
 };
 
-_Static_assert(PENDING_MAX <= 128 && (PENDING_INLINE & (PENDING_INLINE - 1)) == 0,
-	       "qhead/qlen/qcap are uint8_t; qcap doubles from PENDING_INLINE");
+_Static_assert(PENDING_MAX <= 128 && (PENDING_FIRST & (PENDING_FIRST - 1)) == 0,
+	       "qhead/qlen/qcap are uint8_t; qcap doubles from PENDING_FIRST");
 
 /* What the parser callbacks need to know about the chunk being fed. */
 struct feed_ctx {
@@ -106,17 +111,69 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 	return &x->c->env->stats[PROTO_HTTP1];
 }
 
+/* Parsers at rest and first-size queues given back by idle connections,
+ * kept in the table's cache slot (proto_env.cache) for the next message of
+ * any of its connections: taking one costs no malloc and no clearing (a
+ * parser at rest of the same stream is what a keep-alive connection's own
+ * parser is between two messages). Bounded, so idle connections still
+ * hold nothing. */
+#define SPARE_MAX 32
+struct spares {
+	struct http1_parser *p[2][SPARE_MAX];	/* by stream - 1 */
+	struct pending *q[SPARE_MAX];		/* PENDING_FIRST entries each */
+	unsigned int np[2], nq;
+};
+
+/* The table's spares (NULL: none, e.g. out of memory; then plain malloc). */
+static struct spares *spares(const struct proto_conn *c)
+{
+	void **slot;
+
+	if (!c || !c->env->cache)
+		return NULL;
+	slot = &c->env->cache[PROTO_HTTP1];
+	if (!*slot)
+		*slot = calloc(1, sizeof(struct spares));
+	return *slot;
+}
+
+static void http1_cache_free(void *cache)
+{
+	struct spares *sp = cache;
+
+	for (int k = 0; k < 2; k++)
+		while (sp->np[k])
+			free(sp->p[k][--sp->np[k]]);
+	while (sp->nq)
+		free(sp->q[--sp->nq]);
+	free(sp);
+}
+
+/* A queue of PENDING_FIRST entries. */
+static struct pending *queue_alloc(struct spares *sp)
+{
+	return sp && sp->nq ? sp->q[--sp->nq] : malloc(PENDING_FIRST * sizeof(struct pending));
+}
+
+static void queue_release_array(struct spares *sp, struct pending *q)
+{
+	if (sp && sp->nq < SPARE_MAX)
+		sp->q[sp->nq++] = q;
+	else
+		free(q);
+}
+
 /* Doubles the queue, keeping its order (oldest first at index 0).
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
-static int queue_grow(struct http_state *h)
+static int queue_grow(struct http_state *h, const struct proto_conn *c)
 {
-	unsigned int cap = h->qcap * 2u, i;
+	unsigned int cap = h->qcap ? h->qcap * 2u : PENDING_FIRST, i;
 	struct pending *q;
 	struct pending_extra *e = NULL;
 
 	if (cap > PENDING_MAX)
 		return -1;
-	q = malloc(cap * sizeof(*q));
+	q = h->qcap ? malloc(cap * sizeof(*q)) : queue_alloc(spares(c));
 	if (h->extra)
 		e = calloc(cap, sizeof(*e));
 	if (!q || (h->extra && !e)) {
@@ -131,7 +188,9 @@ static int queue_grow(struct http_state *h)
 		if (e)
 			e[i] = h->extra[from];
 	}
-	if (h->q != h->q_inline)
+	if (h->qcap == PENDING_FIRST)
+		queue_release_array(spares(c), h->q);
+	else
 		free(h->q);
 	if (e) {
 		free(h->extra);
@@ -163,7 +222,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 	struct span_ctx ctx;
 	struct pending *p;
 
-	if (h->qlen == h->qcap && queue_grow(h)) {
+	if (h->qlen == h->qcap && queue_grow(h, x->c)) {
 		/* Pipelined deeper than we follow (or out of memory): this
 		 * request is lost, at its place in the order. */
 		if (h->lost_tail < UINT16_MAX)
@@ -483,11 +542,66 @@ static void *http1_open(enum proto_pass pass)
 	(void)pass;
 	if (!h)
 		return NULL;
-	h->q = h->q_inline;
-	h->qcap = PENDING_INLINE;
-	http1__init(&h->req, HTTP1_REQUESTS);
-	http1__init(&h->resp, HTTP1_RESPONSES);
 	return h;
+}
+
+/* The parser of one direction, made fresh when it was at rest (NULL: out
+ * of memory; the bytes are then not parsed). */
+static struct http1_parser *parser(const struct proto_conn *c, struct http1_parser **pp,
+				   enum http1_stream s)
+{
+	unsigned int k = (unsigned int)s - 1;
+	struct spares *sp;
+
+	if (*pp)
+		return *pp;
+	if ((sp = spares(c)) && sp->np[k])
+		return *pp = sp->p[k][--sp->np[k]];
+	if ((*pp = malloc(sizeof(**pp))))
+		http1__init(*pp, s);
+	return *pp;
+}
+
+/* Drops a direction's parser: kept as a spare when at rest (c NULL: freed). */
+static void parser_release(const struct proto_conn *c, struct http1_parser **pp)
+{
+	struct http1_parser *p = *pp;
+	struct spares *sp;
+	unsigned int k;
+
+	*pp = NULL;
+	if (!p)
+		return;
+	k = (unsigned int)p->stream - 1;
+	if (k < 2 && http1__at_rest(p) && (sp = spares(c)) && sp->np[k] < SPARE_MAX)
+		sp->p[k][sp->np[k]++] = p;
+	else
+		free(p);
+}
+
+static void queue_release(const struct proto_conn *c, struct http_state *h)
+{
+	if (h->qcap == PENDING_FIRST)
+		queue_release_array(spares(c), h->q);
+	else
+		free(h->q);
+	free(h->extra);
+	h->q = NULL;
+	h->extra = NULL;
+	h->qcap = 0;
+	h->qhead = 0;
+}
+
+/* Gives back what an idle connection does not need: a parser at rest, the
+ * queue once no request waits. */
+static void http_settle(const struct proto_conn *c, struct http_state *h)
+{
+	if (h->req && http1__at_rest(h->req))
+		parser_release(c, &h->req);
+	if (h->resp && http1__at_rest(h->resp))
+		parser_release(c, &h->resp);
+	if (!h->qlen && h->qcap)
+		queue_release(c, h);
 }
 
 static void http1_free(void *st, struct proto_stats *st_all)
@@ -498,9 +612,10 @@ static void http1_free(void *st, struct proto_stats *st_all)
 		return;
 	if (st_all)
 		st_all[PROTO_HTTP1].unanswered += h->qlen;
-	if (h->q != h->q_inline)
-		free(h->q);
-	free(h->extra);
+	if (h->qcap)
+		queue_release(NULL, h);
+	parser_release(NULL, &h->req);
+	parser_release(NULL, &h->resp);
 	if (h->h2c)	/* never handed off */
 		proto_table[PROTO_HTTP2]->free(h->h2c, st_all);
 	free(h);
@@ -516,15 +631,19 @@ static void http1_feed(void *st, const struct proto_conn *c, const struct sonde_
 	if (proto__is_request_dir(c->role, ev->dir)) {
 		/* Timing rule: a request starts with the syscall that carried
 		 * its first bytes, not the one that completed its head. */
-		if (http1__between_messages(&h->req))
+		if (!h->req || http1__between_messages(h->req))
 			h->req_start_ns = chunk_start_ns(c, ev);
-		http1__feed(&h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
+		if (parser(c, &h->req, HTTP1_REQUESTS))
+			http1__feed(h->req, ev->data, ev->cap_len, ev->len, &req_cb, &x);
 	} else {
 		h->last_resp_ns = ev->hdr.ktime;
-		http1__feed(&h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
+		if (parser(c, &h->resp, HTTP1_RESPONSES))
+			http1__feed(h->resp, ev->data, ev->cap_len, ev->len, &resp_cb, &x);
 		if (h->h2c && h->h2c_off == SIZE_MAX)
-			h->h2c_off = http1__upgraded(&h->resp) ? h->resp.upgraded_at : ev->cap_len;
+			h->h2c_off = h->resp && http1__upgraded(h->resp) ? h->resp->upgraded_at
+									   : ev->cap_len;
 	}
+	http_settle(c, h);
 }
 
 /* A 101 to h2c in the chunk just fed: HTTP/2 goes on from where it ended. */
@@ -559,8 +678,10 @@ static void fail_open_requests(struct feed_ctx *x)
 	h->lost_tail = 0;
 	h->lost_unknown = false;
 	h->resp_unmatched = false;
-	http1__init(&h->req, HTTP1_REQUESTS);
-	http1__init(&h->resp, HTTP1_RESPONSES);
+	/* at rest: as http1__init leaves them (one that is not is freed) */
+	parser_release(x->c, &h->req);
+	parser_release(x->c, &h->resp);
+	http_settle(x->c, h);
 }
 
 /* The connection is over: a response that runs to the end of the
@@ -575,7 +696,8 @@ static void http1_close(void *st, const struct proto_conn *c, uint64_t end_ns)
 	struct http_state *h = st;
 	struct feed_ctx x = { .h = h, .c = c, .ev = NULL, .end_ns = end_ns };
 
-	http1__close(&h->resp, &resp_cb, &x);
+	if (h->resp)
+		http1__close(h->resp, &resp_cb, &x);
 	if (h->resp_open) {
 		struct http1_message m = { .status = h->resp_status,
 					   .version_minor = h->resp_minor,
@@ -598,7 +720,9 @@ static void http1_fail(void *st, const struct proto_conn *c, int32_t err, uint64
 		return;
 	if (err == 0) {
 		/* A body delimited by the end of the connection ends well. */
-		http1__close(&h->resp, &resp_cb, &x);
+		if (h->resp)
+			http1__close(h->resp, &resp_cb, &x);
+		http_settle(c, h);
 		if (!h->resp_open && h->qlen == 0)
 			return;
 	}
@@ -617,8 +741,12 @@ static void http1_lost(void *st, const struct proto_conn *c)
 	h->lost_tail = 0;
 	h->lost_unknown = true;
 	h->resp_unmatched = h->resp_open = h->resp_head = h->resp_is_head = false;
-	http1__lost(&h->req);
-	http1__lost(&h->resp);
+	/* both wait for a feed that starts a message (kept, not at rest) */
+	if (parser(c, &h->req, HTTP1_REQUESTS))
+		http1__lost(h->req);
+	if (parser(c, &h->resp, HTTP1_RESPONSES))
+		http1__lost(h->resp);
+	http_settle(c, h);
 }
 
 const struct proto_ops http1_proto = {
@@ -632,4 +760,5 @@ const struct proto_ops http1_proto = {
 	.lost = http1_lost,
 	.free = http1_free,
 	.handoff = http1_handoff,
+	.cache_free = http1_cache_free,
 };
