@@ -348,8 +348,9 @@ def main():
               f"{svc}: process_memory_usage_bytes with the identity labels")
         check(series(m, "process_cpu_time_seconds_total", cpu_mode="user", **ids) is not None,
               f"{svc}: process_cpu_time_seconds_total with the identity labels")
-    check((series(m, "sonde_runqueue_latency_seconds_count", **ids_a) or 0) > 0,
-          "checkout: sonde_runqueue_latency_seconds with the identity labels")
+    check((series(m, "sonde_runqueue_timeslices_total", **ids_a) or 0) > 0 and
+          series(m, "sonde_runqueue_wait_seconds_total", **ids_a) is not None,
+          "checkout: sonde_runqueue_wait_seconds_total and _timeslices_total with the identity labels")
     check((series(m, "process_network_io_bytes_total", network_io_direction="receive", **ids_b) or 0) > 0,
           "ledger: process_network_io_bytes_total with the identity labels")
     check_eq(series(m, "sonde_processes", service_name="pay-api", service_namespace="payments"), 1,
