@@ -308,6 +308,15 @@ static __always_inline struct sonde_conn *conn_open(__u32 tgid, int fd, struct s
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* A call of a connection the daemon handed back is not reported. Should
+ * the daemon take the connection back (user/conn/conn.c, a socket first
+ * misjudged), its next record says bytes went unseen (SONDE_F_LOSS). */
+static __always_inline void ignored_call(struct sonde_conn *c)
+{
+	if (!(c->flags & SONDE_CONN_LOST))
+		c->flags |= SONDE_CONN_LOST;
+}
+
 /* The syscall tier: a role (accept, connect) replaces the entry. */
 static __always_inline struct sonde_conn *conn_get(__u32 tgid, int fd, struct sock *sk,
 						   struct file *f, bool is_tcp, __u8 role)
@@ -389,8 +398,10 @@ static __always_inline int enter_io(int fd, __u64 buf, __u8 sys)
 	if (c && c->file == (__u64)f) {
 		if (tls_bind)
 			tls_bind_call(id, fd, (struct sock *)c->sk, f, c, SONDE_ROLE_UNKNOWN);
-		if (c->flags & SONDE_CONN_IGNORED)
+		if (c->flags & SONDE_CONN_IGNORED) {
+			ignored_call(c);
 			return 0;
+		}
 		sk = (struct sock *)c->sk;
 	} else {
 		sk = fd_sock__from_file(f, &is_tcp);
@@ -635,8 +646,12 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 
 	c = conn_open(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true, new_role,
 		      false);
-	if (!c || (c->flags & SONDE_CONN_IGNORED))
+	if (!c)
 		return 0;
+	if (c->flags & SONDE_CONN_IGNORED) {
+		ignored_call(c);
+		return 0;
+	}
 	if (!(c->flags & SONDE_CONN_CGROUP)) {
 		c->flags |= SONDE_CONN_CGROUP;
 		cgroup_report(tgid);

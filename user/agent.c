@@ -337,6 +337,11 @@ static void hook_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	sock_probe__ignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
 }
 
+static void hook_unignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	sock_probe__unignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
+}
+
 static void hook_injectable(void *arg, const struct sonde_data_event *ev)
 {
 	inject__client_seen(((struct agent *)arg)->inject, ev);
@@ -580,7 +585,8 @@ int agent__open(struct agent **out, const struct config *c)
 		inject__add_port(a->inject, c->port);
 	}
 	open_uprobes(a, &lo);
-	hooks = (struct conn_hooks){ .ignore = hook_ignore, .injectable = hook_injectable,
+	hooks = (struct conn_hooks){ .ignore = hook_ignore, .unignore = hook_unignore,
+				     .injectable = hook_injectable,
 				     .classified = hook_classified, .arg = a };
 	a->ct = conn__new(c->max_conns, &hooks, a->spans, dbclient__calls(a->dbc));
 	if (a->ct)

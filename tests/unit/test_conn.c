@@ -67,7 +67,19 @@ static void on_ignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	ign_sk = sk;
 }
 
-static const struct conn_hooks hooks = { .ignore = on_ignore };
+static int nunignores;
+static uint64_t unign_sk;
+
+static void on_unignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	(void)arg;
+	(void)tgid;
+	(void)fd;
+	nunignores++;
+	unign_sk = sk;
+}
+
+static const struct conn_hooks hooks = { .ignore = on_ignore, .unignore = on_unignore };
 static const struct span_sink sink = { .emit = on_span };
 /* Each table gets fresh trace-context state: no test sees another's. */
 static struct tracectx *tc;
@@ -79,6 +91,8 @@ static void reset_seen(void)
 	nspans = 0;
 	total_spans = 0;
 	nignores = 0;
+	nunignores = 0;
+	unign_sk = 0;
 	ign_tgid = 0;
 	ign_fd = 0;
 	ign_sk = 0;
@@ -1185,6 +1199,33 @@ static void tls_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint
 	evbuf_tls = 0;
 }
 
+/* A socket handed back as unsupported whose next record (already on its way
+ * when the kernel was told) is recognised: the ignore is undone, once, for
+ * that socket only; a socket that stays unsupported is not taken back. */
+static void test_unignore(void)
+{
+	struct conn_table *t = new_ct(64);
+	struct sock k = { NO_PID, 71, 17, 0x9000, SONDE_ROLE_SERVER, 8080, 56100 };
+	struct sock o = { NO_PID, 72, 18, 0x9100, SONDE_ROLE_SERVER, 8080, 56101 };
+	static const uint8_t ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+
+	reset_seen();
+	data_ev(t, &o, SONDE_DIR_INGRESS, 800, 850, ssh, sizeof(ssh) - 1, sizeof(ssh) - 1);
+	data_ev(t, &k, SONDE_DIR_INGRESS, 900, 1000, ssh, sizeof(ssh) - 1, sizeof(ssh) - 1);
+	CHECK_EQ_INT(nignores, 2);
+	CHECK_EQ_INT(nunignores, 0);
+	rd(t, &k, 1100, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &k, 1200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nunignores, 1);
+	CHECK_EQ_INT(unign_sk, k.sk);
+	CHECK_EQ_INT(nspans, 1);
+	rd(t, &k, 1300, "GET /y HTTP/1.1\r\nHost: h\r\n\r\n");
+	CHECK_EQ_INT(nunignores, 1);	/* once */
+	data_ev(t, &o, SONDE_DIR_INGRESS, 1400, 1450, ssh, sizeof(ssh) - 1, sizeof(ssh) - 1);
+	CHECK_EQ_INT(nunignores, 1);	/* still unsupported: stays handed back */
+	conn__free(t);
+}
+
 static void test_tls(void)
 {
 	struct conn_table *t = new_ct(64);
@@ -1709,6 +1750,7 @@ int main(void)
 	test_many_idle();
 	test_connection_failures();
 	test_garbage();
+	test_unignore();
 	span_builder__free(builder);
 	tracectx__free(tc);
 	return check_summary("test_conn");

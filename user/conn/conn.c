@@ -53,6 +53,8 @@ struct conn {
 	void *state;			/* the protocol's, opaque here */
 };
 
+#define IGNORED_RECENT 64
+
 struct conn_table {
 	struct conn **buckets;
 	struct proc_conns **pbuckets;	/* by tgid, nbuckets of them too */
@@ -63,6 +65,15 @@ struct conn_table {
 	struct proto_env env;		/* stats point into stats.proto, cache into cache */
 	void *cache[PROTO__COUNT];
 	struct conn_stats stats;
+	/* The last sockets handed back as unsupported (hooks.ignore): the
+	 * kernel stops reporting one only at its next call, so records of
+	 * it may still come, be recognised, and must then undo the ignore. */
+	struct ignored_sock {
+		uint32_t tgid;
+		int32_t fd;
+		uint64_t sk;
+	} ignored[IGNORED_RECENT];
+	unsigned int ignored_next;
 };
 
 static size_t key_hash(const struct conn_key *k)
@@ -393,6 +404,22 @@ static void handoff(struct conn_table *t, struct conn *c, const struct sonde_dat
 	free(rest);
 }
 
+/* A socket just recognised that was handed back as unsupported moments ago
+ * (its first record misjudged): without this the kernel-side ignore, taking
+ * effect a little later, would cut the connection off with nothing counted. */
+static void unignore_if_recent(struct conn_table *t, const struct sonde_data_event *ev)
+{
+	for (unsigned int i = 0; i < IGNORED_RECENT; i++) {
+		struct ignored_sock *s = &t->ignored[i];
+
+		if (s->sk != ev->sk || s->tgid != ev->tgid)
+			continue;
+		if (t->hooks.unignore)
+			t->hooks.unignore(t->hooks.arg, s->tgid, s->fd, s->sk);
+		s->sk = 0;
+	}
+}
+
 void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 {
 	struct conn *c = conn_get(t, ev);
@@ -441,11 +468,15 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 				c->proto = PROTO_ID_OTHER;
 				return;
 			}
-			if (t->hooks.ignore)
+			if (t->hooks.ignore) {
 				t->hooks.ignore(t->hooks.arg, ev->tgid, ev->fd, ev->sk);
+				t->ignored[t->ignored_next++ % IGNORED_RECENT] =
+					(struct ignored_sock){ ev->tgid, ev->fd, ev->sk };
+			}
 			conn_free(t, c);
 			return;
 		}
+		unignore_if_recent(t, ev);
 	}
 	pc = pconn(t, c);
 	if (ev->hdr.flags & SONDE_F_LOSS)

@@ -22,6 +22,10 @@ struct conn_hooks {
 	/* The connection speaks no supported protocol: the kernel may stop
 	 * reporting it. */
 	void (*ignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
+	/* A socket handed back by ignore was then recognised after all (a
+	 * record already on its way when the kernel was told, or a first
+	 * record misjudged): the kernel must go on reporting it. Optional. */
+	void (*unignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
 	/* A plaintext client connection speaks a protocol whose requests can
 	 * carry an injected traceparent; ev is the chunk that showed it. */
 	void (*injectable)(void *arg, const struct sonde_data_event *ev);

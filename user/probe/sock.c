@@ -390,6 +390,18 @@ void sock_probe__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64
 	}
 }
 
+void sock_probe__unignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk)
+{
+	uint64_t key = (uint64_t)tgid << 32 | (uint32_t)fd;
+	struct sonde_conn c;
+	int mfd = sock_probe__conns_fd(l);
+
+	if (bpf_map_lookup_elem(mfd, &key, &c) == 0 && c.sk == sk && (c.flags & SONDE_CONN_IGNORED)) {
+		c.flags &= ~SONDE_CONN_IGNORED;
+		bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
+	}
+}
+
 int sock_probe__unseen(const struct loader *l, struct sonde_unseen_count out[SONDE_UNSEEN__MAX])
 {
 	struct sonde_unseen_count vals[l->ncpus];

@@ -29,6 +29,8 @@ int sock_probe__thread_ctx_fd(const struct loader *l);
 /* Tells the kernel to stop reporting a connection that speaks no supported
  * protocol (when fd still holds socket sk). */
 void sock_probe__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);
+/* Undoes sock_probe__ignore_conn (when fd still holds socket sk). */
+void sock_probe__unignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);
 /* Seeds sockets that predate the agent; then, each call, turns the BPF side's
  * register-recovery path off once none of them is left. */
 void sock_probe__seed_preexisting(struct loader *l, const struct loader_opts *o);
