@@ -328,6 +328,21 @@ static bool resp_take(struct feed_ctx *x, uint64_t now)
 	return true;
 }
 
+/* The trace context a request's span carries, from its queue entry (and
+ * its rarely present extra values). */
+static void pending_ctx(const struct pending *p, const struct pending_extra *e,
+			struct span_ctx *ctx)
+{
+	memcpy(ctx->trace_id, p->trace_id, sizeof(ctx->trace_id));
+	memcpy(ctx->span_id, p->span_id, sizeof(ctx->span_id));
+	memcpy(ctx->parent_span_id, p->parent_span_id, sizeof(ctx->parent_span_id));
+	ctx->trace_flags = p->trace_flags;
+	ctx->remote_parent = p->remote_parent;
+	ctx->tracestate[0] = '\0';
+	if (e)
+		memcpy(ctx->tracestate, e->tracestate, sizeof(ctx->tracestate));
+}
+
 /* 101 Switching Protocols to h2c (RFC 7540 §3.2): HTTP/2 takes the
  * connection (http1_handoff), the request the 101 answers (if it was
  * followed) becoming its stream 1, whose response comes in HTTP/2 frames. */
@@ -344,14 +359,7 @@ static void h2c_upgrade(struct feed_ctx *x, bool matched)
 	if (p) {
 		const struct pending_extra *e = p->has_extra && h->extra ? &h->extra[p - h->q] : NULL;
 
-		memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
-		memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
-		memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
-		ctx.trace_flags = p->trace_flags;
-		ctx.remote_parent = p->remote_parent;
-		ctx.tracestate[0] = '\0';
-		if (e)
-			memcpy(ctx.tracestate, e->tracestate, sizeof(ctx.tracestate));
+		pending_ctx(p, e, &ctx);
 		u.start_ns = p->start_ns;
 		u.tid = p->tid;
 		u.method = p->method;
@@ -424,14 +432,7 @@ static void emit_span(struct feed_ctx *x, uint16_t status, uint8_t version_minor
 	uint64_t end_ns = x->ev ? x->ev->hdr.ktime : x->fail ? x->end_ns : h->last_resp_ns;
 
 	queue_pop(h);
-	memcpy(ctx.trace_id, p->trace_id, sizeof(ctx.trace_id));
-	memcpy(ctx.span_id, p->span_id, sizeof(ctx.span_id));
-	memcpy(ctx.parent_span_id, p->parent_span_id, sizeof(ctx.parent_span_id));
-	ctx.trace_flags = p->trace_flags;
-	ctx.remote_parent = p->remote_parent;
-	ctx.tracestate[0] = '\0';
-	if (e)
-		memcpy(ctx.tracestate, e->tracestate, sizeof(ctx.tracestate));
+	pending_ctx(p, e, &ctx);
 	stats(x)->spans++;
 	if (x->fail)
 		stats(x)->failed++;
