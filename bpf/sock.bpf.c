@@ -628,12 +628,27 @@ static __noinline void cgroup_report(__u32 tgid)
 	bpf_map_update_elem(&cgroup_sent, &tgid, &cgid, BPF_ANY);
 }
 
+/* Whether to wake the reader: past the ring's fill level, looked at on
+ * every 16th record of this CPU only (bpf_ringbuf_query costs ~25 ns, and
+ * 16 records more are far below the level). */
+static __always_inline __u64 wakeup_flag(void *ring)
+{
+	__u32 idx = SONDE_CNT_EVENTS;
+	__u64 *n = bpf_map_lookup_elem(&counters, &idx);
+
+	if (n && (*n & 15))
+		return BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* c: the connection's conns entry if the caller already looked it up and
+ * it is this socket's, else NULL. */
 static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8 dir,
-				   __u8 new_role, bool at_end)
+				   __u8 new_role, bool at_end, struct sonde_conn *c)
 {
 	__u32 tgid = id >> 32, zero = 0;
 	__u64 cap;
-	struct sonde_conn *c;
 	struct scratch *s;
 	__u64 base = 0, span = 0, iov_next = 0, total;
 	long err;
@@ -644,8 +659,9 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		return 0;
 	}
 
-	c = conn_open(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true, new_role,
-		      false);
+	if (!c)
+		c = conn_open(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true,
+			      new_role, false);
 	if (!c)
 		return 0;
 	if (c->flags & SONDE_CONN_IGNORED) {
@@ -721,8 +737,7 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	 * the ids first. */
 	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
 		with_tc = tracectx__server_io(&s->tc, &s->ev, cap, id);
-	flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	flags = wakeup_flag(ring);
 	start = &s->ev;
 	n = sizeof(s->ev) + cap;
 	if (with_tc) {
@@ -752,7 +767,7 @@ static __always_inline int exit_io(long ret, __u8 dir, __u8 sys)
 
 	if (args_take(id, &a) && args_from_regs(id, sys, ret, &a))
 		return 0;
-	return capture(id, a, ret, dir, SONDE_ROLE_UNKNOWN, false);
+	return capture(id, a, ret, dir, SONDE_ROLE_UNKNOWN, false, NULL);
 }
 
 #define ENTER_IO(name, sys)                                                      \
@@ -993,9 +1008,11 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	__u64 id = bpf_get_current_pid_tgid();
 	struct task_struct *task;
 	struct sonde_args a = {};
+	struct sonde_conn *c;
 	struct pt_regs *regs;
 	struct sk_info *info;
 	__u8 new_role = SONDE_ROLE_UNKNOWN;
+	__u64 key;
 	__u16 family;
 	int fd_arg;
 
@@ -1028,15 +1045,24 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	a.sk = (__u64)sk;
 	/* The call's end, not its entry: no hook sees the entry here. */
 	a.enter_ns = bpf_ktime_get_ns();
-	info = bpf_sk_storage_get(&sk_role, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (info) {
-		new_role = info->role;
-		info->conn_key = id_key(id >> 32, a.fd);
-		info->tracked = 1;
+	/* A connection already tracked with this socket needs nothing from
+	 * the socket's storage: its role is in the entry, and the storage
+	 * already names the entry (set when the entry was made). */
+	key = id_key(id >> 32, a.fd);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->sk != (__u64)sk)
+		c = NULL;
+	if (!c) {
+		info = bpf_sk_storage_get(&sk_role, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (info) {
+			new_role = info->role;
+			info->conn_key = key;
+			info->tracked = 1;
+		}
 	}
 	if (tls_bind)
-		tls_bind_call(id, a.fd, sk, NULL, NULL, new_role);
-	return capture(id, a, ret, dir, new_role, true);
+		tls_bind_call(id, a.fd, sk, NULL, c, new_role);
+	return capture(id, a, ret, dir, new_role, true, c);
 unseen:
 	/* io_uring, a kernel socket user, or a syscall whose buffer is not
 	 * in its arguments: bytes counted, nothing guessed. */
