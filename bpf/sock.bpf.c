@@ -672,6 +672,9 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		c->flags |= SONDE_CONN_CGROUP;
 		cgroup_report(tgid);
 	}
+	if (!(c->flags & SONDE_CONN_META))
+		count(data_event__meta(cpu_ring(), c, tgid, a.fd, a.enter_ns) ?
+			      SONDE_CNT_RING_DROPS : SONDE_CNT_EVENTS, 1);
 	why = unseen_reason(a.syscall);
 	if (why >= 0)
 		unseen__add(why, ret);
@@ -736,7 +739,7 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	/* Ahead of the data record in the same sample: the daemon must meet
 	 * the ids first. */
 	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
-		with_tc = tracectx__server_io(&s->tc, &s->ev, cap, id);
+		with_tc = tracectx__server_io(&s->tc, &s->ev, &c->tuple, cap, id);
 	flags = wakeup_flag(ring);
 	start = &s->ev;
 	n = sizeof(s->ev) + cap;

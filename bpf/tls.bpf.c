@@ -232,6 +232,9 @@ static __always_inline int call_exit(long rc, __u8 dir)
 	marked = data_event__mark(&s->ev.hdr, conn);
 
 	ring = bpf_map_lookup_elem(&rings, &(__u32){ bpf_get_smp_processor_id() });
+	if (ring && !(conn->flags & SONDE_CONN_META) &&
+	    data_event__meta(ring, conn, tgid, ss.fd, c.enter_ns))
+		count(SONDE_TLS_CNT_RING_DROPS);
 	if (!ring || bpf_ringbuf_output(ring, s, sizeof(s->ev) + cap, BPF_RB_NO_WAKEUP)) {
 		count(SONDE_TLS_CNT_RING_DROPS);
 		data_event__lost(conn);

@@ -28,6 +28,7 @@ enum sonde_op {
 	SONDE_OP_TRACE_CTX = 6,	/* ids the kernel chose for a request (tracectx.h, inject.bpf.c) */
 	SONDE_OP_IO_END = 7,	/* a client connection ended under a read or send: EOF or error */
 	SONDE_OP_CGROUP = 8,	/* a process's (v2) cgroup, ahead of its first connection's data */
+	SONDE_OP_CONN = 9,	/* a connection's addresses and process, ahead of its first data */
 };
 
 enum sonde_dir {
@@ -113,11 +114,25 @@ struct sonde_data_event {
 	__u8 role;		/* enum sonde_role */
 	__u8 syscall;		/* enum sonde_syscall */
 	__u8 pad;
+	__u8 data[];		/* cap_len bytes */
+};
+
+/* SONDE_OP_CONN: what stays the same for every record of a connection,
+ * written once, ahead of its first data record (same ring, not a later
+ * time), so that each data record carries only the call. Written again
+ * after the daemon takes back a connection it handed back (its entry in
+ * the daemon was freed then). */
+struct sonde_conn_event {
+	struct sonde_event_hdr hdr;
+	__u64 sk;
+	__u32 tgid;
+	__s32 fd;
+	__u8 role;		/* enum sonde_role, as the conns entry has it */
+	__u8 pad[7];
 	struct sonde_tuple tuple;
-	char comm[SONDE_COMM_LEN];
+	char comm[SONDE_COMM_LEN];	/* of the thread making the first record */
 	char exe[SONDE_EXE_LEN];	/* read when the socket was first seen: the
 					 * process may be gone before the daemon looks */
-	__u8 data[];		/* cap_len bytes */
 };
 
 struct sonde_close_event {
@@ -198,6 +213,7 @@ struct sonde_db_call_event {
 #define SONDE_CONN_LOST 0x04	/* a record of it was lost: its next record carries
 				 * SONDE_F_LOSS */
 #define SONDE_CONN_CGROUP 0x08	/* its process's cgroup was reported (SONDE_OP_CGROUP) */
+#define SONDE_CONN_META 0x10	/* its SONDE_OP_CONN record was written */
 struct sonde_conn {
 	__u64 sk;
 	__u64 open_ns;
@@ -356,7 +372,8 @@ _Static_assert(sizeof(struct sonde_thread_ctx) == 40, "thread ctx size");
 _Static_assert(sizeof(struct sonde_trace_ctx_event) == 64, "trace ctx event size");
 _Static_assert(sizeof(struct sonde_event_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct sonde_tuple) == 40, "tuple size");
-_Static_assert(sizeof(struct sonde_data_event) == 144, "data event size");
+_Static_assert(sizeof(struct sonde_data_event) == 56, "data event size");
+_Static_assert(sizeof(struct sonde_conn_event) == 128, "conn event size");
 _Static_assert(sizeof(struct sonde_close_event) == 32, "close event size");
 _Static_assert(sizeof(struct sonde_exit_event) == 24, "exit event size");
 _Static_assert(sizeof(struct sonde_cgroup_event) == 32, "cgroup event size");

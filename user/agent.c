@@ -3,6 +3,7 @@
  * record to the connection table. Data flows one way from here:
  * probe → ring → conn/ → proto/ → span/ → signals/ → metrics/, export/. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +15,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "agent.h"
 #include "conn/conn.h"
@@ -89,6 +92,7 @@ static void on_record(void *ctx, const void *data, size_t size)
 		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
 		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
 		[SONDE_OP_CGROUP] = sizeof(struct sonde_cgroup_event),
+		[SONDE_OP_CONN] = sizeof(struct sonde_conn_event),
 	};
 	struct agent *a = ctx;
 	const struct sonde_event_hdr *h = data;
@@ -106,11 +110,12 @@ static void on_record(void *ctx, const void *data, size_t size)
 			a->bad_records++;
 			return;
 		}
-		if (a->opt.comm && strncmp(ev->comm, a->opt.comm, SONDE_COMM_LEN) != 0)
-			return;
 		conn__data(a->ct, ev);
 		break;
 	}
+	case SONDE_OP_CONN:
+		conn__meta(a->ct, (const struct sonde_conn_event *)data);
+		break;
 	case SONDE_OP_TRACE_CTX:
 		tracectx__kernel(a->tc, (const struct sonde_trace_ctx_event *)data);
 		break;
@@ -342,22 +347,54 @@ static void hook_unignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	sock_probe__unignore_conn(((struct agent *)arg)->ld, tgid, fd, sk);
 }
 
-static void hook_injectable(void *arg, const struct sonde_data_event *ev)
+static void hook_injectable(void *arg, const struct sonde_data_event *ev,
+			    const struct sonde_tuple *tuple)
 {
-	inject__client_seen(((struct agent *)arg)->inject, ev);
+	inject__client_seen(((struct agent *)arg)->inject, ev, tuple);
+}
+
+/* A connection the table met without its SONDE_OP_CONN record: what the
+ * kernel's entry still says (addresses, executable), and the process's
+ * name from /proc. */
+static bool hook_meta(void *arg, uint32_t tgid, int32_t fd, uint64_t sk,
+		      struct sonde_conn_event *out)
+{
+	struct agent *a = arg;
+	uint64_t key = (uint64_t)tgid << 32 | (uint32_t)fd;
+	struct sonde_conn c;
+	char path[64];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", tgid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f >= 0) {
+		n = read(f, out->comm, sizeof(out->comm) - 1);
+		close(f);
+		if (n > 0 && out->comm[n - 1] == '\n')
+			n--;
+		out->comm[n > 0 ? n : 0] = 0;
+	}
+	if (bpf_map_lookup_elem(sock_probe__conns_fd(a->ld), &key, &c) != 0 || c.sk != sk)
+		return f >= 0;
+	out->tuple = c.tuple;
+	memcpy(out->exe, c.exe, sizeof(out->exe));
+	out->role = c.role;
+	return true;
 }
 
 /* Feeds injection's process rule: processes that serve or send HTTP/1.x,
  * and ports that carry something else (another protocol, or TLS). The
  * port is the server's: the remote one of a client connection, the local
  * one of a server connection. */
-static void hook_classified(void *arg, const struct sonde_data_event *ev, int proto, uint8_t role)
+static void hook_classified(void *arg, const struct sonde_data_event *ev,
+			    const struct sonde_tuple *tuple, int proto, uint8_t role)
 {
 	struct inject *in = ((struct agent *)arg)->inject;
 	bool plain_http = proto >= 0 && proto < PROTO__COUNT && proto_table[proto]->injectable &&
 			  !(ev->hdr.flags & SONDE_F_TLS);
-	uint16_t port = role == SONDE_ROLE_CLIENT ? ev->tuple.dport :
-			role == SONDE_ROLE_SERVER ? ev->tuple.sport : 0;
+	uint16_t port = role == SONDE_ROLE_CLIENT ? tuple->dport :
+			role == SONDE_ROLE_SERVER ? tuple->sport : 0;
 
 	if (!in)
 		return;
@@ -368,7 +405,7 @@ static void hook_classified(void *arg, const struct sonde_data_event *ev, int pr
 	/* Passed through by sk_msg, but through tcp_bpf all the same (bulk
 	 * throughput fell ~40% here): out of the sockhash. */
 	if (!plain_http && role == SONDE_ROLE_CLIENT)
-		inject__drop_socket(in, ev->tgid, ev->fd, &ev->tuple);
+		inject__drop_socket(in, ev->tgid, ev->fd, tuple);
 }
 
 /* The port of --listen, which injection must leave alone; 0 when none. */
@@ -587,8 +624,10 @@ int agent__open(struct agent **out, const struct config *c)
 	open_uprobes(a, &lo);
 	hooks = (struct conn_hooks){ .ignore = hook_ignore, .unignore = hook_unignore,
 				     .injectable = hook_injectable,
-				     .classified = hook_classified, .arg = a };
+				     .classified = hook_classified, .meta = hook_meta, .arg = a };
 	a->ct = conn__new(c->max_conns, &hooks, a->spans, dbclient__calls(a->dbc));
+	if (a->ct && a->opt.comm)
+		conn__set_comm(a->ct, a->opt.comm);
 	if (a->ct)
 		conn__set_limits(a->ct, &(struct proto_limits){
 					.h2_max_streams = c->h2_max_streams,

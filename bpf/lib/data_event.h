@@ -27,9 +27,6 @@ static __always_inline void data_event__fill_at(struct sonde_data_event *ev, __u
 	ev->role = c->role;
 	ev->syscall = syscall;
 	ev->pad = 0;
-	ev->tuple = c->tuple;
-	__builtin_memcpy(ev->exe, c->exe, sizeof(ev->exe));
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
 static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 flags,
@@ -39,6 +36,36 @@ static __always_inline void data_event__fill(struct sonde_data_event *ev, __u8 f
 {
 	data_event__fill_at(ev, flags, enter_ns, sk, pid_tgid, fd, len, dir, syscall, c,
 			    bpf_ktime_get_ns());
+}
+
+/* Before the first data record of connection c (tgid, fd): its addresses,
+ * role, executable and this thread's name, once (SONDE_CONN_META), so that
+ * data records need not carry them. now: not later than the data record's
+ * time. Returns 0 when written. A record that cannot be written is not
+ * retried: the daemon then reads the conns entry itself. Not inlined: the record stays off the
+ * caller's stack. */
+static __noinline int data_event__meta(void *ring, struct sonde_conn *c, __u32 tgid, __s32 fd,
+				       __u64 now)
+{
+	struct sonde_conn_event ev;
+
+	if (!ring || !c)
+		return -1;
+	c->flags |= SONDE_CONN_META;
+	ev.hdr.op = SONDE_OP_CONN;
+	ev.hdr.flags = 0;
+	ev.hdr.pad = 0;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.ktime = now;
+	ev.sk = c->sk;
+	ev.tgid = tgid;
+	ev.fd = fd;
+	ev.role = c->role;
+	__builtin_memset(ev.pad, 0, sizeof(ev.pad));
+	ev.tuple = c->tuple;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	__builtin_memcpy(ev.exe, c->exe, sizeof(ev.exe));
+	return bpf_ringbuf_output(ring, &ev, sizeof(ev), BPF_RB_NO_WAKEUP) ? -1 : 0;
 }
 
 /* After the payload copy: cap bytes of len made it into the record. */

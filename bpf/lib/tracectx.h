@@ -136,9 +136,11 @@ static __always_inline bool tracectx__request_start(const __u8 *p, __u32 len)
 /* A server-role socket of thread id moved bytes (already in TRACECTX_BUF()):
  * a read that starts a request gets fresh server span ids, made the
  * thread's context and written to *out for the caller to send ahead of
- * the data record (returns true); a write ends the context. */
+ * the data record (returns true); a write ends the context. tuple: the
+ * connection's. */
 static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *out,
-						const struct sonde_data_event *ev, __u32 cap,
+						const struct sonde_data_event *ev,
+						const struct sonde_tuple *tuple, __u32 cap,
 						__u64 id)
 {
 	struct sonde_trace_ctx_event rec = {};
@@ -180,8 +182,8 @@ static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *ou
 	rec.hdr.ktime = ev->hdr.ktime;
 	rec.tgid = id >> 32;
 	rec.tid = (__u32)id;
-	rec.sport = ev->tuple.sport;
-	rec.dport = ev->tuple.dport;
+	rec.sport = tuple->sport;
+	rec.dport = tuple->dport;
 	rec.kind = SONDE_TRACE_SERVER;
 	rec.trace_flags = tc.flags;
 	__builtin_memcpy(rec.trace_id, tc.trace_id, 16);

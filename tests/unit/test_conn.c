@@ -79,7 +79,27 @@ static void on_unignore(void *arg, uint32_t tgid, int32_t fd, uint64_t sk)
 	unign_sk = sk;
 }
 
-static const struct conn_hooks hooks = { .ignore = on_ignore, .unignore = on_unignore };
+/* The kernel's entry as hook_meta reads it when a SONDE_OP_CONN record is
+ * missing: sport 7777 and comm "from-kernel" tell its answer apart. */
+static int nmetas;
+static uint64_t meta_sk;
+
+static bool on_meta(void *arg, uint32_t tgid, int32_t fd, uint64_t sk, struct sonde_conn_event *out)
+{
+	(void)arg;
+	(void)tgid;
+	(void)fd;
+	nmetas++;
+	meta_sk = sk;
+	out->tuple.family = 2;
+	out->tuple.sport = 7777;
+	out->tuple.dport = 56999;
+	snprintf(out->comm, sizeof(out->comm), "from-kernel");
+	return true;
+}
+
+static const struct conn_hooks hooks = { .ignore = on_ignore, .unignore = on_unignore,
+					 .meta = on_meta };
 static const struct span_sink sink = { .emit = on_span };
 /* Each table gets fresh trace-context state: no test sees another's. */
 static struct tracectx *tc;
@@ -93,6 +113,8 @@ static void reset_seen(void)
 	nignores = 0;
 	nunignores = 0;
 	unign_sk = 0;
+	nmetas = 0;
+	meta_sk = 0;
 	ign_tgid = 0;
 	ign_fd = 0;
 	ign_sk = 0;
@@ -118,6 +140,25 @@ static uint8_t take_loss(void)
 
 	next_loss = 0;
 	return f;
+}
+
+static int no_meta;		/* data_ev sends no SONDE_OP_CONN ahead of its record */
+
+/* The connection's SONDE_OP_CONN record, as the kernel writes it ahead of
+ * the first data record (again before each one here: it only updates). */
+static void meta_ev(struct conn_table *t, const struct sock *k)
+{
+	struct sonde_conn_event m = { .hdr = { .op = SONDE_OP_CONN, .size = sizeof(m) },
+				      .sk = k->sk, .tgid = k->tgid, .fd = k->fd, .role = k->role };
+
+	m.tuple.family = 2;	/* AF_INET */
+	m.tuple.sport = k->sport;
+	m.tuple.dport = k->dport;
+	m.tuple.saddr[0] = 10;
+	m.tuple.daddr[0] = 10;
+	m.tuple.daddr[3] = 2;
+	snprintf(m.comm, sizeof(m.comm), "%s", COMM);
+	conn__meta(t, &m);
 }
 
 /* One read/write: len bytes moved, the first cap of them captured. */
@@ -146,14 +187,9 @@ static void data_ev(struct conn_table *t, const struct sock *k, uint8_t dir, uin
 	ev->dir = dir;
 	ev->role = k->role;
 	ev->syscall = dir == SONDE_DIR_INGRESS ? SONDE_SYS_READ : SONDE_SYS_WRITE;
-	ev->tuple.family = 2;	/* AF_INET */
-	ev->tuple.sport = k->sport;
-	ev->tuple.dport = k->dport;
-	ev->tuple.saddr[0] = 10;
-	ev->tuple.daddr[0] = 10;
-	ev->tuple.daddr[3] = 2;
-	snprintf(ev->comm, sizeof(ev->comm), "%s", COMM);
 	memcpy(ev->data, data, cap);
+	if (!no_meta)
+		meta_ev(t, k);
 	conn__data(t, ev);
 }
 
@@ -1226,6 +1262,68 @@ static void test_unignore(void)
 	conn__free(t);
 }
 
+/* Data records carry no addresses or names: the connection's SONDE_OP_CONN
+ * record gives them, once. Without it (lost, or the connection forgotten
+ * since), the table asks the kernel side (hooks.meta) and counts it. */
+static void test_meta(void)
+{
+	struct conn_table *t = new_ct(64);
+	const struct conn_stats *st = conn__stats(t);
+	struct sock k = { NO_PID, 81, 22, 0xa000, SONDE_ROLE_SERVER, 8080, 56200 };
+	struct sock m = { NO_PID, 82, 23, 0xa100, SONDE_ROLE_SERVER, 8080, 56201 };
+
+	/* one SONDE_OP_CONN, then records without it: named from it */
+	meta_ev(t, &k);
+	no_meta = 1;
+	rd(t, &k, 1000, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &k, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_INT(spans[0].s.tuple.sport, 8080);
+	CHECK_EQ_INT(spans[0].s.tuple.dport, 56200);
+	CHECK_EQ_STR(spans[0].s.comm, COMM);
+	CHECK_EQ_INT(nmetas, 0);
+	CHECK_EQ_INT(st->conns_meta_missing, 0);
+
+	/* none at all: the kernel side is asked, once per connection */
+	rd(t, &m, 2000, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &m, 2100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	rd(t, &m, 2200, "GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &m, 2300, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	no_meta = 0;
+	CHECK_EQ_INT(nmetas, 1);
+	CHECK_EQ_INT(meta_sk, m.sk);
+	CHECK_EQ_INT(st->conns_meta_missing, 1);
+	CHECK_EQ_INT(nspans, 3);
+	CHECK_EQ_INT(spans[1].s.tuple.sport, 7777);
+	CHECK_EQ_INT(spans[2].s.tuple.dport, 56999);
+	CHECK_EQ_STR(spans[2].s.comm, "from-kernel");
+	conn__free(t);
+}
+
+/* --comm: a connection of another process name is handed back at its
+ * SONDE_OP_CONN record, before any of its bytes are looked at. */
+static void test_comm_filter(void)
+{
+	struct conn_table *t = new_ct(64);
+	struct sock k = { NO_PID, 91, 24, 0xb000, SONDE_ROLE_SERVER, 8080, 56300 };
+	struct sock m = { NO_PID, 92, 25, 0xb100, SONDE_ROLE_SERVER, 8080, 56301 };
+
+	conn__set_comm(t, "other");
+	rd(t, &k, 1000, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &k, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 0);
+	CHECK_EQ_INT(nignores, 1);	/* once: then a tombstone drops its records */
+	CHECK_EQ_INT(ign_sk, k.sk);
+	CHECK_EQ_INT(conn__count(t), 1);
+	conn__set_comm(t, COMM);
+	rd(t, &m, 2000, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+	wr(t, &m, 2100, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(nspans, 1);
+	CHECK_EQ_STR(spans[0].s.target, "/b");
+	CHECK_EQ_INT(nignores, 1);
+	conn__free(t);
+}
+
 static void test_tls(void)
 {
 	struct conn_table *t = new_ct(64);
@@ -1751,6 +1849,8 @@ int main(void)
 	test_connection_failures();
 	test_garbage();
 	test_unignore();
+	test_meta();
+	test_comm_filter();
 	span_builder__free(builder);
 	tracectx__free(tc);
 	return check_summary("test_conn");

@@ -45,6 +45,8 @@ static void ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t
 	       uint64_t ktime, const void *data, size_t n)
 {
 	struct sonde_data_event *e = (struct sonde_data_event *)evbuf;
+	struct sonde_conn_event m = { .hdr = { .op = SONDE_OP_CONN, .size = sizeof(m) },
+				      .sk = k->sk, .tgid = k->tgid, .fd = 5, .role = k->role };
 
 	memset(e, 0, sizeof(*e));
 	e->hdr.op = SONDE_OP_DATA;
@@ -59,11 +61,12 @@ static void ev(struct conn_table *t, const struct sock *k, uint8_t dir, uint64_t
 	e->len = e->cap_len = (uint32_t)n;
 	e->dir = dir;
 	e->role = k->role;
-	e->tuple.family = 2;
-	e->tuple.sport = k->sport;
-	e->tuple.dport = k->dport;
-	snprintf(e->comm, sizeof(e->comm), "dbtest");
 	memcpy(e->data, data, n);
+	m.tuple.family = 2;
+	m.tuple.sport = k->sport;
+	m.tuple.dport = k->dport;
+	snprintf(m.comm, sizeof(m.comm), "dbtest");
+	conn__meta(t, &m);
 	conn__data(t, e);
 }
 

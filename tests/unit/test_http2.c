@@ -428,6 +428,8 @@ static void ev(struct conn_table *t, uint8_t role, uint8_t dir, uint64_t ktime, 
 	       size_t cap, size_t len)
 {
 	struct sonde_data_event *e = (struct sonde_data_event *)evbuf;
+	struct sonde_conn_event m = { .hdr = { .op = SONDE_OP_CONN, .size = sizeof(m) },
+				      .sk = 0x1234, .tgid = 0xfffffff0u, .fd = 5, .role = role };
 
 	memset(e, 0, sizeof(*e));
 	e->hdr.op = SONDE_OP_DATA;
@@ -442,11 +444,12 @@ static void ev(struct conn_table *t, uint8_t role, uint8_t dir, uint64_t ktime, 
 	e->cap_len = (uint32_t)cap;
 	e->dir = dir;
 	e->role = role;
-	e->tuple.family = 2;
-	e->tuple.sport = role == SONDE_ROLE_SERVER ? 8080 : 40000;
-	e->tuple.dport = role == SONDE_ROLE_SERVER ? 40000 : 8080;
-	snprintf(e->comm, sizeof(e->comm), "h2test");
 	memcpy(e->data, d, cap);
+	m.tuple.family = 2;
+	m.tuple.sport = role == SONDE_ROLE_SERVER ? 8080 : 40000;
+	m.tuple.dport = role == SONDE_ROLE_SERVER ? 40000 : 8080;
+	snprintf(m.comm, sizeof(m.comm), "h2test");
+	conn__meta(t, &m);
 	conn__data(t, e);
 }
 

@@ -3,6 +3,7 @@
  * protocol by asking proto_table, then feeds it; knows no protocol. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,7 @@ struct conn_table {
 		uint64_t sk;
 	} ignored[IGNORED_RECENT];
 	unsigned int ignored_next;
+	char comm[SONDE_COMM_LEN];	/* conn__set_comm; "" for every process */
 };
 
 static size_t key_hash(const struct conn_key *k)
@@ -280,12 +282,15 @@ static void grow(struct conn_table *t)
 	t->nbuckets = n;
 }
 
-static struct conn *conn_get(struct conn_table *t, const struct sonde_data_event *ev)
+/* *created: the connection was not in the table. */
+static struct conn *conn_get(struct conn_table *t, uint32_t tgid, uint64_t sk, uint8_t role,
+			     bool *created)
 {
-	struct conn_key k = { .tgid = ev->tgid, .sk = ev->sk };
+	struct conn_key k = { .tgid = tgid, .sk = sk };
 	struct conn **pp = bucket_slot(t, &k);
 	struct conn *c = *pp;
 
+	*created = false;
 	if (c) {
 		lru_unlink(t, c);
 		lru_push_head(t, c);
@@ -304,7 +309,7 @@ static struct conn *conn_get(struct conn_table *t, const struct sonde_data_event
 	if (!c)
 		return NULL;
 	c->key = k;
-	c->role = ev->role;
+	c->role = role;
 	c->proto = PROTO_ID_UNKNOWN;
 	if (proc_link(t, c)) {
 		free(c);
@@ -313,7 +318,42 @@ static struct conn *conn_get(struct conn_table *t, const struct sonde_data_event
 	*pp = c;
 	lru_push_head(t, c);
 	t->count++;
+	*created = true;
 	return c;
+}
+
+void conn__set_comm(struct conn_table *t, const char *comm)
+{
+	snprintf(t->comm, sizeof(t->comm), "%s", comm ? comm : "");
+}
+
+/* Takes the connection's addresses and process; false when the process is
+ * not one conn__set_comm asked for: the connection is then handed back to
+ * the kernel and kept as a tombstone, so that records already on their way
+ * are dropped here (idle, it is swept like any other). */
+static bool conn_set_meta(struct conn_table *t, struct conn *c, const struct sonde_conn_event *m)
+{
+	c->tuple = m->tuple;
+	memcpy(c->comm, m->comm, sizeof(c->comm));
+	memcpy(c->exe, m->exe, sizeof(c->exe));
+	if (!t->comm[0] || strncmp(c->comm, t->comm, sizeof(c->comm)) == 0)
+		return true;
+	if (c->proto == PROTO_ID_OTHER)
+		return false;
+	proto_free(t, c);
+	c->proto = PROTO_ID_OTHER;
+	if (t->hooks.ignore && !c->tls)
+		t->hooks.ignore(t->hooks.arg, m->tgid, m->fd, m->sk);
+	return false;
+}
+
+void conn__meta(struct conn_table *t, const struct sonde_conn_event *ev)
+{
+	bool created;
+	struct conn *c = conn_get(t, ev->tgid, ev->sk, ev->role, &created);
+
+	if (c)
+		conn_set_meta(t, c, ev);
 }
 
 
@@ -328,7 +368,8 @@ static enum proto_verdict infer(struct conn_table *t, struct conn *c,
 		for (int id = 0; id < PROTO__COUNT; id++) {
 			const struct proto_ops *ops = proto_table[id];
 			uint8_t role = c->role;
-			enum proto_verdict v = ops->infer(ev, (enum proto_pass)pass, &role);
+			enum proto_verdict v = ops->infer(ev, &c->tuple, (enum proto_pass)pass,
+							  &role);
 
 			if (v == PROTO_MAYBE) {
 				maybe = true;
@@ -346,9 +387,9 @@ static enum proto_verdict infer(struct conn_table *t, struct conn *c,
 			 * can get a traceparent injected (never over TLS: sk_msg
 			 * sees ciphertext). */
 			if (ops->injectable && role == SONDE_ROLE_CLIENT && !c->tls && t->hooks.injectable)
-				t->hooks.injectable(t->hooks.arg, ev);
+				t->hooks.injectable(t->hooks.arg, ev, &c->tuple);
 			if (t->hooks.classified)
-				t->hooks.classified(t->hooks.arg, ev, id, role);
+				t->hooks.classified(t->hooks.arg, ev, &c->tuple, id, role);
 			return PROTO_YES;
 		}
 	}
@@ -422,11 +463,21 @@ static void unignore_if_recent(struct conn_table *t, const struct sonde_data_eve
 
 void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 {
-	struct conn *c = conn_get(t, ev);
+	bool created;
+	struct conn *c = conn_get(t, ev->tgid, ev->sk, ev->role, &created);
 	struct proto_conn pc;
 
 	if (!c)
 		return;
+	if (created) {
+		struct sonde_conn_event m = { .sk = ev->sk, .tgid = ev->tgid, .fd = ev->fd };
+
+		t->stats.conns_meta_missing++;
+		if (t->hooks.meta)
+			t->hooks.meta(t->hooks.arg, ev->tgid, ev->fd, ev->sk, &m);
+		if (!conn_set_meta(t, c, &m))
+			return;
+	}
 	/* The plaintext of a TLS connection replaces its wire bytes: whatever
 	 * was made of ciphertext so far is dropped, and wire bytes that still
 	 * come (a connection older than the binding) are skipped. */
@@ -443,9 +494,6 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 	if (c->proto == PROTO_ID_OTHER)
 		return;
 	c->last_ns = ev->hdr.ktime;
-	c->tuple = ev->tuple;
-	memcpy(c->comm, ev->comm, sizeof(c->comm));
-	memcpy(c->exe, ev->exe, sizeof(c->exe));
 	if (!has_proto(c)) {
 		enum proto_verdict v;
 
@@ -463,7 +511,8 @@ void conn__data(struct conn_table *t, const struct sonde_data_event *ev)
 		if (v == PROTO_NO) {
 			t->stats.conns_unsupported++;
 			if (t->hooks.classified)
-				t->hooks.classified(t->hooks.arg, ev, PROTO_NONE, c->role);
+				t->hooks.classified(t->hooks.arg, ev, &c->tuple, PROTO_NONE,
+						    c->role);
 			if (c->tls) {
 				c->proto = PROTO_ID_OTHER;
 				return;

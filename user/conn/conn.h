@@ -14,6 +14,7 @@
 struct conn_stats {
 	uint64_t conns_evicted;		/* table full or idle */
 	uint64_t conns_unsupported;	/* no protocol recognised (handed back to the kernel) */
+	uint64_t conns_meta_missing;	/* first record came without its SONDE_OP_CONN: asked for */
 	struct proto_stats proto[PROTO__COUNT];	/* by enum proto_id */
 };
 
@@ -27,12 +28,21 @@ struct conn_hooks {
 	 * record misjudged): the kernel must go on reporting it. Optional. */
 	void (*unignore)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk);
 	/* A plaintext client connection speaks a protocol whose requests can
-	 * carry an injected traceparent; ev is the chunk that showed it. */
-	void (*injectable)(void *arg, const struct sonde_data_event *ev);
+	 * carry an injected traceparent; ev is the chunk that showed it,
+	 * tuple the connection's addresses. */
+	void (*injectable)(void *arg, const struct sonde_data_event *ev,
+			   const struct sonde_tuple *tuple);
 	/* The connection's protocol was found (proto: enum proto_id; role:
 	 * SONDE_ROLE_*), or none is supported (proto: PROTO_NONE); ev is the
 	 * chunk that showed it (SONDE_F_TLS in its flags: plaintext of TLS). */
-	void (*classified)(void *arg, const struct sonde_data_event *ev, int proto, uint8_t role);
+	void (*classified)(void *arg, const struct sonde_data_event *ev,
+			   const struct sonde_tuple *tuple, int proto, uint8_t role);
+	/* A connection's first record came without its SONDE_OP_CONN record
+	 * (lost, or the daemon had forgotten the connection): fill what the
+	 * kernel still knows of (tgid, fd, sk) into out; false if nothing.
+	 * Optional. */
+	bool (*meta)(void *arg, uint32_t tgid, int32_t fd, uint64_t sk,
+		     struct sonde_conn_event *out);
 	void *arg;
 };
 
@@ -46,6 +56,11 @@ struct conn_table *conn__new(size_t max_conns, const struct conn_hooks *hooks,
 			     struct span_builder *spans, const struct db_calls *calls);
 void conn__free(struct conn_table *t);
 void conn__data(struct conn_table *t, const struct sonde_data_event *ev);
+/* A connection's addresses and process (SONDE_OP_CONN), ahead of its data. */
+void conn__meta(struct conn_table *t, const struct sonde_conn_event *ev);
+/* Only connections whose process (thread) name is comm are followed; the
+ * others are handed back to the kernel. NULL: all (the default). */
+void conn__set_comm(struct conn_table *t, const char *comm);
 /* The last fd of a socket was closed. */
 void conn__close(struct conn_table *t, const struct sonde_close_event *ev);
 /* A client connection ended under a read or send (peer closed, reset...):

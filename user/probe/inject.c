@@ -351,9 +351,10 @@ bool inject__not_http_port(struct inject *in, uint16_t port)
 
 #define ADOPT_WINDOW_NS 2000000000ULL
 
-void inject__client_seen(struct inject *in, const struct sonde_data_event *ev)
+void inject__client_seen(struct inject *in, const struct sonde_data_event *ev,
+			 const struct sonde_tuple *tuple)
 {
-	uint16_t port = ev->tuple.dport;
+	uint16_t port = tuple->dport;
 	int err;
 
 	/* Requests to the agent's own /metrics are never traced: no point. */
@@ -367,7 +368,7 @@ void inject__client_seen(struct inject *in, const struct sonde_data_event *ev)
 	if (!inject__has_port(in, port) ||
 	    (ev->role != SONDE_ROLE_UNKNOWN && ev->hdr.ktime - in->learnt_ns > ADOPT_WINDOW_NS))
 		return;
-	err = inject__add_socket(in, ev->tgid, ev->fd, &ev->tuple);
+	err = inject__add_socket(in, ev->tgid, ev->fd, tuple);
 	if (err == 0)
 		in->adopted++;
 	else if (err != -EEXIST)	/* EEXIST: sockops was first */

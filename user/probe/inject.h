@@ -38,7 +38,8 @@ void inject__set_policy(struct inject *in, bool learn, uint16_t own_port);
  * have put in the sockhash (older than the agent, or than the learning of
  * its port) is adopted, so that its next requests get a traceparent too
  * (keep-alive pools). in may be NULL. */
-void inject__client_seen(struct inject *in, const struct sonde_data_event *ev);
+void inject__client_seen(struct inject *in, const struct sonde_data_event *ev,
+			 const struct sonde_tuple *tuple);
 /* The process rule (on with learning): every new outbound connection of a
  * process that serves or sends HTTP/1.x is put in the sockhash, except to
  * ports known to carry another protocol; sk_msg passes anything that does

@@ -26,9 +26,9 @@ struct feed {
 	uint64_t end_ns;	/* when the connection failed */
 };
 
-bool db__has_port(const struct sonde_data_event *ev, uint16_t port)
+bool db__has_port(const struct sonde_tuple *tuple, uint16_t port)
 {
-	return ev->tuple.sport == port || ev->tuple.dport == port;
+	return tuple->sport == port || tuple->dport == port;
 }
 
 enum proto_verdict db__role_fits(const struct sonde_data_event *ev, bool sender_is_client,

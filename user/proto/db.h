@@ -41,7 +41,7 @@ struct db_wire {
  * known role says otherwise. */
 enum proto_verdict db__role_fits(const struct sonde_data_event *ev, bool sender_is_client,
 				 uint8_t *role);
-bool db__has_port(const struct sonde_data_event *ev, uint16_t port);
+bool db__has_port(const struct sonde_tuple *tuple, uint16_t port);
 
 /* The proto_ops functions, shared by the database protocols. */
 void *db__open(const struct db_wire *w, enum proto_pass pass);

@@ -128,8 +128,10 @@ struct proto_ops {
 	bool injectable;
 	/* Is this chunk (with bytes; the connection's protocol unknown) this
 	 * protocol? On PROTO_YES *role is set (it may be known on entry); on
-	 * PROTO_MAYBE it may be set too, as far as the chunk told it. */
-	enum proto_verdict (*infer)(const struct sonde_data_event *ev, enum proto_pass pass,
+	 * PROTO_MAYBE it may be set too, as far as the chunk told it. tuple:
+	 * the connection's addresses (PROTO_PASS_PORT looks at its ports). */
+	enum proto_verdict (*infer)(const struct sonde_data_event *ev,
+				    const struct sonde_tuple *tuple, enum proto_pass pass,
 				    uint8_t *role);
 	/* Per-connection state for a connection inferred at pass. */
 	void *(*open)(enum proto_pass pass);

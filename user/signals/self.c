@@ -23,6 +23,7 @@ struct self_metrics {
 	const char *version;
 	int fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
+	int fam_meta_missing;
 	int fam_bad_records, fam_rss, fam_cpu, fam_build, fam_args_gc;
 	int fam_tp_invalid, fam_injected, fam_inject_skipped, fam_inject_adopted, fam_inject_dropped;
 	int fam_db_infer, fam_db_unanswered, fam_db_unmatched, fam_lost, fam_h2;
@@ -107,6 +108,10 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	    "Connections forgotten because the table was full or they were idle.", NOL, NULL, 0, 0);
 	FAM(fam_not_http, METRIC_COUNTER, "sonde_connections_unsupported_total",
 	    "Connections handed back to the kernel as not a supported protocol.", NOL, NULL, 0, 0);
+	FAM(fam_meta_missing, METRIC_COUNTER, "sonde_connections_meta_missing_total",
+	    "Connections whose first record came without the record naming them (lost, or "
+	    "the connection forgotten since): named from the kernel's entry instead.",
+	    NOL, NULL, 0, 0);
 	FAM(fam_bad_records, METRIC_COUNTER, "sonde_ringbuf_bad_records_total",
 	    "Ring records with an unknown type or an inconsistent size.", NOL, NULL, 0, 0);
 	FAM(fam_args_gc, METRIC_COUNTER, "sonde_syscall_args_collected_total",
@@ -263,6 +268,7 @@ void self__collect(struct self_metrics *s, const struct self_sources *src)
 	metrics__set(s->m, s->fam_conns, NULL, (double)conn__count(src->conns));
 	metrics__set(s->m, s->fam_evicted, NULL, (double)st->conns_evicted);
 	metrics__set(s->m, s->fam_not_http, NULL, (double)st->conns_unsupported);
+	metrics__set(s->m, s->fam_meta_missing, NULL, (double)st->conns_meta_missing);
 	metrics__set(s->m, s->fam_bad_records, NULL, (double)src->bad_records);
 	metrics__set(s->m, s->fam_args_gc, NULL, (double)src->args_gc);
 	self_usage(&cpu, &rss);

@@ -511,13 +511,15 @@ static const struct http1_callbacks resp_cb = {
 /* HTTP/1.x describes itself: a request line or a status line, in the
  * direction the connection's role expects; an unknown role (a socket older
  * than the agent) is taken from the direction of the first one seen. */
-static enum proto_verdict http1_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+static enum proto_verdict http1_infer(const struct sonde_data_event *ev,
+				      const struct sonde_tuple *tuple, enum proto_pass pass,
 				      uint8_t *role)
 {
 	const uint8_t *d = ev->data;
 	size_t n = ev->cap_len;
 	bool req, resp;
 
+	(void)tuple;	/* no port of its own */
 	if (pass != PROTO_PASS_LAST)
 		return PROTO_NO;
 	req = http1__looks_like_request(d, n);

@@ -369,11 +369,13 @@ static const struct h2_callbacks callbacks = {
  * send its SETTINGS before reading it. A connection older than the agent
  * shows frames from the middle: taken (so that it is not handed to another
  * protocol or counted unsupported) but never decoded. */
-static enum proto_verdict http2_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+static enum proto_verdict http2_infer(const struct sonde_data_event *ev,
+				      const struct sonde_tuple *tuple, enum proto_pass pass,
 				      uint8_t *role)
 {
 	size_t n = ev->cap_len < H2_PREFACE_LEN ? ev->cap_len : H2_PREFACE_LEN;
 
+	(void)tuple;	/* no port of its own */
 	if (pass == PROTO_PASS_START) {
 		if (n >= 3 && memcmp(ev->data, H2_PREFACE, n) == 0) {
 			if (n < H2_PREFACE_LEN)

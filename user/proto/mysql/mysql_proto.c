@@ -4,13 +4,14 @@
 
 #define MYSQL_PORT 3306
 
-static enum proto_verdict mysql_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+static enum proto_verdict mysql_infer(const struct sonde_data_event *ev,
+				      const struct sonde_tuple *tuple, enum proto_pass pass,
 				      uint8_t *role)
 {
 	/* the server speaks first */
 	if (pass == PROTO_PASS_START && mysql__looks_like_greeting(ev->data, ev->cap_len))
 		return db__role_fits(ev, false, role);
-	if (pass == PROTO_PASS_PORT && db__has_port(ev, MYSQL_PORT) &&
+	if (pass == PROTO_PASS_PORT && db__has_port(tuple, MYSQL_PORT) &&
 	    mysql__looks_like_command(ev->data, ev->cap_len))
 		return db__role_fits(ev, true, role);
 	return PROTO_NO;

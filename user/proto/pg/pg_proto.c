@@ -4,14 +4,15 @@
 
 #define PG_PORT 5432
 
-static enum proto_verdict pg_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+static enum proto_verdict pg_infer(const struct sonde_data_event *ev,
+				   const struct sonde_tuple *tuple, enum proto_pass pass,
 				   uint8_t *role)
 {
 	if (pass == PROTO_PASS_START && pg__looks_like_startup(ev->data, ev->cap_len))
 		return db__role_fits(ev, true, role);
 	/* Connections older than the agent: a query, on the usual port only
 	 * (the bytes alone are too weak a sign elsewhere). */
-	if (pass == PROTO_PASS_PORT && db__has_port(ev, PG_PORT) &&
+	if (pass == PROTO_PASS_PORT && db__has_port(tuple, PG_PORT) &&
 	    pg__looks_like_query(ev->data, ev->cap_len))
 		return db__role_fits(ev, true, role);
 	return PROTO_NO;

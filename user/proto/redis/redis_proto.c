@@ -2,9 +2,11 @@
 #include "proto/db.h"
 #include "proto/redis/redis.h"
 
-static enum proto_verdict redis_infer(const struct sonde_data_event *ev, enum proto_pass pass,
+static enum proto_verdict redis_infer(const struct sonde_data_event *ev,
+				      const struct sonde_tuple *tuple, enum proto_pass pass,
 				      uint8_t *role)
 {
+	(void)tuple;	/* no port of its own */
 	if (pass == PROTO_PASS_START && redis__looks_like_command(ev->data, ev->cap_len))
 		return db__role_fits(ev, true, role);
 	return PROTO_NO;
