@@ -1008,18 +1008,19 @@ static __always_inline __u8 sock_tier__syscall(long nr, __u8 dir, int *fd_arg)
  * caller's buffer. */
 static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct task_struct *task;
 	struct sonde_args a = {};
 	struct sonde_conn *c;
 	struct pt_regs *regs;
 	struct sk_info *info;
 	__u8 new_role = SONDE_ROLE_UNKNOWN;
-	__u64 key;
+	__u64 id, key;
 	__u16 family;
 	int fd_arg;
 
-	if (!sk || skip_tgid(id >> 32))
+	/* Unix and UDP sockets come through here too: the socket is looked
+	 * at before anything of the task. */
+	if (!sk)
 		return 0;
 	family = sk->__sk_common.skc_family;
 	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SONDE_SOCK_STREAM ||
@@ -1028,9 +1029,13 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	/* A peek is read again; the error queue holds no stream bytes. */
 	if (dir == SONDE_DIR_INGRESS && (flags & (MSG_PEEK | MSG_ERRQUEUE)))
 		return 0;
+	/* bpf_get_current_pid_tgid() from the task pointer needed anyway */
+	task = bpf_get_current_task_btf();
+	id = (__u64)task->tgid << 32 | (__u32)task->pid;
+	if (skip_tgid(id >> 32))
+		return 0;
 	if (count_tcp_bytes && ret > 0)
 		tcp_bytes__add(id >> 32, ret, dir == SONDE_DIR_EGRESS);
-	task = bpf_get_current_task_btf();
 	/* Kernel threads and io_uring workers have no syscall of their own. */
 	if (task->flags & (SONDE_PF_KTHREAD | SONDE_PF_IO_WORKER))
 		goto unseen;
