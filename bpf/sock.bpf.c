@@ -1029,6 +1029,10 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	/* A peek is read again; the error queue holds no stream bytes. */
 	if (dir == SONDE_DIR_INGRESS && (flags & (MSG_PEEK | MSG_ERRQUEUE)))
 		return 0;
+	/* EAGAIN and the like (a third of nginx's reads under load) end
+	 * nothing and move nothing: no record, nothing to look up. */
+	if (ret <= 0 && (ret == 0 ? dir != SONDE_DIR_INGRESS : !ends_conn(ret)))
+		return 0;
 	/* bpf_get_current_pid_tgid() from the task pointer needed anyway */
 	task = bpf_get_current_task_btf();
 	id = (__u64)task->tgid << 32 | (__u32)task->pid;

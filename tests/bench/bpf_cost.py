@@ -179,12 +179,14 @@ def run(label, binary, agent_args, url, secs, conns, perf):
         "events_req": d("sonde_ringbuf_events_total", 'ring="events"') / req,
         "spans_req": d("http_server_request_duration_seconds_count", 'service_name="nginx"') / req,
         "inj_req": d("sonde_injected_total") / req,
+        "meta_missing": metric(m1, "sonde_connections_meta_missing_total"),
     }
 
 
 def report(label, r):
     print(f"== {label}: {r['req']} requests, {r['rps']:.0f} req/s, agent CPU {r['cpu_ms_1k']:.2f} ms/1k req, "
-          f"events/req {r['events_req']:.2f}, nginx spans/req {r['spans_req']:.3f}, injected/req {r['inj_req']:.2f}")
+          f"events/req {r['events_req']:.2f}, nginx spans/req {r['spans_req']:.3f}, injected/req {r['inj_req']:.2f}, "
+          f"connections named late {r['meta_missing']:.0f}")
     tot = 0
     print(f"   {'program':<24} {'calls/req':>9} {'ns/call':>8} {'ns/req':>8}")
     for name, (t, n) in sorted(r["progs"].items(), key=lambda kv: -kv[1][0]):
