@@ -31,6 +31,11 @@ struct ring {
 	size_t bounce_cap;
 	/* cursor within one drain */
 	uint64_t cons, prod;
+	/* the ring's next record in this drain, as ring__peek found it
+	 * (NULL: none before the horizon); valid while peeked is set */
+	const uint8_t *head;
+	uint64_t head_t;
+	bool peeked;
 };
 
 struct ring_set {
@@ -245,21 +250,28 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 
 		rg->cons = *rg->consumer;
 		rg->prod = __atomic_load_n(rg->producer, __ATOMIC_ACQUIRE);
+		rg->peeked = false;
 	}
 	for (;;) {
 		const uint8_t *best = NULL;
 		struct ring *from = NULL;
 		uint64_t best_t = 0;
 
-		/* k-way merge; k is the CPU count, so a linear scan is cheap. */
+		/* k-way merge; k is the CPU count, so a linear scan is cheap.
+		 * Each ring's head is peeked once per record taken from it: the
+		 * others keep theirs (the producer positions are a snapshot, so
+		 * a ring with nothing stays so until the next drain). */
 		for (int i = 0; i < r->n; i++) {
-			uint64_t t;
-			const uint8_t *h = ring__peek(&r->rings[i], horizon_ns, &t);
+			struct ring *rg = &r->rings[i];
 
-			if (h && (!best || t < best_t)) {
-				best = h;
-				best_t = t;
-				from = &r->rings[i];
+			if (!rg->peeked) {
+				rg->head = ring__peek(rg, horizon_ns, &rg->head_t);
+				rg->peeked = true;
+			}
+			if (rg->head && (!best || rg->head_t < best_t)) {
+				best = rg->head;
+				best_t = rg->head_t;
+				from = rg;
 			}
 		}
 		if (!best)
@@ -271,6 +283,7 @@ size_t ring_set__drain(struct ring_set *r, uint64_t horizon_ns, ring_fn fn, void
 			if (rec)
 				ring__deliver(rec, len, fn, arg);
 			from->cons += rec_size(len);
+			from->peeked = false;
 			delivered++;
 		}
 		/* Give space back as we go so producers are not starved by a
