@@ -144,7 +144,7 @@ static struct conn **bucket_slot(struct conn_table *t, const struct conn_key *k)
 {
 	struct conn **pp = &t->buckets[key_hash(k) & (t->nbuckets - 1)];
 
-	while (*pp && memcmp(&(*pp)->key, k, sizeof(*k)) != 0)
+	while (*pp && ((*pp)->key.sk != k->sk || (*pp)->key.tgid != k->tgid))
 		pp = &(*pp)->hnext;
 	return pp;
 }
@@ -292,8 +292,10 @@ static struct conn *conn_get(struct conn_table *t, uint32_t tgid, uint64_t sk, u
 
 	*created = false;
 	if (c) {
-		lru_unlink(t, c);
-		lru_push_head(t, c);
+		if (c != t->head) {
+			lru_unlink(t, c);
+			lru_push_head(t, c);
+		}
 		return c;
 	}
 	if (t->count >= t->max && t->tail) {
