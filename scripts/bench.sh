@@ -942,7 +942,9 @@ fi
 if ((${BENCH_BPF_SECONDS:-5} > 0)); then
 	echo
 	echo "BPF cost per request per program (tests/bench/bpf_cost.py, bpf_stats adds ~40 ns per call)"
-	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds "${BENCH_BPF_ROUNDS:-3}" agent="$SONDE" ||
+	# with BENCH_BASE, both builds interleaved in each round
+	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds "${BENCH_BPF_ROUNDS:-3}" \
+		${BASE:+base="$BASE"} agent="$SONDE" ||
 		note "bpf_cost.py failed; BPF per-program figures missing"
 fi
 
