@@ -56,6 +56,8 @@ void host_util__label(struct host_w *w, const char *key, const char *val);
 void host_util__labeln(struct host_w *w, const char *key, const char *val, size_t n);
 void host_util__end(struct host_w *w, double v);
 void host_util__end_u64(struct host_w *w, uint64_t v);
+/* ns / 1e9 as host_util__end prints it, without snprintf and strtod. */
+void host_util__end_ns(struct host_w *w, uint64_t ns);
 /* An unlabelled family with its one sample. */
 void host_util__single(struct host_w *w, const char *name, enum host_type type,
 		       const char *help, double v);
