@@ -58,6 +58,10 @@ static struct {
 	struct ident_opts o;
 	char host[256];
 	struct identity *tab;		/* IDENT_SLOTS */
+	/* bit i: tab[i].used. The walks made at every scrape (the live count,
+	 * sonde_target_info) and every tick visit only these slots: reading
+	 * the flag of 4096 entries of 3.6 KB each costs a cache miss apiece. */
+	uint64_t inuse[IDENT_SLOTS / 64];
 	struct ident_stats st;
 	char *envbuf;			/* ENVIRON_MAX */
 	uint64_t last_sweep_ns;
@@ -360,6 +364,36 @@ static ssize_t cgroup_line(uint64_t id, char *buf, size_t n)
 	return len > 0 && (size_t)len < n ? len : 0;
 }
 
+static void mark_used(const struct identity *e)
+{
+	size_t i = (size_t)(e - g.tab);
+
+	g.inuse[i / 64] |= 1ULL << (i % 64);
+}
+
+static void drop(struct identity *e)
+{
+	size_t i = (size_t)(e - g.tab);
+
+	memset(e, 0, sizeof(*e));
+	g.inuse[i / 64] &= ~(1ULL << (i % 64));
+}
+
+/* The next slot in use from *i on (ascending), or NULL. */
+static struct identity *next_used(size_t *i)
+{
+	while (*i < IDENT_SLOTS) {
+		uint64_t bits = g.inuse[*i / 64] >> (*i % 64);
+
+		if (bits) {
+			*i += (size_t)__builtin_ctzll(bits);
+			return &g.tab[(*i)++];
+		}
+		*i = (*i / 64 + 1) * 64;
+	}
+	return NULL;
+}
+
 /* Reads /proc for tgid into e. */
 static void resolve(struct identity *e, uint32_t tgid, unsigned long long start, const char *exe,
 		    const char *comm)
@@ -374,6 +408,7 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	memset(e, 0, sizeof(*e));
 	e->gen = gen;
 	e->used = 1;
+	mark_used(e);
 	e->tgid = tgid;
 	e->start = start;
 	e->checked_ns = e->used_ns = g.tick_ns;
@@ -597,8 +632,8 @@ void identity__stats(struct ident_stats *s)
 {
 	uint32_t live = 0;
 
-	for (size_t i = 0; g.tab && i < IDENT_SLOTS; i++)
-		live += g.tab[i].used;
+	for (size_t i = 0; i < IDENT_SLOTS / 64; i++)
+		live += (uint32_t)__builtin_popcountll(g.inuse[i]);
 	*s = g.st;
 	s->live = live;
 	if (g.cm) {
@@ -614,6 +649,7 @@ void identity__stats(struct ident_stats *s)
 void identity__tick(void)
 {
 	uint64_t now = mono_ns();
+	struct identity *e;
 	bool sweep;
 
 	if (!g.tab)
@@ -622,16 +658,12 @@ void identity__tick(void)
 	sweep = now - g.last_sweep_ns > SWEEP_NS;
 	if (sweep)
 		g.last_sweep_ns = now;
-	for (size_t i = 0; i < IDENT_SLOTS; i++) {
-		struct identity *e = &g.tab[i];
-
-		if (!e->used)
-			continue;
+	for (size_t i = 0; (e = next_used(&i));) {
 		if (e->pending)
 			complete(e);
 		if ((e->exited && now - e->exited_ns > g.exit_grace_ns) ||
 		    (sweep && !e->exited && start_time(e->tgid) != e->start)) {
-			memset(e, 0, sizeof(*e));
+			drop(e);
 			g.st.dropped++;
 		}
 	}
@@ -933,17 +965,17 @@ int identity__render(struct metrics_buf *out)
 	static const char head[] = "# HELP sonde_target_info The identity of each traced process "
 		"(service instance), for joins on service_name and service_instance_id.\n"
 		"# TYPE sonde_target_info gauge\n";
+	const struct identity *e;
 	char pid[16], key[48];
 	int rc = 0;
 
 	if (!g.tab)
 		return 0;
 	rc |= metrics_buf__append(out, head, sizeof(head) - 1);
-	for (size_t i = 0; i < IDENT_SLOTS && !rc; i++) {
-		const struct identity *e = &g.tab[i];
+	for (size_t i = 0; !rc && (e = next_used(&i));) {
 		bool first = true;
 
-		if (!e->used || e->exited)
+		if (e->exited)
 			continue;
 		snprintf(pid, sizeof(pid), "%u", e->tgid);
 		rc |= metrics_buf__append(out, "sonde_target_info{", 18);
