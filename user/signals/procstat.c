@@ -7,7 +7,10 @@
  * exit never make it go down.
  *
  * Cost per scrape: /proc is listed with getdents64 on a descriptor kept
- * open, from where its pid entries start. A process is known from one
+ * open, from where its pid entries start, and only when the kernel handed
+ * out a pid since the last listing (the last pid in /proc/loadavg moved);
+ * otherwise the processes of the last scrape are read again, and those
+ * that exited drop out when their read fails. A process is known from one
  * scrape to the next by pid and start time (as the CPU deltas always were);
  * a kernel thread by pid and the inode number of its /proc/<pid> directory
  * (a new process under a reused pid gets a new inode), so once seen it
@@ -86,8 +89,11 @@ struct procstat {
 	bool unsorted;			/* /proc listed out of pid order */
 	uint32_t last_pid;		/* last pid looked up: cursor valid while ascending */
 	size_t nkept, keep_budget;	/* /proc fds kept open, and the most allowed */
-	int proc_fd;			/* /proc, listed each scrape */
+	int proc_fd;			/* /proc, listed when a pid was handed out */
 	off_t pids_off;			/* where its pid entries start (after "thread-self") */
+	int loadavg_fd;			/* /proc/loadavg: its 5th field, the last pid handed out */
+	uint32_t listed_at;		/* that pid when /proc was last listed; 0: never */
+	bool same_ns;			/* /proc is of the pid namespace loadavg speaks of */
 	char *dents;			/* DENTS_BUF */
 	struct svc *svcs;		/* open addressing by svc_id */
 	uint32_t *used;			/* slots of svcs in use this scrape */
@@ -113,6 +119,7 @@ int procstat__new(struct procstat **out, struct metrics *m, size_t cap, uint32_t
 	p->service_name = service_name;
 	p->pod_labels = identity__pod_labels();
 	p->proc_fd = -1;
+	p->loadavg_fd = -1;
 	p->tick_hz = sysconf(_SC_CLK_TCK);
 	p->page_size = sysconf(_SC_PAGESIZE);
 	/* Keep at most a quarter of the open-file limit for /proc descriptors:
@@ -183,6 +190,8 @@ void procstat__free(struct procstat *p)
 			pent_release(p, &p->prev[i]);
 	if (p->proc_fd >= 0)
 		close(p->proc_fd);
+	if (p->loadavg_fd >= 0)
+		close(p->loadavg_fd);
 	free(p->prev);
 	free(p->cur);
 	free(p->dents);
@@ -563,6 +572,42 @@ static void sample(struct procstat *p, uint32_t pid, uint64_t ino)
 	}
 }
 
+/* The last pid the kernel handed out in our pid namespace (the 5th field of
+ * /proc/loadavg), or 0 when it cannot be told. */
+static uint32_t last_pid_given(struct procstat *p)
+{
+	char buf[128], *f;
+	ssize_t n;
+
+	if (p->loadavg_fd < 0) {
+		char self[16];
+
+		/* /proc/self is our own pid only when /proc shows our namespace */
+		n = readlink("/proc/self", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = 0;
+		p->same_ns = n > 0 && strtoul(self, NULL, 10) == (unsigned long)getpid();
+		p->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+		if (p->loadavg_fd < 0)
+			return 0;
+	}
+	if (!p->same_ns || (n = pread(p->loadavg_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = 0;
+	f = strrchr(buf, ' ');	/* "0.00 0.01 0.05 1/94 14669\n" */
+	return f ? (uint32_t)strtoul(f + 1, NULL, 10) : 0;
+}
+
+/* Samples the processes of the last scrape again, without listing /proc:
+ * valid while no pid was handed out since (a new process, or an old pid
+ * reused, takes one). Those that exited fail their read and drop out. */
+static void rescan_known(struct procstat *p)
+{
+	size_t n = p->nprev;
+
+	for (size_t i = 0; i < n && p->nusers < PROCSTAT_MAX_PIDS; i++)
+		sample(p, p->prev[i].pid, p->prev[i].ino);
+}
+
 /* Lists /proc and samples every process; returns those left out. */
 static size_t scan_proc(struct procstat *p)
 {
@@ -622,10 +667,20 @@ void procstat__collect(struct procstat *p)
 	p->pcursor = 0;
 	p->last_pid = 0;
 	p->unsorted = false;
-	if (p->only_tgid)
+	if (p->only_tgid) {
 		sample(p, p->only_tgid, 0);
-	else
-		skipped = scan_proc(p);
+	} else {
+		/* getdents of /proc costs a dentry lookup per pid: skipped
+		 * while the set of pids can only have shrunk */
+		uint32_t given = last_pid_given(p);
+
+		if (given && given == p->listed_at) {
+			rescan_known(p);
+		} else {
+			skipped = scan_proc(p);
+			p->listed_at = given;
+		}
+	}
 	/* Processes gone (or left out): their descriptors are closed. */
 	for (size_t i = 0; i < p->nprev; i++)
 		pent_release(p, &p->prev[i]);
