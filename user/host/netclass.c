@@ -137,8 +137,16 @@ static void read_iface(struct iface *f, uint32_t want)
 		const char *file = k < NNUM ? num_attrs[k].file : str_files[k - NNUM];
 		ssize_t n;
 
-		snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
+		/* the path only for a descriptor not kept yet, or one whose
+		 * device went away (opened again by name) */
+		path[0] = '\0';
+		if (!fds || fds[k] < 0)
+			snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
 		n = host_util__read(fds ? &fds[k] : NULL, path, buf, sizeof(buf));
+		if (n < 0 && !path[0] && fds[k] < 0) {
+			snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
+			n = host_util__read(&fds[k], path, buf, sizeof(buf));
+		}
 		if (k >= NNUM) {
 			char *s = f->s[k - NNUM];
 
