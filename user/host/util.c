@@ -64,6 +64,11 @@ int host_util__sysfs_live(void)
 	return !sysfs[0];
 }
 
+int host_util__procfs_live(void)
+{
+	return !procfs[0];
+}
+
 const char *host_util__textfile_dir(void)
 {
 	return textfile_dir[0] ? textfile_dir : NULL;

@@ -93,6 +93,8 @@ int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
 int host_util__links(struct host_w *w, const struct host_link **out);
 /* Is --path.sysfs the default (/sys, the live kernel's)? */
 int host_util__sysfs_live(void);
+/* Is --path.procfs the default (/proc, the live kernel's)? */
+int host_util__procfs_live(void);
 /* /proc/stat for this scrape (see struct host_w). */
 int host_util__proc_stat(struct host_w *w, const char **text, size_t *len);
 
