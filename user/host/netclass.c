@@ -325,11 +325,15 @@ int host_netclass__collect(struct host_w *w)
 		host_util__end(w, 1);
 	}
 	for (size_t k = 0; k < NNUM; k++) {
-		char fam[64], help[80];
+		/* the names never change: written once */
+		static char fams[NNUM][64], helps[NNUM][80];
+		char *fam = fams[k], *help = helps[k];
 		int any = 0;
 
-		snprintf(fam, sizeof(fam), "node_network_%s", num_attrs[k].family);
-		snprintf(help, sizeof(help), "Network device property: %s", num_attrs[k].family);
+		if (!fam[0]) {
+			snprintf(fam, sizeof(fams[k]), "node_network_%s", num_attrs[k].family);
+			snprintf(help, sizeof(helps[k]), "Network device property: %s", num_attrs[k].family);
+		}
 		for (int i = 0; i < n; i++) {
 			int64_t v = ifs[i].v[k];
 
