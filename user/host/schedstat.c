@@ -35,7 +35,7 @@ int host_schedstat__collect(struct host_w *w)
 
 	/* the live kernel's file exists from boot or never (CONFIG_SCHEDSTATS):
 	 * a failed open is not tried again every scrape */
-	if (absent)
+	if (absent && host_util__procfs_live())
 		return -ENOENT;
 	len = host_util__read(&fd, "/proc/schedstat", buf, sizeof(buf));
 	if (len == -ENOENT && host_util__procfs_live())

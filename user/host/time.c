@@ -23,7 +23,7 @@ static void clocksources(struct host_w *w, int current)
 			  current ? "Current clocksource read from '/sys/devices/system/clocksource'."
 				  : "Available clocksources read from '/sys/devices/system/clocksource'.");
 	/* Devices are numbered from 0; the first missing one ends the list. */
-	for (int d = 0; d < end[current]; d++) {
+	for (int d = 0; d < (host_util__sysfs_live() ? end[current] : MAX_CLOCKSOURCES); d++) {
 		char path[96], buf[512], dev[12], *f[16];
 		int n;
 
