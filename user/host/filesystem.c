@@ -229,8 +229,13 @@ static int is_procfs(int fd)
 int host_filesystem__collect(struct host_w *w)
 {
 	static int fd1 = -1, fd_self = -1, *src, n, cached;
+	static unsigned gen;
 	static char buf[1 << 20];
 
+	if (gen != host_util__config_gen()) {	/* another tree: its own table */
+		gen = host_util__config_gen();
+		cached = 0;
+	}
 	if (!(cached && !table_changed(*src) && stat_all(n))) {
 		/* pid 1's view: the host's mounts when sonde runs in a
 		 * container sharing the host pid namespace */

@@ -41,6 +41,13 @@ static int set_root(char *dst, const char *src, const char *dflt)
 	return 0;
 }
 
+static unsigned config_gen;
+
+unsigned host_util__config_gen(void)
+{
+	return config_gen;
+}
+
 int host__configure(const struct host_opts *o)
 {
 	const char *const src[] = { o->procfs, o->sysfs, o->rootfs, o->udev_data, o->textfile_dir };
@@ -48,6 +55,7 @@ int host__configure(const struct host_opts *o)
 	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
 		if (src[i] && strlen(src[i]) > ROOT_MAX)
 			return -ENAMETOOLONG;
+	config_gen++;
 	set_root(procfs, o->procfs, "/proc");
 	set_root(sysfs, o->sysfs, "/sys");
 	set_root(rootfs, o->rootfs, NULL);

@@ -95,6 +95,9 @@ int host_util__links(struct host_w *w, const struct host_link **out);
 int host_util__sysfs_live(void);
 /* Is --path.procfs the default (/proc, the live kernel's)? */
 int host_util__procfs_live(void);
+/* Changes at every host__configure: what a collector kept from one
+ * configuration's files is not used under another. */
+unsigned host_util__config_gen(void);
 /* /proc/stat for this scrape (see struct host_w). */
 int host_util__proc_stat(struct host_w *w, const char **text, size_t *len);
 
