@@ -188,6 +188,43 @@ static void test_numbers(void)
 	CHECK_EQ_STR(s, "0.30000000000000004");
 }
 
+/* host_util__end_ns prints what host_util__end prints for ns / 1e9. */
+static void test_end_ns(void)
+{
+	struct metrics_buf a = { 0 }, b = { 0 };
+	struct host_w wa = { .buf = &a }, wb = { .buf = &b };
+	uint64_t seed = 42;
+	int bad = 0;
+
+	for (int i = 0; i < 200000; i++) {
+		uint64_t ns;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		/* every magnitude from 1 ns to 10^16 ns, trailing zeros too */
+		ns = (seed >> 11) % 10000000000000000ULL;
+		ns /= (uint64_t)pow(10, (double)((seed >> 3) % 17));
+		if (i < 40)
+			ns = (uint64_t)pow(10, i % 17) * (uint64_t)(1 + i / 17);
+		a.len = b.len = 0;
+		host_util__end_ns(&wa, ns);
+		host_util__end(&wb, (double)ns / 1e9);
+		if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
+			if (bad++ < 5)
+				fprintf(stderr, "end_ns(%llu): %.*s vs %.*s", (unsigned long long)ns,
+					(int)a.len, a.data, (int)b.len, b.data);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	a.len = 0;
+	host_util__end_ns(&wa, 12345);
+	CHECK(a.len == 12 && !memcmp(a.data, " 1.2345e-05\n", 12));
+	a.len = 0;
+	host_util__end_ns(&wa, 1500000000);
+	CHECK(a.len == 5 && !memcmp(a.data, " 1.5\n", 5));
+	metrics_buf__free(&a);
+	metrics_buf__free(&b);
+}
+
 static void test_paths(void)
 {
 	struct host_opts o = { .procfs = "/host/proc/", .sysfs = "/host/sys", .rootfs = "/host/root" };
@@ -335,6 +372,7 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	test_numbers();
+	test_end_ns();
 	test_paths();
 	test_textfile();
 	test_mdadm_fixture();

@@ -402,6 +402,17 @@ static void test_cache_fake_proc(void)
 	b.len = 0;
 	CHECK_EQ_INT(identity__render(&b), 0);
 	CHECK(b.data && !strstr(b.data, "ledger"));
+	/* the reused tgid's line is the new process's, not the one rendered
+	 * for the slot before; a second render (from the kept lines) is the same */
+	CHECK(b.data && strstr(b.data, "sonde_target_info{service_name=\"cron\""));
+	CHECK(b.data && !strstr(b.data, "shop-api"));
+	{
+		struct metrics_buf b2 = { 0 };
+
+		CHECK_EQ_INT(identity__render(&b2), 0);
+		CHECK(b2.len == b.len && b.data && b2.data && !memcmp(b.data, b2.data, b.len));
+		metrics_buf__free(&b2);
+	}
 	metrics_buf__free(&b);
 
 	/* Five processes of one set (identity.c's hash; 4 ways): four stay

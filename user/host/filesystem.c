@@ -1,12 +1,22 @@
 /* filesystem collector: statfs(2) of each mount in /proc/1/mounts, with
  * node_exporter 1.5's default exclusions of mount points and virtual fs
  * types. Network filesystems are skipped too: statfs of a hung NFS or CIFS
- * server blocks, and this runs on the agent's only thread. */
+ * server blocks, and this runs on the agent's only thread.
+ *
+ * The mount table is read and parsed again only when it may have changed:
+ * poll() on the kept /proc descriptor reports POLLPRI after any mount,
+ * umount or remount (bind remounts too) in pid 1's namespace. A filesystem
+ * the kernel turns read-only by itself (errors=remount-ro) sends no such
+ * event, so every scrape's statfs flags are compared with the table's "ro":
+ * any difference, a statfs error, or a table that is not procfs (a
+ * --path.procfs fixture) and the table is read at that scrape, as before. */
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 
 #include "host/collectors.h"
 
@@ -146,22 +156,15 @@ static void family(struct host_w *w, int n, const char *name, const char *help, 
 	}
 }
 
-int host_filesystem__collect(struct host_w *w)
+/* The mounts of text (NUL-separated in place) into fss[]; their count. */
+static int parse(char *text)
 {
-	static int fd1 = -1, fd_self = -1;
-	static char buf[1 << 20];
-	char *cur = buf, *line, *f[4], path[4608];
+	char *cur = text, *line, *f[4];
 	int n = 0;
 
 	memset(slots, 0, sizeof(slots));
-	/* pid 1's view: the host's mounts when sonde runs in a container
-	 * sharing the host pid namespace */
-	if (host_util__read(&fd1, "/proc/1/mounts", buf, sizeof(buf)) < 0 &&
-	    host_util__read(&fd_self, "/proc/self/mounts", buf, sizeof(buf)) < 0)
-		return -ENOENT;
 	while ((line = host_util__line(&cur)) && n < FS_MAX) {
 		struct fs *e = &fss[n];
-		struct statfs st;
 
 		if (host_util__fields(line, f, 4) < 4)
 			continue;
@@ -176,15 +179,75 @@ int host_filesystem__collect(struct host_w *w)
 		if (seen_before(n))
 			continue;
 		e->readonly = has_opt(f[3], "ro");
-		e->error = statfs(host_util__path(f[1], path, sizeof(path)), &st) != 0;
-		if (!e->error) {
-			e->size = (double)st.f_blocks * (double)st.f_bsize;
-			e->free = (double)st.f_bfree * (double)st.f_bsize;
-			e->avail = (double)st.f_bavail * (double)st.f_bsize;
-			e->files = (double)st.f_files;
-			e->files_free = (double)st.f_ffree;
-		}
 		n++;
+	}
+	return n;
+}
+
+/* statfs of each; true when every one answered and agrees with the
+ * table's "ro" (the table as parsed still holds). */
+static int stat_all(int n)
+{
+	char path[4608];
+	int agree = 1;
+
+	for (int i = 0; i < n; i++) {
+		struct fs *e = &fss[i];
+		struct statfs st;
+
+		e->error = statfs(host_util__path(e->mountpoint, path, sizeof(path)), &st) != 0;
+		if (e->error) {
+			agree = 0;
+			continue;
+		}
+		agree &= !!(st.f_flags & ST_RDONLY) == e->readonly;
+		e->size = (double)st.f_blocks * (double)st.f_bsize;
+		e->free = (double)st.f_bfree * (double)st.f_bsize;
+		e->avail = (double)st.f_bavail * (double)st.f_bsize;
+		e->files = (double)st.f_files;
+		e->files_free = (double)st.f_ffree;
+	}
+	return agree;
+}
+
+/* Has the mount namespace of the procfs mounts file fd changed since the
+ * last poll (or its open)? */
+static int table_changed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLPRI };
+
+	return poll(&p, 1, 0) != 0 || (p.revents & (POLLPRI | POLLERR));
+}
+
+static int is_procfs(int fd)
+{
+	struct statfs st;
+
+	return fd >= 0 && fstatfs(fd, &st) == 0 && st.f_type == 0x9fa0;	/* PROC_SUPER_MAGIC */
+}
+
+int host_filesystem__collect(struct host_w *w)
+{
+	static int fd1 = -1, fd_self = -1, *src, n, cached;
+	static unsigned gen;
+	static char buf[1 << 20];
+
+	if (gen != host_util__config_gen()) {	/* another tree: its own table */
+		gen = host_util__config_gen();
+		cached = 0;
+	}
+	if (!(cached && !table_changed(*src) && stat_all(n))) {
+		/* pid 1's view: the host's mounts when sonde runs in a
+		 * container sharing the host pid namespace */
+		cached = 0;
+		src = &fd1;
+		if (host_util__read(&fd1, "/proc/1/mounts", buf, sizeof(buf)) < 0) {
+			src = &fd_self;
+			if (host_util__read(&fd_self, "/proc/self/mounts", buf, sizeof(buf)) < 0)
+				return -ENOENT;
+		}
+		n = parse(buf);
+		cached = stat_all(n) && is_procfs(*src);
 	}
 	family(w, n, "node_filesystem_device_error",
 	       "Whether an error occurred while getting statistics for the given device.",

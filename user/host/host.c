@@ -71,27 +71,28 @@ void host__print_cost(FILE *f, long runs)
 	fprintf(f, "total\t%.1f\n", total / (double)runs * 1e6);
 }
 
-static double now_s(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 int host__collect(struct metrics_buf *out)
 {
 	struct host_w w = { .buf = out };
 	size_t start = out->len, i;
-	double secs[NCOLLECTORS];
+	uint64_t ns[NCOLLECTORS];	/* whole: printed without snprintf */
 	int ok[NCOLLECTORS];
 
 	for (i = 0; i < NCOLLECTORS; i++) {
 		size_t mark = out->len;
-		double t0 = now_s(), c0 = accounting ? cpu_s() : 0;
+		uint64_t t0 = now_ns();
+		double c0 = accounting ? cpu_s() : 0;
 
 		ok[i] = collectors[i].collect(&w) == 0;
-		secs[i] = now_s() - t0;
+		ns[i] = now_ns() - t0;
 		if (accounting)
 			cpu_sum[i] += cpu_s() - c0;
 		if (w.err)
@@ -114,7 +115,7 @@ int host__collect(struct metrics_buf *out)
 	for (i = 0; i < NCOLLECTORS && !w.err; i++) {
 		host_util__begin(&w, "sonde_host_collector_duration_seconds");
 		host_util__label(&w, "collector", collectors[i].name);
-		host_util__end(&w, secs[i]);
+		host_util__end_ns(&w, ns[i]);
 	}
 	if (w.err) {
 		out->len = start;

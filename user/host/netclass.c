@@ -137,8 +137,16 @@ static void read_iface(struct iface *f, uint32_t want)
 		const char *file = k < NNUM ? num_attrs[k].file : str_files[k - NNUM];
 		ssize_t n;
 
-		snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
+		/* the path only for a descriptor not kept yet, or one whose
+		 * device went away (opened again by name) */
+		path[0] = '\0';
+		if (!fds || fds[k] < 0)
+			snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
 		n = host_util__read(fds ? &fds[k] : NULL, path, buf, sizeof(buf));
+		if (n < 0 && !path[0] && fds[k] < 0) {
+			snprintf(path, sizeof(path), "/sys/class/net/%.63s/%.40s", f->name, file);
+			n = host_util__read(&fds[k], path, buf, sizeof(buf));
+		}
 		if (k >= NNUM) {
 			char *s = f->s[k - NNUM];
 
@@ -317,11 +325,15 @@ int host_netclass__collect(struct host_w *w)
 		host_util__end(w, 1);
 	}
 	for (size_t k = 0; k < NNUM; k++) {
-		char fam[64], help[80];
+		/* the names never change: written once */
+		static char fams[NNUM][64], helps[NNUM][80];
+		char *fam = fams[k], *help = helps[k];
 		int any = 0;
 
-		snprintf(fam, sizeof(fam), "node_network_%s", num_attrs[k].family);
-		snprintf(help, sizeof(help), "Network device property: %s", num_attrs[k].family);
+		if (!fam[0]) {
+			snprintf(fam, sizeof(fams[k]), "node_network_%s", num_attrs[k].family);
+			snprintf(help, sizeof(helps[k]), "Network device property: %s", num_attrs[k].family);
+		}
 		for (int i = 0; i < n; i++) {
 			int64_t v = ifs[i].v[k];
 

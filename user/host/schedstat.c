@@ -28,10 +28,18 @@ int host_schedstat__collect(struct host_w *w)
 		{ "node_schedstat_waiting_seconds_total", "Number of seconds spent by processing waiting for this CPU.",
 		  offsetof(struct cpu_sched, wait) },
 	};
+	static int absent;
 	char *cur = buf, *line, *f[10];
 	int n = 0;
-	ssize_t len = host_util__read(&fd, "/proc/schedstat", buf, sizeof(buf));
+	ssize_t len;
 
+	/* the live kernel's file exists from boot or never (CONFIG_SCHEDSTATS):
+	 * a failed open is not tried again every scrape */
+	if (absent && host_util__procfs_live())
+		return -ENOENT;
+	len = host_util__read(&fd, "/proc/schedstat", buf, sizeof(buf));
+	if (len == -ENOENT && host_util__procfs_live())
+		absent = 1;
 	if (len < 0)
 		return (int)len;
 	while ((line = host_util__line(&cur)) && n < SCHED_CPUS) {

@@ -8,12 +8,31 @@
 
 #include "host/collectors.h"
 
+/* Appends s to dst[*o], cut to fit n bytes with its NUL (what snprintf
+ * did, two per sample). */
+static void put(char *dst, size_t n, size_t *o, const char *s)
+{
+	size_t len = strnlen(s, n - 1 - *o);
+
+	memcpy(dst + *o, s, len);
+	*o += len;
+	dst[*o] = '\0';
+}
+
 static void one(struct host_w *w, const char *proto, const char *state, double v)
 {
 	char name[128], help[160];
+	size_t o = 0, h = 0;
 
-	snprintf(name, sizeof(name), "node_sockstat_%s_%s", proto, state);
-	snprintf(help, sizeof(help), "Number of %s sockets in state %s.", proto, state);
+	put(name, sizeof(name), &o, "node_sockstat_");
+	put(name, sizeof(name), &o, proto);
+	put(name, sizeof(name), &o, "_");
+	put(name, sizeof(name), &o, state);
+	put(help, sizeof(help), &h, "Number of ");
+	put(help, sizeof(help), &h, proto);
+	put(help, sizeof(help), &h, " sockets in state ");
+	put(help, sizeof(help), &h, state);
+	put(help, sizeof(help), &h, ".");
 	host_util__single(w, name, HOST_GAUGE, help, v);
 }
 

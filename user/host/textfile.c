@@ -990,6 +990,23 @@ static struct page_slot *page_tab;
 static uint32_t page_mask, gen;
 static int page_unknown;	/* out of memory: every name counts as taken */
 static const struct metrics_buf *page_buf;
+/* Bit n: a family of the files has a name n bytes long (255: longer).
+ * Only the page's names of those lengths can clash, so only they are
+ * hashed: the pass over a page of a few hundred families costs the
+ * scan, not a hash per name. */
+static uint64_t want_len[4];
+
+static void want_len_add(size_t n)
+{
+	n = n < 255 ? n : 255;
+	want_len[n / 64] |= 1ULL << (n % 64);
+}
+
+static int len_wanted(size_t n)
+{
+	n = n < 255 ? n : 255;
+	return (int)(want_len[n / 64] >> (n % 64) & 1);
+}
 
 static uint32_t name_hash(const char *s, size_t n)
 {
@@ -1069,6 +1086,10 @@ static void page_families(const struct host_w *w)
 		name = p + 7;
 		if (!(sp = memchr(name, ' ', (size_t)(end - name))))
 			break;
+		if (!len_wanted((size_t)(sp - name))) {
+			p = sp;
+			continue;
+		}
 		if (2 * (n + 1) > page_mask + 1 && page_grow(n + 1)) {
 			page_unknown = 1;
 			break;
@@ -1100,6 +1121,10 @@ static void merge(const struct host_w *w)
 {
 	tab_reset(&tf->fam_tab);
 	tab_reset(&tf->dup_tab);
+	memset(want_len, 0, sizeof(want_len));
+	for (int i = 0; i < tf->nffam; i++)
+		if (tf->ffam[i].first >= 0)
+			want_len_add(strlen(tf->ffam[i].name));
 	if (tf->nffam)
 		page_families(w);
 	/* group the files' families by name, in file order */

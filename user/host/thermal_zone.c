@@ -56,31 +56,40 @@ static int by_name(const void *a, const void *b)
 	return lx != ly ? (lx > ly) - (lx < ly) : strcmp(x->name, y->name);
 }
 
-/* The numbered entries "<prefix><N>" of /sys/class/thermal. */
-static int list(const char *prefix, struct zone *out)
+/* Keeps name in out[*n] when it is "<prefix><N>". */
+static void take(const char *name, const char *prefix, struct zone *out, int *n)
+{
+	if (*n < TZ_MAX && !strncmp(name, prefix, strlen(prefix)) && strlen(name) < sizeof(out[0].name))
+		strcpy(out[(*n)++].name, name);
+}
+
+/* The thermal zones and cooling devices of /sys/class/thermal, each
+ * sorted: one listing for both. */
+static int list(int *nz, int *nc)
 {
 	DIR *d = host_util__opendir("/sys/class/thermal");
 	struct dirent *de;
-	size_t pl = strlen(prefix);
-	int n = 0;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d)) && n < TZ_MAX)
-		if (!strncmp(de->d_name, prefix, pl) && strlen(de->d_name) < sizeof(out[0].name))
-			strcpy(out[n++].name, de->d_name);
+	*nz = *nc = 0;
+	while ((de = readdir(d))) {
+		take(de->d_name, "thermal_zone", zones, nz);
+		take(de->d_name, "cooling_device", cools, nc);
+	}
 	closedir(d);
-	qsort(out, (size_t)n, sizeof(out[0]), by_name);
-	return n;
+	qsort(zones, (size_t)*nz, sizeof(zones[0]), by_name);
+	qsort(cools, (size_t)*nc, sizeof(cools[0]), by_name);
+	return 0;
 }
 
 int host_thermal_zone__collect(struct host_w *w)
 {
 	char path[128];
-	int nz, nc, kept = 0, err;
+	int nz = 0, nc = 0, kept = 0, err;
 
-	if ((nz = list("thermal_zone", zones)) < 0)
-		return nz;
+	if ((err = list(&nz, &nc)))
+		return err;
 	for (int i = 0; i < nz; i++) {
 		struct zone *z = &zones[i];
 
@@ -95,8 +104,6 @@ int host_thermal_zone__collect(struct host_w *w)
 			return err;
 		zones[kept++] = *z;
 	}
-	if ((nc = list("cooling_device", cools)) < 0)
-		nc = 0;
 	if (!nz && !nc)
 		return -ENOENT;	/* no thermal hardware (VMs): success 0 */
 	for (int i = 0; i < nc; i++) {

@@ -12,6 +12,10 @@ static void clocksources(struct host_w *w, int current)
 {
 	static int fds[2][MAX_CLOCKSOURCES] = { { -1, -1, -1, -1, -1, -1, -1, -1 },
 						{ -1, -1, -1, -1, -1, -1, -1, -1 } };
+	/* the live kernel registers its clocksource devices at boot (one,
+	 * clocksource0): the first missing one stays missing, and is not
+	 * looked up again every scrape */
+	static int end[2] = { MAX_CLOCKSOURCES, MAX_CLOCKSOURCES };
 	const char *name = current ? "node_time_clocksource_current_info"
 				   : "node_time_clocksource_available_info";
 
@@ -19,14 +23,17 @@ static void clocksources(struct host_w *w, int current)
 			  current ? "Current clocksource read from '/sys/devices/system/clocksource'."
 				  : "Available clocksources read from '/sys/devices/system/clocksource'.");
 	/* Devices are numbered from 0; the first missing one ends the list. */
-	for (int d = 0; d < MAX_CLOCKSOURCES; d++) {
+	for (int d = 0; d < (host_util__sysfs_live() ? end[current] : MAX_CLOCKSOURCES); d++) {
 		char path[96], buf[512], dev[12], *f[16];
 		int n;
 
 		snprintf(path, sizeof(path), "/sys/devices/system/clocksource/clocksource%d/%s", d,
 			 current ? "current_clocksource" : "available_clocksource");
-		if (host_util__read(&fds[current][d], path, buf, sizeof(buf)) < 0)
+		if (host_util__read(&fds[current][d], path, buf, sizeof(buf)) < 0) {
+			if (host_util__sysfs_live() && fds[current][d] < 0 && d > 0)
+				end[current] = d;
 			break;
+		}
 		buf[strcspn(buf, "\n")] = '\0';
 		snprintf(dev, sizeof(dev), "%d", d);
 		n = host_util__fields(buf, f, 16);

@@ -41,6 +41,13 @@ static int set_root(char *dst, const char *src, const char *dflt)
 	return 0;
 }
 
+static unsigned config_gen;
+
+unsigned host_util__config_gen(void)
+{
+	return config_gen;
+}
+
 int host__configure(const struct host_opts *o)
 {
 	const char *const src[] = { o->procfs, o->sysfs, o->rootfs, o->udev_data, o->textfile_dir };
@@ -48,6 +55,7 @@ int host__configure(const struct host_opts *o)
 	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
 		if (src[i] && strlen(src[i]) > ROOT_MAX)
 			return -ENAMETOOLONG;
+	config_gen++;
 	set_root(procfs, o->procfs, "/proc");
 	set_root(sysfs, o->sysfs, "/sys");
 	set_root(rootfs, o->rootfs, NULL);
@@ -62,6 +70,11 @@ int host__configure(const struct host_opts *o)
 int host_util__sysfs_live(void)
 {
 	return !sysfs[0];
+}
+
+int host_util__procfs_live(void)
+{
+	return !procfs[0];
 }
 
 const char *host_util__textfile_dir(void)
@@ -266,6 +279,63 @@ void host_util__end(struct host_w *w, double v)
 			break;
 	}
 	finish(w, num, (size_t)n);
+}
+
+void host_util__end_ns(struct host_w *w, uint64_t ns)
+{
+	char num[40], digits[24], *o = num;
+	size_t len, trail = 0;
+	int exp;
+
+	if (ns >= 1000000000000000ULL) {	/* over 15 digits: the general path */
+		host_util__end(w, (double)ns / 1e9);
+		return;
+	}
+	if (!ns) {
+		finish(w, "0", 1);
+		return;
+	}
+	/* ns has at most 15 significant digits, so its decimal is the text
+	 * %.15g gives for ns / 1e9 (and that text reads back as the same
+	 * double): the digits of ns, trailing zeros dropped, placed by %g's
+	 * rule (exponent form below 1e-4). */
+	len = metrics__format_u64(ns, digits);
+	while (digits[len - 1 - trail] == '0')
+		trail++;
+	exp = (int)len - 1 - 9;
+	len -= trail;
+	if (exp < -4) {
+		*o++ = digits[0];
+		if (len > 1) {
+			*o++ = '.';
+			memcpy(o, digits + 1, len - 1);
+			o += len - 1;
+		}
+		*o++ = 'e';
+		*o++ = '-';
+		*o++ = (char)('0' + -exp / 10);
+		*o++ = (char)('0' + -exp % 10);
+	} else if (exp < 0) {
+		memcpy(o, "0.", 2);
+		o += 2;
+		for (int i = -1; i > exp; i--)
+			*o++ = '0';
+		memcpy(o, digits, len);
+		o += len;
+	} else {
+		size_t il = (size_t)exp + 1;
+
+		memcpy(o, digits, len < il ? len : il);
+		o += len < il ? len : il;
+		for (size_t i = len; i < il; i++)
+			*o++ = '0';
+		if (len > il) {
+			*o++ = '.';
+			memcpy(o, digits + il, len - il);
+			o += len - il;
+		}
+	}
+	finish(w, num, (size_t)(o - num));
 }
 
 void host_util__single(struct host_w *w, const char *name, enum host_type type,

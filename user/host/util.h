@@ -56,6 +56,8 @@ void host_util__label(struct host_w *w, const char *key, const char *val);
 void host_util__labeln(struct host_w *w, const char *key, const char *val, size_t n);
 void host_util__end(struct host_w *w, double v);
 void host_util__end_u64(struct host_w *w, uint64_t v);
+/* ns / 1e9 as host_util__end prints it, without snprintf and strtod. */
+void host_util__end_ns(struct host_w *w, uint64_t ns);
 /* An unlabelled family with its one sample. */
 void host_util__single(struct host_w *w, const char *name, enum host_type type,
 		       const char *help, double v);
@@ -91,6 +93,11 @@ int host_util__read_u64(int *fdp, const char *path, uint64_t *out);
 int host_util__links(struct host_w *w, const struct host_link **out);
 /* Is --path.sysfs the default (/sys, the live kernel's)? */
 int host_util__sysfs_live(void);
+/* Is --path.procfs the default (/proc, the live kernel's)? */
+int host_util__procfs_live(void);
+/* Changes at every host__configure: what a collector kept from one
+ * configuration's files is not used under another. */
+unsigned host_util__config_gen(void);
 /* /proc/stat for this scrape (see struct host_w). */
 int host_util__proc_stat(struct host_w *w, const char **text, size_t *len);
 

@@ -23,7 +23,10 @@ int host_vmstat__collect(struct host_w *w)
 	while ((line = host_util__line(&cur))) {
 		char name[128], help[160], *f[2];
 
-		if (host_util__fields(line, f, 2) != 2 || !wanted(f[0]) || strlen(f[0]) > 100)
+		/* every wanted name starts with 'o' or 'p': most of the ~180
+		 * lines are passed over without being split */
+		if ((*line != 'o' && *line != 'p') ||
+		    host_util__fields(line, f, 2) != 2 || !wanted(f[0]) || strlen(f[0]) > 100)
 			continue;
 		strcpy(name, "node_vmstat_");
 		strcat(name, f[0]);

@@ -58,6 +58,13 @@ static struct {
 	struct ident_opts o;
 	char host[256];
 	struct identity *tab;		/* IDENT_SLOTS */
+	/* bit i: tab[i].used. The walks made at every scrape (the live count,
+	 * sonde_target_info) and every tick visit only these slots: reading
+	 * the flag of 4096 entries of 3.6 KB each costs a cache miss apiece. */
+	uint64_t inuse[IDENT_SLOTS / 64];
+	/* each slot's sonde_target_info line as last rendered, and the gen it
+	 * was rendered from (gen only grows in a slot, see drop) */
+	struct { char *text; uint32_t len, gen; } *lines;
 	struct ident_stats st;
 	char *envbuf;			/* ENVIRON_MAX */
 	uint64_t last_sweep_ns;
@@ -360,6 +367,38 @@ static ssize_t cgroup_line(uint64_t id, char *buf, size_t n)
 	return len > 0 && (size_t)len < n ? len : 0;
 }
 
+static void mark_used(const struct identity *e)
+{
+	size_t i = (size_t)(e - g.tab);
+
+	g.inuse[i / 64] |= 1ULL << (i % 64);
+}
+
+static void drop(struct identity *e)
+{
+	size_t i = (size_t)(e - g.tab);
+	uint32_t gen = e->gen;
+
+	memset(e, 0, sizeof(*e));
+	e->gen = gen + 1;	/* the slot's next identity has another gen */
+	g.inuse[i / 64] &= ~(1ULL << (i % 64));
+}
+
+/* The next slot in use from *i on (ascending), or NULL. */
+static struct identity *next_used(size_t *i)
+{
+	while (*i < IDENT_SLOTS) {
+		uint64_t bits = g.inuse[*i / 64] >> (*i % 64);
+
+		if (bits) {
+			*i += (size_t)__builtin_ctzll(bits);
+			return &g.tab[(*i)++];
+		}
+		*i = (*i / 64 + 1) * 64;
+	}
+	return NULL;
+}
+
 /* Reads /proc for tgid into e. */
 static void resolve(struct identity *e, uint32_t tgid, unsigned long long start, const char *exe,
 		    const char *comm)
@@ -374,6 +413,7 @@ static void resolve(struct identity *e, uint32_t tgid, unsigned long long start,
 	memset(e, 0, sizeof(*e));
 	e->gen = gen;
 	e->used = 1;
+	mark_used(e);
 	e->tgid = tgid;
 	e->start = start;
 	e->checked_ns = e->used_ns = g.tick_ns;
@@ -597,8 +637,8 @@ void identity__stats(struct ident_stats *s)
 {
 	uint32_t live = 0;
 
-	for (size_t i = 0; g.tab && i < IDENT_SLOTS; i++)
-		live += g.tab[i].used;
+	for (size_t i = 0; i < IDENT_SLOTS / 64; i++)
+		live += (uint32_t)__builtin_popcountll(g.inuse[i]);
 	*s = g.st;
 	s->live = live;
 	if (g.cm) {
@@ -614,6 +654,7 @@ void identity__stats(struct ident_stats *s)
 void identity__tick(void)
 {
 	uint64_t now = mono_ns();
+	struct identity *e;
 	bool sweep;
 
 	if (!g.tab)
@@ -622,16 +663,12 @@ void identity__tick(void)
 	sweep = now - g.last_sweep_ns > SWEEP_NS;
 	if (sweep)
 		g.last_sweep_ns = now;
-	for (size_t i = 0; i < IDENT_SLOTS; i++) {
-		struct identity *e = &g.tab[i];
-
-		if (!e->used)
-			continue;
+	for (size_t i = 0; (e = next_used(&i));) {
 		if (e->pending)
 			complete(e);
 		if ((e->exited && now - e->exited_ns > g.exit_grace_ns) ||
 		    (sweep && !e->exited && start_time(e->tgid) != e->start)) {
-			memset(e, 0, sizeof(*e));
+			drop(e);
 			g.st.dropped++;
 		}
 	}
@@ -853,6 +890,9 @@ void identity__fini(void)
 		pthread_mutex_destroy(&g.mu);
 		pthread_cond_destroy(&g.cv);
 	}
+	for (size_t i = 0; g.lines && i < IDENT_SLOTS; i++)
+		free(g.lines[i].text);
+	free(g.lines);
 	free(g.tab);
 	free(g.envbuf);
 	free(g.cm);
@@ -928,44 +968,72 @@ static int label(struct metrics_buf *out, bool *first, const char *k, const char
 	return 0;
 }
 
+/* e's sonde_target_info line. */
+static int render_line(struct metrics_buf *out, const struct identity *e)
+{
+	char pid[16], key[48];
+	bool first = true;
+	int rc = 0;
+
+	snprintf(pid, sizeof(pid), "%u", e->tgid);
+	rc |= metrics_buf__append(out, "sonde_target_info{", 18);
+	rc |= label(out, &first, "service_name", e->service_name);
+	rc |= label(out, &first, "service_namespace", e->service_namespace);
+	rc |= label(out, &first, "service_instance_id", e->instance_id);
+	rc |= label(out, &first, "process_pid", pid);
+	rc |= label(out, &first, "process_executable_name", e->exe);
+	rc |= label(out, &first, "k8s_namespace_name", e->k8s.namespace);
+	rc |= label(out, &first, "k8s_pod_name", e->k8s.pod_name);
+	rc |= label(out, &first, "k8s_pod_uid", e->k8s.pod_uid);
+	rc |= label(out, &first, "k8s_container_name", e->k8s.container_name);
+	if (e->owner != IDENT_OWN_NONE) {
+		snprintf(key, sizeof(key), "k8s_%s_name", ident__owner_kind(e->owner));
+		rc |= label(out, &first, key, e->owner_name);
+	}
+	if (e->owner == IDENT_OWN_CRONJOB)
+		rc |= label(out, &first, "k8s_job_name", e->job_name);
+	rc |= label(out, &first, "container_id", e->container_id);
+	rc |= label(out, &first, "container_name", e->k8s.known ? "" : e->container_name);
+	rc |= label(out, &first, "systemd_unit", e->unit);
+	rc |= metrics_buf__append(out, "} 1\n", 4);
+	return rc ? -ENOMEM : 0;
+}
+
+/* The line of slot i, from what was rendered for the same gen when it can. */
+static int append_line(struct metrics_buf *out, size_t i, const struct identity *e)
+{
+	static struct metrics_buf tmp;
+	char *text;
+
+	if (!g.lines && !(g.lines = calloc(IDENT_SLOTS, sizeof(*g.lines))))
+		return render_line(out, e);
+	if (g.lines[i].text && g.lines[i].gen == e->gen)
+		return metrics_buf__append(out, g.lines[i].text, g.lines[i].len);
+	tmp.len = 0;
+	if (render_line(&tmp, e))
+		return -ENOMEM;
+	if ((text = realloc(g.lines[i].text, tmp.len))) {
+		memcpy(text, tmp.data, tmp.len);
+		g.lines[i].text = text;
+		g.lines[i].len = (uint32_t)tmp.len;
+		g.lines[i].gen = e->gen;
+	}
+	return metrics_buf__append(out, tmp.data, tmp.len);
+}
+
 int identity__render(struct metrics_buf *out)
 {
 	static const char head[] = "# HELP sonde_target_info The identity of each traced process "
 		"(service instance), for joins on service_name and service_instance_id.\n"
 		"# TYPE sonde_target_info gauge\n";
-	char pid[16], key[48];
+	const struct identity *e;
 	int rc = 0;
 
 	if (!g.tab)
 		return 0;
 	rc |= metrics_buf__append(out, head, sizeof(head) - 1);
-	for (size_t i = 0; i < IDENT_SLOTS && !rc; i++) {
-		const struct identity *e = &g.tab[i];
-		bool first = true;
-
-		if (!e->used || e->exited)
-			continue;
-		snprintf(pid, sizeof(pid), "%u", e->tgid);
-		rc |= metrics_buf__append(out, "sonde_target_info{", 18);
-		rc |= label(out, &first, "service_name", e->service_name);
-		rc |= label(out, &first, "service_namespace", e->service_namespace);
-		rc |= label(out, &first, "service_instance_id", e->instance_id);
-		rc |= label(out, &first, "process_pid", pid);
-		rc |= label(out, &first, "process_executable_name", e->exe);
-		rc |= label(out, &first, "k8s_namespace_name", e->k8s.namespace);
-		rc |= label(out, &first, "k8s_pod_name", e->k8s.pod_name);
-		rc |= label(out, &first, "k8s_pod_uid", e->k8s.pod_uid);
-		rc |= label(out, &first, "k8s_container_name", e->k8s.container_name);
-		if (e->owner != IDENT_OWN_NONE) {
-			snprintf(key, sizeof(key), "k8s_%s_name", ident__owner_kind(e->owner));
-			rc |= label(out, &first, key, e->owner_name);
-		}
-		if (e->owner == IDENT_OWN_CRONJOB)
-			rc |= label(out, &first, "k8s_job_name", e->job_name);
-		rc |= label(out, &first, "container_id", e->container_id);
-		rc |= label(out, &first, "container_name", e->k8s.known ? "" : e->container_name);
-		rc |= label(out, &first, "systemd_unit", e->unit);
-		rc |= metrics_buf__append(out, "} 1\n", 4);
-	}
+	for (size_t i = 0; !rc && (e = next_used(&i));)
+		if (!e->exited)
+			rc |= append_line(out, i - 1, e);
 	return rc ? -ENOMEM : 0;
 }

@@ -7,7 +7,10 @@
  * exit never make it go down.
  *
  * Cost per scrape: /proc is listed with getdents64 on a descriptor kept
- * open, from where its pid entries start. A process is known from one
+ * open, from where its pid entries start, and only when the kernel handed
+ * out a pid since the last listing (the last pid in /proc/loadavg moved);
+ * otherwise the processes of the last scrape are read again, and those
+ * that exited drop out when their read fails. A process is known from one
  * scrape to the next by pid and start time (as the CPU deltas always were);
  * a kernel thread by pid and the inode number of its /proc/<pid> directory
  * (a new process under a reused pid gets a new inode), so once seen it
@@ -86,8 +89,11 @@ struct procstat {
 	bool unsorted;			/* /proc listed out of pid order */
 	uint32_t last_pid;		/* last pid looked up: cursor valid while ascending */
 	size_t nkept, keep_budget;	/* /proc fds kept open, and the most allowed */
-	int proc_fd;			/* /proc, listed each scrape */
+	int proc_fd;			/* /proc, listed when a pid was handed out */
 	off_t pids_off;			/* where its pid entries start (after "thread-self") */
+	int loadavg_fd;			/* /proc/loadavg: its 5th field, the last pid handed out */
+	uint32_t listed_at;		/* that pid when /proc was last listed; 0: never */
+	bool same_ns;			/* /proc is of the pid namespace loadavg speaks of */
 	char *dents;			/* DENTS_BUF */
 	struct svc *svcs;		/* open addressing by svc_id */
 	uint32_t *used;			/* slots of svcs in use this scrape */
@@ -113,6 +119,7 @@ int procstat__new(struct procstat **out, struct metrics *m, size_t cap, uint32_t
 	p->service_name = service_name;
 	p->pod_labels = identity__pod_labels();
 	p->proc_fd = -1;
+	p->loadavg_fd = -1;
 	p->tick_hz = sysconf(_SC_CLK_TCK);
 	p->page_size = sysconf(_SC_PAGESIZE);
 	/* Keep at most a quarter of the open-file limit for /proc descriptors:
@@ -183,6 +190,8 @@ void procstat__free(struct procstat *p)
 			pent_release(p, &p->prev[i]);
 	if (p->proc_fd >= 0)
 		close(p->proc_fd);
+	if (p->loadavg_fd >= 0)
+		close(p->loadavg_fd);
 	free(p->prev);
 	free(p->cur);
 	free(p->dents);
@@ -250,6 +259,16 @@ static struct svc *svc_find(struct procstat *p, const struct svc_id *id, bool ad
 	return NULL;
 }
 
+/* snprintf(dst, n, "%s", src) without the format machinery: five per
+ * process per scrape. */
+static void copy_cut(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(src, n - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = 0;
+}
+
 /* The labels of a process's series from its identity. */
 static void svc_id_of(const struct procstat *p, const struct identity *ident, const char *name,
 		      struct svc_id *id)
@@ -257,11 +276,11 @@ static void svc_id_of(const struct procstat *p, const struct identity *ident, co
 	const char *v[IDENT_LABELS_MAX];
 
 	identity__label_values(ident, v);
-	snprintf(id->name, sizeof(id->name), "%s", name);
-	snprintf(id->ns, sizeof(id->ns), "%s", v[0]);
-	snprintf(id->k8s_ns, sizeof(id->k8s_ns), "%s", v[1]);
-	snprintf(id->pod, sizeof(id->pod), "%s", p->pod_labels ? v[2] : "");
-	snprintf(id->cid, sizeof(id->cid), "%s", p->pod_labels ? v[3] : "");
+	copy_cut(id->name, sizeof(id->name), name);
+	copy_cut(id->ns, sizeof(id->ns), v[0]);
+	copy_cut(id->k8s_ns, sizeof(id->k8s_ns), v[1]);
+	copy_cut(id->pod, sizeof(id->pod), p->pod_labels ? v[2] : "");
+	copy_cut(id->cid, sizeof(id->cid), p->pod_labels ? v[3] : "");
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -563,6 +582,42 @@ static void sample(struct procstat *p, uint32_t pid, uint64_t ino)
 	}
 }
 
+/* The last pid the kernel handed out in our pid namespace (the 5th field of
+ * /proc/loadavg), or 0 when it cannot be told. */
+static uint32_t last_pid_given(struct procstat *p)
+{
+	char buf[128], *f;
+	ssize_t n;
+
+	if (p->loadavg_fd < 0) {
+		char self[16];
+
+		/* /proc/self is our own pid only when /proc shows our namespace */
+		n = readlink("/proc/self", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = 0;
+		p->same_ns = n > 0 && strtoul(self, NULL, 10) == (unsigned long)getpid();
+		p->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+		if (p->loadavg_fd < 0)
+			return 0;
+	}
+	if (!p->same_ns || (n = pread(p->loadavg_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = 0;
+	f = strrchr(buf, ' ');	/* "0.00 0.01 0.05 1/94 14669\n" */
+	return f ? (uint32_t)strtoul(f + 1, NULL, 10) : 0;
+}
+
+/* Samples the processes of the last scrape again, without listing /proc:
+ * valid while no pid was handed out since (a new process, or an old pid
+ * reused, takes one). Those that exited fail their read and drop out. */
+static void rescan_known(struct procstat *p)
+{
+	size_t n = p->nprev;
+
+	for (size_t i = 0; i < n && p->nusers < PROCSTAT_MAX_PIDS; i++)
+		sample(p, p->prev[i].pid, p->prev[i].ino);
+}
+
 /* Lists /proc and samples every process; returns those left out. */
 static size_t scan_proc(struct procstat *p)
 {
@@ -622,10 +677,20 @@ void procstat__collect(struct procstat *p)
 	p->pcursor = 0;
 	p->last_pid = 0;
 	p->unsorted = false;
-	if (p->only_tgid)
+	if (p->only_tgid) {
 		sample(p, p->only_tgid, 0);
-	else
-		skipped = scan_proc(p);
+	} else {
+		/* getdents of /proc costs a dentry lookup per pid: skipped
+		 * while the set of pids can only have shrunk */
+		uint32_t given = last_pid_given(p);
+
+		if (given && given == p->listed_at) {
+			rescan_known(p);
+		} else {
+			skipped = scan_proc(p);
+			p->listed_at = given;
+		}
+	}
 	/* Processes gone (or left out): their descriptors are closed. */
 	for (size_t i = 0; i < p->nprev; i++)
 		pent_release(p, &p->prev[i]);
