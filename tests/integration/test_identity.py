@@ -69,6 +69,7 @@ from harness import (Agent, check, check_eq, finish, free_port, parse_metrics, s
                      spawn, wait_until)
 from harness import cleanup as harness_cleanup  # noqa: E402
 from test_otlp import Receiver, server_spans, start_agent  # noqa: E402
+from harness import ROOT  # noqa: E402
 
 CTR_NS = "k8s.io"
 T = tempfile.mkdtemp(prefix="sonde-ident-")
@@ -265,6 +266,9 @@ def target_info(m, pid):
 
 
 def main():
+    # run alone too: the OTLP receiver below needs its decoder (npm)
+    if subprocess.run([os.path.join(ROOT, "scripts", "otlp-receiver-deps.sh")]).returncode != 0:
+        raise SystemExit("FAIL: cannot install the OTLP receiver's decoder (npm)")
     start_containerd()
     root = rootfs()
     p_checkout, p_ledger, p_pay, p_unit = free_port(), free_port(), free_port(), free_port()
