@@ -111,14 +111,16 @@ void span_builder__http(struct span_builder *b, const struct span_origin *o, uin
 			uint64_t end_ns, const struct span_http *h)
 {
 	struct span s;
+	size_t n;
 
 	begin(&s, o, SPAN_HTTP, start_ns, end_ns);
 	copy_str(s.method, sizeof(s.method), h->method);
 	/* Redacted first: the target and everything derived from it (route,
 	 * url.*, span name) only ever hold the redacted form. */
-	redact__target(&b->redact, h->target, h->target ? strnlen(h->target, sizeof(s.target) - 1) : 0,
-		       s.target, sizeof(s.target));
-	route__normalize(s.target, strlen(s.target), s.route, sizeof(s.route));
+	n = redact__target(&b->redact, h->target,
+			   h->target ? strnlen(h->target, sizeof(s.target) - 1) : 0,
+			   s.target, sizeof(s.target));
+	route__normalize(s.target, n, s.route, sizeof(s.route));
 	s.status = h->status;
 	s.version_minor = h->version_minor;
 	s.version_major = h->version_major;
