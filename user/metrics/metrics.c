@@ -10,6 +10,9 @@
 
 #include "metrics/metrics.h"
 
+/* Series remembered per family for the lookup's shortcut (get_series). */
+#define METRICS_RECENT 4
+
 struct series {
 	uint64_t hash;
 	double value;
@@ -39,10 +42,12 @@ struct family {
 	/* Allocated up front so that diverting never needs memory. */
 	struct series *overflow;
 	uint64_t dropped;
-	/* Series of the previous lookup: consecutive observations usually
-	 * share labels (one hot route), and a strcmp per label is far cheaper
-	 * than hashing with UTF-8 checks. Never the overflow series. */
-	struct series *last;
+	/* Series of the latest lookups, most recent first: observations
+	 * mostly repeat a few label sets (a hot route; server and client
+	 * spans taking turns in one counter), and comparing the labels is
+	 * far cheaper than hashing with UTF-8 checks. Never the overflow
+	 * series; NULL when unused. */
+	struct series *recent[METRICS_RECENT];
 	void *scratch;		/* an exporter's, see metrics__family_scratch */
 };
 
@@ -466,26 +471,45 @@ static int table_grow(struct family *f)
  * so both count as dropped). Never NULL. */
 static struct series *get_series_hashed(struct family *f, const char *const *values);
 
+/* a == b, inline: label values are a few bytes, and a call per label
+ * (strcmp) cost more than the compare. */
+static inline bool str_same(const char *a, const char *b)
+{
+	for (; *a == *b; a++, b++)
+		if (!*a)
+			return true;
+	return false;
+}
+
 /* Exact byte equality with the stored (already UTF-8-clean) values: a raw
  * value that needed cleaning never matches and takes the hashed path. */
 static bool series_same_raw(const struct family *f, const struct series *s,
 			    const char *const *values)
 {
 	for (size_t i = 0; i < f->nlabels; i++)
-		if (strcmp(s->values[i], label_value(values, i)) != 0)
+		if (!str_same(s->values[i], label_value(values, i)))
 			return false;
 	return true;
 }
 
 static struct series *get_series(struct family *f, const char *const *values)
 {
-	struct series *s = f->last;
+	struct series *s;
+	size_t k;
 
-	if (s && series_same_raw(f, s, values))
-		return s;
-	s = get_series_hashed(f, values);
-	if (s != f->overflow)
-		f->last = s;
+	for (k = 0; k < METRICS_RECENT && (s = f->recent[k]); k++)
+		if (series_same_raw(f, s, values))
+			break;
+	if (k == METRICS_RECENT || !f->recent[k]) {
+		s = get_series_hashed(f, values);
+		if (s == f->overflow)
+			return s;
+		if (k == METRICS_RECENT)
+			k--;	/* the least recent one goes */
+	}
+	/* most recent first */
+	memmove(&f->recent[1], &f->recent[0], k * sizeof(f->recent[0]));
+	f->recent[0] = s;
 	return s;
 }
 

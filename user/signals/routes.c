@@ -4,6 +4,7 @@
  * hashes are kept; two different pairs with the same 64-bit hash would
  * share a slot, one extra series at worst, with odds of about n²/2^65. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -140,6 +141,16 @@ static void set_grow(struct routes *r)
 	r->set_mask = mask;
 }
 
+/* a == b, inline: a call per compare (strcmp) cost more than comparing
+ * a short route and service name, twice per span. */
+static inline bool str_same(const char *a, const char *b)
+{
+	for (; *a == *b; a++, b++)
+		if (!*a)
+			return true;
+	return false;
+}
+
 /* Remembers an admitted pair for the shortcut (not when it does not fit). */
 static void last_set(struct routes *r, const char *service, const char *route)
 {
@@ -162,7 +173,7 @@ const char *routes__label(struct routes *r, const char *service, const char *rou
 
 	if (!service)
 		service = "";
-	if (strcmp(route, r->last_route) == 0 && strcmp(service, r->last_service) == 0)
+	if (str_same(route, r->last_route) && str_same(service, r->last_service))
 		return route;	/* admitted pairs stay admitted */
 	sh = hash_str(service, r->seed);
 	rh = hash_str(route, sh);

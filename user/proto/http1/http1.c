@@ -368,7 +368,7 @@ static void http1__head_done(struct http1_parser *p, int incomplete,
 	}
 
 	if (p->stream == HTTP1_REQUESTS) {
-		if (strcmp(m->method, "CONNECT") == 0) {
+		if (m->method[0] == 'C' && strcmp(m->method, "CONNECT") == 0) {
 			/* A tunnel may follow, or another request if the
 			 * proxy refused: let resync tell them apart. */
 			http1__complete(p, cb, ctx);
@@ -972,17 +972,123 @@ static size_t http1__skip_name(struct http1_parser *p, const uint8_t *data, size
 	return i + j;
 }
 
-static int http1__name_is(const uint8_t *d, size_t n, const char *lower)
+/* Eight bytes at d as a little-endian word (byte k in bits 8k..8k+7), so
+ * that the lowest flagged byte of a SWAR test is the first in memory. */
+static inline uint64_t http1__le64(const uint8_t *d)
 {
-	for (size_t k = 0; k < n; k++) {
-		uint8_t c = d[k];
+	uint64_t w;
 
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (c != (uint8_t)lower[k])
-			return 0;
+	memcpy(&w, d, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
+static inline uint32_t http1__le32(const uint8_t *d)
+{
+	uint32_t w;
+
+	memcpy(&w, d, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap32(w);
+#endif
+	return w;
+}
+
+/* Flag bits (0x80 of each byte) of the bytes of w equal to c. A flag may
+ * also be set, by a borrow, above a byte that really matches, never below
+ * one: the lowest flag is exact, which is all the scans below use. */
+static inline uint64_t http1__eq_in_word(uint64_t w, uint8_t c)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t x = w ^ (ones * c);
+
+	return (x - ones) & ~x & (ones * 0x80);
+}
+
+/* Flag bits of the bytes of w that end a request-target: <= 0x20 or 0x7f
+ * (http1__is_target_char). */
+static inline uint64_t http1__target_end_in_word(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+
+	return (((w - ones * 0x21) & ~w) & (ones * 0x80)) | http1__eq_in_word(w, 0x7f);
+}
+
+enum { HTTP1_FIND_CTL, HTTP1_FIND_EOL, HTTP1_FIND_TARGET_END };
+
+static inline uint64_t http1__find_flags(uint64_t w, int what)
+{
+	if (what == HTTP1_FIND_CTL)
+		return http1__ctl_in_word(w);
+	if (what == HTTP1_FIND_EOL)
+		return http1__eq_in_word(w, '\r') | http1__eq_in_word(w, '\n');
+	return http1__target_end_in_word(w);
+}
+
+static inline int http1__find_byte(uint8_t c, int what)
+{
+	if (what == HTTP1_FIND_CTL)
+		return c < 0x20 || c == 0x7f;
+	if (what == HTTP1_FIND_EOL)
+		return c == '\r' || c == '\n';
+	return !http1__is_target_char(c);
+}
+
+/* Index of the first byte in [j, e) that `what` flags, e when none: a
+ * control byte (tabs included: a value's caller steps over them), a CR or
+ * LF, or a byte that ends a request-target. Eight bytes at a time, and
+ * only bytes of [0, e) are read: a last run shorter than a word is read as
+ * the eight bytes that end at e, those before j shifted out. */
+static inline size_t http1__find(const uint8_t *d, size_t j, size_t e, int what)
+{
+	uint64_t m;
+	size_t k;
+
+	for (; j + 8 <= e; j += 8)
+		if ((m = http1__find_flags(http1__le64(d + j), what)))
+			return j + ((size_t)__builtin_ctzll(m) >> 3);
+	if (j == e)
+		return e;
+	if (e < 8) {
+		for (; j < e && !http1__find_byte(d[j], what); j++)
+			;
+		return j;
 	}
-	return lower[n] == '\0';
+	/* the top bytes shifted in are zero: flagged (or not) past e only */
+	m = http1__find_flags(http1__le64(d + e - 8) >> (8 * (8 - (e - j))), what);
+	k = m ? (size_t)__builtin_ctzll(m) >> 3 : 8;
+	return k < e - j ? j + k : e;
+}
+
+/* Whether the n bytes at d (n >= 4) are the lowercase text lower in any
+ * case, a word (or half) at a time. OR-ing 0x20 lowercases a letter; the
+ * other bytes lower holds ('-', digits) only share it with control bytes,
+ * which the fast paths never pass here. */
+static inline int http1__name_is(const uint8_t *d, size_t n, const char *lower)
+{
+	const uint8_t *l = (const uint8_t *)lower;
+	const uint64_t c8 = 0x2020202020202020ULL;
+	const uint32_t c4 = 0x20202020u;
+	size_t k;
+
+	if (n < 8)
+		return (http1__le32(d) | c4) == http1__le32(l) &&
+		       (http1__le32(d + n - 4) | c4) == http1__le32(l + n - 4);
+	for (k = 0; k + 8 <= n; k += 8)
+		if ((http1__le64(d + k) | c8) != http1__le64(l + k))
+			return 0;
+	return k == n || (http1__le64(d + n - 8) | c8) == http1__le64(l + n - 8);
+}
+
+/* "HTTP/1." and a digit at d (eight bytes readable). */
+static inline int http1__is_version(const uint8_t *d)
+{
+	const uint64_t seven = 0x00ffffffffffffffULL;
+
+	return (http1__le64(d) & seven) == (http1__le64((const uint8_t *)"HTTP/1.x") & seven) &&
+	       http1__is_digit(d[7]);
 }
 
 /* The value of a field line without its surrounding whitespace: [*v, *ve). */
@@ -1043,97 +1149,136 @@ static int http1__record_field_wire(const uint8_t *d, size_t n)
 	return -1;
 }
 
-/* Whole-line fast path at the start of a field line: a complete line
- * "name: value" with no control bytes, within the length limits, is
- * consumed at once with the same effect as feeding it byte by byte:
- * ignored, or for the fields the parser interprets, a plain Content-Length,
- * a Connection of one token, or a recorded request field (trace context,
- * request ids). Returns the new index, or i when the line must take the
- * byte path (anything unusual, errors included). */
-static size_t http1__fast_line(struct http1_parser *p, const uint8_t *data, size_t i,
-			       size_t cap)
+/* The end of the line whose content starts at or before j, when data[j] is
+ * its first control byte: [.., *end) is the content and the line takes the
+ * bytes up to the returned index (past the LF); 0 when data[j] does not end
+ * a line within e (a bare CR, another control byte, a CR at e - 1). */
+static inline size_t http1__line_end(const uint8_t *data, size_t j, size_t e, size_t *end)
 {
-	size_t room = http1__line_room(p, cap - i), end, name, j;
-	const uint8_t *nl;
-	int f = -1;
+	*end = j;
+	if (data[j] == '\n')
+		return j + 1;
+	if (data[j] == '\r' && j + 1 < e && data[j + 1] == '\n')
+		return j + 2;
+	return 0;
+}
 
-	if (p->cr || room == 0)
-		return i;
-	nl = memchr(data + i, '\n', room);
-	if (!nl)
-		return i;
-	end = (size_t)(nl - data);		/* index of the LF */
-	if (end > i && data[end - 1] == '\r')
-		end--;				/* value ends before the CR */
-	/* The name: tchar up to the ':', eight table lookups per branch,
-	 * then byte by byte inside the last eight. */
-	for (name = i; name + 8 <= end && http1__all_tchar8(data + name); name += 8)
-		;
-	for (; name < end && http1__is_tchar(data[name]); name++)
-		;
-	if (name == i || name >= end || data[name] != ':')
-		return i;
-	j = name + 1;
-	while (j + 8 <= end) {
-		uint64_t w;
+/* Whole-line fast path at the start of field lines: every complete line
+ * "name: value" with no control bytes, within the length limits, is
+ * consumed with the same effect as feeding it byte by byte: ignored, or
+ * for the fields the parser interprets, a plain Content-Length, a
+ * Connection of one token, or a recorded request field (trace context,
+ * request ids). One pass over each line (name, then value up to its first
+ * control byte). Stops at the empty line, at a line not complete in this
+ * chunk and at anything unusual (errors included), which the byte path
+ * takes from there. Returns the new index (i when nothing was taken). */
+static size_t http1__fast_lines(struct http1_parser *p, const uint8_t *data, size_t i,
+				size_t cap)
+{
+	size_t start = i;
+	uint32_t head = p->head_len, line0 = p->line_len;
 
-		memcpy(&w, data + j, 8);
-		if (http1__ctl_in_word(w))
+	if (p->cr)
+		return i;
+	while (i < cap) {
+		size_t room = HTTP1_MAX_LINE - line0, e, name, j, end, next;
+		int f = -1;
+
+		if (room > HTTP1_MAX_HEAD - head)
+			room = HTTP1_MAX_HEAD - head;
+		if (room > cap - i)
+			room = cap - i;
+		e = i + room;
+		/* The name: tchar up to the ':', eight table lookups per
+		 * branch, then byte by byte inside the last eight. */
+		for (name = i; name + 8 <= e && http1__all_tchar8(data + name); name += 8)
+			;
+		for (; name < e && http1__is_tchar(data[name]); name++)
+			;
+		if (name == i || name >= e || data[name] != ':')
 			break;
-		j += 8;
-	}
-	for (; j < end; j++)
-		if ((data[j] < 0x20 && data[j] != '\t') || data[j] == 0x7f)
-			return i;		/* includes a bare CR */
-	/* Same accounting as the byte path: content bytes count toward both
-	 * limits, plus one head byte for the CR (or a bare LF). */
-	if (end - i > HTTP1_MAX_LINE || p->head_len + (end - i) + 1 > HTTP1_MAX_HEAD)
-		return i;
-	switch (name - i) {			/* the fields the parser interprets */
-	case 7:
-		if (http1__name_is(data + i, 7, "upgrade"))
-			return i;		/* h2c upgrade: the byte path */
-		break;
-	case 10:
-		if (http1__name_is(data + i, 10, "connection")) {
-			if (http1__fast_conn(p, data, name + 1, end))
-				return i;
-			goto done;
+		/* The value, up to its first control byte other than a tab. */
+		for (j = name + 1;; j++) {
+			j = http1__find(data, j, e, HTTP1_FIND_CTL);
+			if (j >= e || data[j] != '\t')
+				break;
 		}
-		break;
-	case 14:
-		if (http1__name_is(data + i, 14, "content-length")) {
-			if (http1__fast_cl(p, data, name + 1, end))
-				return i;
-			goto done;
+		if (j >= e || !(next = http1__line_end(data, j, e, &end)))
+			break;
+		/* Same accounting as the byte path: content bytes count toward
+		 * both limits, plus one head byte for the CR (or a bare LF). */
+		if (end - i > HTTP1_MAX_LINE || head + (end - i) + 1 > HTTP1_MAX_HEAD)
+			break;
+		switch (name - i) {		/* the fields the parser interprets */
+		case 7:
+			if (http1__name_is(data + i, 7, "upgrade"))
+				goto slow;	/* h2c upgrade: the byte path */
+			break;
+		case 10:
+			if (http1__name_is(data + i, 10, "connection")) {
+				if (http1__fast_conn(p, data, name + 1, end))
+					goto slow;
+				goto done;
+			}
+			break;
+		case 14:
+			if (http1__name_is(data + i, 14, "content-length")) {
+				if (http1__fast_cl(p, data, name + 1, end))
+					goto slow;
+				goto done;
+			}
+			if (p->stream == HTTP1_REQUESTS &&
+			    http1__name_is(data + i, 14, "http2-settings"))
+				goto slow;	/* decoded by the byte path */
+			break;
+		case 17:
+			if (http1__name_is(data + i, 17, "transfer-encoding"))
+				goto slow;
+			break;
 		}
-		if (p->stream == HTTP1_REQUESTS && http1__name_is(data + i, 14, "http2-settings"))
-			return i;		/* decoded by the byte path */
-		break;
-	case 17:
-		if (http1__name_is(data + i, 17, "transfer-encoding"))
-			return i;
-		break;
-	}
-	if (p->stream == HTTP1_REQUESTS)
-		f = http1__record_field_wire(data + i, name - i);
-	if (f >= 0) {
-		p->hdr = (uint8_t)(HTTP1_H_RECORD + f);
-		http1__record_begin(p, (unsigned int)f);
-		if (p->hdr >= HTTP1_H_RECORD) {	/* not a repeated id field */
-			http1__record(p, data + name + 1, end - (name + 1));
-			http1__record_end(p);
+		if (p->stream == HTTP1_REQUESTS)
+			f = http1__record_field_wire(data + i, name - i);
+		if (f >= 0) {
+			p->hdr = (uint8_t)(HTTP1_H_RECORD + f);
+			http1__record_begin(p, (unsigned int)f);
+			if (p->hdr >= HTTP1_H_RECORD) {	/* not a repeated id field */
+				http1__record(p, data + name + 1, end - (name + 1));
+				http1__record_end(p);
+			}
 		}
-	}
 done:
-	p->head_len += (uint32_t)(end - i) + 1;
-	p->line_len = 0;
-	p->hdr = HTTP1_H_OTHER;
-	p->tok_len = 0;
-	p->vphase = 0;
-	p->nelem = 0;
-	p->num = 0;
-	return (size_t)(nl - data) + 1;		/* past the LF */
+		head += (uint32_t)(end - i) + 1;
+		line0 = 0;
+		i = next;
+	}
+slow:
+	if (i != start) {
+		p->head_len = head;
+		p->line_len = 0;
+		p->hdr = HTTP1_H_OTHER;
+		p->tok_len = 0;
+		p->vphase = 0;
+		p->nelem = 0;
+		p->num = 0;
+	}
+	return i;
+}
+
+/* n bytes from src to dst, for the short method and target of a start
+ * line: word copies, overlapping at the end, rather than the inlined
+ * string-move the compiler picks for a bounded length (slow to start). */
+static inline void http1__copy(char *dst, const uint8_t *src, size_t n)
+{
+	size_t k;
+
+	if (n < 8) {
+		for (k = 0; k < n; k++)
+			dst[k] = (char)src[k];
+		return;
+	}
+	for (k = 0; k + 8 <= n; k += 8)
+		memcpy(dst + k, src + k, 8);
+	memcpy(dst + n - 8, src + n - 8, 8);
 }
 
 /* Whole-line fast path for the start line, right after http1__begin(): a
@@ -1144,66 +1289,62 @@ static size_t http1__fast_start(struct http1_parser *p, const uint8_t *data, siz
 				size_t cap)
 {
 	struct http1_message *m = &p->msg;
-	size_t room = http1__line_room(p, cap - i), end, j, k, n;
+	size_t room = http1__line_room(p, cap - i), e = i + room, end, next, j, k, n;
 	const size_t vlen = sizeof(http1__version) - 1;	/* "HTTP/1." */
-	const uint8_t *nl;
 
-	nl = memchr(data + i, '\n', room);
-	if (!nl)
-		return i;
-	end = (size_t)(nl - data);
-	if (end > i && data[end - 1] == '\r')
-		end--;
-	if (end - i > HTTP1_MAX_LINE || end - i + 1 > HTTP1_MAX_HEAD)
-		return i;
 	if (p->stream == HTTP1_REQUESTS) {
 		if (!(data[i] >= 'A' && data[i] <= 'Z'))
 			return i;
-		for (j = i; j < end && http1__is_method_char(data[j]); j++)
+		for (j = i; j < e && http1__is_method_char(data[j]); j++)
 			;
-		if (j == end || data[j] != ' ' || j - i > HTTP1_METHOD_MAX - 1)
+		if (j == e || data[j] != ' ' || j - i > HTTP1_METHOD_MAX - 1)
 			return i;
-		for (k = j + 1; k < end && http1__is_target_char(data[k]); k++)
-			;
-		if (k == j + 1 || k == end || data[k] != ' ' || end != k + 1 + vlen + 1 ||
-		    memcmp(data + k + 1, http1__version, vlen) != 0 ||
-		    !http1__is_digit(data[end - 1]))
+		k = http1__find(data, j + 1, e, HTTP1_FIND_TARGET_END);
+		/* then exactly " HTTP/1.d" and the line's end */
+		if (k == j + 1 || k + 1 + vlen + 1 >= e || data[k] != ' ' ||
+		    !http1__is_version(data + k + 1) ||
+		    !(next = http1__line_end(data, k + 1 + vlen + 1, e, &end)))
 			return i;
-		memcpy(m->method, data + i, j - i);
+	} else {
+		/* "HTTP/1.d SSS" and a space (a reason follows) or the end */
+		if (room <= vlen + 5 || !http1__is_version(data + i) || data[i + vlen + 1] != ' ')
+			return i;
+		j = i + vlen + 2;			/* status digits */
+		if (!http1__is_digit(data[j]) || data[j] == '0' || !http1__is_digit(data[j + 1]) ||
+		    !http1__is_digit(data[j + 2]))
+			return i;
+		k = j + 3;
+		if (data[k] == ' ')	/* the reason: any byte but CR, LF */
+			k = http1__find(data, k + 1, e, HTTP1_FIND_EOL);
+		if (k >= e || !(next = http1__line_end(data, k, e, &end)))
+			return i;
+	}
+	if (end - i > HTTP1_MAX_LINE || end - i + 1 > HTTP1_MAX_HEAD)
+		return i;
+	if (p->stream == HTTP1_REQUESTS) {
+		http1__copy(m->method, data + i, j - i);
 		m->method[j - i] = '\0';
 		n = k - (j + 1);
 		if (n > HTTP1_TARGET_MAX - 1) {
 			n = HTTP1_TARGET_MAX - 1;
 			m->target_truncated = 1;
 		}
-		memcpy(m->target, data + j + 1, n);
+		http1__copy(m->target, data + j + 1, n);
 		m->target[n] = '\0';
 		p->target_len = (uint16_t)n;
 		p->pos = (uint8_t)(vlen + 1);
+		m->version_minor = (uint8_t)(data[end - 1] - '0');
 	} else {
-		if (end - i < vlen + 5 || memcmp(data + i, http1__version, vlen) != 0 ||
-		    !http1__is_digit(data[i + vlen]) || data[i + vlen + 1] != ' ')
-			return i;
-		j = i + vlen + 2;			/* status digits */
-		if (!http1__is_digit(data[j]) || data[j] == '0' || !http1__is_digit(data[j + 1]) ||
-		    !http1__is_digit(data[j + 2]))
-			return i;
-		if (j + 3 != end && data[j + 3] != ' ')
-			return i;
-		for (k = j + 3; k < end; k++)		/* a CR inside the reason */
-			if (data[k] == '\r')
-				return i;
 		m->status = (uint16_t)((data[j] - '0') * 100 + (data[j + 1] - '0') * 10 +
 				       (data[j + 2] - '0'));
 		p->pos = 3;
+		m->version_minor = (uint8_t)(data[i + vlen] - '0');
 	}
-	m->version_minor = (uint8_t)(p->stream == HTTP1_REQUESTS ? data[end - 1] - '0'
-								   : data[i + vlen] - '0');
 	p->start_known = 1;
 	p->head_len += (uint32_t)(end - i) + 1;	/* content + the CR or bare LF */
 	p->line_len = 0;
 	p->state = HTTP1_S_HDR_START;
-	return (size_t)(nl - data) + 1;
+	return next;
 }
 
 /* The reason phrase takes any byte but CR, LF (and is otherwise ignored). */
@@ -1287,10 +1428,19 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 			http1__byte(p, data[i++], cb, ctx);
 			break;
 		case HTTP1_S_HDR_START: {
-			size_t next = http1__fast_line(p, data, i, cap);
+			size_t next = http1__fast_lines(p, data, i, cap);
 
 			if (next != i) {
 				i = next;
+				break;
+			}
+			/* The empty line, whole: as the byte path takes it. */
+			if (!p->cr && p->head_len < HTTP1_MAX_HEAD &&
+			    (data[i] == '\n' || (data[i] == '\r' && i + 1 < cap && data[i + 1] == '\n'))) {
+				i += data[i] == '\r' ? 2 : 1;
+				p->head_len++;
+				p->line_len = 0;
+				http1__head_done(p, 0, cb, ctx);
 				break;
 			}
 			http1__byte(p, data[i++], cb, ctx);
