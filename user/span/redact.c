@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "span/redact.h"
+#include "util/textlen.h"
 
 /* The OpenTelemetry list for url.query / url.full (sig, signature,
  * AWSAccessKeyId, X-Goog-Signature, X-Amz-*) and the usual names of
@@ -167,22 +168,6 @@ static void pairs(const struct redact *r, const unsigned char *t, size_t n, stru
 			put(o, t + q, 1);
 		p = q + 1;
 	}
-}
-
-/* len, or where a NUL cuts t short. Inline for the short targets most
- * requests have: a memchr call per span showed in profiles. */
-static inline size_t text_len(const unsigned char *t, size_t len)
-{
-	const unsigned char *nul;
-
-	if (len <= 32) {
-		for (size_t i = 0; i < len; i++)
-			if (!t[i])
-				return i;
-		return len;
-	}
-	nul = memchr(t, '\0', len);
-	return nul ? (size_t)(nul - t) : len;
 }
 
 size_t redact__target(const struct redact *r, const char *target, size_t len, char *out,

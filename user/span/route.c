@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "span/route.h"
+#include "util/textlen.h"
 
 /* Own ctype: <ctype.h> is locale-dependent and undefined for bytes >= 0x80
  * in a signed char, and targets are raw wire bytes. */
@@ -130,22 +131,6 @@ static size_t skip_absolute(const unsigned char *t, size_t len)
 		if (t[i] == '/' || t[i] == '?' || t[i] == '#')
 			break;
 	return i;
-}
-
-/* len, or where a NUL cuts t short. Inline for the short targets most
- * requests have: a memchr call per span showed in profiles. */
-static inline size_t text_len(const unsigned char *t, size_t len)
-{
-	const unsigned char *nul;
-
-	if (len <= 32) {
-		for (size_t i = 0; i < len; i++)
-			if (!t[i])
-				return i;
-		return len;
-	}
-	nul = memchr(t, '\0', len);
-	return nul ? (size_t)(nul - t) : len;
 }
 
 size_t route__normalize(const char *target, size_t len, char *out,
