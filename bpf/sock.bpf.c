@@ -548,6 +548,13 @@ static __always_inline bool ends_conn(long ret)
 	       ret == -ECONNABORTED || ret == -EHOSTUNREACH || ret == -ENETUNREACH;
 }
 
+/* A call that moved nothing and ends nothing: a failure such as EAGAIN,
+ * or a send of 0 bytes (a read of 0 is the peer's end of stream). */
+static __always_inline bool io_ends_nothing(long ret, __u8 dir)
+{
+	return ret == 0 ? dir != SONDE_DIR_INGRESS : !ends_conn(ret);
+}
+
 /* A read that returned 0, or a failure in ends_conn(), on a connection the
  * daemon may hold unanswered client requests for. Server sockets are left
  * out: every client hanging up would cost a record. */
@@ -558,7 +565,7 @@ static __always_inline void io_end(__u64 id, const struct sonde_args *a, long re
 	struct sonde_conn *c;
 	void *ring;
 
-	if (ret == 0 ? dir != SONDE_DIR_INGRESS : !ends_conn(ret))
+	if (io_ends_nothing(ret, dir))
 		return;
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || c->sk != a->sk || c->role == SONDE_ROLE_SERVER ||
@@ -1031,7 +1038,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 		return 0;
 	/* EAGAIN and the like (a third of nginx's reads under load) end
 	 * nothing and move nothing: no record, nothing to look up. */
-	if (ret <= 0 && (ret == 0 ? dir != SONDE_DIR_INGRESS : !ends_conn(ret)))
+	if (ret <= 0 && io_ends_nothing(ret, dir))
 		return 0;
 	/* bpf_get_current_pid_tgid() from the task pointer needed anyway */
 	task = bpf_get_current_task_btf();
