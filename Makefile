@@ -180,6 +180,11 @@ $(BUILD)/http1-bench: tests/bench/http1_parse.c user/proto/http1/http1.c user/pr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< user/proto/http1/http1.c -o $@
 
+# both ends of one loopback HTTP connection in one thread (bpf_cost.py --loop)
+$(BUILD)/sockloop: tests/bench/sockloop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
+
 $(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@
@@ -299,7 +304,7 @@ test: deps
 
 bench: deps
 	$(MAKE) all
-	$(MAKE) $(BUILD)/otlp-bench $(BUILD)/http1-bench
+	$(MAKE) $(BUILD)/otlp-bench $(BUILD)/http1-bench $(BUILD)/sockloop
 	scripts/bench.sh
 
 run:

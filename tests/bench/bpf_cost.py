@@ -8,9 +8,12 @@ fixed time, and reads run_time_ns / run_cnt of the programs that agent owns
 Prints per program: calls per request, ns per call, ns per request; the
 agent's CPU per 1k requests and events per request. --perf FILE records the
 agent with perf (user and kernel stacks are not needed: flat profile).
+--loop N replaces nginx + wrk with N requests of build/sockloop (one thread,
+both ends of one loopback connection, injected): no scheduling between two
+processes, so per-call figures vary far less between rounds and builds.
 
 usage: bpf_cost.py [--seconds N] [--rounds N] [--conns N] [--perf PREFIX]
-                   [--args "AGENT ARGS"] [LABEL=]BINARY...
+                   [--loop N] [--args "AGENT ARGS"] [LABEL=]BINARY...
 Needs root. Bounded: every wait has a timeout; processes it starts are
 stopped at exit; kernel.bpf_stats_enabled is restored."""
 import argparse
@@ -135,13 +138,17 @@ http {{
 
 def run(label, binary, agent_args, url, secs, conns, perf):
     lport = free_port()
+    loop_port = free_port() if LOOP else 0
+    if LOOP:
+        agent_args = agent_args + ["--inject-port", str(loop_port)]
     log = open(f"{WORK}/{label}.log", "w")
     a = subprocess.Popen([binary, "--listen", f"127.0.0.1:{lport}"] + agent_args,
                          stdout=subprocess.DEVNULL, stderr=log)
     procs.append(a)
     wait_http(f"http://127.0.0.1:{lport}/healthz")
-    # learnt ports (wrk's) get injected only on connections made after learning
-    subprocess.run(["wrk", "-t1", "-c2", "-d1s", url], capture_output=True, timeout=30)
+    if not LOOP:
+        # learnt ports (wrk's) get injected only on connections made after learning
+        subprocess.run(["wrk", "-t1", "-c2", "-d1s", url], capture_output=True, timeout=30)
     time.sleep(0.3)
     m0 = wait_http(f"http://127.0.0.1:{lport}/metrics").decode()
     s0, c0 = prog_stats(a.pid), cpu_ticks(a.pid)
@@ -152,8 +159,12 @@ def run(label, binary, agent_args, url, secs, conns, perf):
                                f"{perf}-{label}.data"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         procs.append(pp)
-    w = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", url],
-                       capture_output=True, text=True, timeout=secs + 60)
+    if LOOP:
+        w = subprocess.run(["taskset", "-c", "1", SOCKLOOP, str(loop_port), str(LOOP)],
+                           capture_output=True, text=True, timeout=600)
+    else:
+        w = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", url],
+                           capture_output=True, text=True, timeout=secs + 60)
     s1, c1 = prog_stats(a.pid), cpu_ticks(a.pid)
     if pp:
         pp.send_signal(signal.SIGINT)
@@ -162,11 +173,17 @@ def run(label, binary, agent_args, url, secs, conns, perf):
     m1 = wait_http(f"http://127.0.0.1:{lport}/metrics").decode()
     a.terminate()
     a.wait(15)
-    m = re.search(r"(\d+) requests in", w.stdout)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", w.stdout)
-    if not m or not rps:
-        sys.exit("bpf_cost: cannot parse wrk output:\n" + w.stdout + w.stderr)
-    req = int(m.group(1))
+    if LOOP:
+        m = re.search(r"sockloop: (\d+) requests in ([\d.]+) s", w.stdout)
+        if w.returncode or not m:
+            sys.exit("bpf_cost: sockloop failed:\n" + w.stdout + w.stderr)
+        req, rps = int(m.group(1)), int(m.group(1)) / float(m.group(2))
+    else:
+        m = re.search(r"(\d+) requests in", w.stdout)
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", w.stdout)
+        if not m or not rps:
+            sys.exit("bpf_cost: cannot parse wrk output:\n" + w.stdout + w.stderr)
+        req, rps = int(m.group(1)), float(rps.group(1))
     progs = {}
     for name, (t1, n1) in s1.items():
         t0, n0 = s0.get(name, (0, 0))
@@ -174,10 +191,11 @@ def run(label, binary, agent_args, url, secs, conns, perf):
             progs[name] = (t1 - t0, n1 - n0)
     d = lambda n, f="": metric(m1, n, f) - metric(m0, n, f)
     return {
-        "req": req, "rps": float(rps.group(1)), "progs": progs,
+        "req": req, "rps": rps, "progs": progs,
         "cpu_ms_1k": (c1 - c0) / os.sysconf("SC_CLK_TCK") * 1e6 / req,
         "events_req": d("sonde_ringbuf_events_total", 'ring="events"') / req,
-        "spans_req": d("http_server_request_duration_seconds_count", 'service_name="nginx"') / req,
+        "spans_req": d("http_server_request_duration_seconds_count",
+                       f'service_name="{"sockloop" if LOOP else "nginx"}"') / req,
         "inj_req": d("sonde_injected_total") / req,
         "meta_missing": metric(m1, "sonde_connections_meta_missing_total"),
     }
@@ -185,7 +203,7 @@ def run(label, binary, agent_args, url, secs, conns, perf):
 
 def report(label, r):
     print(f"== {label}: {r['req']} requests, {r['rps']:.0f} req/s, agent CPU {r['cpu_ms_1k']:.2f} ms/1k req, "
-          f"events/req {r['events_req']:.2f}, nginx spans/req {r['spans_req']:.3f}, injected/req {r['inj_req']:.2f}, "
+          f"events/req {r['events_req']:.2f}, {'sockloop' if LOOP else 'nginx'} spans/req {r['spans_req']:.3f}, injected/req {r['inj_req']:.2f}, "
           f"connections named late {r['meta_missing']:.0f}")
     tot = 0
     print(f"   {'program':<24} {'calls/req':>9} {'ns/call':>8} {'ns/req':>8}")
@@ -204,9 +222,16 @@ ap.add_argument("--conns", type=int, default=16)
 ap.add_argument("--args", default="", help="extra agent arguments")
 ap.add_argument("--perf", default="", help="perf record output prefix")
 ap.add_argument("--perf-all", action="store_true", help="perf records every CPU, not the agent")
+ap.add_argument("--loop", type=int, default=0, metavar="N",
+                help="instead of nginx + wrk: N requests of build/sockloop, one thread playing "
+                     "both ends of one connection (4 socket calls per request; steadier per call)")
 ap.add_argument("binaries", nargs="+")
 o = ap.parse_args()
 PERF_ALL = o.perf_all
+LOOP = o.loop
+SOCKLOOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "sockloop")
+if LOOP and not os.access(SOCKLOOP, os.X_OK):
+    sys.exit(f"bpf_cost: {SOCKLOOP} missing (make build/sockloop)")
 if os.geteuid() != 0:
     sys.exit("bpf_cost: must run as root")
 for t in ("nginx", "wrk", "bpftool", "taskset"):
@@ -218,9 +243,10 @@ with open("/proc/sys/kernel/bpf_stats_enabled") as f:
 with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
     f.write("1")
 port = free_port()
-start_nginx(WORK, port)
 url = f"http://127.0.0.1:{port}/"
-subprocess.run(["wrk", "-t1", "-c4", "-d1s", url], capture_output=True, timeout=30)
+if not LOOP:
+    start_nginx(WORK, port)
+    subprocess.run(["wrk", "-t1", "-c4", "-d1s", url], capture_output=True, timeout=30)
 totals = {}
 for rnd in range(o.rounds):
     for b in o.binaries:
