@@ -746,7 +746,7 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	/* Ahead of the data record in the same sample: the daemon must meet
 	 * the ids first. */
 	if (trace_ctx_on && c->role == SONDE_ROLE_SERVER)
-		with_tc = tracectx__server_io(&s->tc, &s->ev, &c->tuple, cap, id);
+		with_tc = tracectx__server_io(&s->tc, &s->ev, c, cap, id);
 	flags = wakeup_flag(ring);
 	start = &s->ev;
 	n = sizeof(s->ev) + cap;

@@ -214,6 +214,8 @@ struct sonde_db_call_event {
 				 * SONDE_F_LOSS */
 #define SONDE_CONN_CGROUP 0x08	/* its process's cgroup was reported (SONDE_OP_CGROUP) */
 #define SONDE_CONN_META 0x10	/* its SONDE_OP_CONN record was written */
+#define SONDE_CONN_CTX 0x20	/* a server read of it opened its thread's trace
+				 * context (bpf/lib/tracectx.h): its next write ends it */
 struct sonde_conn {
 	__u64 sk;
 	__u64 open_ns;

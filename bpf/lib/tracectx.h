@@ -104,14 +104,70 @@ static __always_inline int tracectx__parse(const __u8 *buf, __u32 pos, __u32 len
 				    &tc->flags);
 }
 
+/* Per-CPU id generator: a 64-bit Weyl sequence (seeded from
+ * bpf_get_prandom_u32 on a CPU's first id) through the splitmix64 mixer,
+ * a bijection: ids of one CPU never repeat within 2^64 draws, and no
+ * helper call per 32 bits (a call returns through the retbleed/SRSO
+ * thunk on this host). Each object including this header has its own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracectx_ids SEC(".maps");
+
+static __always_inline __u64 tracectx__mix(__u64 z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
 static __always_inline void tracectx__random(__u8 *out, int n)
 {
-	for (int i = 0; i < n; i += 4) {
-		__u32 r = bpf_get_prandom_u32();
+	__u32 zero = 0;
+	__u64 *st = bpf_map_lookup_elem(&tracectx_ids, &zero), v;
 
-		__builtin_memcpy(out + i, &r, 4);
+	for (int i = 0; i < n; i += 8) {
+		if (st) {
+			if (!*st)
+				*st = (__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32();
+			*st += 0x9e3779b97f4a7c15ULL;
+			v = tracectx__mix(*st);
+		} else {
+			v = (__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32();
+		}
+		__builtin_memcpy(out + i, &v, 8);
 	}
 	out[n - 1] |= 1;	/* never all zero */
+}
+
+/* Where sonde injects (inject.bpf.c), right after the request line: the
+ * first '\n' within the first 64 bytes followed by "traceparent:". The
+ * index just past the colon, or -1 (then the full scan decides: a match
+ * here is also its first). buf: 8-byte aligned, len: bytes of data. */
+static __always_inline int tracectx__tp_first_line(const __u8 *buf, __u32 len)
+{
+	for (int w = 0; w < 8; w++) {
+		__u32 off = w * 8;
+		__u64 m;
+
+		if (off >= len)
+			return -1;
+		m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n');
+		if (!m)
+			continue;
+		for (int k = 0; k < 8; k++) {
+			__u32 q = off + k;
+
+			if (!((m >> (8 * k + 7)) & 1) || buf[q] != '\n')
+				continue;
+			if (q + 13 > len || q + 13 > TRACECTX_SCAN_MAX)
+				return -1;
+			return hexword__is_tp_name(buf + q + 1) ? (int)(q + 13) : -1;
+		}
+	}
+	return -1;
 }
 
 /* Does the chunk begin like a request line ("GET /", "OPTIONS *")? Cheap
@@ -133,15 +189,20 @@ static __always_inline bool tracectx__request_start(const __u8 *p, __u32 len)
 	return false;
 }
 
+/* The shortest head in which the scan below can find a traceparent:
+ * request_start's 8 bytes hold the request line's first '\n' at 4 at the
+ * earliest, then "traceparent:", the value and the byte ending its line. */
+#define TRACECTX_TP_MIN_HEAD (4 + 13 + TRACECTX_TP_LEN + 1)
+
 /* A server-role socket of thread id moved bytes (already in TRACECTX_BUF()):
  * a read that starts a request gets fresh server span ids, made the
  * thread's context and written to *out for the caller to send ahead of
- * the data record (returns true); a write ends the context. tuple: the
- * connection's. */
+ * the data record (returns true); the connection's next write ends the
+ * context (SONDE_CONN_CTX spares its other writes the lookup). c: the
+ * connection's conns entry. */
 static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *out,
 						const struct sonde_data_event *ev,
-						const struct sonde_tuple *tuple, __u32 cap,
-						__u64 id)
+						struct sonde_conn *c, __u32 cap, __u64 id)
 {
 	struct sonde_trace_ctx_event rec = {};
 	struct sonde_thread_ctx tc = {}, *cur;
@@ -149,6 +210,9 @@ static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *ou
 	__u8 *buf;
 
 	if (ev->dir == SONDE_DIR_EGRESS) {
+		if (!(c->flags & SONDE_CONN_CTX))
+			return false;
+		c->flags &= ~SONDE_CONN_CTX;
 		cur = bpf_map_lookup_elem(&thread_ctx, &id);
 		if (cur && cur->active)
 			cur->active = 0;
@@ -157,7 +221,13 @@ static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *ou
 	buf = TRACECTX_BUF();
 	if (!buf || !tracectx__request_start(buf, cap))
 		return false;
-	tracectx__scan(&x, buf, cap, true);
+	x.tp = -1;
+	x.len = cap < TRACECTX_SCAN_MAX ? cap : TRACECTX_SCAN_MAX;
+	if (cap >= TRACECTX_TP_MIN_HEAD) {
+		x.tp = tracectx__tp_first_line(buf, x.len);
+		if (x.tp < 0)
+			tracectx__scan(&x, buf, cap, true);
+	}
 	if (x.tp >= 0 && tracectx__parse(buf, x.tp, x.len, &tc, rec.parent_span_id) == 0) {
 		rec.remote = 1;
 	} else {
@@ -176,14 +246,15 @@ static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *ou
 		*cur = tc;
 	else
 		bpf_map_update_elem(&thread_ctx, &id, &tc, BPF_ANY);
+	c->flags |= SONDE_CONN_CTX;
 
 	rec.hdr.op = SONDE_OP_TRACE_CTX;
 	rec.hdr.size = sizeof(rec);
 	rec.hdr.ktime = ev->hdr.ktime;
 	rec.tgid = id >> 32;
 	rec.tid = (__u32)id;
-	rec.sport = tuple->sport;
-	rec.dport = tuple->dport;
+	rec.sport = c->tuple.sport;
+	rec.dport = c->tuple.dport;
 	rec.kind = SONDE_TRACE_SERVER;
 	rec.trace_flags = tc.flags;
 	__builtin_memcpy(rec.trace_id, tc.trace_id, 16);
