@@ -20,8 +20,27 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char req[] = "GET /loop HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: sockloop\r\n\r\n";
-static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+/* Heads the size of a service-to-service API call (361 and 177 bytes),
+ * not wrk's minimal 40-byte request: per-byte work (scans of the head)
+ * shows at its usual weight. */
+static const char req[] =
+	"GET /api/v1/orders/12345?include=items HTTP/1.1\r\n"
+	"Host: orders.internal:8080\r\n"
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) sockloop/1.0\r\n"
+	"Accept: application/json\r\n"
+	"Accept-Encoding: gzip, deflate\r\n"
+	"Accept-Language: en-US,en;q=0.9\r\n"
+	"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl\r\n"
+	"X-Request-ID: 3f2a9c1e-5b7d-4e8f-9a0b-sockloop\r\n"
+	"Connection: keep-alive\r\n\r\n";
+static const char resp[] =
+	"HTTP/1.1 200 OK\r\n"
+	"Server: sockloop\r\n"
+	"Date: Thu, 03 Dec 2026 10:00:00 GMT\r\n"
+	"Content-Type: application/json\r\n"
+	"Cache-Control: no-store\r\n"
+	"Content-Length: 27\r\n\r\n"
+	"{\"id\":12345,\"status\":\"ok\"}";
 
 static void die(const char *what)
 {
