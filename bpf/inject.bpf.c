@@ -252,7 +252,7 @@ int sonde_sk_msg(struct sk_msg_md *msg)
 			return outcome(SONDE_INJ_SPLIT);
 		return SK_PASS;		/* body bytes or another protocol */
 	}
-	tracectx__scan(&x, buf, len, false);
+	tracectx__scan(&x, len, false);
 	if (x.first_nl < 0 || x.head_end < 0)
 		return outcome(size > len ? SONDE_INJ_HEAD_TOO_LONG : SONDE_INJ_SPLIT);
 	if (x.tp >= 0)

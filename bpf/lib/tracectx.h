@@ -22,14 +22,25 @@
 #define TRACECTX_TP_LEN 55	/* "00-<32 hex>-<16 hex>-<2 hex>" */
 
 struct tracectx_scan {
-	__u8 *buf;		/* TRACECTX_BUF(), looked up once for all words */
 	__u32 len;		/* bytes of the buffer that are data */
+	__u32 next;		/* the scan's position: bytes before it are done */
 	__s32 first_nl;		/* index of the first '\n', -1 */
 	__s32 head_end;		/* index just past the blank line ending the head, -1 */
 	__s32 tp;		/* index just past "traceparent:", -1 */
 	__u8 tp_only;		/* stop at the first traceparent (server reads need nothing else) */
-	__u8 pad[7];
+	__u8 pad[3];
 };
+
+/* The scan's state, per CPU, in a map rather than on the caller's stack:
+ * loads from a map value are plain unknown scalars to the verifier, so
+ * the bpf_loop callback below is verified against one state, however far
+ * a scan goes (on the stack, each position it reached would be another). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tracectx_scan);
+} tracectx_state SEC(".maps");
 
 /* One '\n' candidate at q. Returns 1 when the scan can stop. */
 static __always_inline int tracectx__at_nl(const __u8 *buf, __u32 q, struct tracectx_scan *x)
@@ -57,36 +68,70 @@ static __always_inline int tracectx__at_nl(const __u8 *buf, __u32 q, struct trac
 	return 0;
 }
 
-/* bpf_loop callback over aligned 8-byte words: only words holding a '\n'
- * are looked at further, and only at their '\n' candidates, so a head
- * costs about len / 8 cheap iterations. */
-static long tracectx__scan_word(__u64 i, struct tracectx_scan *x)
+/* Index (0-7) of the byte whose bit 7 is the lowest set bit of m (m != 0):
+ * isolated and shifted down it is 1 << 8k, and the multiply brings byte
+ * 7 - k of the constant, which holds k, to the top. */
+static __always_inline __u32 tracectx__low_byte(__u64 m)
 {
-	__u32 off = ((__u32)i * 8) & (TRACECTX_SCAN_MAX - 1);
-	const __u8 *buf = x->buf;
-	__u64 m;
+	return (__u32)((((m & -m) >> 7) * 0x0001020304050607ULL) >> 56);
+}
 
-	if (!buf || off >= x->len)
+/* bpf_loop callback: from x->next, the next '\n' candidate within 32
+ * bytes, a word at a time, handed to tracectx__at_nl. One call per line of
+ * the head (plus one per 32 bytes without a '\n'), not one per word: a
+ * call of the callback costs more than a word's compare. A candidate that
+ * is not a '\n' (a false positive of hexword__eq_mask) only moves on. */
+static long tracectx__scan_nl(__u64 i, void *unused)
+{
+	__u32 zero = 0, pos, word;
+	struct tracectx_scan *x = bpf_map_lookup_elem(&tracectx_state, &zero);
+	const __u8 *buf = TRACECTX_BUF();
+
+	if (!x || !buf)
 		return 1;
-	m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n');
-	if (!m)
-		return 0;
-	for (int k = 0; k < 8; k++)
-		if (((m >> (8 * k + 7)) & 1) && tracectx__at_nl(buf, off + k, x))
+	pos = x->next;
+	if (pos >= x->len || pos >= TRACECTX_SCAN_MAX)
+		return 1;
+	word = pos & ~7U;
+	for (int j = 0; j < 4; j++) {
+		__u32 off = (word + 8 * j) & (TRACECTX_SCAN_MAX - 1);
+		__u64 m;
+
+		if (word + 8 * j >= x->len)
 			return 1;
+		m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n');
+		if (j == 0)
+			m &= ~0ULL << (8 * (pos & 7));	/* bytes before pos are done */
+		if (m) {
+			__u32 q = off + tracectx__low_byte(m);
+
+			x->next = q + 1;
+			/* a callback returns exactly 0 or 1 */
+			return tracectx__at_nl(buf, q, x) ? 1 : 0;
+		}
+	}
+	x->next = word + 32;
 	return 0;
 }
 
-/* Scans the first len bytes of buf, TRACECTX_BUF() (bounded by
- * TRACECTX_SCAN_MAX; buf must be 8-byte aligned). */
-static __always_inline void tracectx__scan(struct tracectx_scan *x, __u8 *buf, __u32 len,
-					   bool tp_only)
+/* Scans the first len bytes of TRACECTX_BUF() (bounded by
+ * TRACECTX_SCAN_MAX; the buffer is 8-byte aligned and readable for
+ * TRACECTX_SCAN_MAX + 64 bytes) into *out. Each call of the callback
+ * moves on by a byte at least: len calls bound the loop. */
+static __always_inline void tracectx__scan(struct tracectx_scan *out, __u32 len, bool tp_only)
 {
-	x->buf = buf;
-	x->len = len < TRACECTX_SCAN_MAX ? len : TRACECTX_SCAN_MAX;
-	x->first_nl = x->head_end = x->tp = -1;
-	x->tp_only = tp_only;
-	bpf_loop((x->len + 7) / 8, tracectx__scan_word, x, 0);
+	__u32 zero = 0;
+	struct tracectx_scan *x = bpf_map_lookup_elem(&tracectx_state, &zero);
+
+	out->len = len < TRACECTX_SCAN_MAX ? len : TRACECTX_SCAN_MAX;
+	out->next = 0;
+	out->first_nl = out->head_end = out->tp = -1;
+	out->tp_only = tp_only;
+	if (!x)
+		return;
+	*x = *out;
+	bpf_loop(out->len, tracectx__scan_nl, NULL, 0);
+	*out = *x;
 }
 
 /* Parses the traceparent value starting at index pos (just past the
@@ -226,7 +271,7 @@ static __always_inline bool tracectx__server_io(struct sonde_trace_ctx_event *ou
 	if (cap >= TRACECTX_TP_MIN_HEAD) {
 		x.tp = tracectx__tp_first_line(buf, x.len);
 		if (x.tp < 0)
-			tracectx__scan(&x, buf, cap, true);
+			tracectx__scan(&x, cap, true);
 	}
 	if (x.tp >= 0 && tracectx__parse(buf, x.tp, x.len, &tc, rec.parent_span_id) == 0) {
 		rec.remote = 1;
