@@ -185,6 +185,10 @@ $(BUILD)/sockloop: tests/bench/sockloop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@
 
+# the daemon's record handling alone, fed records an agent dumped (SONDE_RECORD_DUMP)
+$(BUILD)/replay-bench: tests/bench/replay.c $(filter-out $(BUILD)/user/main.o $(BUILD)/user/agent.o,$(USER_OBJS))
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/otlp-bench: tests/bench/otlp_encode.c user/export/otlp_encode.c $(OTLP_SPAN_SRCS) user/span/span.c user/span/tracectx.c user/span/semconv.c user/util/log.c user/metrics/metrics.c \
 		$(PROTO_GEN)
 	$(CC) $(CFLAGS) $^ -lprotobuf-c -lz -lm -o $@

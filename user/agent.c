@@ -75,12 +75,31 @@ struct agent {
 	bool second;			/* another agent holds the host lock */
 	pid_t other_agent;		/* its pid; 0: not known */
 	bool attached;
+	/* SONDE_RECORD_DUMP: every record as handled, in the format that
+	 * tests/bench/replay.c reads back; NULL when not asked for */
+	FILE *dump;
 	uint64_t bad_records;
 	uint64_t args_gc;		/* syscall-args entries of dead threads removed */
 };
 
 static uint64_t mono_ns(void);
 static void drain(struct agent *a, bool everything);
+
+/* One record: its size as a u64, then its bytes padded to 8, so that the
+ * replay can hand each one over in place, aligned. */
+static void dump_record(struct agent *a, const void *data, size_t size)
+{
+	static const uint8_t pad[8];
+	uint64_t n = size;
+
+	if (fwrite(&n, sizeof(n), 1, a->dump) != 1 || fwrite(data, 1, size, a->dump) != size ||
+	    fwrite(pad, 1, (8 - size % 8) % 8, a->dump) != (8 - size % 8) % 8) {
+		log_warn("SONDE_RECORD_DUMP: write failed; no longer dumping",
+			 LS("error", strerror(errno)));
+		fclose(a->dump);
+		a->dump = NULL;
+	}
+}
 
 static void on_record(void *ctx, const void *data, size_t size)
 {
@@ -97,6 +116,8 @@ static void on_record(void *ctx, const void *data, size_t size)
 	struct agent *a = ctx;
 	const struct sonde_event_hdr *h = data;
 
+	if (a->dump)
+		dump_record(a, data, size);
 	if (size < sizeof(*h) || h->size > size || h->op >= sizeof(min_size) / sizeof(min_size[0]) ||
 	    !min_size[h->op] || size < min_size[h->op]) {
 		a->bad_records++;
@@ -635,6 +656,9 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!a->ct)
 		return -ENOMEM;
 	a->attached = true;
+	if (getenv("SONDE_RECORD_DUMP") && !(a->dump = fopen(getenv("SONDE_RECORD_DUMP"), "we")))
+		log_warn("SONDE_RECORD_DUMP: cannot open; not dumping",
+			 LS("path", getenv("SONDE_RECORD_DUMP")) LS("error", strerror(errno)));
 	/* Loading the BPF objects parsed the kernel's BTF (megabytes, freed
 	 * since) below what start-up allocated after: give those pages back. */
 	malloc_trim(0);
@@ -693,5 +717,7 @@ void agent__close(struct agent *a)
 	metrics__free(a->m);
 	identity__fini();
 	hostlock__release(a->lock);	/* last: every probe is detached by now */
+	if (a->dump)
+		fclose(a->dump);
 	free(a);
 }

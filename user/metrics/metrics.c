@@ -561,8 +561,11 @@ void metrics__observe(struct metrics *m, int fam,
 
 	if (!f || f->type != METRIC_HISTOGRAM || isnan(v))
 		return;
-	/* First bucket whose bound is >= v: le is inclusive. */
+	/* First bucket whose bound is >= v: le is inclusive. The first
+	 * bound is tried alone before the search: most requests are fast. */
 	hi = f->nbounds;
+	if (hi && v <= f->bounds[0])
+		hi = 0;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 

@@ -25,6 +25,12 @@ static const double http_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25
 /* OpenTelemetry's advised bucket bounds for db.client.operation.duration (s). */
 static const double db_bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10 };
 
+struct num_label {
+	unsigned int v;
+	const char *str;	/* in buf; NULL until first used */
+	char buf[8];
+};
+
 struct signals {
 	struct metrics *m;
 	struct signals_opts o;
@@ -38,6 +44,10 @@ struct signals {
 	 * share the peer, and formatting an address costs a printf */
 	struct sonde_tuple last_peer;
 	char last_peer_str[64];
+	/* the last status code, server port and peer port as label text:
+	 * consecutive spans mostly share them, and a division per digit
+	 * showed in profiles */
+	struct num_label status, sport, dport;
 };
 
 int signals__new(struct signals **out, struct metrics *m, const struct signals_opts *o)
@@ -137,6 +147,16 @@ static const char *utoa(unsigned int v, char *buf, size_t n)
 	return p;
 }
 
+/* The text of v (at most 65535), remembered in l for the next span. */
+static const char *num_label(struct num_label *l, unsigned int v)
+{
+	if (!l->str || l->v != v) {
+		l->str = utoa(v, l->buf, sizeof(l->buf));
+		l->v = v;
+	}
+	return l->str;
+}
+
 static const char *peer_label(struct signals *g, const struct sonde_tuple *t)
 {
 	if (!g->last_peer_str[0] || t->family != g->last_peer.family ||
@@ -158,9 +178,8 @@ void signals__span(void *arg, const struct span *s)
 	struct signals *g = arg;
 	struct span collapsed;
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
-	char status_buf[8], port_buf[8];
 	/* no response (a failed client request): no status code */
-	const char *status = s->status ? utoa(s->status, status_buf, sizeof(status_buf)) : "";
+	const char *status = s->status ? num_label(&g->status, s->status) : "";
 	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
 	/* database uprobe spans do not pass through the agent's --comm filter */
@@ -218,14 +237,14 @@ void signals__span(void *arg, const struct span *s)
 				 lv, secs);
 	} else if (s->kind == SPAN_SERVER) {
 		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
-				     s->service, utoa(s->tuple.sport, port_buf, sizeof(port_buf)),
+				     s->service, num_label(&g->sport, s->tuple.sport),
 				     s->error_type, ID_VALUES(s) };
 
 		metrics__observe(g->m, g->fam_server, lv, secs);
 	} else {
 		const char *lv[] = { semconv__http_method_label(s->method), status, s->route,
 				     s->service, peer_label(g, &s->tuple),
-				     utoa(s->tuple.dport, port_buf, sizeof(port_buf)), s->error_type,
+				     num_label(&g->dport, s->tuple.dport), s->error_type,
 				     ID_VALUES(s) };
 
 		metrics__observe(g->m, g->fam_client, lv, secs);
