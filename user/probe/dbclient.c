@@ -68,6 +68,7 @@ struct dbclient {
 	struct uprobe_link links[FILES_MAX * 8];
 	int nlinks;
 	struct held_call calls[CALLS_MAX];
+	int ncalls;		/* calls[] in use: the scans below are skipped at 0 */
 	struct prep preps[PREPS_MAX];
 	uint32_t clock;
 	uint64_t joined, alone, evicted, records, filtered, expired;
@@ -208,13 +209,22 @@ static bool tls_tgid(const struct dbclient *c, uint32_t tgid)
 	return false;
 }
 
+/* A held call's slot is given back (counted in ncalls). */
+static void call_free(struct dbclient *c, struct held_call *h)
+{
+	if (h->used) {
+		h->used = 0;
+		c->ncalls--;
+	}
+}
+
 static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int incomplete)
 {
 	bool pg = h->func <= SONDE_DB_PQ_SEND_QUERY_PREPARED;
 
 	if (c->o.filter_port && !tls_tgid(c, h->tgid)) {
 		/* a connection the port filter hid from the wire side */
-		h->used = 0;
+		call_free(c, h);
 		c->filtered++;
 		return;
 	}
@@ -226,7 +236,7 @@ static void emit(struct dbclient *c, struct held_call *h, uint64_t end_ns, int i
 				     .text = h->text, .text_len = h->len, .incomplete = incomplete };
 
 		c->alone++;
-		h->used = 0;
+		call_free(c, h);
 		span_builder__db(c->o.spans, &o, h->ktime, end_ns, &d);
 	}
 }
@@ -291,10 +301,11 @@ static int on_call(void *ctx, void *data, size_t size)
 				h = &c->calls[i];
 		c->evicted++;
 		if (h->wire)	/* its wire span will simply not find it */
-			h->used = 0;
+			call_free(c, h);
 		else
 			emit(c, h, h->next_ns ? h->next_ns : h->ktime, 1);
 	}
+	c->ncalls++;
 	h->used = 1;
 	h->wire = 0;
 	h->func = e->func;
@@ -315,7 +326,7 @@ static int claim(void *arg, uint32_t tid, uint64_t start_ns, uint64_t *call_ns, 
 	struct dbclient *c = arg;
 	struct held_call *best = NULL;
 
-	for (int i = 0; i < CALLS_MAX; i++) {
+	for (int i = 0; i < CALLS_MAX && c->ncalls; i++) {
 		struct held_call *h = &c->calls[i];
 
 		if (h->used && h->tid == tid && h->ktime <= start_ns &&
@@ -327,7 +338,7 @@ static int claim(void *arg, uint32_t tid, uint64_t start_ns, uint64_t *call_ns, 
 	*call_ns = best->ktime;
 	if (n)
 		snprintf(text, n, "%s", best->text);
-	best->used = 0;
+	call_free(c, best);
 	c->joined++;
 	return 1;
 }
@@ -336,14 +347,14 @@ static void wire(void *arg, uint32_t tid, uint64_t ns)
 {
 	struct dbclient *c = arg;
 
-	for (int i = 0; i < CALLS_MAX; i++)
+	for (int i = 0; i < CALLS_MAX && c->ncalls; i++)
 		if (c->calls[i].used && c->calls[i].tid == tid && c->calls[i].ktime <= ns)
 			c->calls[i].wire = 1;
 }
 
 void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 {
-	if (!c)
+	if (!c || !c->ncalls)
 		return;
 	for (int i = 0; i < CALLS_MAX; i++) {
 		struct held_call *h = &c->calls[i];
@@ -353,7 +364,7 @@ void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 		if (h->wire) {
 			/* on the wire but never answered there: no span from here either */
 			if (drained_ns > h->ktime + CALL_TIMEOUT_NS) {
-				h->used = 0;
+				call_free(c, h);
 				c->expired++;
 			}
 			continue;
@@ -368,7 +379,7 @@ void dbclient__tick(struct dbclient *c, uint64_t drained_ns)
 
 void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime)
 {
-	if (!c)
+	if (!c || !c->ncalls)
 		return;
 	for (int i = 0; i < CALLS_MAX; i++) {
 		struct held_call *h = &c->calls[i];
@@ -376,7 +387,7 @@ void dbclient__exit(struct dbclient *c, uint32_t tgid, uint64_t ktime)
 		if (!h->used || h->tgid != tgid)
 			continue;
 		if (h->wire) {
-			h->used = 0;
+			call_free(c, h);
 			c->expired++;
 		} else {
 			emit(c, h, h->next_ns ? h->next_ns : ktime, 0);
