@@ -50,6 +50,10 @@
 #   BENCH_H2_SECONDS=10   HTTP/2 section: h2load against nginx (http2, cleartext),
 #                         none vs agent interleaved for BENCH_H2_ROUNDS (default
 #                         BENCH_ROUNDS) rounds of this many seconds; 0 = skip
+#   BENCH_LOOP_REQUESTS=300000  per round, bpf_cost.py --loop (build/sockloop: one
+#                         thread as client and server, steadier per-call figures); 0 = skip
+#   BENCH_IDLE_CPU_SECONDS=10  an idle agent's CPU per second (BENCH_IDLE_CPU_ROUNDS=3
+#                         rounds, with BENCH_BASE both builds each round); 0 = skip
 #   BENCH_PARSER_SECONDS=2  HTTP/1 head parser alone (build/http1-bench); 0 = skip
 #   BENCH_SCRAPES=200     final section: /metrics scrapes of sonde and of
 #                         prometheus-node-exporter (side by side, interleaved,
@@ -946,6 +950,46 @@ if ((${BENCH_BPF_SECONDS:-5} > 0)); then
 	python3 tests/bench/bpf_cost.py --seconds "${BENCH_BPF_SECONDS:-5}" --rounds "${BENCH_BPF_ROUNDS:-3}" \
 		${BASE:+base="$BASE"} agent="$SONDE" ||
 		note "bpf_cost.py failed; BPF per-program figures missing"
+fi
+
+# ---- the same, one thread playing both ends (build/sockloop) ----
+# Four socket calls per request, no scheduling between two processes: the
+# per-call figures read steadier than under nginx + wrk, so small changes
+# to the programs show. BENCH_LOOP_REQUESTS=300000 per round; 0 = skip.
+if ((${BENCH_LOOP_REQUESTS:-300000} > 0)); then
+	echo
+	echo "BPF cost per request, one thread as client and server (bpf_cost.py --loop, 361/177-byte heads)"
+	python3 tests/bench/bpf_cost.py --loop "${BENCH_LOOP_REQUESTS:-300000}" --rounds "${BENCH_BPF_ROUNDS:-3}" \
+		${BASE:+base="$BASE"} agent="$SONDE" ||
+		note "bpf_cost.py --loop failed; loop figures missing"
+fi
+
+# ---- an idle agent's CPU (no socket traffic of its own to trace) ----
+# Each build started alone, left 3 s, then its CPU (schedstat) over
+# BENCH_IDLE_CPU_SECONDS=10; BENCH_IDLE_CPU_ROUNDS=3; 0 = skip. Traffic of
+# other processes on the host wakes it too: a busy host reads higher.
+if ((${BENCH_IDLE_CPU_SECONDS:-10} > 0)); then
+	echo
+	echo "Idle agent CPU (µs of CPU per second, ${BENCH_IDLE_CPU_SECONDS:-10} s after 3 s of start-up; host load $(cut -d' ' -f1 /proc/loadavg))"
+	for ((r = 1; r <= ${BENCH_IDLE_CPU_ROUNDS:-3}; r++)); do
+		line="  round $r:"
+		for pair in ${BASE:+base=$BASE} agent=$SONDE; do
+			label=${pair%%=*} bin=${pair#*=}
+			lp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+			"$bin" --listen "127.0.0.1:$lp" >/dev/null 2>&1 &
+			ip=$!
+			for _ in $(seq 100); do curl -sf "http://127.0.0.1:$lp/healthz" >/dev/null && break; sleep 0.1; done
+			sleep 3
+			# every thread of it (/proc/PID/schedstat is the first one's)
+			c0=$(cat /proc/$ip/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}')
+			sleep "${BENCH_IDLE_CPU_SECONDS:-10}"
+			c1=$(cat /proc/$ip/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}')
+			kill "$ip" 2>/dev/null
+			wait "$ip" 2>/dev/null
+			line+=" $label $(( (c1 - c0) / 1000 / ${BENCH_IDLE_CPU_SECONDS:-10} ))"
+		done
+		echo "$line"
+	done
 fi
 
 # ---- HTTP/2: h2load against nginx (http2 on a cleartext port) ----
