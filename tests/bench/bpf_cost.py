@@ -212,6 +212,10 @@ def report(label, r):
     print(f"== {label}: {r['req']} requests, {r['rps']:.0f} req/s, agent CPU {r['cpu_ms_1k']:.2f} ms/1k req, "
           f"events/req {r['events_req']:.2f}, {'sockloop' if LOOP else 'nginx'} spans/req {r['spans_req']:.3f}, injected/req {r['inj_req']:.2f}, "
           f"connections named late {r['meta_missing']:.0f}")
+    if LOOP and abs(r["spans_req"] - 1) > 0.001:
+        # every request of the loop is one server span: anything else means
+        # the daemon lost track of the stream, and the figures are not comparable
+        print(f"   WARNING: {r['spans_req']:.3f} server spans per request, not 1")
     tot = 0
     print(f"   {'program':<24} {'calls/req':>9} {'ns/call':>8} {'ns/req':>8}")
     for name, (t, n) in sorted(r["progs"].items(), key=lambda kv: -kv[1][0]):
