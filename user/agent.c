@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "conn/conn.h"
+#include "conn/records.h"
 #include "export/otlp.h"
 #include "export/prom.h"
 #include "export/prom_text.h"
@@ -102,63 +103,24 @@ static void dump_record(struct agent *a, const void *data, size_t size)
 	}
 }
 
+/* A process exited: its held database calls and injection state go too. */
+static void process_gone(void *arg, uint32_t tgid, uint64_t ktime)
+{
+	struct agent *a = arg;
+
+	dbclient__exit(a->dbc, tgid, ktime);
+	inject__process_gone(a->inject, tgid);
+}
+
 static void on_record(void *ctx, const void *data, size_t size)
 {
-	/* the smallest valid record of each op this ring carries (0: none) */
-	static const size_t min_size[] = {
-		[SONDE_OP_DATA] = sizeof(struct sonde_data_event),
-		[SONDE_OP_CLOSE] = sizeof(struct sonde_close_event),
-		[SONDE_OP_EXIT] = sizeof(struct sonde_exit_event),
-		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
-		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
-		[SONDE_OP_CGROUP] = sizeof(struct sonde_cgroup_event),
-		[SONDE_OP_CONN] = sizeof(struct sonde_conn_event),
-	};
 	struct agent *a = ctx;
-	const struct sonde_event_hdr *h = data;
+	const struct records_exit ex = { process_gone, a };
 
 	if (a->dump)
 		dump_record(a, data, size);
-	if (size < sizeof(*h) || h->size > size || h->op >= sizeof(min_size) / sizeof(min_size[0]) ||
-	    !min_size[h->op] || size < min_size[h->op]) {
+	if (records__handle(a->ct, a->tc, &ex, data, size) < 0)
 		a->bad_records++;
-		return;
-	}
-	switch (h->op) {
-	case SONDE_OP_DATA: {
-		const struct sonde_data_event *ev = data;
-
-		if (ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
-			a->bad_records++;
-			return;
-		}
-		conn__data(a->ct, ev);
-		break;
-	}
-	case SONDE_OP_CONN:
-		conn__meta(a->ct, (const struct sonde_conn_event *)data);
-		break;
-	case SONDE_OP_TRACE_CTX:
-		tracectx__kernel(a->tc, (const struct sonde_trace_ctx_event *)data);
-		break;
-	case SONDE_OP_CLOSE:
-		conn__close(a->ct, (const struct sonde_close_event *)data);
-		break;
-	case SONDE_OP_IO_END:
-		conn__io_end(a->ct, (const struct sonde_io_end_event *)data);
-		break;
-	case SONDE_OP_CGROUP:
-		identity__cgroup(((const struct sonde_cgroup_event *)data)->tgid,
-				 ((const struct sonde_cgroup_event *)data)->cgroup_id);
-		break;
-	case SONDE_OP_EXIT:
-		conn__exit(a->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime,
-			   h->flags & SONDE_F_LOSS);
-		dbclient__exit(a->dbc, ((const struct sonde_exit_event *)data)->tgid, h->ktime);
-		inject__process_gone(a->inject, ((const struct sonde_exit_event *)data)->tgid);
-		identity__exit(((const struct sonde_exit_event *)data)->tgid);
-		break;
-	}
 }
 
 static uint64_t mono_ns(void)

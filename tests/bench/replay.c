@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conn/conn.h"
+#include "conn/records.h"
 #include "export/prom_text.h"
 #include "identity/identity.h"
 #include "metrics/metrics.h"
@@ -67,59 +68,12 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
 	return (ssize_t)len;
 }
 
-/* user/agent.c's on_record, less what needs the kernel side (database
- * client calls, injection) */
+/* user/agent.c's on_record: the same records__handle, without what needs
+ * the kernel side at a process's exit (database client calls, injection) */
 static void feed(struct replay *r, const void *data, size_t size)
 {
-	static const size_t min_size[] = {
-		[SONDE_OP_DATA] = sizeof(struct sonde_data_event),
-		[SONDE_OP_CLOSE] = sizeof(struct sonde_close_event),
-		[SONDE_OP_EXIT] = sizeof(struct sonde_exit_event),
-		[SONDE_OP_TRACE_CTX] = sizeof(struct sonde_trace_ctx_event),
-		[SONDE_OP_IO_END] = sizeof(struct sonde_io_end_event),
-		[SONDE_OP_CGROUP] = sizeof(struct sonde_cgroup_event),
-		[SONDE_OP_CONN] = sizeof(struct sonde_conn_event),
-	};
-	const struct sonde_event_hdr *h = data;
-
-	if (size < sizeof(*h) || h->size > size || h->op >= sizeof(min_size) / sizeof(min_size[0]) ||
-	    !min_size[h->op] || size < min_size[h->op]) {
+	if (records__handle(r->ct, r->tc, NULL, data, size) < 0)
 		r->bad++;
-		return;
-	}
-	switch (h->op) {
-	case SONDE_OP_DATA: {
-		const struct sonde_data_event *ev = data;
-
-		if (ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len) {
-			r->bad++;
-			return;
-		}
-		conn__data(r->ct, ev);
-		break;
-	}
-	case SONDE_OP_CONN:
-		conn__meta(r->ct, data);
-		break;
-	case SONDE_OP_TRACE_CTX:
-		tracectx__kernel(r->tc, data);
-		break;
-	case SONDE_OP_CLOSE:
-		conn__close(r->ct, data);
-		break;
-	case SONDE_OP_IO_END:
-		conn__io_end(r->ct, data);
-		break;
-	case SONDE_OP_CGROUP:
-		identity__cgroup(((const struct sonde_cgroup_event *)data)->tgid,
-				 ((const struct sonde_cgroup_event *)data)->cgroup_id);
-		break;
-	case SONDE_OP_EXIT:
-		conn__exit(r->ct, ((const struct sonde_exit_event *)data)->tgid, h->ktime,
-			   h->flags & SONDE_F_LOSS);
-		identity__exit(((const struct sonde_exit_event *)data)->tgid);
-		break;
-	}
 }
 
 static double cpu_ns(void)
