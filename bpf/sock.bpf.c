@@ -246,6 +246,18 @@ static __always_inline void unseen__add(__u32 why, long bytes)
 	}
 }
 
+/* Per-process TCP bytes in the socket and fentry tiers (count_tcp_bytes):
+ * a call whose data record reaches the ring is counted by the daemon from
+ * the record's length (user/conn/records.c); the kernel counts the others
+ * here (a connection handed back, TLS ciphertext, no conns entry, a full
+ * ring, no syscall to read from), so each byte is counted once and the
+ * per-call tcp_bytes lookup is left to the calls without a record. */
+static __always_inline void bytes_unrecorded(__u32 tgid, long ret, __u8 dir)
+{
+	if (count_tcp_bytes && sock_tier && ret > 0)
+		tcp_bytes__add(tgid, ret, dir == SONDE_DIR_EGRESS);
+}
+
 /* What the socket tier keeps on a TCP socket (it sees no accept() or
  * connect() return and no close(2)): the role it was opened in, set by
  * inet_sock_set_state at CLOSE → SYN_SENT (connect) and SYN_RECV →
@@ -669,10 +681,13 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	if (!c)
 		c = conn_open(tgid, a.fd, (struct sock *)a.sk, (struct file *)a.file, true,
 			      new_role, false);
-	if (!c)
+	if (!c) {
+		bytes_unrecorded(tgid, ret, dir);
 		return 0;
+	}
 	if (c->flags & SONDE_CONN_IGNORED) {
 		ignored_call(c);
+		bytes_unrecorded(tgid, ret, dir);
 		return 0;
 	}
 	if (!(c->flags & SONDE_CONN_CGROUP)) {
@@ -691,12 +706,16 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 	if (count_tcp_bytes && !sock_tier)
 		tcp_bytes__add(tgid, ret, dir == SONDE_DIR_EGRESS);
 	/* Ciphertext: tls.bpf.c reports the plaintext of this connection. */
-	if (c->flags & SONDE_CONN_TLS)
+	if (c->flags & SONDE_CONN_TLS) {
+		bytes_unrecorded(tgid, ret, dir);
 		return 0;
+	}
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
+	if (!s) {
+		bytes_unrecorded(tgid, ret, dir);
 		return 0;
+	}
 	if (payload_span(&a, &base, &span, &iov_next))
 		span = 0;
 
@@ -740,6 +759,7 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		count(SONDE_CNT_RING_DROPS, 1);
 		data_event__lost(c);
 		lost_tgid__mark(tgid);
+		bytes_unrecorded(tgid, ret, dir);
 		return 0;
 	}
 	marked = data_event__mark(&s->ev.hdr, c);
@@ -763,6 +783,7 @@ static __always_inline int capture(__u64 id, struct sonde_args a, long ret, __u8
 		count(SONDE_CNT_RING_DROPS, 1);
 		data_event__lost(c);
 		lost_tgid__mark(tgid);
+		bytes_unrecorded(tgid, ret, dir);
 	} else {
 		count(SONDE_CNT_EVENTS, 1);
 		data_event__written(c, marked);
@@ -1045,8 +1066,6 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	if (skip_tgid(id >> 32))
 		return 0;
-	if (count_tcp_bytes && ret > 0)
-		tcp_bytes__add(id >> 32, ret, dir == SONDE_DIR_EGRESS);
 	/* Kernel threads and io_uring workers have no syscall of their own. */
 	if (task->flags & (SONDE_PF_KTHREAD | SONDE_PF_IO_WORKER))
 		goto unseen;
@@ -1087,6 +1106,7 @@ unseen:
 	 * in its arguments: bytes counted, nothing guessed. */
 	if (ret > 0)
 		unseen__add(SONDE_UNSEEN_NO_SYSCALL, ret);
+	bytes_unrecorded(id >> 32, ret, dir);
 	return 0;
 }
 

@@ -64,6 +64,7 @@ struct agent {
 	struct span_builder *spans;
 	struct signals *sig;		/* spans → RED metrics, OTLP, stdout */
 	struct self_metrics *self;	/* sonde_* */
+	struct records_hooks record_hooks;	/* on_record's part beyond the tables */
 	struct prom_server *prom;
 	struct tcpstate *tcpstate;	/* TCP health per service */
 	struct sched *sched;		/* run-queue latency per service */
@@ -103,23 +104,29 @@ static void dump_record(struct agent *a, const void *data, size_t size)
 	}
 }
 
-/* A process exited: its held database calls and injection state go too. */
+/* A process exited: its held database calls, injection state and byte
+ * ledger go too. */
 static void process_gone(void *arg, uint32_t tgid, uint64_t ktime)
 {
 	struct agent *a = arg;
 
 	dbclient__exit(a->dbc, tgid, ktime);
 	inject__process_gone(a->inject, tgid);
+	self__process_gone(a->self, tgid);
+}
+
+static void record_bytes(void *arg, uint32_t tgid, bool tx, uint32_t n)
+{
+	self__record_bytes(((struct agent *)arg)->self, tgid, tx, n);
 }
 
 static void on_record(void *ctx, const void *data, size_t size)
 {
 	struct agent *a = ctx;
-	const struct records_exit ex = { process_gone, a };
 
 	if (a->dump)
 		dump_record(a, data, size);
-	if (records__handle(a->ct, a->tc, &ex, data, size) < 0)
+	if (records__handle(a->ct, a->tc, &a->record_hooks, data, size) < 0)
 		a->bad_records++;
 }
 
@@ -649,6 +656,9 @@ int agent__open(struct agent **out, const struct config *c)
 	if (!a->ct)
 		return -ENOMEM;
 	a->attached = true;
+	a->record_hooks.exit = process_gone;
+	a->record_hooks.bytes = a->self && sock_probe__bytes_in_records(a->ld) ? record_bytes : NULL;
+	a->record_hooks.arg = a;
 	if (getenv("SONDE_RECORD_DUMP") && !(a->dump = fopen(getenv("SONDE_RECORD_DUMP"), "we")))
 		log_warn("SONDE_RECORD_DUMP: cannot open; not dumping",
 			 LS("path", getenv("SONDE_RECORD_DUMP")) LS("error", strerror(errno)));

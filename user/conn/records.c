@@ -5,7 +5,7 @@
 #include "span/tracectx.h"
 #include "sonde.h"
 
-int records__handle(struct conn_table *ct, struct tracectx *tc, const struct records_exit *ex,
+int records__handle(struct conn_table *ct, struct tracectx *tc, const struct records_hooks *hk,
 		    const void *data, size_t size)
 {
 	/* the smallest valid record of each op the rings carry (0: none) */
@@ -29,6 +29,8 @@ int records__handle(struct conn_table *ct, struct tracectx *tc, const struct rec
 
 		if (ev->cap_len > size - sizeof(*ev) || ev->cap_len > ev->len)
 			return -1;
+		if (hk && hk->bytes && !(h->flags & SONDE_F_TLS))
+			hk->bytes(hk->arg, ev->tgid, ev->dir == SONDE_DIR_EGRESS, ev->len);
 		conn__data(ct, ev);
 		break;
 	}
@@ -54,8 +56,8 @@ int records__handle(struct conn_table *ct, struct tracectx *tc, const struct rec
 		const struct sonde_exit_event *ev = data;
 
 		conn__exit(ct, ev->tgid, h->ktime, h->flags & SONDE_F_LOSS);
-		if (ex && ex->fn)
-			ex->fn(ex->arg, ev->tgid, h->ktime);
+		if (hk && hk->exit)
+			hk->exit(hk->arg, ev->tgid, h->ktime);
 		identity__exit(ev->tgid);
 		break;
 	}

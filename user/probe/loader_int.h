@@ -19,6 +19,10 @@ struct loader {
 	/* Where payload is captured (sock.c): socket tracepoints, fexit on the
 	 * TCP send/receive functions, or syscall tracepoints. */
 	enum capture_tier { TIER_SYSCALL = 0, TIER_SOCKET = 1, TIER_FENTRY = 2 } tier;
+	/* Per-process TCP bytes of calls with a data record are counted from
+	 * the record (bpf/sock.bpf.c bytes_unrecorded): socket and fentry
+	 * tiers when no tcp.bpf.c counts them all. */
+	bool bytes_in_records;
 	struct ring_set *rings;
 	uint32_t ring_bytes;		/* per CPU */
 	struct probe_info probes[MAX_PROBES];

@@ -122,6 +122,7 @@ static int sock__load(struct loader *l, const struct loader_opts *o, enum captur
 		return err;
 	l->args_in_task = args_in_task;
 	l->tier = tier;
+	l->bytes_in_records = sockets && l->tcp == NULL;
 	return 0;
 }
 
@@ -359,6 +360,11 @@ int sock_probe__membio_recv_fd(const struct loader *l)
 int sock_probe__thread_ctx_fd(const struct loader *l)
 {
 	return bpf_map__fd(l->sock->maps.thread_ctx);
+}
+
+bool sock_probe__bytes_in_records(const struct loader *l)
+{
+	return l->bytes_in_records;
 }
 
 int sock_probe__tcp_bytes_fd(const struct loader *l)

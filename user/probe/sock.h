@@ -26,6 +26,10 @@ int sock_probe__membio_recv_fd(const struct loader *l);
 /* fd of the per-thread server trace context (key pid_tgid, value
  * sonde_thread_ctx): inject */
 int sock_probe__thread_ctx_fd(const struct loader *l);
+/* The TCP bytes of a call whose data record reaches the daemon are in
+ * tcp_bytes only when this is false: when true, the daemon counts them
+ * from the records (self__record_bytes), the kernel the rest. */
+bool sock_probe__bytes_in_records(const struct loader *l);
 /* Tells the kernel to stop reporting a connection that speaks no supported
  * protocol (when fd still holds socket sk). */
 void sock_probe__ignore_conn(struct loader *l, uint32_t tgid, int32_t fd, uint64_t sk);

@@ -18,8 +18,19 @@
 #include "span/tracectx.h"
 #include "util/proc.h"
 
+/* Bytes of recorded calls per process since the last collect: open
+ * addressing on tgid (0 free). Full: everything goes to the counters at
+ * once and the table starts empty. */
+#define LEDGER_SLOTS 1024
+struct ledger_slot {
+	uint32_t tgid;
+	uint64_t tx, rx;
+};
+
 struct self_metrics {
 	struct metrics *m;
+	struct ledger_slot ledger[LEDGER_SLOTS];
+	unsigned int ledger_used;
 	const char *version;
 	int fam_netio, fam_probe, fam_events, fam_drops, fam_read_fail;
 	int fam_parse_err, fam_unmatched, fam_unanswered, fam_conns, fam_evicted, fam_not_http;
@@ -190,11 +201,75 @@ static void tcp_bytes_cb(void *arg, uint32_t tgid, const void *value)
 		metrics__add(s->m, s->fam_netio, rx, (double)v->rx);
 }
 
+/* The ledger's bytes into the counters; the ledger is empty after. */
+static void ledger_flush(struct self_metrics *s)
+{
+	for (unsigned int i = 0; i < LEDGER_SLOTS && s->ledger_used; i++) {
+		struct ledger_slot *e = &s->ledger[i];
+		struct sonde_tcp_bytes v = { .tx = e->tx, .rx = e->rx };
+
+		if (!e->tgid)
+			continue;
+		tcp_bytes_cb(s, e->tgid, &v);
+		s->ledger_used--;
+	}
+	memset(s->ledger, 0, sizeof(s->ledger));
+	s->ledger_used = 0;
+}
+
+static struct ledger_slot *ledger_find(struct self_metrics *s, uint32_t tgid, bool add)
+{
+	unsigned int i = (tgid * 2654435761U) % LEDGER_SLOTS;
+
+	for (unsigned int k = 0; k < LEDGER_SLOTS; k++, i = (i + 1) % LEDGER_SLOTS) {
+		if (s->ledger[i].tgid == tgid)
+			return &s->ledger[i];
+		if (!s->ledger[i].tgid) {
+			if (!add)
+				return NULL;
+			if (s->ledger_used * 4 >= LEDGER_SLOTS * 3) {	/* 3/4 full */
+				ledger_flush(s);
+				return ledger_find(s, tgid, true);
+			}
+			s->ledger[i].tgid = tgid;
+			s->ledger_used++;
+			return &s->ledger[i];
+		}
+	}
+	return NULL;
+}
+
+void self__record_bytes(struct self_metrics *s, uint32_t tgid, bool tx, uint32_t n)
+{
+	struct ledger_slot *e = s && tgid ? ledger_find(s, tgid, true) : NULL;
+
+	if (!e)
+		return;
+	if (tx)
+		e->tx += n;
+	else
+		e->rx += n;
+}
+
+void self__process_gone(struct self_metrics *s, uint32_t tgid)
+{
+	struct ledger_slot *e = s && tgid ? ledger_find(s, tgid, false) : NULL;
+	struct sonde_tcp_bytes v;
+
+	if (!e)
+		return;
+	v.tx = e->tx;
+	v.rx = e->rx;
+	tcp_bytes_cb(s, tgid, &v);
+	e->tx = e->rx = 0;	/* the slot stays taken: a probe chain must not break */
+}
+
 static void collect_tcp_bytes(struct self_metrics *s, struct loader *ld)
 {
 	struct sonde_tcp_bytes v;
 
 	mapdrain__u32(sock_probe__tcp_bytes_fd(ld), &v, tcp_bytes_cb, s);
+	ledger_flush(s);
 }
 
 static void collect_unseen(struct self_metrics *s, const struct loader *ld)

@@ -4,6 +4,7 @@
 #ifndef SONDE_SELF_H
 #define SONDE_SELF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "metrics/metrics.h"
@@ -29,5 +30,12 @@ int self__new(struct self_metrics **out, struct metrics *m, size_t max_series,
 	      const char *version);
 void self__free(struct self_metrics *s);
 void self__collect(struct self_metrics *s, const struct self_sources *src);
+/* n bytes of a data record of process tgid (tx: sent), for
+ * process_network_io_bytes_total when the kernel leaves recorded calls to
+ * the daemon (sock_probe__bytes_in_records). Kept per process until the
+ * next collect, or until the process exits (self__process_gone). */
+void self__record_bytes(struct self_metrics *s, uint32_t tgid, bool tx, uint32_t n);
+/* tgid exited: its bytes go to the counters while its identity is known. */
+void self__process_gone(struct self_metrics *s, uint32_t tgid);
 
 #endif
