@@ -220,7 +220,7 @@ static bool health(void *arg, char *msg, size_t n)
 
 /* ---- event loop ---- */
 
-enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP };
+enum { TAG_RING = 1, TAG_TIMER, TAG_SIGNAL, TAG_HTTP, TAG_EXEC };
 
 static int epoll_add(int ep, int fd, uint64_t tag)
 {
@@ -260,7 +260,8 @@ int agent__run(struct agent *a)
 		if ((err = epoll_add(ep, ring_set__fd(loader__rings(a->ld), i), TAG_RING)))
 			goto cleanup;
 	if ((err = epoll_add(ep, tfd, TAG_TIMER)) || (err = epoll_add(ep, sfd, TAG_SIGNAL)) ||
-	    (a->prom && (err = epoll_add(ep, prom__epoll_fd(a->prom), TAG_HTTP))))
+	    (a->prom && (err = epoll_add(ep, prom__epoll_fd(a->prom), TAG_HTTP))) ||
+	    (tls__exec_fd(a->tls) >= 0 && (err = epoll_add(ep, tls__exec_fd(a->tls), TAG_EXEC))))
 		goto cleanup;
 
 	while (!stop) {
@@ -294,7 +295,7 @@ int agent__run(struct agent *a)
 						set_tick(tfd, TICK_MS);
 						idle = false;
 					}
-				} else if (!idle && ++quiet >= 1000 / TICK_MS) {
+				} else if (!idle && ++quiet >= 1000 / TICK_MS && !tls__pending(a->tls)) {
 					set_tick(tfd, IDLE_TICK_MS);
 					idle = true;
 				}
@@ -338,6 +339,14 @@ int agent__run(struct agent *a)
 			}
 			case TAG_HTTP:
 				prom__run(a->prom);
+				break;
+			case TAG_EXEC:	/* its library scan is due in 100 ms */
+				tls__tick(a->tls, mono_ns());
+				if (idle && tls__pending(a->tls)) {
+					set_tick(tfd, TICK_MS);
+					idle = false;
+					quiet = 0;
+				}
 				break;
 			}
 		}

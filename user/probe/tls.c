@@ -407,6 +407,16 @@ void tls__tick(struct tls *t, uint64_t now_ns)
 	}
 }
 
+int tls__exec_fd(const struct tls *t)
+{
+	return t && t->execs ? bpf_map__fd(t->skel->maps.execs) : -1;
+}
+
+bool tls__pending(const struct tls *t)
+{
+	return t && t->plen;
+}
+
 int tls__files(const struct tls *t)
 {
 	return t ? t->nlibs : 0;

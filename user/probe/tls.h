@@ -38,6 +38,12 @@ void tls__free(struct tls *t);
 /* From the event loop's timer: processes that exec'd are scanned (on the
  * shared libwatch) 100 ms and 1 s later; state of dead threads collected. */
 void tls__tick(struct tls *t, uint64_t now_ns);
+/* Readable when a process exec'd (the agent's loop then calls tls__tick
+ * at once, not at its next timer tick); -1 without TLS tracing. */
+int tls__exec_fd(const struct tls *t);
+/* Exec'd processes wait for their library scan: the loop keeps its short
+ * period meanwhile, so the uprobes come before their first TLS call. */
+bool tls__pending(const struct tls *t);
 /* OpenSSL files probed so far (for the start-up log) */
 int tls__files(const struct tls *t);
 /* the exec hook attached (else new processes wait for the periodic rescan) */
