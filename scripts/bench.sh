@@ -958,7 +958,7 @@ fi
 # to the programs show. BENCH_LOOP_REQUESTS=300000 per round; 0 = skip.
 if ((${BENCH_LOOP_REQUESTS:-300000} > 0)); then
 	echo
-	echo "BPF cost per request, one thread as client and server (bpf_cost.py --loop, 361/177-byte heads)"
+	echo "BPF cost per request, one thread as client and server (bpf_cost.py --loop, 361/176-byte heads)"
 	python3 tests/bench/bpf_cost.py --loop "${BENCH_LOOP_REQUESTS:-300000}" --rounds "${BENCH_BPF_ROUNDS:-3}" \
 		${BASE:+base="$BASE"} agent="$SONDE" ||
 		note "bpf_cost.py --loop failed; loop figures missing"
