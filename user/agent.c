@@ -165,6 +165,16 @@ static void set_tick(int tfd, long ms)
 	timerfd_settime(tfd, 0, &its, NULL);
 }
 
+/* Work came (records, an exec): back to TICK_MS if the timer had slowed. */
+static void tick_busy(int tfd, bool *idle, unsigned int *quiet)
+{
+	*quiet = 0;
+	if (*idle) {
+		set_tick(tfd, TICK_MS);
+		*idle = false;
+	}
+}
+
 /* ---- /metrics ---- */
 
 /* Brings every family up to date: before a scrape and before an OTLP export. */
@@ -277,11 +287,8 @@ int agent__run(struct agent *a)
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u64) {
 			case TAG_RING:
-				if (drain(a, false) && idle) {
-					set_tick(tfd, TICK_MS);
-					idle = false;
-					quiet = 0;
-				}
+				if (drain(a, false))
+					tick_busy(tfd, &idle, &quiet);
 				break;
 			case TAG_TIMER: {
 				uint64_t exp, ns;
@@ -289,13 +296,9 @@ int agent__run(struct agent *a)
 				if (read(tfd, &exp, sizeof(exp)) < 0) {
 					/* spurious wakeup */
 				}
-				if (drain(a, false)) {
-					quiet = 0;
-					if (idle) {
-						set_tick(tfd, TICK_MS);
-						idle = false;
-					}
-				} else if (!idle && ++quiet >= 1000 / TICK_MS && !tls__pending(a->tls)) {
+				if (drain(a, false))
+					tick_busy(tfd, &idle, &quiet);
+				else if (!idle && ++quiet >= 1000 / TICK_MS && !tls__pending(a->tls)) {
 					set_tick(tfd, IDLE_TICK_MS);
 					idle = true;
 				}
@@ -342,11 +345,8 @@ int agent__run(struct agent *a)
 				break;
 			case TAG_EXEC:	/* its library scan is due in 100 ms */
 				tls__tick(a->tls, mono_ns());
-				if (idle && tls__pending(a->tls)) {
-					set_tick(tfd, TICK_MS);
-					idle = false;
-					quiet = 0;
-				}
+				if (tls__pending(a->tls))
+					tick_busy(tfd, &idle, &quiet);
 				break;
 			}
 		}
