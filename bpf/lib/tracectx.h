@@ -76,16 +76,24 @@ static __always_inline __u32 tracectx__low_byte(__u64 m)
 	return (__u32)((((m & -m) >> 7) * 0x0001020304050607ULL) >> 56);
 }
 
-/* bpf_loop callback: from x->next, the next '\n' candidate within 32
- * bytes, a word at a time, handed to tracectx__at_nl. One call per line of
- * the head (plus one per 32 bytes without a '\n'), not one per word: a
- * call of the callback costs more than a word's compare. A candidate that
- * is not a '\n' (a false positive of hexword__eq_mask) only moves on. */
+/* Words one bpf_loop call of the callback below goes through. */
+#define TRACECTX_SCAN_WORDS 16
+
+/* bpf_loop callback: from x->next, the next '\n' that needs a look within
+ * TRACECTX_SCAN_WORDS words, handed to tracectx__at_nl. Only a few lines
+ * do: the first (request line), one starting with 't' or 'T' (a
+ * traceparent), and the blank line ending the head; the others are passed
+ * over a word at a time (the byte after each '\n' comes from a load one
+ * byte on). So a call covers 128 bytes or one such line, not one line: a
+ * call of the callback costs more than a word's compares. A candidate
+ * that is not one (eq_mask's false positives, a "Transfer-Encoding:"
+ * line) only moves on. */
 static long tracectx__scan_nl(__u64 i, void *unused)
 {
 	__u32 zero = 0, pos, word;
 	struct tracectx_scan *x = bpf_map_lookup_elem(&tracectx_state, &zero);
 	const __u8 *buf = TRACECTX_BUF();
+	__u64 first;
 
 	if (!x || !buf)
 		return 1;
@@ -93,13 +101,18 @@ static long tracectx__scan_nl(__u64 i, void *unused)
 	if (pos >= x->len || pos >= TRACECTX_SCAN_MAX)
 		return 1;
 	word = pos & ~7U;
-	for (int j = 0; j < 4; j++) {
+	/* every '\n' needs a look until the first is found */
+	first = x->first_nl < 0 ? ~0ULL : 0;
+	for (int j = 0; j < TRACECTX_SCAN_WORDS; j++) {
 		__u32 off = (word + 8 * j) & (TRACECTX_SCAN_MAX - 1);
-		__u64 m;
+		__u64 m, next;
 
 		if (word + 8 * j >= x->len)
 			return 1;
-		m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n');
+		next = *(const __u64 *)(buf + off + 1);
+		m = hexword__eq_mask(*(const __u64 *)(buf + off), '\n') &
+		    (first | hexword__eq_mask(next | 0x2020202020202020ULL, 't') |
+		     hexword__eq_mask(next, '\r') | hexword__eq_mask(next, '\n'));
 		if (j == 0)
 			m &= ~0ULL << (8 * (pos & 7));	/* bytes before pos are done */
 		if (m) {
@@ -110,7 +123,7 @@ static long tracectx__scan_nl(__u64 i, void *unused)
 			return tracectx__at_nl(buf, q, x) ? 1 : 0;
 		}
 	}
-	x->next = word + 32;
+	x->next = word + 8 * TRACECTX_SCAN_WORDS;
 	return 0;
 }
 
