@@ -193,6 +193,7 @@ static void collect_metrics(void *arg)
 	dbclient__collect(a->dbc);
 	tls__collect(a->tls);
 	self__collect(a->self, &src);
+	signals__collect(a->sig);
 	identity__collect();
 }
 

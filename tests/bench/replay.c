@@ -263,6 +263,7 @@ int main(int argc, char **argv)
 		struct metrics_buf out = { 0 };
 
 		fflush(stdout);
+		signals__collect(counted_signals);
 		if (prom_text__render(m, &out))
 			return 1;
 		fwrite(out.data, 1, out.len, stdout);

@@ -48,7 +48,13 @@ struct signals {
 	 * consecutive spans mostly share them, and a division per digit
 	 * showed in profiles */
 	struct num_label status, sport, dport;
+	/* sonde_spans_total by kind (server, client), counted here and set
+	 * at collect: a series lookup per span cost more than the count */
+	uint64_t spans[2];
 };
+
+/* label values of sonde_spans_total, indexed as signals.spans */
+static const char *const span_kinds[2][1] = { { "server" }, { "client" } };
 
 int signals__new(struct signals **out, struct metrics *m, const struct signals_opts *o)
 {
@@ -123,6 +129,13 @@ int signals__new(struct signals **out, struct metrics *m, const struct signals_o
 	return 0;
 }
 
+void signals__collect(struct signals *s)
+{
+	for (int k = 0; k < 2; k++)
+		if (s->spans[k])
+			metrics__set(s->m, s->fam_spans, span_kinds[k], (double)s->spans[k]);
+}
+
 void signals__free(struct signals *s)
 {
 	if (!s)
@@ -177,15 +190,19 @@ void signals__span(void *arg, const struct span *s)
 {
 	struct signals *g = arg;
 	struct span collapsed;
+	int k;
 	double secs = (double)(s->end_ns - s->start_ns) / 1e9;
 	/* no response (a failed client request): no status code */
 	const char *status = s->status ? num_label(&g->status, s->status) : "";
-	static const char *const kind_server[] = { "server" }, *const kind_client[] = { "client" };
 
 	/* database uprobe spans do not pass through the agent's --comm filter */
 	if (g->o.comm && strncmp(s->comm, g->o.comm, SONDE_COMM_LEN) != 0)
 		return;
-	metrics__add(g->m, g->fam_spans, s->kind == SPAN_SERVER ? kind_server : kind_client, 1);
+	k = s->kind == SPAN_SERVER ? 0 : 1;
+	/* the series made with the kind's first span, as before: the page
+	 * keeps listing series in the order they appeared */
+	if (!g->spans[k]++)
+		metrics__add(g->m, g->fam_spans, span_kinds[k], 0);
 	/* The route budget rewrites the span itself, not only its label, so
 	 * that OTLP's http.route names the same series; the copy is made only
 	 * for spans over budget. */

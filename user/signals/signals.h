@@ -30,5 +30,7 @@ void signals__free(struct signals *s);
  * has spent its route budget (routes.h) is exported with route
  * ROUTES_OVERFLOW everywhere: metrics, OTLP and --print spans agree. */
 void signals__span(void *signals, const struct span *s);
+/* Brings sonde_spans_total up to date: before the registry is read. */
+void signals__collect(struct signals *s);
 
 #endif
