@@ -36,6 +36,7 @@
 #include "identity/identity.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/textlen.h"
 #include "signals/procstat.h"
 
 #define PF_KTHREAD 0x00200000	/* /proc/<pid>/stat flags: kernel thread */
@@ -259,16 +260,6 @@ static struct svc *svc_find(struct procstat *p, const struct svc_id *id, bool ad
 	return NULL;
 }
 
-/* snprintf(dst, n, "%s", src) without the format machinery: five per
- * process per scrape. */
-static void copy_cut(char *dst, size_t n, const char *src)
-{
-	size_t len = strnlen(src, n - 1);
-
-	memcpy(dst, src, len);
-	dst[len] = 0;
-}
-
 /* The labels of a process's series from its identity. */
 static void svc_id_of(const struct procstat *p, const struct identity *ident, const char *name,
 		      struct svc_id *id)
@@ -276,11 +267,11 @@ static void svc_id_of(const struct procstat *p, const struct identity *ident, co
 	const char *v[IDENT_LABELS_MAX];
 
 	identity__label_values(ident, v);
-	copy_cut(id->name, sizeof(id->name), name);
-	copy_cut(id->ns, sizeof(id->ns), v[0]);
-	copy_cut(id->k8s_ns, sizeof(id->k8s_ns), v[1]);
-	copy_cut(id->pod, sizeof(id->pod), p->pod_labels ? v[2] : "");
-	copy_cut(id->cid, sizeof(id->cid), p->pod_labels ? v[3] : "");
+	text_copy(id->name, sizeof(id->name), name);
+	text_copy(id->ns, sizeof(id->ns), v[0]);
+	text_copy(id->k8s_ns, sizeof(id->k8s_ns), v[1]);
+	text_copy(id->pod, sizeof(id->pod), p->pod_labels ? v[2] : "");
+	text_copy(id->cid, sizeof(id->cid), p->pod_labels ? v[3] : "");
 }
 
 static int cmp_pid(const void *a, const void *b)

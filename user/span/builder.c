@@ -11,6 +11,7 @@
 #include "span/tracectx.h"
 #include "identity/identity.h"
 #include "util/proc.h"
+#include "util/textlen.h"
 
 struct span_builder {
 	struct tracectx *tc;
@@ -98,13 +99,8 @@ static void begin(struct span *s, const struct span_origin *o, enum span_proto p
  * to do. On the per-span path, so no printf. */
 static void copy_str(char *dst, size_t n, const char *src)
 {
-	size_t len;
-
-	if (!src || !src[0])
-		return;
-	len = strnlen(src, n - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
+	if (src && src[0])
+		text_copy(dst, n, src);
 }
 
 void span_builder__http(struct span_builder *b, const struct span_origin *o, uint64_t start_ns,

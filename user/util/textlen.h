@@ -1,4 +1,4 @@
-/* Where a NUL cuts a length-bounded text short. */
+/* Where a NUL cuts a length-bounded text short, and a copy cut to fit. */
 #ifndef SONDE_UTIL_TEXTLEN_H
 #define SONDE_UTIL_TEXTLEN_H
 
@@ -19,6 +19,17 @@ static inline size_t text_len(const unsigned char *t, size_t len)
 	}
 	nul = memchr(t, '\0', len);
 	return nul ? (size_t)(nul - t) : len;
+}
+
+/* snprintf(dst, n, "%s", src) without the format machinery (n > 0): a
+ * call of it cost ~1,000 instructions, four per request with an
+ * X-Request-ID. */
+static inline void text_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = strnlen(src, n - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 #endif

@@ -15,6 +15,7 @@
 #include "span/builder.h"
 #include "span/semconv.h"
 #include "span/tracectx.h"
+#include "util/textlen.h"
 
 /* Requests awaiting a response: most connections have one at a time, so
  * the queue is allocated with room for PENDING_FIRST when a request comes
@@ -261,10 +262,10 @@ static int req_on_head(void *arg, const struct http1_message *m)
 		if (!h->extra)
 			return 0;	/* out of memory: the span goes without them */
 		e = &h->extra[p - h->q];
-		snprintf(e->tracestate, sizeof(e->tracestate), "%s", ctx.tracestate);
-		snprintf(e->request_id, sizeof(e->request_id), "%s", m->request_id);
-		snprintf(e->tracking_id, sizeof(e->tracking_id), "%s", m->tracking_id);
-		snprintf(e->correlation_id, sizeof(e->correlation_id), "%s", m->correlation_id);
+		text_copy(e->tracestate, sizeof(e->tracestate), ctx.tracestate);
+		text_copy(e->request_id, sizeof(e->request_id), m->request_id);
+		text_copy(e->tracking_id, sizeof(e->tracking_id), m->tracking_id);
+		text_copy(e->correlation_id, sizeof(e->correlation_id), m->correlation_id);
 		p->has_extra = 1;
 	}
 	return 0;
