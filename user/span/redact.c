@@ -199,8 +199,7 @@ size_t redact__target(const struct redact *r, const char *target, size_t len, ch
 			i = at;
 		}
 	}
-	for (end = i; end < len && t[end] != '?' && t[end] != '#'; end++)
-		;
+	end = text_path_end((const unsigned char *)t, i, len);
 	put(&o, t + i, end - i);
 	i = end;
 	if (i < len) {

@@ -153,9 +153,7 @@ size_t route__normalize(const char *target, size_t len, char *out,
 	len = text_len(t, len);
 
 	pos = skip_absolute(t, len);
-	for (end = pos; end < len; end++)
-		if (t[end] == '?' || t[end] == '#')
-			break;
+	end = text_path_end(t, pos, len);
 	if (end - pos == 1 && t[pos] == '*') {
 		memcpy(out, "*", 2);
 		return 1;
