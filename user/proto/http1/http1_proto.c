@@ -112,7 +112,7 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 	return &x->c->env->stats[PROTO_HTTP1];
 }
 
-/* Parsers at rest and first-size queues given back by idle connections,
+/* Parsers at rest and first-size queues (and their extras) given back by idle connections,
  * kept in the table's cache slot (proto_env.cache) for the next message of
  * any of its connections: taking one costs no malloc and no clearing (a
  * parser at rest of the same stream is what a keep-alive connection's own
@@ -122,7 +122,8 @@ static struct proto_stats *stats(const struct feed_ctx *x)
 struct spares {
 	struct http1_parser *p[2][SPARE_MAX];	/* by stream - 1 */
 	struct pending *q[SPARE_MAX];		/* PENDING_FIRST entries each */
-	unsigned int np[2], nq;
+	struct pending_extra *e[SPARE_MAX];	/* PENDING_FIRST entries each */
+	unsigned int np[2], nq, ne;
 };
 
 /* The table's spares (NULL: none, e.g. out of memory; then plain malloc). */
@@ -147,6 +148,8 @@ static void http1_cache_free(void *cache)
 			free(sp->p[k][--sp->np[k]]);
 	while (sp->nq)
 		free(sp->q[--sp->nq]);
+	while (sp->ne)
+		free(sp->e[--sp->ne]);
 	free(sp);
 }
 
@@ -164,6 +167,25 @@ static void queue_release_array(struct spares *sp, struct pending *q)
 		free(q);
 }
 
+/* The extras of a queue of cap entries (a request with an X-Request-ID or
+ * a tracestate): first-size ones from the spares, like the queue (a
+ * calloc and a free per such request showed in profiles). An entry is
+ * read only where its pending has has_extra, after being written whole. */
+static struct pending_extra *extra_alloc(struct spares *sp, unsigned int cap)
+{
+	if (cap == PENDING_FIRST && sp && sp->ne)
+		return sp->e[--sp->ne];
+	return malloc(cap * sizeof(struct pending_extra));
+}
+
+static void extra_release(struct spares *sp, struct pending_extra *e, unsigned int cap)
+{
+	if (e && cap == PENDING_FIRST && sp && sp->ne < SPARE_MAX)
+		sp->e[sp->ne++] = e;
+	else
+		free(e);
+}
+
 /* Doubles the queue, keeping its order (oldest first at index 0).
  * Returns 0, or -1 when it is at PENDING_MAX or memory ran out. */
 static int queue_grow(struct http_state *h, const struct proto_conn *c)
@@ -176,7 +198,7 @@ static int queue_grow(struct http_state *h, const struct proto_conn *c)
 		return -1;
 	q = h->qcap ? malloc(cap * sizeof(*q)) : queue_alloc(spares(c));
 	if (h->extra)
-		e = calloc(cap, sizeof(*e));
+		e = extra_alloc(spares(c), cap);
 	if (!q || (h->extra && !e)) {
 		free(q);
 		free(e);
@@ -194,7 +216,7 @@ static int queue_grow(struct http_state *h, const struct proto_conn *c)
 	else
 		free(h->q);
 	if (e) {
-		free(h->extra);
+		extra_release(spares(c), h->extra, h->qcap);
 		h->extra = e;
 	}
 	h->q = q;
@@ -258,7 +280,7 @@ static int req_on_head(void *arg, const struct http1_message *m)
 		struct pending_extra *e;
 
 		if (!h->extra)
-			h->extra = calloc(h->qcap, sizeof(*h->extra));
+			h->extra = extra_alloc(spares(x->c), h->qcap);
 		if (!h->extra)
 			return 0;	/* out of memory: the span goes without them */
 		e = &h->extra[p - h->q];
@@ -593,7 +615,7 @@ static void queue_release(const struct proto_conn *c, struct http_state *h)
 		queue_release_array(spares(c), h->q);
 	else
 		free(h->q);
-	free(h->extra);
+	extra_release(spares(c), h->extra, h->qcap);
 	h->q = NULL;
 	h->extra = NULL;
 	h->qcap = 0;
