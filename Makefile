@@ -254,7 +254,9 @@ integration-syscall-tier: all
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
 # A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources.
-FUZZ_TARGETS := http1 pg mysql redis http2 identity textfile
+FUZZ_TARGETS := http1 http1_diff pg mysql redis http2 identity textfile
+# the HTTP/1 fast paths against the byte-wise state machine
+fuzz_http1_diff_SRCS := user/proto/http1/http1.c
 FUZZ_SECONDS ?= 60
 # HTTP/2 is fuzzed as the agent runs it: connection table, frames, HPACK, streams
 fuzz_http2_SRCS = user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)

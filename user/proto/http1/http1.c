@@ -242,27 +242,37 @@ static void http1__record_begin(struct http1_parser *p, unsigned int f)
 		p->hdr = HTTP1_H_OTHER;
 }
 
-/* Appends value bytes of a recorded field, leading whitespace dropped
- * (trailing whitespace goes at the end of the line). */
+/* Appends value bytes of a recorded field. Whitespace is dropped where the
+ * value starts and, in tracestate, after each ',' (list members, and the
+ * ',' joining two lines); trailing whitespace goes at the end of the line.
+ * Any run of bytes gives what they would one at a time. */
 static void http1__record(struct http1_parser *p, const uint8_t *d, size_t n)
 {
 	struct http1_message *m = &p->msg;
 	unsigned int f = p->hdr - HTTP1_H_RECORD;
-	size_t size, k = 0, start = 0;
+	size_t size, k = 0, run;
 	char *buf = http1__field_buf(m, f, &size);
+	const uint8_t *comma;
 
-	if (f == HTTP1_F_TRACESTATE)	/* after the ',' joining two lines */
-		start = p->vlen && buf[p->vlen - 1] == ',' ? p->vlen : 0;
-	if (p->vlen == start)
-		while (k < n && (d[k] == ' ' || d[k] == '\t'))
-			k++;
-	n -= k;
-	if ((size_t)p->vlen + n > size - 1) {
-		n = size - 1 - p->vlen;
-		m->field_cut |= 1u << f;
+	while (k < n) {
+		if (!p->vlen || (f == HTTP1_F_TRACESTATE && buf[p->vlen - 1] == ','))
+			while (k < n && (d[k] == ' ' || d[k] == '\t'))
+				k++;
+		if (k == n)
+			break;
+		run = n - k;
+		if (f == HTTP1_F_TRACESTATE && (comma = memchr(d + k, ',', run)))
+			run = (size_t)(comma - (d + k)) + 1;
+		if ((size_t)p->vlen + run > size - 1) {
+			/* full: no later byte can be kept */
+			run = size - 1 - p->vlen;
+			m->field_cut |= 1u << f;
+			n = k + run;
+		}
+		memcpy(buf + p->vlen, d + k, run);
+		p->vlen = (uint16_t)(p->vlen + run);
+		k += run;
 	}
-	memcpy(buf + p->vlen, d + k, n);
-	p->vlen = (uint16_t)(p->vlen + n);
 	buf[p->vlen] = '\0';
 }
 
@@ -1360,8 +1370,74 @@ static size_t http1__skip_reason(struct http1_parser *p, const uint8_t *data, si
 	return i + j;
 }
 
-void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t len,
-		 const struct http1_callbacks *cb, void *ctx)
+/* One step of a head (start line, field lines, trailers) with the fast
+ * paths: as many bytes as they take at once, else one through http1__byte().
+ * Returns the new index (past i). */
+static size_t http1__head_step(struct http1_parser *p, const uint8_t *data, size_t i,
+			       size_t cap, const struct http1_callbacks *cb, void *ctx)
+{
+	size_t next;
+
+	switch (p->state) {
+	case HTTP1_S_START:
+		/* leading CR/LF are the byte path's (tolerated blank lines) */
+		if (!p->cr && data[i] != '\r' && data[i] != '\n') {
+			http1__begin(p);
+			next = http1__fast_start(p, data, i, cap);
+			if (next != i)
+				return next;
+		}
+		break;
+	case HTTP1_S_HDR_START:
+		next = http1__fast_lines(p, data, i, cap);
+		if (next != i)
+			return next;
+		/* The empty line, whole: as the byte path takes it. */
+		if (!p->cr && p->head_len < HTTP1_MAX_HEAD &&
+		    (data[i] == '\n' || (data[i] == '\r' && i + 1 < cap && data[i + 1] == '\n'))) {
+			p->head_len++;
+			p->line_len = 0;
+			http1__head_done(p, 0, cb, ctx);
+			return i + (data[i] == '\r' ? 2 : 1);
+		}
+		break;
+	case HTTP1_S_HDR_NAME:
+		if (!p->cr) {
+			i = http1__skip_name(p, data, i, cap);
+			if (i == cap)
+				return i;
+		}
+		break;
+	case HTTP1_S_HDR_VALUE:
+		if (p->hdr == HTTP1_H_OTHER && !p->cr) {
+			i = http1__skip_value(p, data, i, cap);
+			if (i == cap)
+				return i;
+		} else if (p->hdr >= HTTP1_H_RECORD && !p->cr) {
+			next = http1__skip_value(p, data, i, cap);
+			http1__record(p, data + i, next - i);
+			i = next;
+			if (i == cap)
+				return i;
+		}
+		break;
+	case HTTP1_S_REASON:
+		if (!p->cr) {
+			i = http1__skip_reason(p, data, i, cap);
+			if (i == cap)
+				return i;
+		}
+		break;
+	}
+	http1__byte(p, data[i], cb, ctx);
+	return i + 1;
+}
+
+/* The feed loop; with fast == 0 every byte of a head goes through
+ * http1__byte() alone (a constant at each call: two copies of the loop). */
+static inline __attribute__((always_inline)) void
+http1__feed_loop(struct http1_parser *p, const uint8_t *data, size_t cap, size_t len,
+		 const struct http1_callbacks *cb, void *ctx, const int fast)
 {
 	size_t i = 0, n;
 
@@ -1398,77 +1474,16 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 		case HTTP1_S_BODY_CLOSE:
 			i = cap;
 			break;
-		case HTTP1_S_HDR_VALUE:
-			if (p->hdr == HTTP1_H_OTHER && !p->cr) {
-				i = http1__skip_value(p, data, i, cap);
-				if (i == cap)
-					break;
-			} else if (p->hdr >= HTTP1_H_RECORD && !p->cr) {
-				size_t from = i;
-
-				i = http1__skip_value(p, data, i, cap);
-				http1__record(p, data + from, i - from);
-				if (i == cap)
-					break;
-			}
-			http1__byte(p, data[i++], cb, ctx);
-			break;
-		case HTTP1_S_START:
-			/* leading CR/LF are the byte path's (tolerated blank lines) */
-			if (!p->cr && data[i] != '\r' && data[i] != '\n') {
-				size_t next;
-
-				http1__begin(p);
-				next = http1__fast_start(p, data, i, cap);
-				if (next != i) {
-					i = next;
-					break;
-				}
-			}
-			http1__byte(p, data[i++], cb, ctx);
-			break;
-		case HTTP1_S_HDR_START: {
-			size_t next = http1__fast_lines(p, data, i, cap);
-
-			if (next != i) {
-				i = next;
-				break;
-			}
-			/* The empty line, whole: as the byte path takes it. */
-			if (!p->cr && p->head_len < HTTP1_MAX_HEAD &&
-			    (data[i] == '\n' || (data[i] == '\r' && i + 1 < cap && data[i + 1] == '\n'))) {
-				i += data[i] == '\r' ? 2 : 1;
-				p->head_len++;
-				p->line_len = 0;
-				http1__head_done(p, 0, cb, ctx);
-				break;
-			}
-			http1__byte(p, data[i++], cb, ctx);
-			break;
-		}
-		case HTTP1_S_HDR_NAME:
-			if (!p->cr) {
-				i = http1__skip_name(p, data, i, cap);
-				if (i == cap)
-					break;
-			}
-			http1__byte(p, data[i++], cb, ctx);
-			break;
-		case HTTP1_S_REASON:
-			if (!p->cr) {
-				i = http1__skip_reason(p, data, i, cap);
-				if (i == cap)
-					break;
-			}
-			http1__byte(p, data[i++], cb, ctx);
-			break;
 		case HTTP1_S_UPGRADED:
 			p->upgraded_at = (uint32_t)i;
 			return;		/* the rest of this feed is the other protocol's */
 		case HTTP1_S_RESYNC:
 			return;		/* rest of this feed is not HTTP we can frame */
 		default:
-			http1__byte(p, data[i++], cb, ctx);
+			if (fast)
+				i = http1__head_step(p, data, i, cap, cb, ctx);
+			else
+				http1__byte(p, data[i++], cb, ctx);
 			break;
 		}
 	}
@@ -1476,6 +1491,18 @@ void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t
 		p->upgraded_at = (uint32_t)i;	/* ended with the feed */
 	if (len > cap)
 		http1__gap(p, (uint64_t)(len - cap), cb, ctx);
+}
+
+void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t len,
+		 const struct http1_callbacks *cb, void *ctx)
+{
+	http1__feed_loop(p, data, cap, len, cb, ctx, 1);
+}
+
+void http1__feed_bytewise(struct http1_parser *p, const uint8_t *data, size_t cap, size_t len,
+			  const struct http1_callbacks *cb, void *ctx)
+{
+	http1__feed_loop(p, data, cap, len, cb, ctx, 0);
 }
 
 void http1__close(struct http1_parser *p, const struct http1_callbacks *cb, void *ctx)
