@@ -1109,7 +1109,7 @@ static inline int http1__is_version(const uint8_t *d)
 }
 
 /* The value of a field line without its surrounding whitespace: [*v, *ve). */
-static void http1__trim(const uint8_t *d, size_t *v, size_t *ve)
+static inline void http1__trim(const uint8_t *d, size_t *v, size_t *ve)
 {
 	while (*v < *ve && (d[*v] == ' ' || d[*v] == '\t'))
 		(*v)++;
@@ -1173,11 +1173,9 @@ static int http1__record_field_wire(const uint8_t *d, size_t n)
 static inline size_t http1__line_end(const uint8_t *data, size_t j, size_t e, size_t *end)
 {
 	*end = j;
-	if (data[j] == '\n')
-		return j + 1;
-	if (data[j] == '\r' && j + 1 < e && data[j + 1] == '\n')
-		return j + 2;
-	return 0;
+	if (data[j] == '\r')
+		return j + 1 < e && data[j + 1] == '\n' ? j + 2 : 0;
+	return data[j] == '\n' ? j + 1 : 0;
 }
 
 /* Whole-line fast path at the start of field lines: every complete line
