@@ -1184,10 +1184,9 @@ static inline size_t http1__line_end(const uint8_t *data, size_t j, size_t e, si
  * for the fields the parser interprets, a plain Content-Length, a
  * Connection of one token, or a recorded request field (trace context,
  * request ids). One pass over each line (name, then value up to its first
- * control byte). Stops at the empty line, at a line not
- * complete in this chunk and at anything unusual (errors included), which
- * the byte path takes from there. Returns the new index (i when nothing
- * was taken). */
+ * control byte). Stops at the empty line, at a line not complete in this
+ * chunk and at anything unusual (errors included), which the byte path
+ * takes from there. Returns the new index (i when nothing was taken). */
 static size_t http1__fast_lines(struct http1_parser *p, const uint8_t *data, size_t i,
 				size_t cap)
 {
