@@ -605,6 +605,30 @@ static void test_limits(void)
 	q = put(q, "\r\n\r\n");
 	f[0] = (struct feed){ big, (size_t)(q - big), 0 };
 	check_script("max line", HTTP1_REQUESTS, f, 1, 0, NULL, "H GET / 1.1 cl=-1 ch=0 cc=0|C|");
+	/* One byte more is not, whole in one feed (the line fast path) too. */
+	q = put(big, "GET / HTTP/1.1\r\nX-Long: ");
+	q = fill(q, 'a', HTTP1_MAX_LINE - 7);
+	q = put(q, "\r\n\r\n");
+	f[0] = (struct feed){ big, (size_t)(q - big), 0 };
+	check_script("max line + 1", HTTP1_REQUESTS, f, 1, 0, NULL, "E3|");
+
+	/* A head of exactly HTTP1_MAX_HEAD bytes (each line end counts one)
+	 * is fine, one byte more is not: start line 15, 64 lines of 1011 and
+	 * one of 816 or 817, the empty line 1. */
+	for (i = 0; i < 2; i++) {
+		int k;
+
+		q = put(big, "GET / HTTP/1.1\r\n");
+		for (k = 0; k < 65; k++) {
+			q += sprintf(q, "X-Hdr-%02d: ", k);
+			q = fill(q, 'b', k < 64 ? 1000 : 805 + (size_t)i);
+			q = put(q, "\r\n");
+		}
+		q = put(q, "\r\n");
+		f[0] = (struct feed){ big, (size_t)(q - big), 0 };
+		check_script(i ? "max head + 1" : "max head", HTTP1_REQUESTS, f, 1, 0, NULL,
+			     i ? "E3|" : "H GET / 1.1 cl=-1 ch=0 cc=0|C|");
+	}
 
 	/* 70 fields of ~1 KB: over HTTP1_MAX_HEAD. */
 	q = put(big, "GET / HTTP/1.1\r\n");
