@@ -253,8 +253,11 @@ integration-syscall-tier: all
 # Fuzz targets (libFuzzer + ASan/UBSan). `make fuzz` runs each for
 # FUZZ_SECONDS (default 60) from the seeds in tests/fuzz/corpus-*/; `make
 # test` runs them briefly (10 s) so a crash on the seeds or nearby fails CI.
-# A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources.
-FUZZ_TARGETS := http1 pg mysql redis http2 identity textfile
+# A target links user/proto/X/X.c unless fuzz_X_SRCS names its sources;
+# tests/fuzz/X.dict, when there is one, is its libFuzzer dictionary.
+FUZZ_TARGETS := http1 http1_diff pg mysql redis http2 identity textfile
+# the HTTP/1 fast paths against the byte-wise state machine
+fuzz_http1_diff_SRCS := user/proto/http1/http1.c
 FUZZ_SECONDS ?= 60
 # HTTP/2 is fuzzed as the agent runs it: connection table, frames, HPACK, streams
 fuzz_http2_SRCS = user/conn/conn.c $(PROTO_SRCS) $(SPAN_SRCS)
@@ -280,6 +283,7 @@ fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/work-$$t; \
 		if ! $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			$$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict) \
 			-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/work-$$t tests/fuzz/corpus-$$t \
 			> $(BUILD)/fuzz/$$t.log 2>&1; then \
 			tail -40 $(BUILD)/fuzz/$$t.log; echo "fuzz_$$t: FAILED (input saved in $(BUILD)/fuzz/)"; exit 1; \

@@ -1,5 +1,6 @@
 /* Unit tests for the HTTP/1.x stream parser: every fixture is fed whole, split
- * in two at every position and byte by byte, and must give the same log. */
+ * in two at every position, byte by byte and through the byte-wise reference
+ * (http1__feed_bytewise), and must give the same log. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,10 @@ struct feed {
 #define FG(s, gap) { (s), sizeof(s) - 1, sizeof(s) - 1 + (gap) }
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* http1__feed, or the byte-wise reference it must agree with */
+static void (*feed_fn)(struct http1_parser *, const uint8_t *, size_t, size_t,
+		       const struct http1_callbacks *, void *) = http1__feed;
+
 /* Exact-size heap copy so ASan catches any read past cap. */
 static void do_feed(struct http1_parser *p, struct rec *r, const char *d, size_t cap,
 		    size_t len)
@@ -124,7 +129,7 @@ static void do_feed(struct http1_parser *p, struct rec *r, const char *d, size_t
 
 	memcpy(buf, d, cap);
 	r->feed_errors = 0;
-	http1__feed(p, buf, cap, len, &t_cb, r);
+	feed_fn(p, buf, cap, len, &t_cb, r);
 	free(buf);
 }
 
@@ -195,6 +200,13 @@ static void check_script(const char *name, enum http1_stream s, const struct fee
 	if (strcmp(alt_rec.log, ref_rec.log) || alt_rec.violations) {
 		if (!bad++)
 			fprintf(stderr, "%s: byte-wise: \"%s\"\n", name, alt_rec.log);
+	}
+	feed_fn = http1__feed_bytewise;
+	run(&alt_rec, s, f, nf, do_close, head_ret, SPLIT_NONE, 0);
+	feed_fn = http1__feed;
+	if (strcmp(alt_rec.log, ref_rec.log) || alt_rec.violations) {
+		if (!bad++)
+			fprintf(stderr, "%s: byte-wise reference: \"%s\"\n", name, alt_rec.log);
 	}
 	CHECK_EQ_INT(bad, 0);
 }
@@ -593,6 +605,30 @@ static void test_limits(void)
 	q = put(q, "\r\n\r\n");
 	f[0] = (struct feed){ big, (size_t)(q - big), 0 };
 	check_script("max line", HTTP1_REQUESTS, f, 1, 0, NULL, "H GET / 1.1 cl=-1 ch=0 cc=0|C|");
+	/* One byte more is not, whole in one feed (the line fast path) too. */
+	q = put(big, "GET / HTTP/1.1\r\nX-Long: ");
+	q = fill(q, 'a', HTTP1_MAX_LINE - 7);
+	q = put(q, "\r\n\r\n");
+	f[0] = (struct feed){ big, (size_t)(q - big), 0 };
+	check_script("max line + 1", HTTP1_REQUESTS, f, 1, 0, NULL, "E3|");
+
+	/* A head of exactly HTTP1_MAX_HEAD bytes (each line end counts one)
+	 * is fine, one byte more is not: start line 15, 64 lines of 1011 and
+	 * one of 816 or 817, the empty line 1. */
+	for (i = 0; i < 2; i++) {
+		int k;
+
+		q = put(big, "GET / HTTP/1.1\r\n");
+		for (k = 0; k < 65; k++) {
+			q += sprintf(q, "X-Hdr-%02d: ", k);
+			q = fill(q, 'b', k < 64 ? 1000 : 805 + (size_t)i);
+			q = put(q, "\r\n");
+		}
+		q = put(q, "\r\n");
+		f[0] = (struct feed){ big, (size_t)(q - big), 0 };
+		check_script(i ? "max head + 1" : "max head", HTTP1_REQUESTS, f, 1, 0, NULL,
+			     i ? "E3|" : "H GET / 1.1 cl=-1 ch=0 cc=0|C|");
+	}
 
 	/* 70 fields of ~1 KB: over HTTP1_MAX_HEAD. */
 	q = put(big, "GET / HTTP/1.1\r\n");
@@ -875,6 +911,9 @@ static void test_fields(void)
 						"GET /2 HTTP/1.1\r\nX-Request-ID: only-2nd\r\n\r\n") };
 	static const struct feed resp[] = { F("HTTP/1.1 200 OK\r\ntraceparent: " TP "\r\n"
 					      "Content-Length: 0\r\n\r\n") };
+	/* whitespace after a ',' is dropped, however the line is cut */
+	static const struct feed ts_ows[] = { F("GET / HTTP/1.1\r\ntracestate: a=1,  b=2 ,\t\r\n"
+						"tracestate:  c=3 \r\n\r\n") };
 
 	REQ("fields plain", plain, "H GET /a 1.1 tp[1]=" TP " ts=a=1 rid=r-42 cl=-1 ch=0 cc=0|C|");
 	REQ("fields uppercase", upper,
@@ -888,6 +927,7 @@ static void test_fields(void)
 	REQ("fields absent", absent,
 	    "H GET / 1.1 cl=-1 ch=0 cc=0|C|H GET /2 1.1 rid=only-2nd cl=-1 ch=0 cc=0|C|");
 	RESP("fields not recorded in responses", resp, "H 200 1.1 cl=0 ch=0 cc=0|C|");
+	REQ("tracestate list whitespace", ts_ows, "H GET / 1.1 ts=a=1,b=2 ,,c=3 cl=-1 ch=0 cc=0|C|");
 }
 
 /* The fields the whole-line fast path interprets itself (plain

@@ -123,6 +123,10 @@ void http1__init(struct http1_parser *p, enum http1_stream s);
 /* One syscall's worth: len bytes were transferred, the first cap (<= len) are in data. */
 void http1__feed(struct http1_parser *p, const uint8_t *data, size_t cap, size_t len,
 		 const struct http1_callbacks *cb, void *ctx);
+/* The same through the byte-wise state machine alone, none of the fast
+ * paths: the reference they must agree with exactly, for tests. */
+void http1__feed_bytewise(struct http1_parser *p, const uint8_t *data, size_t cap,
+			  size_t len, const struct http1_callbacks *cb, void *ctx);
 /* The connection closed: completes a close-delimited response body with
  * on_complete; an unfinished message otherwise is dropped silently. The
  * parser is left re-initialised. */
