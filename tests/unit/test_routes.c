@@ -178,6 +178,20 @@ static void collapsed_fn(void *arg, const struct metrics_series_view *v)
 		*(double *)arg = v->value;
 }
 
+/* sonde_spans_total by kind after the last flood; -1: no series */
+static double spans_server, spans_client;
+
+static void spans_fn(void *arg, const struct metrics_series_view *v)
+{
+	(void)arg;
+	if (v->overflow)
+		return;
+	if (strcmp(v->label_values[0], "server") == 0)
+		spans_server = v->value;
+	else if (strcmp(v->label_values[0], "client") == 0)
+		spans_client = v->value;
+}
+
 static void flood(uint32_t per_service, struct tally *a, struct tally *b)
 {
 	struct signals_opts o = { .max_series = 2000, .max_routes_per_service = per_service };
@@ -205,6 +219,12 @@ static void flood(uint32_t per_service, struct tally *a, struct tally *b)
 			metrics__foreach(m, i, collapsed_fn, &collapsed_server);
 	*a = tally(m, fam, "flooder");
 	*b = tally(m, fam, "quiet");
+	/* sonde_spans_total is counted apart and set at collect */
+	signals__collect(g);
+	spans_server = spans_client = -1;
+	for (int i = 0; i < metrics__nfamilies(m); i++)
+		if (metrics__family_desc(m, i, &d) == 0 && strcmp(d.name, "sonde_spans_total") == 0)
+			metrics__foreach(m, i, spans_fn, NULL);
 	signals__free(g);
 	metrics__free(m);
 }
@@ -219,6 +239,8 @@ static void test_flood(void)
 	CHECK_EQ_INT(a.overflow_series, 1);
 	CHECK_EQ_INT(a.overflow_count, 9900);
 	CHECK_EQ_INT(collapsed_server, 9900);	/* counted, as a drop is */
+	CHECK_EQ_INT(spans_server, 10100);	/* every span, once */
+	CHECK_EQ_INT(spans_client, -1);		/* no client span: no series */
 	CHECK_EQ_INT(a.count, 10000);
 	CHECK_EQ_INT(b.series, 1);
 	CHECK_EQ_INT(b.ok_count, 100);

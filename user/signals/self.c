@@ -210,7 +210,9 @@ static void ledger_flush(struct self_metrics *s)
 
 		if (!e->tgid)
 			continue;
-		tcp_bytes_cb(s, e->tgid, &v);
+		/* a gone process's slot stays taken, emptied: nothing to name */
+		if (e->tx || e->rx)
+			tcp_bytes_cb(s, e->tgid, &v);
 		s->ledger_used--;
 	}
 	memset(s->ledger, 0, sizeof(s->ledger));
@@ -256,7 +258,7 @@ void self__process_gone(struct self_metrics *s, uint32_t tgid)
 	struct ledger_slot *e = s && tgid ? ledger_find(s, tgid, false) : NULL;
 	struct sonde_tcp_bytes v;
 
-	if (!e)
+	if (!e || !(e->tx || e->rx))
 		return;
 	v.tx = e->tx;
 	v.rx = e->rx;

@@ -169,8 +169,9 @@ static void queue_release_array(struct spares *sp, struct pending *q)
 
 /* The extras of a queue of cap entries (a request with an X-Request-ID or
  * a tracestate): first-size ones from the spares, like the queue (a
- * calloc and a free per such request showed in profiles). An entry is
- * read only where its pending has has_extra, after being written whole. */
+ * calloc and a free per such request showed in profiles). Not cleared:
+ * an entry is read only where its pending has has_extra, after being
+ * written whole (queue_grow copies the others as they are). */
 static struct pending_extra *extra_alloc(struct spares *sp, unsigned int cap)
 {
 	if (cap == PENDING_FIRST && sp && sp->ne)
