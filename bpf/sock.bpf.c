@@ -1033,8 +1033,11 @@ static __always_inline __u8 sock_tier__syscall(long nr, __u8 dir, int *fd_arg)
 
 /* A socket call returned ret (bytes, or -errno). The hook runs after the
  * protocol's sendmsg/recvmsg, so a received payload is already in the
- * caller's buffer. */
-static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+ * caller's buffer. regs_cast: the calling program loads only on kernels
+ * with bpf_rdonly_cast (the tracepoint tier, Linux >= 6.3), so it reads
+ * the registers through task_regs(); the fentry tier also runs on 6.1. */
+static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir,
+				   bool regs_cast)
 {
 	struct task_struct *task;
 	struct sonde_args a = {};
@@ -1069,7 +1072,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	/* Kernel threads and io_uring workers have no syscall of their own. */
 	if (task->flags & (SONDE_PF_KTHREAD | SONDE_PF_IO_WORKER))
 		goto unseen;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	regs = regs_cast ? task_regs(task) : (struct pt_regs *)bpf_task_pt_regs(task);
 	a.syscall = sock_tier__syscall(syscall_nr__of(regs), dir, &fd_arg);
 	if (!a.syscall)
 		goto unseen;
@@ -1113,13 +1116,13 @@ unseen:
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
-	return sock_io(sk, ret, flags, SONDE_DIR_EGRESS);
+	return sock_io(sk, ret, flags, SONDE_DIR_EGRESS, true);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
-	return sock_io(sk, ret, flags, SONDE_DIR_INGRESS);
+	return sock_io(sk, ret, flags, SONDE_DIR_INGRESS, true);
 }
 
 /* Lifecycle for the socket tier. The role is learnt at the handshake; a
@@ -1204,7 +1207,7 @@ int BPF_PROG(sock_destroy, struct sock *sk)
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(cap_tcp_sendmsg, struct sock *sk)
 {
-	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS, false);
 }
 
 SEC("fexit/tcp_recvmsg")
@@ -1214,19 +1217,19 @@ int BPF_PROG(cap_tcp_recvmsg, struct sock *sk)
 
 	if (n >= 2)
 		bpf_get_func_arg(ctx, (__u32)(n - 2), &flags);
-	return sock_io(sk, core__fexit_int_ret(ctx), (int)flags, SONDE_DIR_INGRESS);
+	return sock_io(sk, core__fexit_int_ret(ctx), (int)flags, SONDE_DIR_INGRESS, false);
 }
 
 /* Sockets in inject.bpf.c's sockhash send through tcp_bpf_sendmsg. */
 SEC("fexit/tcp_bpf_sendmsg")
 int BPF_PROG(cap_tcp_bpf_sendmsg, struct sock *sk)
 {
-	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS, false);
 }
 
 /* sendfile and splice to TCP before Linux 6.5 (see tcp.bpf.c). */
 SEC("fexit/tcp_sendpage")
 int BPF_PROG(cap_tcp_sendpage, struct sock *sk)
 {
-	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS);
+	return sock_io(sk, core__fexit_int_ret(ctx), 0, SONDE_DIR_EGRESS, false);
 }
