@@ -195,6 +195,30 @@ static void test_choose(void)
 	CHECK_EQ_INT(srv.remote_parent, 1);
 	CHECK_EQ_INT(tracectx__stats(tc)->kernel_server, 1);
 	CHECK_EQ_INT(tracectx__stats(tc)->kernel_overridden, 0);
+	/* The header text is taken as the kernel's ids only when it is their
+	 * exact lowercase form: the same ids in uppercase stay invalid... */
+	m = msg("00-ABABABABABABABABABABABABABABABAB-efefefefefefefef-01", NULL);
+	tracectx__kernel(tc, &ev);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
+	CHECK_EQ_INT(tracectx__stats(tc)->traceparent_invalid, 3);
+	CHECK_EQ_INT(srv.remote_parent, 0);
+	tracectx__hex(hex, srv.parent_span_id, 8);
+	CHECK_EQ_STR(hex, "0000000000000000");
+	/* ... other flags are the header's... */
+	m = msg("00-abababababababababababababababab-efefefefefefefef-00", NULL);
+	tracectx__kernel(tc, &ev);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
+	CHECK_EQ_INT(srv.trace_flags, 0);
+	CHECK_EQ_INT(srv.remote_parent, 1);
+	CHECK_EQ_INT(tracectx__stats(tc)->kernel_overridden, 0);
+	/* ... and a zero parent id is invalid even when the kernel read it so. */
+	memset(ev.parent_span_id, 0, 8);
+	m = msg("00-abababababababababababababababab-0000000000000000-01", NULL);
+	tracectx__kernel(tc, &ev);
+	tracectx__server_request(tc, 10, 11, &t, HDR(m), &srv);
+	CHECK_EQ_INT(tracectx__stats(tc)->traceparent_invalid, 4);
+	CHECK_EQ_INT(srv.remote_parent, 0);
+	memset(ev.parent_span_id, 0xef, 8);
 	/* The kernel missed the header: the header's trace wins, counted. */
 	ev.remote = 0;
 	tracectx__kernel(tc, &ev);
