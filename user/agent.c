@@ -147,6 +147,7 @@ static size_t drain(struct agent *a, bool everything)
 	size_t n;
 
 	dbclient__poll(a->dbc);	/* a call is known before the request it wrote */
+	tls__poll_execs(a->tls);	/* an exec is known before its image's requests */
 	n = ring_set__drain(loader__rings(a->ld), horizon, on_record, a);
 	dbclient__tick(a->dbc, everything ? now : horizon);
 	return n;

@@ -477,6 +477,7 @@ def main():
     stop.set()
     dies_before_lookup(root, pid_a)
     tgid_reuse()
+    exec_renamed()
     crio_standin()
     for p in (pay, web):
         p.terminate()
@@ -827,6 +828,50 @@ def tgid_reuse():
              "sonde_processes: reuse-new 1, reuse-old 0")
     new.terminate()
     new.wait(5)
+    check_eq(a.stop(), 0, "agent exits 0")
+
+
+CHILD = """
+import os, sys, time, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=5).read()
+time.sleep(float(sys.argv[2]))
+os.execv(sys.argv[3], ["curl", "-s", "-o", "/dev/null", sys.argv[1]])
+"""
+
+
+def client_counts(m, port):
+    """{service_name: requests} of the client histogram towards port."""
+    out = {}
+    for (n, ls), v in m.items():
+        d = dict(ls)
+        if n == "http_client_request_duration_seconds_count" and d.get("server_port") == str(port):
+            out[d.get("service_name", "")] = out.get(d.get("service_name", ""), 0) + int(v)
+    return out
+
+
+def exec_renamed():
+    """A process that made requests as python and then exec'd curl: curl's
+    request carries curl's identity, not the one cached for the pid before
+    the exec (the pid and its start time stay the same across exec)."""
+    print("== a process named before its exec is named again after it", flush=True)
+    a = Agent("--containerd-socket", "none", "--podman-socket", "none", "--docker-socket", "none",
+              "--no-host-metrics", name="agent (exec)")
+    port = free_port()
+    srv = python_server(port)
+    wait_until("the server", lambda: curl(port) == "200")
+    url = f"http://127.0.0.1:{port}/index.html"
+    # the python request's span is handled (and the pid named) during the
+    # sleep, well before the exec
+    child = subprocess.run([sys.executable, "-c", CHILD, url, "1.5", shutil.which("curl")],
+                           timeout=30)
+    check_eq(child.returncode, 0, "the child's request, then curl's, both answered")
+    m = wait_until("both client spans", lambda: (lambda m: m if sum(client_counts(m, port).values()) >= 3
+                                                 else None)(a.metrics()), fatal=False) or a.metrics()
+    got = client_counts(m, port)
+    check_eq(got, {"curl": 2, os.path.basename(os.path.realpath(sys.executable)): 1},
+             "client requests by service: the test's curl and the exec'd curl as curl, the python one as python")
+    srv.terminate()
+    srv.wait(5)
     check_eq(a.stop(), 0, "agent exits 0")
 
 

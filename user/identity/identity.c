@@ -552,8 +552,12 @@ const struct identity *identity__get(uint32_t tgid, const char *exe, const char 
 			return e;
 		start = start_time2(tgid, &alive);
 		e->checked_ns = now;
-		if (e->execd && !e->exited && alive && start == e->start)
-			goto again;	/* the same process, another image */
+		/* The same process, another image; or one that exec'd and is
+		 * gone already (a short command: its spans come after its exit),
+		 * named from what the caller knows of it rather than from the
+		 * image before. */
+		if (e->execd && !e->exited && (!alive || start == e->start))
+			goto again;
 		/* Gone (or a zombie): keep what was known for the counters still
 		 * in flight. After an exit was seen, a live process under the tgid
 		 * is another one even when it started in the same clock tick (the

@@ -17,6 +17,7 @@
 #include "probe/uprobe.h"
 #include "util/log.h"
 #include "sonde_tls.h"
+#include "identity/identity.h"
 #include "probe/tls.h"
 #include "tls.skel.h"
 
@@ -191,6 +192,10 @@ static int on_exec(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(uint32_t))
 		return 0;
+	/* A process named between its fork and this exec (a collector or a
+	 * span of the parent's image) is named again at its next lookup: the
+	 * start time an identity is checked by does not change at exec. */
+	identity__exec(*(const uint32_t *)data);
 	if (t->plen == PENDING_MAX) {
 		t->exec_queue_drops++;	/* the periodic rescan still finds it */
 		return 0;
@@ -380,6 +385,12 @@ static void gc(struct tls *t)
 	gc_procs(t, bpf_map__fd(t->skel->maps.ssl_socks), 16, 8);	/* struct ssl_key */
 	gc_procs(t, bpf_map__fd(t->skel->maps.membio_bios), 16, 8);	/* struct bio_key */
 	gc_procs(t, bpf_map__fd(t->skel->maps.membio_tgids), 4, 0);
+}
+
+void tls__poll_execs(struct tls *t)
+{
+	if (t)
+		ring_buffer__consume(t->execs);
 }
 
 void tls__tick(struct tls *t, uint64_t now_ns)

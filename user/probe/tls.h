@@ -38,6 +38,11 @@ void tls__free(struct tls *t);
 /* From the event loop's timer: processes that exec'd are scanned (on the
  * shared libwatch) 100 ms and 1 s later; state of dead threads collected. */
 void tls__tick(struct tls *t, uint64_t now_ns);
+/* Takes the execs reported so far (their library scans become due; each
+ * exec'd process is named again at its next identity lookup). The agent
+ * calls it before handing over data records, so that an exec'd image's
+ * first requests are never named after the image before it. */
+void tls__poll_execs(struct tls *t);
 /* Readable when a process exec'd (the agent's loop then calls tls__tick
  * at once, not at its next timer tick); -1 without TLS tracing. */
 int tls__exec_fd(const struct tls *t);
