@@ -117,14 +117,35 @@ int tracectx__parse(const char *s, size_t n, struct tracectx_tp *out)
 	return 0;
 }
 
-void tracectx__hex(char *out, const uint8_t *b, size_t n)
+/* n bytes as 2n lowercase hex digits at out, no NUL; inlined where n is a
+ * constant (the trace context's ids). */
+static inline __attribute__((always_inline)) void hex_into(char *out, const uint8_t *b, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* eight digits at a time (include/hexword.h, as the injection does) */
+	if (n % 4 == 0) {
+		for (size_t i = 0; i < n; i += 4) {
+			__u32 v;
+			__u64 w;
+
+			memcpy(&v, b + i, 4);
+			w = hexword__encode4(v);
+			memcpy(out + 2 * i, &w, 8);
+		}
+		return;
+	}
+#endif
 	for (size_t i = 0; i < n; i++) {
 		out[2 * i] = digits[b[i] >> 4];
 		out[2 * i + 1] = digits[b[i] & 15];
 	}
+}
+
+void tracectx__hex(char *out, const uint8_t *b, size_t n)
+{
+	hex_into(out, b, n);
 	out[2 * n] = '\0';
 }
 
@@ -132,11 +153,13 @@ void tracectx__format(char *out, const uint8_t trace_id[16], const uint8_t span_
 		      uint8_t flags)
 {
 	memcpy(out, "00-", 3);
-	tracectx__hex(out + 3, trace_id, 16);
+	hex_into(out + 3, trace_id, 16);
 	out[35] = '-';
-	tracectx__hex(out + 36, span_id, 8);
+	hex_into(out + 36, span_id, 8);
 	out[52] = '-';
-	tracectx__hex(out + 53, &flags, 1);
+	out[53] = "0123456789abcdef"[flags >> 4];
+	out[54] = "0123456789abcdef"[flags & 15];
+	out[55] = '\0';
 }
 
 /* Refills the pool (getrandom once per 4 KiB of ids rather than per span). */
@@ -203,24 +226,13 @@ static const struct sonde_trace_ctx_event *kernel_take(struct kernel_slot *table
 static bool tp_is_kernel(const char *text, const struct sonde_trace_ctx_event *k,
 			 struct tracectx_tp *tp)
 {
-	__u64 w[7];
-	__u32 v;
+	char want[TRACECTX_TP_LEN + 1];
 
 	if (!k || !k->remote || strnlen(text, TRACECTX_TP_LEN + 1) != TRACECTX_TP_LEN ||
 	    all_zero(k->trace_id, 16) || all_zero(k->parent_span_id, 8))
 		return false;
-	for (int i = 0; i < 4; i++) {
-		memcpy(&v, k->trace_id + 4 * i, 4);
-		w[i] = hexword__encode4(v);
-	}
-	for (int i = 0; i < 2; i++) {
-		memcpy(&v, k->parent_span_id + 4 * i, 4);
-		w[4 + i] = hexword__encode4(v);
-	}
-	w[6] = hexword__encode4(k->trace_flags);	/* its first two digits */
-	if (memcmp(text, "00-", 3) != 0 || memcmp(text + 3, w, 32) != 0 || text[35] != '-' ||
-	    memcmp(text + 36, w + 4, 16) != 0 || text[52] != '-' ||
-	    memcmp(text + 53, w + 6, 2) != 0)
+	tracectx__format(want, k->trace_id, k->parent_span_id, k->trace_flags);
+	if (memcmp(text, want, TRACECTX_TP_LEN) != 0)
 		return false;
 	tp->version = 0;
 	memcpy(tp->trace_id, k->trace_id, 16);
